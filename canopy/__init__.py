@@ -1,0 +1,1 @@
+"""Canopy core: configuration, errors, contracts, bus, store, blob and the service runtime."""

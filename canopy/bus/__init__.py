@@ -1,0 +1,21 @@
+"""The message bus: a small interface with sqlite:// and kafka:// drivers chosen by URL."""
+
+from __future__ import annotations
+
+from canopy.bus.base import Bus, Consumer, Record
+from canopy.drivers import load_driver
+
+DRIVERS = {
+    "sqlite": "canopy.bus.sqlite:SqliteBus",
+    "kafka": "canopy.bus.kafka:KafkaBus",
+}
+
+
+def open_bus(url: str, *, partitions: int = 3) -> Bus:
+    """Open the bus named by `url`, e.g. sqlite:///var/bus.db or kafka://127.0.0.1:9092."""
+    driver = load_driver("bus", url, DRIVERS)
+    bus: Bus = driver(url, partitions=partitions)
+    return bus
+
+
+__all__ = ["Bus", "Consumer", "Record", "open_bus"]

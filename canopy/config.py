@@ -1,0 +1,154 @@
+"""Every CANOPY_* setting, declared once with its type, default and doc, and validated at start."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from canopy.errors import ConfigError
+
+Parser = Callable[[str], Any]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configuration key: its environment name, parser, default and documentation."""
+
+    key: str
+    doc: str
+    default: str
+    parse: Parser = str
+    choices: tuple[str, ...] = ()
+    accepted: str = "any text"
+    secret: bool = False
+
+    def read(self, raw: str) -> Any:
+        """Parse a raw value, raising ConfigError that names the key and what it accepts."""
+        if self.choices and raw not in self.choices:
+            raise ConfigError(f"{self.key}={raw!r} is not valid; accepted values: {', '.join(self.choices)}")
+        try:
+            return self.parse(raw)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{self.key}={raw!r} is not valid ({exc}); accepted values: {self.accepted}") from exc
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError("must be at least 1")
+    return value
+
+
+def _port(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value <= 65535:
+        raise ValueError("must be between 0 and 65535")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if value <= 0:
+        raise ValueError("must be greater than 0")
+    return value
+
+
+def _url(*schemes: str) -> Parser:
+    def parse(raw: str) -> str:
+        if raw and "://" not in raw:
+            raise ValueError(f"expected a URL like {schemes[0]}://...")
+        return raw
+
+    return parse
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("CANOPY_HOME", "Directory for the embedded backends' data, logs and caches.", "~/.canopy",
+            parse=lambda raw: str(Path(raw).expanduser()), accepted="a directory path"),
+    Setting("CANOPY_BUS_URL", "Message bus: sqlite:///path or kafka://host:port[,host:port].",
+            "sqlite:///{home}/bus.db", parse=_url("sqlite", "kafka"), accepted="sqlite:///path, kafka://host:port"),
+    Setting("CANOPY_BUS_PARTITIONS", "Partitions given to topics created on demand.", "3",
+            parse=_positive_int, accepted="an integer >= 1"),
+    Setting("CANOPY_DB_URL", "Platform state: an SQLAlchemy URL (sqlite:///path or postgresql://...).",
+            "sqlite:///{home}/canopy.db", parse=_url("sqlite", "postgresql"),
+            accepted="sqlite:///path, postgresql://user:pass@host:port/db", secret=True),
+    Setting("CANOPY_BLOB_URL", "Artifact store: file:///dir or azure://container.", "file://{home}/blobs",
+            parse=_url("file", "azure"), accepted="file:///dir, azure://container"),
+    Setting("CANOPY_AZURE_CONNECTION_STRING", "Azure Blob connection string, for azure:// blob URLs.", "",
+            secret=True),
+    Setting("CANOPY_AZURE_ACCOUNT", "Azure storage account name (used with CANOPY_AZURE_KEY).", ""),
+    Setting("CANOPY_AZURE_KEY", "Azure storage account key (used with CANOPY_AZURE_ACCOUNT).", "", secret=True),
+    Setting("CANOPY_AZURE_ENDPOINT", "Blob endpoint for account/key auth; empty means Azure's public one.", ""),
+    Setting("CANOPY_RUNTIME", "Workload runtime on this node.", "process", choices=("process", "docker")),
+    Setting("CANOPY_MQTT_URL", "Mosquitto broker for device ingestion (mqtt://host:port); empty disables it.",
+            "", parse=_url("mqtt")),
+    Setting("CANOPY_SMTP_URL", "SMTP server for e-mail (smtp://user:pass@host:port); empty writes to the log.",
+            "", parse=_url("smtp"), secret=True),
+    Setting("CANOPY_API_HOST", "Address the gateway listens on.", "127.0.0.1", accepted="an IP address"),
+    Setting("CANOPY_API_PORT", "Port the gateway listens on.", "8080", parse=_port, accepted="0-65535"),
+    Setting("CANOPY_API_URL", "Gateway URL used by the CLI and the SDK.", "http://127.0.0.1:8080",
+            parse=_url("http", "https")),
+    Setting("CANOPY_TOKEN", "API token used by the CLI and the SDK; overrides the one saved by login.", "",
+            secret=True),
+    Setting("CANOPY_ADMIN_PASSWORD", "Password given to the 'admin' user on first start; generated if empty.",
+            "", secret=True),
+    Setting("CANOPY_TOKEN_TTL_HOURS", "Lifetime of API tokens issued by login.", "720",
+            parse=_positive_int, accepted="an integer >= 1"),
+    Setting("CANOPY_HEARTBEAT_INTERVAL", "Seconds between service heartbeats.", "2",
+            parse=_positive_float, accepted="a number > 0"),
+    Setting("CANOPY_OPS_PORT", "Port for /health and /metrics of a standalone service; 0 picks a free one.",
+            "0", parse=_port, accepted="0-65535"),
+    Setting("CANOPY_LOG_LEVEL", "Log level of platform services.", "INFO",
+            choices=("DEBUG", "INFO", "WARNING", "ERROR")),
+)
+
+_BY_KEY = {setting.key: setting for setting in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Validated settings, read by key name without the CANOPY_ prefix in lower case."""
+
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[f"CANOPY_{name.upper()}"]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def home(self) -> Path:
+        """The data directory, created on first use."""
+        path = Path(self.values["CANOPY_HOME"])
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+def load_config(environ: Mapping[str, str] | None = None) -> Config:
+    """Read and validate every CANOPY_* key; unknown CANOPY_* keys are refused with a suggestion."""
+    env = os.environ if environ is None else environ
+    for key in env:
+        if key.startswith("CANOPY_") and key not in _BY_KEY:
+            close = difflib.get_close_matches(key, _BY_KEY, n=1)
+            hint = f" Did you mean {close[0]}?" if close else ""
+            raise ConfigError(f"Unknown setting {key}.{hint} Run 'canopy config' to list the settings.")
+    home = _BY_KEY["CANOPY_HOME"].read(env.get("CANOPY_HOME") or "~/.canopy")
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = env.get(setting.key)
+        raw = setting.default.replace("{home}", home) if raw is None else raw
+        values[setting.key] = setting.read(raw)
+    return Config(values)
+
+
+def describe_settings() -> list[dict[str, str]]:
+    """Rows documenting every setting, for `canopy config` and the README."""
+    return [
+        {"key": s.key, "default": s.default, "accepted": ", ".join(s.choices) or s.accepted, "doc": s.doc}
+        for s in SETTINGS
+    ]
