@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import click
 
+from bootstrap.commands.account import login, logout, token, user, whoami
+from bootstrap.commands.config_cmd import config_command
+from bootstrap.commands.up import up
 from bootstrap.infra.cli import infra
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="canopy-edge")
 def cli() -> None:
-    """Canopy: deploy AI models and IoT apps to edge nodes over Kafka."""
+    """Canopy: deploy AI models and IoT apps to edge nodes over Kafka.
+
+    Start with `canopy up` (or `make run`), then `canopy login --user admin`. Every command reads
+    CANOPY_* settings from the environment; `canopy config` lists them.
+    """
 
 
-cli.add_command(infra)
+for command in (up, infra, login, logout, whoami, user, token, config_command):
+    cli.add_command(command)
 
 
 def main() -> None:

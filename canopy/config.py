@@ -33,7 +33,9 @@ class Setting:
         try:
             return self.parse(raw)
         except (ValueError, TypeError) as exc:
-            raise ConfigError(f"{self.key}={raw!r} is not valid ({exc}); accepted values: {self.accepted}") from exc
+            raise ConfigError(
+                f"{self.key}={raw!r} is not valid ({exc}); accepted values: {self.accepted}"
+            ) from exc
 
 
 def _positive_int(raw: str) -> int:
@@ -67,43 +69,108 @@ def _url(*schemes: str) -> Parser:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("CANOPY_HOME", "Directory for the embedded backends' data, logs and caches.", "~/.canopy",
-            parse=lambda raw: str(Path(raw).expanduser()), accepted="a directory path"),
-    Setting("CANOPY_BUS_URL", "Message bus: sqlite:///path or kafka://host:port[,host:port].",
-            "sqlite:///{home}/bus.db", parse=_url("sqlite", "kafka"), accepted="sqlite:///path, kafka://host:port"),
-    Setting("CANOPY_BUS_PARTITIONS", "Partitions given to topics created on demand.", "3",
-            parse=_positive_int, accepted="an integer >= 1"),
-    Setting("CANOPY_DB_URL", "Platform state: an SQLAlchemy URL (sqlite:///path or postgresql://...).",
-            "sqlite:///{home}/canopy.db", parse=_url("sqlite", "postgresql"),
-            accepted="sqlite:///path, postgresql://user:pass@host:port/db", secret=True),
-    Setting("CANOPY_BLOB_URL", "Artifact store: file:///dir or azure://container.", "file://{home}/blobs",
-            parse=_url("file", "azure"), accepted="file:///dir, azure://container"),
-    Setting("CANOPY_AZURE_CONNECTION_STRING", "Azure Blob connection string, for azure:// blob URLs.", "",
-            secret=True),
+    Setting(
+        "CANOPY_HOME",
+        "Directory for the embedded backends' data, logs and caches.",
+        "~/.canopy",
+        parse=lambda raw: str(Path(raw).expanduser()),
+        accepted="a directory path",
+    ),
+    Setting(
+        "CANOPY_BUS_URL",
+        "Message bus: sqlite:///path or kafka://host:port[,host:port].",
+        "sqlite:///{home}/bus.db",
+        parse=_url("sqlite", "kafka"),
+        accepted="sqlite:///path, kafka://host:port",
+    ),
+    Setting(
+        "CANOPY_BUS_PARTITIONS",
+        "Partitions given to topics created on demand.",
+        "3",
+        parse=_positive_int,
+        accepted="an integer >= 1",
+    ),
+    Setting(
+        "CANOPY_DB_URL",
+        "Platform state: an SQLAlchemy URL (sqlite:///path or postgresql://...).",
+        "sqlite:///{home}/canopy.db",
+        parse=_url("sqlite", "postgresql"),
+        accepted="sqlite:///path, postgresql://user:pass@host:port/db",
+        secret=True,
+    ),
+    Setting(
+        "CANOPY_BLOB_URL",
+        "Artifact store: file:///dir or azure://container.",
+        "file://{home}/blobs",
+        parse=_url("file", "azure"),
+        accepted="file:///dir, azure://container",
+    ),
+    Setting(
+        "CANOPY_AZURE_CONNECTION_STRING",
+        "Azure Blob connection string, for azure:// blob URLs.",
+        "",
+        secret=True,
+    ),
     Setting("CANOPY_AZURE_ACCOUNT", "Azure storage account name (used with CANOPY_AZURE_KEY).", ""),
-    Setting("CANOPY_AZURE_KEY", "Azure storage account key (used with CANOPY_AZURE_ACCOUNT).", "", secret=True),
-    Setting("CANOPY_AZURE_ENDPOINT", "Blob endpoint for account/key auth; empty means Azure's public one.", ""),
-    Setting("CANOPY_RUNTIME", "Workload runtime on this node.", "process", choices=("process", "docker")),
-    Setting("CANOPY_MQTT_URL", "Mosquitto broker for device ingestion (mqtt://host:port); empty disables it.",
-            "", parse=_url("mqtt")),
-    Setting("CANOPY_SMTP_URL", "SMTP server for e-mail (smtp://user:pass@host:port); empty writes to the log.",
-            "", parse=_url("smtp"), secret=True),
+    Setting(
+        "CANOPY_AZURE_KEY", "Azure storage account key (used with CANOPY_AZURE_ACCOUNT).", "", secret=True
+    ),
+    Setting(
+        "CANOPY_AZURE_ENDPOINT", "Blob endpoint for account/key auth; empty means Azure's public one.", ""
+    ),
     Setting("CANOPY_API_HOST", "Address the gateway listens on.", "127.0.0.1", accepted="an IP address"),
     Setting("CANOPY_API_PORT", "Port the gateway listens on.", "8080", parse=_port, accepted="0-65535"),
-    Setting("CANOPY_API_URL", "Gateway URL used by the CLI and the SDK.", "http://127.0.0.1:8080",
-            parse=_url("http", "https")),
-    Setting("CANOPY_TOKEN", "API token used by the CLI and the SDK; overrides the one saved by login.", "",
-            secret=True),
-    Setting("CANOPY_ADMIN_PASSWORD", "Password given to the 'admin' user on first start; generated if empty.",
-            "", secret=True),
-    Setting("CANOPY_TOKEN_TTL_HOURS", "Lifetime of API tokens issued by login.", "720",
-            parse=_positive_int, accepted="an integer >= 1"),
-    Setting("CANOPY_HEARTBEAT_INTERVAL", "Seconds between service heartbeats.", "2",
-            parse=_positive_float, accepted="a number > 0"),
-    Setting("CANOPY_OPS_PORT", "Port for /health and /metrics of a standalone service; 0 picks a free one.",
-            "0", parse=_port, accepted="0-65535"),
-    Setting("CANOPY_LOG_LEVEL", "Log level of platform services.", "INFO",
-            choices=("DEBUG", "INFO", "WARNING", "ERROR")),
+    Setting(
+        "CANOPY_API_URL",
+        "Gateway URL used by the CLI and the SDK.",
+        "http://127.0.0.1:8080",
+        parse=_url("http", "https"),
+    ),
+    Setting(
+        "CANOPY_TOKEN",
+        "API token used by the CLI and the SDK; overrides the one saved by login.",
+        "",
+        secret=True,
+    ),
+    Setting(
+        "CANOPY_PASSWORD",
+        "Password `canopy login` and `canopy user add` use instead of prompting.",
+        "",
+        secret=True,
+    ),
+    Setting(
+        "CANOPY_ADMIN_PASSWORD",
+        "Password given to the 'admin' user on first start; generated if empty.",
+        "",
+        secret=True,
+    ),
+    Setting(
+        "CANOPY_TOKEN_TTL_HOURS",
+        "Lifetime of API tokens issued by login.",
+        "720",
+        parse=_positive_int,
+        accepted="an integer >= 1",
+    ),
+    Setting(
+        "CANOPY_HEARTBEAT_INTERVAL",
+        "Seconds between service heartbeats.",
+        "2",
+        parse=_positive_float,
+        accepted="a number > 0",
+    ),
+    Setting(
+        "CANOPY_OPS_PORT",
+        "Port for /health and /metrics of a standalone service; 0 picks a free one.",
+        "0",
+        parse=_port,
+        accepted="0-65535",
+    ),
+    Setting(
+        "CANOPY_LOG_LEVEL",
+        "Log level of platform services.",
+        "INFO",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+    ),
 )
 
 _BY_KEY = {setting.key: setting for setting in SETTINGS}

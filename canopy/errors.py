@@ -11,6 +11,7 @@ CanopyError
 ├── ConfigError (500)          a setting is wrong; names the key and the accepted values
 │   └── NoSuchDriver (500)     a URL scheme without a driver
 ├── DecodeError (400)          a message could not be decoded against its contract
+├── TooManyRequests (429, retry) slow down, e.g. after repeated failed logins
 ├── Unavailable (503, retry)   a backend cannot be reached
 └── Timeout (504, retry)       an operation did not finish in time
 """
@@ -98,6 +99,12 @@ class DecodeError(CanopyError):
     """A message payload is unknown or does not match its contract."""
 
     status, code = 400, "decode_failed"
+
+
+class TooManyRequests(CanopyError):
+    """Too many attempts; wait and retry."""
+
+    status, code, retryable = 429, "too_many_requests", True
 
 
 class Unavailable(CanopyError):

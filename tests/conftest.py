@@ -12,9 +12,7 @@ import pytest
 from canopy.config import Config, load_config
 
 KAFKA_URL = os.environ.get("TEST_KAFKA_URL", "kafka://127.0.0.1:9092")
-POSTGRES_URL = os.environ.get(
-    "TEST_POSTGRES_URL", "postgresql+psycopg://canopy:canopy@127.0.0.1:5432/canopy"
-)
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://canopy:canopy@127.0.0.1:5432/canopy")
 AZURITE_CONNECTION_STRING = "UseDevelopmentStorage=true"
 MQTT_URL = "mqtt://127.0.0.1:1883"
 DOCKER_SOCKET = "/var/run/docker.sock"

@@ -1,0 +1,1 @@
+"""The canopy CLI's command groups."""

@@ -1,0 +1,37 @@
+"""How CLI commands print results and turn platform errors into clean exits."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Sequence
+from typing import Any, ParamSpec, TypeVar
+
+import click
+
+from canopy.errors import CanopyError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Print a CanopyError as 'Error: ...' and exit 1 instead of a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except CanopyError as exc:
+            details = f"\n{json.dumps(exc.details, indent=2)}" if exc.details else ""
+            raise click.ClickException(f"{exc.message}{details}") from exc
+
+    return wrapper
+
+
+def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
+    """Print rows as aligned columns with a header."""
+    widths = {c: max([len(c), *(len(str(row.get(c, ""))) for row in rows)]) for c in columns}
+    click.echo("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
+    for row in rows:
+        click.echo("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns).rstrip())

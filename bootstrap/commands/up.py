@@ -1,0 +1,30 @@
+"""`canopy up`: every service in one process."""
+
+from __future__ import annotations
+
+import click
+
+from bootstrap.commands.output import reports_errors
+from bootstrap.launch import SERVICES, run_services
+from canopy.config import load_config
+
+
+@click.command()
+@reports_errors
+def up() -> None:
+    """Run every service in this process until Ctrl-C or SIGTERM.
+
+    The backends come from CANOPY_BUS_URL, CANOPY_DB_URL and CANOPY_BLOB_URL: by default the
+    embedded SQLite bus and store and local files under CANOPY_HOME; set them to kafka://,
+    postgresql:// and azure:// URLs to use real engines.
+    """
+    config = load_config()
+    click.echo(f"Canopy: bus {config.bus_url}, store {_redact(config.db_url)}, blobs {config.blob_url}")
+    click.echo(f"API on http://{config.api_host}:{config.api_port}/api/v1 ; Ctrl-C stops.")
+    run_services(list(SERVICES), config)
+
+
+def _redact(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    return f"{scheme}{sep}{credentials.split(':')[0]}:***@{host}" if at else url

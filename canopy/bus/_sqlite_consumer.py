@@ -1,0 +1,125 @@
+"""A consumer-group member reading the SQLite bus file."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from pathlib import Path
+
+from canopy.bus._sqlite_group import GroupMember, TopicPartition
+from canopy.bus._sqlite_schema import connect
+from canopy.bus.base import Consumer, Record
+
+log = logging.getLogger(__name__)
+
+SYNC_INTERVAL = 0.1
+MIN_PAUSE = 0.0005
+MAX_PAUSE = 0.004
+FETCH_ROWS = 500
+FETCH_BYTES = 4 * 1024 * 1024
+
+
+class SqliteConsumer(Consumer):
+    """Polls the partitions its group gave it, watching the file's data_version to sleep while idle."""
+
+    def __init__(self, path: Path, group: str, topics: Sequence[str], *,
+                 session_timeout: float, from_beginning: bool) -> None:
+        self._conn = connect(path, check_same_thread=False)
+        self._lock = threading.Lock()
+        self._member = GroupMember(self._conn, group, topics, session_timeout=session_timeout,
+                                   from_beginning=from_beginning)
+        self._positions: dict[TopicPartition, int] = {}
+        self._buffer: deque[Record] = deque()
+        self._seen_version = -1
+        self._caught_up = False
+        self._next_sync = 0.0
+        self._closed = False
+        self._member.join(time.time())
+        self._sync()
+
+    def poll(self, timeout: float = 1.0) -> Record | None:
+        """Return the next record of an owned partition, waiting up to `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        pause = MIN_PAUSE
+        while True:
+            with self._lock:
+                if self._closed:
+                    raise RuntimeError("poll() on a closed consumer")
+                if time.monotonic() >= self._next_sync:
+                    self._sync()
+                if self._buffer or self._fetch():
+                    return self._buffer.popleft()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            time.sleep(min(pause, remaining))
+            pause = min(pause * 2, MAX_PAUSE)
+
+    def commit(self, record: Record) -> None:
+        """Store offset + 1 for the record's partition unless the partition has moved to another member."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("commit() on a closed consumer")
+            if not self._member.commit(record.topic, record.partition, record.offset + 1):
+                log.warning("not committing %s[%d]@%d: the partition now belongs to another member",
+                            record.topic, record.partition, record.offset)
+
+    def close(self) -> None:
+        """Leave the group at once; uncommitted records go to the partitions' next owners."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                self._member.leave()
+            finally:
+                self._conn.close()
+
+    def _sync(self) -> None:
+        """Heartbeat and rebalance, dropping buffered records of partitions that left or restarted."""
+        owned, started = self._member.sync(time.time())
+        lost = set(self._positions) - owned
+        for tp in lost:
+            del self._positions[tp]
+        self._positions.update(started)
+        if lost or started:
+            restarted = lost | set(started)
+            self._buffer = deque(record for record in self._buffer
+                                 if (record.topic, record.partition) not in restarted)
+            self._caught_up = False
+        self._next_sync = time.monotonic() + SYNC_INTERVAL
+
+    def _fetch(self) -> bool:
+        """Read new records of the owned partitions into the buffer; False when nothing new was written."""
+        version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        if version == self._seen_version and self._caught_up:
+            return False
+        self._seen_version = version
+        self._caught_up = True
+        for (topic, partition), position in self._positions.items():
+            self._positions[(topic, partition)] = self._fetch_partition(topic, partition, position)
+        return bool(self._buffer)
+
+    def _fetch_partition(self, topic: str, partition: int, position: int) -> int:
+        """Buffer one partition's records from `position` on, within the row and byte budgets."""
+        cursor = self._conn.execute(
+            "SELECT msg_offset, key, value, headers, ts FROM messages"
+            " WHERE topic = ? AND partition_id = ? AND msg_offset >= ? ORDER BY msg_offset LIMIT ?",
+            (topic, partition, position, FETCH_ROWS))
+        budget, rows = FETCH_BYTES, 0
+        try:
+            for offset, key, value, headers, ts in cursor:
+                self._buffer.append(Record(topic, partition, offset, key, bytes(value), ts,
+                                           json.loads(headers) if headers else {}))
+                position, budget, rows = offset + 1, budget - len(value), rows + 1
+                if budget <= 0:
+                    break
+        finally:
+            cursor.close()
+        if budget <= 0 or rows == FETCH_ROWS:
+            self._caught_up = False
+        return position

@@ -1,0 +1,147 @@
+"""The SQLite bus file: its URL options, tables and connection settings."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from canopy.errors import ConfigError, Unavailable
+
+DEFAULT_SESSION_TIMEOUT = 10.0
+BUSY_TIMEOUT_MS = 10_000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS topics (
+    name TEXT PRIMARY KEY,
+    partitions INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+    topic TEXT NOT NULL,
+    partition_id INTEGER NOT NULL,
+    msg_offset INTEGER NOT NULL,
+    key TEXT,
+    value BLOB NOT NULL,
+    headers TEXT,
+    ts INTEGER NOT NULL,
+    PRIMARY KEY (topic, partition_id, msg_offset)
+);
+CREATE TABLE IF NOT EXISTS committed_offsets (
+    group_id TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    partition_id INTEGER NOT NULL,
+    next_offset INTEGER NOT NULL,
+    PRIMARY KEY (group_id, topic, partition_id)
+);
+CREATE TABLE IF NOT EXISTS members (
+    group_id TEXT NOT NULL,
+    member_id TEXT NOT NULL,
+    topics TEXT NOT NULL,
+    heartbeat REAL NOT NULL,
+    PRIMARY KEY (group_id, member_id)
+);
+CREATE TABLE IF NOT EXISTS claims (
+    group_id TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    partition_id INTEGER NOT NULL,
+    member_id TEXT NOT NULL,
+    PRIMARY KEY (group_id, topic, partition_id)
+);
+"""
+
+
+@dataclass(frozen=True)
+class SqliteBusOptions:
+    """Where the bus file lives and how long a silent group member keeps its partitions."""
+
+    path: Path
+    session_timeout: float = DEFAULT_SESSION_TIMEOUT
+
+
+def parse_url(url: str) -> SqliteBusOptions:
+    """Read sqlite:///abs/path.db[?session_timeout=SECONDS] into options."""
+    parts = urlsplit(url)
+    if parts.netloc or not parts.path.strip("/"):
+        raise ConfigError(f"Bus URL {url!r} is not valid; expected sqlite:///absolute/path.db")
+    path = Path("/" + parts.path.lstrip("/"))
+    session_timeout = DEFAULT_SESSION_TIMEOUT
+    for name, values in parse_qs(parts.query, keep_blank_values=True).items():
+        if name != "session_timeout":
+            raise ConfigError(f"Bus URL option {name!r} is not known; accepted options: session_timeout")
+        try:
+            session_timeout = float(values[-1])
+        except ValueError:
+            session_timeout = 0.0
+        if session_timeout <= 0:
+            raise ConfigError(f"Bus URL option session_timeout={values[-1]!r} is not valid; "
+                              "accepted values: a number of seconds > 0")
+    return SqliteBusOptions(path=path, session_timeout=session_timeout)
+
+
+def connect(path: Path, *, check_same_thread: bool = True) -> sqlite3.Connection:
+    """Open the bus file in autocommit mode with WAL journaling, creating the tables on first use."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=check_same_thread,
+                               timeout=BUSY_TIMEOUT_MS / 1000)
+    except (OSError, sqlite3.Error) as exc:
+        raise Unavailable(f"SQLite bus at {path} cannot be opened: {exc}") from exc
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA journal_size_limit = 67108864")
+    _retry_while_locked(lambda: _set_wal(conn), path)
+    _retry_while_locked(lambda: _create_tables(conn), path)
+    return conn
+
+
+def _set_wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to write-ahead logging so readers never block the writer."""
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if mode != "wal":
+        raise sqlite3.OperationalError(f"journal_mode is {mode}, not wal")
+
+
+def _create_tables(conn: sqlite3.Connection) -> None:
+    """Create the tables if this is a new bus file."""
+    if conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'claims'").fetchone()[0]:
+        return
+    with write_transaction(conn):
+        for statement in SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+
+
+def _retry_while_locked(step: Callable[[], None], path: Path) -> None:
+    """Run `step`, retrying for a while when another process holds a lock that busy_timeout skips."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as exc:
+            if time.monotonic() > deadline:
+                raise Unavailable(f"SQLite bus at {path} cannot be opened: {exc}") from exc
+            time.sleep(0.01)
+
+
+@contextmanager
+def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """Hold the file's write lock for the block; commit on success, roll back on error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def head_offset(conn: sqlite3.Connection, topic: str, partition: int) -> int:
+    """The offset the next message written to a partition gets."""
+    row = conn.execute("SELECT max(msg_offset) FROM messages WHERE topic = ? AND partition_id = ?",
+                       (topic, partition)).fetchone()
+    return 0 if row[0] is None else int(row[0]) + 1

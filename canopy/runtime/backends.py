@@ -1,0 +1,34 @@
+"""Open the bus, store and artifact store a configuration names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from canopy.blob import BlobStore, open_blob
+from canopy.bus import Bus, open_bus
+from canopy.config import Config
+from canopy.store import Store, open_store
+
+
+@dataclass
+class Backends:
+    """The three shared backends of a platform process."""
+
+    config: Config
+    bus: Bus
+    store: Store
+    blob: BlobStore
+
+    def close(self) -> None:
+        """Release every backend."""
+        self.bus.close()
+        self.store.close()
+
+
+def open_backends(config: Config) -> Backends:
+    """Open every backend and bring the store's schema up to date."""
+    config.home  # noqa: B018 - creates the data directory the embedded defaults live in
+    bus = open_bus(config.bus_url, partitions=config.bus_partitions)
+    store = open_store(config.db_url)
+    store.migrate()
+    return Backends(config, bus, store, open_blob(config.blob_url, config))

@@ -1,0 +1,39 @@
+"""The heartbeat sender: one small message per interval saying this service instance is alive."""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import UTC, datetime
+
+from canopy.bus import Bus
+from canopy.bus.typed import publish
+from canopy.contracts import Heartbeat
+from canopy.runtime.component import LoopThread
+
+
+class HeartbeatSender(LoopThread):
+    """Publishes Heartbeat(service, instance, seq) every `interval` seconds, keyed by instance."""
+
+    name = "heartbeat"
+
+    def __init__(self, bus: Bus, service: str, interval: float) -> None:
+        super().__init__()
+        self.bus = bus
+        self.service = service
+        self.instance = f"{service}@{socket.gethostname()}:{os.getpid()}"
+        self.idle_seconds = interval
+        self.started_at = datetime.now(UTC)
+        self.seq = 0
+
+    def step(self) -> None:
+        """Send one beat."""
+        beat = Heartbeat(
+            service=self.service,
+            instance=self.instance,
+            seq=self.seq,
+            interval=self.idle_seconds,
+            started_at=self.started_at,
+        )
+        publish(self.bus, beat, key=self.instance)
+        self.seq += 1

@@ -1,0 +1,1 @@
+"""Alembic migrations of the platform state, run by Store.migrate()."""

@@ -1,0 +1,1 @@
+"""The gateway: REST API /api/v1, authentication and role checks."""

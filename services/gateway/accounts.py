@@ -1,0 +1,131 @@
+"""Users and API tokens: create, authenticate, issue, resolve and revoke."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from canopy.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from canopy.roles import Role
+from canopy.store.models import ApiToken, User
+from services.gateway.passwords import dummy_verify, hash_password, verify_password
+
+TOKEN_PREFIX = "cnp"
+USER_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller of a request."""
+
+    user_id: int
+    name: str
+    role: Role
+    token_id: str
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A new token; `secret` is shown once and never stored."""
+
+    token_id: str
+    secret: str
+    expires_at: datetime
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def check_user_name(name: str) -> None:
+    """Refuse names that are empty, too long or use characters outside [a-z0-9-_.]."""
+    if not 1 <= len(name) <= 64 or not set(name) <= USER_NAME_CHARS:
+        raise ValidationFailed(
+            "user name must be 1-64 characters of a-z, 0-9, '-', '_' or '.'", details={"name": "invalid"}
+        )
+
+
+def create_user(session: Session, name: str, role: Role, password: str) -> User:
+    """Add a user; Conflict if the name is taken."""
+    check_user_name(name)
+    if session.scalar(select(User).where(User.name == name)) is not None:
+        raise Conflict(f"user {name!r} already exists")
+    user = User(name=name, role=role.value, password_hash=hash_password(password))
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"user {name!r} already exists") from exc
+    return user
+
+
+def find_user(session: Session, name: str) -> User:
+    """The user called `name`, or NotFound."""
+    user = session.scalar(select(User).where(User.name == name))
+    if user is None:
+        raise NotFound(f"no user called {name!r}")
+    return user
+
+
+def authenticate(session: Session, name: str, password: str) -> User:
+    """The user whose password matches, or Unauthorized with no hint of which part was wrong."""
+    user = session.scalar(select(User).where(User.name == name))
+    if user is None:
+        dummy_verify()
+    elif not user.disabled and verify_password(user.password_hash, password):
+        return user
+    raise Unauthorized("wrong user name or password")
+
+
+def issue_token(session: Session, user: User, ttl: timedelta, label: str = "") -> IssuedToken:
+    """Create a token for `user` valid for `ttl`."""
+    token_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
+    expires_at = datetime.now(UTC) + ttl
+    session.add(
+        ApiToken(
+            id=token_id, user_id=user.id, token_hash=_digest(secret), label=label[:100], expires_at=expires_at
+        )
+    )
+    session.flush()
+    return IssuedToken(token_id, f"{TOKEN_PREFIX}_{token_id}_{secret}", expires_at)
+
+
+def resolve_token(session: Session, presented: str) -> Principal:
+    """The principal a bearer token stands for; Unauthorized if unknown, expired, revoked or disabled."""
+    prefix, _, rest = presented.partition("_")
+    token_id, _, secret = rest.partition("_")
+    token = session.get(ApiToken, token_id) if prefix == TOKEN_PREFIX and secret else None
+    if token is None or not hmac.compare_digest(token.token_hash, _digest(secret)):
+        raise Unauthorized("invalid API token; log in again with `canopy login`")
+    now = datetime.now(UTC)
+    if token.revoked_at is not None or token.expires_at <= now:
+        raise Unauthorized("API token expired or revoked; log in again with `canopy login`")
+    user = session.get(User, token.user_id)
+    if user is None or user.disabled:
+        raise Unauthorized("the token's user is disabled")
+    token.last_used_at = now
+    return Principal(user.id, user.name, Role(user.role), token.id)
+
+
+def revoke_token(session: Session, token_id: str, principal: Principal) -> None:
+    """Revoke a token; users revoke their own, administrators any."""
+    token = session.get(ApiToken, token_id)
+    if token is None or (token.user_id != principal.user_id and principal.role != Role.PLATFORM_ADMIN):
+        raise NotFound(f"no token {token_id!r}")
+    token.revoked_at = token.revoked_at or datetime.now(UTC)
+
+
+def ensure_admin(session: Session, password: str | None) -> str | None:
+    """Create `admin` on first start; return the generated password when none was given."""
+    if session.scalar(select(User).where(User.name == "admin")) is not None:
+        return None
+    generated = None if password else secrets.token_urlsafe(12)
+    create_user(session, "admin", Role.PLATFORM_ADMIN, password or generated or "")
+    return generated

@@ -1,0 +1,65 @@
+"""The gateway's Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+from canopy.errors import CanopyError
+from canopy.runtime.backends import Backends
+from services.gateway.access import enforce_roles, undeclared_endpoints
+from services.gateway.context import GatewayContext
+from services.gateway.throttle import LoginThrottle
+from services.gateway.views import auth, health, users
+
+log = logging.getLogger(__name__)
+MAX_REQUEST_BYTES = 64 * 1024 * 1024
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def create_app(backends: Backends) -> Flask:
+    """Build the gateway app; refuses to build if any route does not declare its roles."""
+    app = Flask("canopy.gateway", static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+    app.extensions["canopy"] = GatewayContext(backends=backends, throttle=LoginThrottle())
+    for blueprint in (health.blueprint, auth.blueprint, users.blueprint):
+        app.register_blueprint(blueprint)
+    app.before_request(enforce_roles)
+    app.after_request(_add_security_headers)
+    app.register_error_handler(CanopyError, _canopy_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+    undeclared = undeclared_endpoints(app)
+    if undeclared:
+        raise RuntimeError(f"routes without a role declaration: {', '.join(undeclared)}")
+    return app
+
+
+def _add_security_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def _canopy_error(error: CanopyError) -> tuple[Response, int]:
+    return jsonify(error.to_payload()), error.status
+
+
+def _http_error(error: HTTPException) -> tuple[Response, int]:
+    status = error.code or 500
+    code = (error.name or "error").lower().replace(" ", "_")
+    return jsonify({"error": {"code": code, "message": error.description, "retryable": False}}), status
+
+
+def _unexpected_error(error: Exception) -> tuple[Response, int]:
+    log.exception("unhandled error in a gateway view")
+    return _canopy_error(CanopyError("internal error; see the gateway log"))
