@@ -147,12 +147,12 @@ class Component(ABC):
 
     @property
     def log_file(self) -> Path:
-        """This component's log file."""
+        """The component's log file."""
         return self.paths.log(self.name)
 
     @property
     def cache(self) -> Path:
-        """This component's cache/data directory."""
+        """The component's cache/data directory."""
         return self.paths.cache(self.name)
 
     def binaries(self) -> dict[str, str]:
@@ -169,6 +169,7 @@ class Component(ABC):
 
     def prepare(self) -> None:
         """Install or download what the component needs; fast when already cached."""
+        return None
 
     @abstractmethod
     def start(self) -> Ownership:
@@ -176,6 +177,7 @@ class Component(ABC):
 
     def ensure(self) -> None:
         """Idempotent set-up once the component answers (roles, databases, ...)."""
+        return None
 
     def stop(self, record: Ownership) -> None:
         """Stop the process canopy started."""

@@ -17,6 +17,7 @@ from canopy.bus.base import Consumer, Record
 log = logging.getLogger(__name__)
 
 SYNC_INTERVAL = 0.1
+COMMIT_INTERVAL = 0.05
 MIN_PAUSE = 0.0005
 MAX_PAUSE = 0.004
 FETCH_ROWS = 500
@@ -24,7 +25,7 @@ FETCH_BYTES = 4 * 1024 * 1024
 
 
 class SqliteConsumer(Consumer):
-    """Polls the partitions its group gave it, watching the file's data_version to sleep while idle."""
+    """Polls its group's share of partitions, sleeping while the file's data_version stands still."""
 
     def __init__(self, path: Path, group: str, topics: Sequence[str], *,
                  session_timeout: float, from_beginning: bool) -> None:
@@ -34,6 +35,8 @@ class SqliteConsumer(Consumer):
                                    from_beginning=from_beginning)
         self._positions: dict[TopicPartition, int] = {}
         self._buffer: deque[Record] = deque()
+        self._uncommitted: dict[TopicPartition, int] = {}
+        self._next_commit = 0.0
         self._seen_version = -1
         self._caught_up = False
         self._next_sync = 0.0
@@ -60,27 +63,38 @@ class SqliteConsumer(Consumer):
             pause = min(pause * 2, MAX_PAUSE)
 
     def commit(self, record: Record) -> None:
-        """Store offset + 1 for the record's partition unless the partition has moved to another member."""
+        """Note offset + 1; it is written at once unless more records are already buffered."""
         with self._lock:
             if self._closed:
                 raise RuntimeError("commit() on a closed consumer")
-            if not self._member.commit(record.topic, record.partition, record.offset + 1):
-                log.warning("not committing %s[%d]@%d: the partition now belongs to another member",
-                            record.topic, record.partition, record.offset)
+            self._uncommitted[(record.topic, record.partition)] = record.offset + 1
+            if not self._buffer or time.monotonic() >= self._next_commit:
+                self._write_commits()
 
     def close(self) -> None:
-        """Leave the group at once; uncommitted records go to the partitions' next owners."""
+        """Write the last commits and leave the group at once; others take over from there."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             try:
+                self._write_commits()
                 self._member.leave()
             finally:
                 self._conn.close()
 
+    def _write_commits(self) -> None:
+        """Store the noted offsets, skipping partitions that have moved to another member."""
+        if self._uncommitted:
+            for topic, partition in self._member.commit(self._uncommitted):
+                log.warning("not committing %s[%d]: the partition now belongs to another member",
+                            topic, partition)
+            self._uncommitted.clear()
+        self._next_commit = time.monotonic() + COMMIT_INTERVAL
+
     def _sync(self) -> None:
         """Heartbeat and rebalance, dropping buffered records of partitions that left or restarted."""
+        self._write_commits()
         owned, started = self._member.sync(time.time())
         lost = set(self._positions) - owned
         for tp in lost:

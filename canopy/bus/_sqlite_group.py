@@ -13,15 +13,17 @@ from canopy.bus._sqlite_schema import head_offset, write_transaction
 TopicPartition = tuple[str, int]
 
 
-def assign(members: Mapping[str, Sequence[str]], partitions: Mapping[str, int]) -> dict[str, set[TopicPartition]]:
-    """Spread each topic's partitions round-robin over its subscribers, sorted, continuing across topics."""
+def assign(
+    members: Mapping[str, Sequence[str]], partitions: Mapping[str, int]
+) -> dict[str, set[TopicPartition]]:
+    """Give each partition to its least-loaded subscriber; topics with fewer subscribers go first."""
     assignment: dict[str, set[TopicPartition]] = {member: set() for member in members}
-    turn = 0
-    for topic in sorted(partitions):
-        subscribers = sorted(member for member, topics in members.items() if topic in topics)
-        for partition in range(partitions[topic] if subscribers else 0):
-            assignment[subscribers[turn % len(subscribers)]].add((topic, partition))
-            turn += 1
+    subscribers = {topic: sorted(member for member, topics in members.items() if topic in topics)
+                   for topic in partitions}
+    for topic in sorted(partitions, key=lambda topic: (len(subscribers[topic]), topic)):
+        for partition in range(partitions[topic] if subscribers[topic] else 0):
+            owner = min(subscribers[topic], key=lambda member: (len(assignment[member]), member))
+            assignment[owner].add((topic, partition))
     return assignment
 
 
@@ -88,14 +90,19 @@ class GroupMember:
             starts = {tp: self._claim(*tp) for tp in plan.acquire}
         return plan.owned, starts
 
-    def commit(self, topic: str, partition: int, next_offset: int) -> bool:
-        """Store the group's next offset for a partition this member still claims; False if it lost it."""
-        cursor = self.conn.execute(
-            "INSERT INTO committed_offsets SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM claims"
-            " WHERE group_id = ? AND topic = ? AND partition_id = ? AND member_id = ?)"
-            " ON CONFLICT DO UPDATE SET next_offset = excluded.next_offset",
-            (self.group, topic, partition, next_offset, self.group, topic, partition, self.member_id))
-        return cursor.rowcount > 0
+    def commit(self, offsets: Mapping[TopicPartition, int]) -> set[TopicPartition]:
+        """Store the group's next offsets in partitions this member still claims; return the others."""
+        refused = set()
+        with write_transaction(self.conn):
+            for (topic, partition), next_offset in offsets.items():
+                cursor = self.conn.execute(
+                    "INSERT INTO committed_offsets SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM claims"
+                    " WHERE group_id = ? AND topic = ? AND partition_id = ? AND member_id = ?)"
+                    " ON CONFLICT DO UPDATE SET next_offset = excluded.next_offset",
+                    (self.group, topic, partition, next_offset, self.group, topic, partition, self.member_id))
+                if cursor.rowcount == 0:
+                    refused.add((topic, partition))
+        return refused
 
     def leave(self) -> None:
         """Drop out of the group at once so the others take over this member's partitions."""

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 from canopy.errors import ConfigError, Unavailable
 
 DEFAULT_SESSION_TIMEOUT = 10.0
+DEFAULT_RETENTION_HOURS = 168.0
 BUSY_TIMEOUT_MS = 10_000
 
 SCHEMA = """
@@ -56,30 +57,30 @@ CREATE TABLE IF NOT EXISTS claims (
 
 @dataclass(frozen=True)
 class SqliteBusOptions:
-    """Where the bus file lives and how long a silent group member keeps its partitions."""
+    """Where the bus file lives, how long a silent member keeps its partitions, how long messages stay."""
 
     path: Path
     session_timeout: float = DEFAULT_SESSION_TIMEOUT
+    retention_hours: float = DEFAULT_RETENTION_HOURS
 
 
 def parse_url(url: str) -> SqliteBusOptions:
-    """Read sqlite:///abs/path.db[?session_timeout=SECONDS] into options."""
+    """Read sqlite:///abs/path.db[?session_timeout=SECONDS&retention_hours=HOURS] into options."""
     parts = urlsplit(url)
     if parts.netloc or not parts.path.strip("/"):
         raise ConfigError(f"Bus URL {url!r} is not valid; expected sqlite:///absolute/path.db")
-    path = Path("/" + parts.path.lstrip("/"))
-    session_timeout = DEFAULT_SESSION_TIMEOUT
+    numbers = {"session_timeout": DEFAULT_SESSION_TIMEOUT, "retention_hours": DEFAULT_RETENTION_HOURS}
     for name, values in parse_qs(parts.query, keep_blank_values=True).items():
-        if name != "session_timeout":
-            raise ConfigError(f"Bus URL option {name!r} is not known; accepted options: session_timeout")
+        if name not in numbers:
+            raise ConfigError(f"Bus URL option {name!r} is not known; accepted options: {', '.join(numbers)}")
         try:
-            session_timeout = float(values[-1])
+            numbers[name] = float(values[-1])
         except ValueError:
-            session_timeout = 0.0
-        if session_timeout <= 0:
-            raise ConfigError(f"Bus URL option session_timeout={values[-1]!r} is not valid; "
-                              "accepted values: a number of seconds > 0")
-    return SqliteBusOptions(path=path, session_timeout=session_timeout)
+            numbers[name] = 0.0
+        if numbers[name] <= 0:
+            raise ConfigError(f"Bus URL option {name}={values[-1]!r} is not valid; "
+                              "accepted values: a number > 0")
+    return SqliteBusOptions(path=Path("/" + parts.path.lstrip("/")), **numbers)
 
 
 def connect(path: Path, *, check_same_thread: bool = True) -> sqlite3.Connection:

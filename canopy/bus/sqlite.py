@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -13,9 +14,9 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from canopy.bus._rules import check_topic, check_value
 from canopy.bus._sqlite_consumer import SqliteConsumer
 from canopy.bus._sqlite_schema import connect, head_offset, parse_url, write_transaction
-from canopy.bus._topics import check_topic
 from canopy.bus.base import Bus, Consumer
 from canopy.errors import Timeout, Unavailable
 
@@ -23,6 +24,15 @@ MAX_PENDING_MESSAGES = 20_000
 MAX_PENDING_BYTES = 32 * 1024 * 1024
 PUBLISH_BLOCK_TIMEOUT = 30.0
 RETRY_PAUSE = 0.05
+PRUNE_INTERVAL = 60.0
+PRUNE = """
+DELETE FROM messages WHERE topic = :topic AND partition_id = :partition AND msg_offset < coalesce(
+    (SELECT msg_offset FROM messages WHERE topic = :topic AND partition_id = :partition AND ts >= :cutoff
+     ORDER BY msg_offset LIMIT 1),
+    (SELECT max(msg_offset) FROM messages WHERE topic = :topic AND partition_id = :partition))
+"""
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -38,7 +48,7 @@ class _Pending:
 
 
 class SqliteBus(Bus):
-    """sqlite:///abs/path.db[?session_timeout=S]: publish queues in memory, a writer thread commits batches."""
+    """sqlite:///abs/path.db[?session_timeout=S&retention_hours=H]: a writer thread commits batches."""
 
     def __init__(self, url: str, *, partitions: int = 3) -> None:
         super().__init__(url, partitions=partitions)
@@ -55,6 +65,7 @@ class SqliteBus(Bus):
         self._written = 0
         self._error: Exception | None = None
         self._stopping = False
+        self._next_prune = 0.0
         self._writer = threading.Thread(target=self._write_loop, name="canopy-bus-writer", daemon=True)
         self._writer.start()
 
@@ -71,8 +82,8 @@ class SqliteBus(Bus):
             partition = next(self._keyless_turn) % partitions
         else:
             partition = zlib.crc32(key.encode()) % partitions
-        message = _Pending(topic, partition, key, value, json.dumps(headers) if headers else None,
-                           time.time_ns() // 1_000_000)
+        message = _Pending(topic, partition, key, check_value(topic, value),
+                           json.dumps(headers) if headers else None, time.time_ns() // 1_000_000)
         deadline = time.monotonic() + PUBLISH_BLOCK_TIMEOUT
         with self._changed:
             if self._stopping:
@@ -156,6 +167,8 @@ class SqliteBus(Bus):
                 self._written += len(batch)
                 self._error = None
                 self._changed.notify_all()
+            if time.monotonic() >= self._next_prune:
+                self._prune()
 
     def _write(self, batch: Sequence[_Pending]) -> None:
         """Append a batch to the log, numbering each partition's messages after its current head."""
@@ -170,17 +183,29 @@ class SqliteBus(Bus):
                              message.headers, message.timestamp_ms))
             conn.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
 
+    def _prune(self) -> None:
+        """Delete messages past the retention period, keeping each partition's newest so offsets go on."""
+        self._next_prune = time.monotonic() + PRUNE_INTERVAL
+        cutoff_ms = time.time_ns() // 1_000_000 - int(self.options.retention_hours * 3_600_000)
+        try:
+            topics = self._writer_conn.execute("SELECT name, partitions FROM topics").fetchall()
+            for topic, partitions in topics:
+                for partition in range(partitions):
+                    with write_transaction(self._writer_conn) as conn:
+                        conn.execute(PRUNE, {"topic": topic, "partition": partition, "cutoff": cutoff_ms})
+        except sqlite3.Error as exc:
+            log.warning("could not prune old messages from %s: %s", self.options.path, exc)
+
     def _sync_to_disk(self) -> None:
-        """fsync the write-ahead log (recent commits) and the database file (checkpointed ones)."""
-        for path in (f"{self.options.path}-wal", str(self.options.path)):
-            try:
-                descriptor = os.open(path, os.O_RDONLY)
-            except FileNotFoundError:
-                continue
-            try:
-                os.fsync(descriptor)
-            finally:
-                os.close(descriptor)
+        """Force the write-ahead log to disk; checkpoints already synced whatever left it."""
+        try:
+            descriptor = os.open(f"{self.options.path}-wal", os.O_RDONLY)
+        except FileNotFoundError:
+            return
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
     def _stalled(self, what: str) -> Timeout | Unavailable:
         """The error for a writer that cannot keep up: Unavailable if SQLite failed, else Timeout."""

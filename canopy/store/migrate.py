@@ -31,7 +31,7 @@ def _lock(connection: Connection) -> None:
     up front (other writers wait up to the busy timeout). Both are released by the commit.
     """
     if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+        connection.execute(text("SELECT 1"))
     else:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -36,14 +36,28 @@ def client(backends: Backends) -> FlaskClient:
 
 
 @pytest.fixture()
-def role_tokens(backends: Backends) -> dict[Role, str]:
-    """A bearer token for a user of each role."""
-    tokens = {}
+def issue_token(backends: Backends) -> Callable[[Role], str]:
+    """A function that issues a fresh bearer token for a user of the given role."""
     with backends.store.session() as session:
         for role in Role:
-            user = accounts.create_user(session, f"user-{role.value}".replace("_", "-"), role, "password-123")
-            tokens[role] = accounts.issue_token(session, user, timedelta(hours=1)).secret
-    return tokens
+            accounts.create_user(session, _user_name(role), role, "password-123")
+
+    def issue(role: Role) -> str:
+        with backends.store.session() as session:
+            user = accounts.find_user(session, _user_name(role))
+            return accounts.issue_token(session, user, timedelta(hours=1)).secret
+
+    return issue
+
+
+@pytest.fixture()
+def role_tokens(issue_token: Callable[[Role], str]) -> dict[Role, str]:
+    """A bearer token for a user of each role."""
+    return {role: issue_token(role) for role in Role}
+
+
+def _user_name(role: Role) -> str:
+    return f"user-{role.value}".replace("_", "-")
 
 
 def bearer(token: str) -> dict[str, str]:

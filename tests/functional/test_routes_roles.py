@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from flask.testing import FlaskClient
 
@@ -19,17 +20,17 @@ def _routes(client: FlaskClient) -> list[tuple[str, str, str]]:
     for rule in app.url_map.iter_rules():
         path = PLACEHOLDER.sub("no-such-thing", rule.rule)
         routes.extend(
-            (method, path, rule.endpoint) for method in sorted(rule.methods or ()) - {"HEAD", "OPTIONS"}
+            (method, path, rule.endpoint) for method in sorted(set(rule.methods or ()) - {"HEAD", "OPTIONS"})
         )
     return routes
 
 
 def test_every_route_declares_its_roles(client: FlaskClient) -> None:
     assert undeclared_endpoints(client.application) == []
-    assert len(_routes(client)) >= 10
+    assert len(_routes(client)) >= 9
 
 
-def test_only_declared_roles_get_through(client: FlaskClient, role_tokens: dict[Role, str]) -> None:
+def test_only_declared_roles_get_through(client: FlaskClient, issue_token: Callable[[Role], str]) -> None:
     app = client.application
     checked = 0
     for method, path, endpoint in _routes(client):
@@ -39,8 +40,8 @@ def test_only_declared_roles_get_through(client: FlaskClient, role_tokens: dict[
             assert anonymous.status_code not in (401, 403), (method, path)
         else:
             assert anonymous.status_code == 401, (method, path, anonymous.status_code)
-        for role, token in role_tokens.items():
-            response = client.open(path, method=method, json={}, headers=bearer(token))
+        for role in Role:
+            response = client.open(path, method=method, json={}, headers=bearer(issue_token(role)))
             if PUBLIC in roles or role.value in roles:
                 assert response.status_code not in (401, 403), (method, path, role, response.get_json())
             else:

@@ -1,7 +1,5 @@
 """Users and their API tokens."""
 
-# ruff: noqa: N999
-
 from __future__ import annotations
 
 import sqlalchemy as sa

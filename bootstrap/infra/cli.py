@@ -1,0 +1,62 @@
+"""The `canopy infra` command group: up, down and status of the local infrastructure."""
+
+from __future__ import annotations
+
+import click
+
+from bootstrap.infra.base import InfraError
+from bootstrap.infra.manager import NAMES, down, format_status, status, up
+
+_COMPONENTS = click.Choice(NAMES, case_sensitive=False)
+
+
+@click.group()
+def infra() -> None:
+    """Run the platform's infrastructure on this machine, all on 127.0.0.1.
+
+    \b
+    kafka      Apache Kafka (KRaft, single node)   127.0.0.1:9092
+    postgres   PostgreSQL (Debian cluster)         127.0.0.1:5432  canopy/canopy, db canopy
+    azurite    Azure Blob emulator                 127.0.0.1:10000
+    mosquitto  MQTT broker                         127.0.0.1:1883
+    docker     Docker Engine                       unix:///var/run/docker.sock
+
+    Caches, data, logs and ownership records live in $CANOPY_HOME/infra.
+    """
+
+
+@infra.command("up")
+@click.argument("names", nargs=-1, type=_COMPONENTS, metavar="[NAMES]...")
+def up_command(names: tuple[str, ...]) -> None:
+    """Install what is missing and start components (default: all).
+
+    Missing system packages are installed with apt-get, the Kafka jars are fetched
+    with Maven and Azurite with npm, on the first run only. A component that already
+    answers is left alone (and not claimed). Returns once every component really
+    accepts requests; a second run on a warm machine takes seconds.
+    """
+    try:
+        up(list(names))
+    except InfraError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+@infra.command("down")
+@click.argument("names", nargs=-1, type=_COMPONENTS, metavar="[NAMES]...")
+def down_command(names: tuple[str, ...]) -> None:
+    """Stop components that canopy started (default: all).
+
+    Anything canopy did not start is left running. Data and caches are kept, so the
+    next `canopy infra up` is fast and topics, tables and blobs survive.
+    """
+    try:
+        down(list(names))
+    except InfraError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+@infra.command("status")
+def status_command() -> None:
+    """Show whether each component is up, its address and who started it."""
+    click.echo(format_status(status()))
+

@@ -1,0 +1,25 @@
+"""Rules shared by the bus drivers, so what one bus accepts the other accepts too."""
+
+from __future__ import annotations
+
+import re
+
+from canopy.errors import BadRequest, PayloadTooLarge
+
+MAX_VALUE_BYTES = 8 * 1024 * 1024
+_TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
+
+
+def check_topic(name: str) -> str:
+    """Return `name` if Kafka would accept it as a topic name, else raise BadRequest."""
+    if not _TOPIC_NAME.fullmatch(name) or name in {".", ".."}:
+        raise BadRequest(f"Topic name {name!r} is not valid; use 1-249 letters, digits, '.', '_' or '-'")
+    return name
+
+
+def check_value(topic: str, value: bytes) -> bytes:
+    """Return `value` if it fits in one message, else raise PayloadTooLarge."""
+    if len(value) > MAX_VALUE_BYTES:
+        raise PayloadTooLarge(f"A {len(value)}-byte message for {topic!r} is over the bus limit of "
+                              f"{MAX_VALUE_BYTES} bytes; put large data in the blob store")
+    return value

@@ -1,0 +1,190 @@
+"""Bus benchmark: publish throughput and end-to-end latency per driver, printed as one JSON document.
+
+Usage: python tests/bench/bus.py [--drivers sqlite,kafka] [--duration S] [--kafka-url URL]
+
+Every case runs for --duration seconds. Latency is measured from publish() in this process to poll()
+returning in a consumer subprocess (which commits each record, like a service does), for 1 KB values
+at a fixed rate (Kafka 1,000 msg/s, SQLite 500 msg/s) and at full speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from typing import Any
+
+from canopy.bus import Bus, open_bus
+
+VALUE_BYTES = 1024
+PROBE, MEASURED, STOP = 0, 1, 2
+HEADER = struct.Struct("!Bq")
+RATES = {"sqlite": 500, "kafka": 1000}
+TARGETS = {
+    "sqlite": {"publish_msg_per_s": 5_000, "p99_ms_at_rate": 50},
+    "kafka": {"publish_msg_per_s": 50_000, "p99_ms_at_rate": 20},
+}
+READY_TIMEOUT = 60.0
+DRAIN_TIMEOUT = 30.0
+PADDING = os.urandom(VALUE_BYTES)
+
+
+def message(kind: int, number: int = 0) -> bytes:
+    """A 1 KB value: its kind, the send time (or the count, for STOP) and random padding."""
+    head = HEADER.pack(kind, time.time_ns() if kind == MEASURED else number)
+    return head + PADDING[: VALUE_BYTES - len(head)]
+
+
+def publish_throughput(url: str, duration: float) -> float:
+    """Messages per second published at full speed, the final flush included."""
+    bus = open_bus(url)
+    topic = f"bench-publish-{uuid.uuid4().hex[:8]}"
+    bus.publish(topic, message(PROBE))
+    bus.flush()
+    value = message(PROBE)
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < duration:
+        for _ in range(1000):
+            bus.publish(topic, value, key=f"key-{count % 100}")
+            count += 1
+    bus.flush(timeout=120)
+    elapsed = time.perf_counter() - started
+    bus.close()
+    return round(count / elapsed)
+
+
+def latency(url: str, duration: float, rate: float | None) -> dict[str, Any]:
+    """Percentiles of publish-to-poll latency at `rate` msg/s (None: as fast as possible)."""
+    bus = open_bus(url)
+    topic = f"bench-latency-{uuid.uuid4().hex[:8]}"
+    bus.ensure_topic(topic)
+    consumer = subprocess.Popen([sys.executable, __file__, "--consume", url, topic],
+                                stdout=subprocess.PIPE, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in consumer.stdout or []], daemon=True).start()
+    try:
+        wait_until_ready(bus, topic, lines)
+        sent, started = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - started) < duration:
+            if rate is not None and sent >= elapsed * rate:
+                time.sleep(min(0.001, sent / rate - elapsed))
+                continue
+            bus.publish(topic, message(MEASURED), key=f"key-{sent % 100}")
+            sent += 1
+        bus.publish(topic, message(STOP, sent))
+        bus.flush(timeout=120)
+        result: dict[str, Any] = json.loads(lines.get(timeout=DRAIN_TIMEOUT + 30))
+    finally:
+        consumer.kill()
+        consumer.wait()
+        bus.close()
+    result["sent_msg_per_s"] = round(sent / duration)
+    return result
+
+
+def wait_until_ready(bus: Bus, topic: str, lines: queue.Queue[str]) -> None:
+    """Send probes until the consumer has joined and received one."""
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        bus.publish(topic, message(PROBE))
+        bus.flush()
+        try:
+            if lines.get(timeout=0.1).strip() == "ready":
+                return
+        except queue.Empty:
+            continue
+    raise TimeoutError(f"the consumer did not receive a probe within {READY_TIMEOUT:.0f} s")
+
+
+def consume(url: str, topic: str) -> None:
+    """The consumer subprocess: print 'ready' at the first probe, then the latency figures as JSON."""
+    bus = open_bus(url)
+    consumer = bus.consumer(f"bench-{uuid.uuid4().hex[:8]}", [topic])
+    latencies: list[float] = []
+    expected: int | None = None
+    ready = False
+    first_ns = last_ns = 0
+    deadline = time.monotonic() + READY_TIMEOUT + 600
+    while time.monotonic() < deadline and (expected is None or len(latencies) < expected):
+        record = consumer.poll(0.1)
+        if record is None:
+            continue
+        received = time.time_ns()
+        kind, number = HEADER.unpack_from(record.value)
+        consumer.commit(record)
+        if kind == PROBE and not ready:
+            ready = True
+            print("ready", flush=True)
+        elif kind == MEASURED:
+            latencies.append((received - number) / 1e6)
+            first_ns = first_ns or received
+            last_ns = received
+        elif kind == STOP and expected is None:
+            expected = number
+            deadline = min(deadline, time.monotonic() + DRAIN_TIMEOUT)
+    consumer.close()
+    result = percentiles(latencies, expected)
+    result["consumed_msg_per_s"] = round(len(latencies) / max(1e-9, (last_ns - first_ns) / 1e9))
+    print(json.dumps(result), flush=True)
+
+
+def percentiles(latencies: list[float], expected: int | None) -> dict[str, Any]:
+    """p50/p99/max of the latencies, with how many arrived out of how many were sent."""
+    ordered = sorted(latencies)
+
+    def at(fraction: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(fraction * len(ordered)))], 2) if ordered else -1.0
+
+    return {"p50_ms": at(0.5), "p99_ms": at(0.99), "max_ms": at(1.0), "received": len(ordered),
+            "sent": expected}
+
+
+def bench_driver(driver: str, url: str, duration: float) -> dict[str, Any]:
+    """Every case for one driver, with its targets and whether they were met."""
+    throughput = publish_throughput(url, duration)
+    at_rate = latency(url, duration, RATES[driver])
+    full_speed = latency(url, duration, None)
+    target = TARGETS[driver]
+    return {
+        "url": url,
+        "publish_msg_per_s": throughput,
+        f"latency_at_{RATES[driver]}_msg_per_s": at_rate,
+        "latency_at_full_speed": full_speed,
+        "targets": target,
+        "targets_met": throughput >= target["publish_msg_per_s"]
+        and 0 <= at_rate["p99_ms"] <= target["p99_ms_at_rate"],
+    }
+
+
+def main() -> None:
+    """Parse the arguments and print the JSON report (or run as the consumer subprocess)."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--drivers", default="sqlite,kafka", help="comma-separated: sqlite, kafka")
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds per case (default 3)")
+    parser.add_argument("--kafka-url", default=os.environ.get("TEST_KAFKA_URL", "kafka://127.0.0.1:9092"))
+    parser.add_argument("--consume", nargs=2, metavar=("URL", "TOPIC"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.consume:
+        consume(*args.consume)
+        return
+    report: dict[str, Any] = {"duration_s": args.duration, "value_bytes": VALUE_BYTES}
+    with tempfile.TemporaryDirectory(prefix="canopy-bench-") as scratch:
+        urls = {"sqlite": f"sqlite:///{scratch}/bus.db", "kafka": args.kafka_url}
+        for driver in [name.strip() for name in args.drivers.split(",") if name.strip()]:
+            if driver not in urls:
+                parser.error(f"unknown driver {driver!r}; choose from sqlite, kafka")
+            report[driver] = bench_driver(driver, urls[driver], args.duration)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,285 @@
+"""One contract, two drivers: the bus behaves the same on sqlite:// and on a real Kafka broker."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from canopy.bus import Bus, Consumer, Record, open_bus
+from canopy.errors import NoSuchDriver, Unavailable
+from tests.conftest import require
+
+MEMBER_SCRIPT = Path(__file__).with_name("bus_member.py")
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@dataclass(frozen=True)
+class Names:
+    """Topic and group names unique to one test run, so reruns against one broker never collide."""
+
+    topic: str
+    group: str
+
+
+@pytest.fixture(params=["sqlite", pytest.param("kafka", marks=pytest.mark.kafka)])
+def bus_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A bus URL with a short session timeout: a fresh SQLite file, or the real broker."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/bus.db?session_timeout=2"
+    kafka_url: str = request.getfixturevalue("kafka_url")
+    return f"{kafka_url}?session_timeout=6"
+
+
+@pytest.fixture()
+def bus(bus_url: str) -> Iterator[Bus]:
+    """An opened bus, closed after the test."""
+    opened = open_bus(bus_url)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture()
+def names(request: pytest.FixtureRequest) -> Names:
+    """Unique names derived from the test's name."""
+    stem = request.node.originalname.removeprefix("test_").replace("_", "-")[:40]
+    suffix = uuid.uuid4().hex[:10]
+    return Names(topic=f"{stem}-{suffix}", group=f"{stem}-group-{suffix}")
+
+
+def broker_answers() -> bool:
+    """Whether something listens on the broker's port."""
+    try:
+        with socket.create_connection(("127.0.0.1", 9092), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def drain(consumer: Consumer, count: int, timeout: float = 60.0, *, commit: bool = True) -> list[Record]:
+    """Poll until `count` records arrived or `timeout` passed, committing each one."""
+    records: list[Record] = []
+    deadline = time.monotonic() + timeout
+    while len(records) < count and time.monotonic() < deadline:
+        record = consumer.poll(min(0.5, max(0.0, deadline - time.monotonic())))
+        if record is not None:
+            records.append(record)
+            if commit:
+                consumer.commit(record)
+    return records
+
+
+def values(records: list[Record]) -> list[str]:
+    """The records' values as text."""
+    return [record.value.decode() for record in records]
+
+
+def test_publish_and_consume(bus: Bus, names: Names) -> None:
+    for n in range(10):
+        bus.publish(names.topic, f"m{n}".encode(), key=f"k{n}", headers={"n": str(n)})
+    bus.flush()
+    consumer = bus.consumer(names.group, [names.topic])
+    try:
+        records = drain(consumer, 10)
+    finally:
+        consumer.close()
+    assert sorted(values(records)) == sorted(f"m{n}" for n in range(10))
+    for record in records:
+        n = record.value.decode()[1:]
+        assert (record.topic, record.key, record.headers) == (names.topic, f"k{n}", {"n": n})
+        assert record.timestamp_ms > 0
+
+
+def test_new_group_from_latest_skips_earlier_messages(bus: Bus, names: Names) -> None:
+    bus.publish(names.topic, b"before", key="a")
+    bus.flush()
+    time.sleep(0.05)
+    consumer = bus.consumer(names.group, [names.topic], from_beginning=False)
+    try:
+        time.sleep(0.05)
+        bus.publish(names.topic, b"after", key="a")
+        bus.flush()
+        records = drain(consumer, 1)
+        records += drain(consumer, 1, timeout=1.0)
+    finally:
+        consumer.close()
+    assert values(records) == ["after"]
+
+
+def test_committed_records_are_not_delivered_again_to_the_group(bus: Bus, names: Names) -> None:
+    for n in range(6):
+        bus.publish(names.topic, str(n).encode(), key=str(n))
+    bus.flush()
+    first = bus.consumer(names.group, [names.topic])
+    try:
+        handled = drain(first, 6)
+    finally:
+        first.close()
+    bus.publish(names.topic, b"6", key="6")
+    bus.flush()
+    second = bus.consumer(names.group, [names.topic])
+    try:
+        later = drain(second, 1)
+        later += drain(second, 1, timeout=2.0)
+    finally:
+        second.close()
+    assert sorted(values(handled)) == [str(n) for n in range(6)]
+    assert values(later) == ["6"]
+
+
+def test_two_members_of_a_group_share_the_partitions(bus: Bus, names: Names) -> None:
+    bus.ensure_topic(names.topic, partitions=4)
+    members = [bus.consumer(names.group, [names.topic]) for _ in range(2)]
+    received: list[list[str]] = [[], []]
+    published = 0
+    deadline = time.monotonic() + 90
+    try:
+        # Publish in rounds until both members have had a share: a Kafka group takes seconds to settle,
+        # and until then the first member may hold every partition.
+        while not (all(received) and published >= 100) and time.monotonic() < deadline:
+            for n in range(published, published + 20):
+                bus.publish(names.topic, str(n).encode(), key=f"key-{n}")
+            published += 20
+            bus.flush()
+            for member, got in zip(members, received, strict=True):
+                got += values(drain(member, 20, timeout=0.2))
+        while sum(map(len, received)) < published and time.monotonic() < deadline:
+            for member, got in zip(members, received, strict=True):
+                got += values(drain(member, published, timeout=0.5))
+    finally:
+        for member in members:
+            member.close()
+    both = received[0] + received[1]
+    assert all(received), f"one member received nothing: {[len(got) for got in received]}"
+    assert len(both) == len(set(both)), "a record was delivered twice"
+    assert sorted(both, key=int) == [str(n) for n in range(published)]
+
+
+def test_records_of_a_killed_member_go_to_another_member(bus: Bus, bus_url: str, names: Names) -> None:
+    member = subprocess.Popen(
+        [sys.executable, str(MEMBER_SCRIPT), bus_url, names.group, names.topic],
+        stdout=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line.strip()) for line in member.stdout or []],
+                     daemon=True).start()
+    try:
+        assert lines.get(timeout=30) == "joined"
+        for n in range(20):
+            bus.publish(names.topic, str(n).encode(), key=f"key-{n}")
+        bus.flush()
+        seen_by_killed = {lines.get(timeout=60) for _ in range(20)}
+    finally:
+        member.send_signal(signal.SIGKILL)
+        member.wait(timeout=10)
+    assert seen_by_killed == {str(n) for n in range(20)}
+    successor = bus.consumer(names.group, [names.topic])
+    try:
+        redelivered = drain(successor, 20, timeout=60)
+    finally:
+        successor.close()
+    assert sorted(values(redelivered), key=int) == [str(n) for n in range(20)]
+
+
+def test_each_key_keeps_its_order(bus: Bus, names: Names) -> None:
+    keys, per_key = 20, 25
+    for n in range(keys * per_key):
+        bus.publish(names.topic, f"{n % keys}:{n // keys}".encode(), key=f"device-{n % keys}")
+    bus.flush()
+    consumer = bus.consumer(names.group, [names.topic])
+    try:
+        records = drain(consumer, keys * per_key)
+    finally:
+        consumer.close()
+    sequences: dict[str, list[int]] = {}
+    for record in records:
+        key, seq = record.value.decode().split(":")
+        assert record.key == f"device-{key}"
+        sequences.setdefault(key, []).append(int(seq))
+    assert sequences == {str(key): list(range(per_key)) for key in range(keys)}
+
+
+def test_one_megabyte_values_round_trip(bus: Bus, names: Names) -> None:
+    payloads = [os.urandom(1024 * 1024) for _ in range(3)]
+    for n, payload in enumerate(payloads):
+        bus.publish(names.topic, payload, key=f"blob-{n}")
+    bus.flush()
+    consumer = bus.consumer(names.group, [names.topic])
+    try:
+        records = drain(consumer, 3)
+    finally:
+        consumer.close()
+    assert {record.key: record.value for record in records} == {
+        f"blob-{n}": payload for n, payload in enumerate(payloads)
+    }
+
+
+# dead-letter case: added by lead
+
+
+@pytest.mark.parametrize(("url", "meant"), [("kafak://127.0.0.1:9092", "kafka"), ("sqlit:///b.db", "sqlite")])
+def test_mistyped_scheme_names_the_driver_meant(url: str, meant: str) -> None:
+    with pytest.raises(NoSuchDriver, match=f"Did you mean '{meant}'"):
+        open_bus(url)
+
+
+def test_unreachable_broker_is_reported_within_bounded_time() -> None:
+    started = time.monotonic()
+    with pytest.raises(Unavailable, match=r"Kafka broker at 127\.0\.0\.1:9099 is unreachable"):
+        open_bus("kafka://127.0.0.1:9099")
+    assert time.monotonic() - started < 10
+
+
+@pytest.mark.kafka
+def test_broker_outage_loses_no_acknowledged_message(kafka_url: str, names: Names) -> None:
+    from bootstrap.infra import down, up
+
+    bus = open_bus(kafka_url)
+    published: list[int] = []
+    acknowledged: list[int] = []
+
+    def send(count: int) -> None:
+        for n in range(len(published), len(published) + count):
+            bus.publish(names.topic, str(n).encode(), key=f"key-{n % 10}")
+            published.append(n)
+
+    def confirm() -> None:
+        bus.flush(timeout=120)
+        acknowledged.extend(published[len(acknowledged):])
+
+    try:
+        send(500)
+        confirm()
+        down(["kafka"])
+        require("A Kafka broker started by canopy (so it can be bounced)", not broker_answers())
+        outage_ends = time.monotonic() + 10
+        while time.monotonic() < outage_ends:
+            send(50)
+            time.sleep(0.5)
+        up(["kafka"])
+        send(500)
+        confirm()
+    finally:
+        if not broker_answers():
+            up(["kafka"])
+    consumer = bus.consumer(names.group, [names.topic])
+    try:
+        received = {int(value) for value in values(drain(consumer, len(published), timeout=90))}
+    finally:
+        consumer.close()
+        bus.close()
+    assert acknowledged == published
+    assert set(acknowledged) - received == set()

@@ -1,0 +1,102 @@
+"""`canopy infra` against the real components: status, idempotent up, ownership records, bounce."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bootstrap.infra import NAMES, down, status, up
+from bootstrap.infra.base import InfraPaths, load_ownership
+from bootstrap.infra.cli import infra
+
+EXPECTED = {
+    "kafka": "127.0.0.1:9092",
+    "postgres": "127.0.0.1:5432",
+    "azurite": "127.0.0.1:10000",
+    "mosquitto": "127.0.0.1:1883",
+    "docker": "unix:///var/run/docker.sock",
+}
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.azurite, pytest.mark.mosquitto,
+              pytest.mark.docker]
+
+
+@pytest.fixture()
+def all_up(kafka_url: str, postgres_url: str, azurite_connection_string: str, mqtt_url: str,
+           docker_socket: str) -> None:
+    """Every component is reachable (skips, or fails under CI=true, otherwise)."""
+
+
+@pytest.mark.usefixtures("all_up")
+def test_status_reports_every_component_up_at_its_address() -> None:
+    rows = status()
+    assert [row.name for row in rows] == list(NAMES)
+    assert {row.name: row.address for row in rows} == EXPECTED
+    assert [row.name for row in rows if not row.up] == []
+
+
+@pytest.mark.usefixtures("all_up")
+def test_second_up_is_idempotent_and_fast(capsys: pytest.CaptureFixture[str]) -> None:
+    before = {row.name: row.started_by_canopy for row in status()}
+    started = time.monotonic()
+    up()
+    assert time.monotonic() - started < 20
+    out = capsys.readouterr().out
+    for name in NAMES:
+        assert f"{name}: already up on {EXPECTED[name]}" in out
+    assert {row.name: row.started_by_canopy for row in status()} == before
+
+
+@pytest.mark.usefixtures("all_up")
+def test_state_dir_records_ownership() -> None:
+    paths = InfraPaths.default()
+    for row in status():
+        record = load_ownership(paths, row.name)
+        if row.started_by_canopy:
+            assert record is not None and record.alive(), row.name
+            body = json.loads((paths.state / f"{row.name}.json").read_text())
+            assert body["pid"] == record.pid and body["name"] == row.name
+            assert (paths.logs / f"{row.name}.log").exists()
+        else:
+            assert record is None or not record.alive(), row.name
+
+
+@pytest.mark.usefixtures("all_up")
+def test_cli_status_prints_a_table_and_exits_0() -> None:
+    result = CliRunner().invoke(infra, ["status"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert [line.split()[:3] for line in lines] == [[name, "up", EXPECTED[name]] for name in NAMES]
+
+
+def test_cli_rejects_unknown_component() -> None:
+    result = CliRunner().invoke(infra, ["up", "redis"])
+    assert result.exit_code == 2
+    assert "redis" in result.output
+
+
+@pytest.mark.usefixtures("all_up")
+@pytest.mark.skipif(os.environ.get("CI") != "true" and os.environ.get("TEST_INFRA_BOUNCE") != "1",
+                    reason="bounces the shared broker; runs under CI=true or TEST_INFRA_BOUNCE=1")
+def test_kafka_bounce_keeps_topics() -> None:
+    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+    if not next(row for row in status() if row.name == "kafka").started_by_canopy:
+        pytest.skip("Kafka was not started by canopy, so down() leaves it alone")
+    topic = f"infra-bounce-{os.getpid()}"
+    admin = AdminClient({"bootstrap.servers": EXPECTED["kafka"]})
+    for future in admin.create_topics([NewTopic(topic, 1, 1)]).values():
+        future.result(timeout=30)
+    down(["kafka"])
+    assert not next(row for row in status() if row.name == "kafka").up
+    up(["kafka"])
+    metadata = AdminClient({"bootstrap.servers": EXPECTED["kafka"]}).list_topics(timeout=10)
+    assert topic in metadata.topics
+    for future in admin.delete_topics([topic]).values():
+        future.result(timeout=30)
+    assert Path(InfraPaths.default().state / "kafka.json").exists()
