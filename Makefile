@@ -25,6 +25,7 @@ infra-down: install
 
 lint: install  ## ruff and mypy
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 test: install infra lint  ## every test tier on the real infrastructure

@@ -15,8 +15,18 @@ CONNECTION_STRING = "UseDevelopmentStorage=true"
 
 def azurite_args(data_dir: Path, port: int = PORT) -> list[str]:
     """Command-line flags of azurite-blob: loopback only, data in the cache, lenient, no telemetry."""
-    return ["--blobHost", HOST, "--blobPort", str(port), "--location", str(data_dir),
-            "--skipApiVersionCheck", "--loose", "--disableTelemetry", "--silent"]
+    return [
+        "--blobHost",
+        HOST,
+        "--blobPort",
+        str(port),
+        "--location",
+        str(data_dir),
+        "--skipApiVersionCheck",
+        "--loose",
+        "--disableTelemetry",
+        "--silent",
+    ]
 
 
 class Azurite(Component):
@@ -43,7 +53,8 @@ class Azurite(Component):
         from azure.storage.blob import BlobServiceClient
 
         client = BlobServiceClient.from_connection_string(
-            CONNECTION_STRING, retry_total=0, connection_timeout=timeout, read_timeout=timeout)
+            CONNECTION_STRING, retry_total=0, connection_timeout=timeout, read_timeout=timeout
+        )
         try:
             with client:
                 next(iter(client.list_containers(results_per_page=1).by_page()), None)
@@ -58,8 +69,21 @@ class Azurite(Component):
             return
         say(f"azurite: installing {PACKAGE} with npm (first run only)...")
         npm = find_binary("npm") or "npm"
-        code = run_logged([npm, "install", "--prefix", str(self.cache), PACKAGE, "--no-audit",
-                           "--no-fund", "--loglevel", "warn"], self.log_file, cwd=self.cache)
+        code = run_logged(
+            [
+                npm,
+                "install",
+                "--prefix",
+                str(self.cache),
+                PACKAGE,
+                "--no-audit",
+                "--no-fund",
+                "--loglevel",
+                "warn",
+            ],
+            self.log_file,
+            cwd=self.cache,
+        )
         if code != 0 or not self.executable.exists():
             raise self.failure(f"npm install {PACKAGE} failed (exit {code})")
 
@@ -67,6 +91,7 @@ class Azurite(Component):
         """Start azurite-blob detached."""
         node = find_binary("node") or "node"
         target = self.executable.resolve()
-        pid = spawn_detached([node, str(target), *azurite_args(self.cache / "data", self.port)],
-                             self.log_file, cwd=self.cache)
+        pid = spawn_detached(
+            [node, str(target), *azurite_args(self.cache / "data", self.port)], self.log_file, cwd=self.cache
+        )
         return save_ownership(self.paths, self.name, pid)

@@ -105,8 +105,13 @@ class Ownership:
 def save_ownership(paths: InfraPaths, name: str, pid: int, **extra: Any) -> Ownership:
     """Record that canopy started `name` as process `pid`."""
     record = Ownership(name, pid, psutil.Process(pid).create_time(), dict(extra))
-    body = {"name": name, "pid": pid, "create_time": record.create_time,
-            "started_at": time.time(), "extra": record.extra}
+    body = {
+        "name": name,
+        "pid": pid,
+        "create_time": record.create_time,
+        "started_at": time.time(),
+        "extra": record.extra,
+    }
     target = paths.state / f"{name}.json"
     tmp = target.with_suffix(".tmp")
     tmp.write_text(json.dumps(body, indent=2) + "\n")

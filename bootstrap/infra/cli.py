@@ -59,4 +59,3 @@ def down_command(names: tuple[str, ...]) -> None:
 def status_command() -> None:
     """Show whether each component is up, its address and who started it."""
     click.echo(format_status(status()))
-

@@ -68,8 +68,9 @@ class Docker(Component):
 
         def info() -> bool:
             try:
-                result = subprocess.run([docker, "-H", self.address, "info"], capture_output=True,
-                                        check=False, timeout=30)
+                result = subprocess.run(
+                    [docker, "-H", self.address, "info"], capture_output=True, check=False, timeout=30
+                )
             except subprocess.TimeoutExpired:
                 return False
             return result.returncode == 0

@@ -95,8 +95,9 @@ def _up_one(paths: InfraPaths, component: Component) -> None:
         return
     if record is None:
         if component.occupied():
-            raise component.failure(f"{address} is in use by something canopy did not start "
-                                    f"that does not answer as {name}")
+            raise component.failure(
+                f"{address} is in use by something canopy did not start that does not answer as {name}"
+            )
         component.prepare()
         say(f"{name}: starting...")
         record = component.start()
@@ -107,8 +108,11 @@ def _up_one(paths: InfraPaths, component: Component) -> None:
         if record.alive():
             component.stop(record)
         clear_ownership(paths, name)
-        problem = ("exited during start-up" if outcome == "died"
-                   else f"did not answer on {address} within {component.start_timeout:.0f} s")
+        problem = (
+            "exited during start-up"
+            if outcome == "died"
+            else f"did not answer on {address} within {component.start_timeout:.0f} s"
+        )
         raise component.failure(problem)
     component.ensure()
     say(f"{name}: up on {address} ({time.monotonic() - started:.1f} s)")
@@ -148,8 +152,9 @@ def status(paths: InfraPaths | None = None) -> list[ComponentStatus]:
     rows = []
     for component in build(paths, NAMES):
         record = owned(paths, component.name)
-        rows.append(ComponentStatus(component.name, component.answers(2.0), component.address,
-                                    record is not None))
+        rows.append(
+            ComponentStatus(component.name, component.answers(2.0), component.address, record is not None)
+        )
     return rows
 
 

@@ -76,8 +76,11 @@ def install(packages: Iterable[str], log: Path) -> None:
         POLICY_RC.chmod(0o755)
         placed_policy = True
     try:
-        _apt(["apt-get", "install", "-y", "-o", "Dpkg::Use-Pty=0", *names], log,
-             f"apt-get install {' '.join(names)}")
+        _apt(
+            ["apt-get", "install", "-y", "-o", "Dpkg::Use-Pty=0", *names],
+            log,
+            f"apt-get install {' '.join(names)}",
+        )
     finally:
         if placed_policy:
             POLICY_RC.unlink(missing_ok=True)

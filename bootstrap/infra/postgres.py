@@ -39,8 +39,16 @@ def parse_lsclusters(text: str) -> list[Cluster]:
         if len(fields) < 6 or not fields[2].isdigit():
             continue
         log = fields[6] if len(fields) > 6 else ""
-        clusters.append(Cluster(fields[0], fields[1], int(fields[2]), fields[3].startswith("online"),
-                                Path(fields[5]), Path(log)))
+        clusters.append(
+            Cluster(
+                fields[0],
+                fields[1],
+                int(fields[2]),
+                fields[3].startswith("online"),
+                Path(fields[5]),
+                Path(log),
+            )
+        )
     return clusters
 
 
@@ -76,8 +84,13 @@ class Postgres(Component):
 
     def binaries(self) -> dict[str, str]:
         """The server, Debian's cluster wrappers, psql and runuser."""
-        return {"/usr/lib/postgresql/*/bin/postgres": "postgresql", "pg_ctlcluster": "postgresql",
-                "pg_lsclusters": "postgresql", "psql": "postgresql", "runuser": "util-linux"}
+        return {
+            "/usr/lib/postgresql/*/bin/postgres": "postgresql",
+            "pg_ctlcluster": "postgresql",
+            "pg_lsclusters": "postgresql",
+            "psql": "postgresql",
+            "runuser": "util-linux",
+        }
 
     def answers(self, timeout: float = 3.0) -> bool:
         """The server speaks the PostgreSQL protocol: it answers an SSLRequest with S or N."""
@@ -99,8 +112,10 @@ class Postgres(Component):
         found = pick_cluster(self.clusters())
         if found is not None:
             return found
-        versions = sorted({p.parent.parent.name for p in Path("/usr/lib/postgresql").glob("*/bin/postgres")},
-                          key=lambda v: float(v) if v.replace(".", "").isdigit() else 0.0)
+        versions = sorted(
+            {p.parent.parent.name for p in Path("/usr/lib/postgresql").glob("*/bin/postgres")},
+            key=lambda v: float(v) if v.replace(".", "").isdigit() else 0.0,
+        )
         if not versions:
             raise self.failure("no PostgreSQL server binaries under /usr/lib/postgresql")
         taken = {c.name for c in self.clusters() if c.version == versions[-1]}
@@ -121,8 +136,12 @@ class Postgres(Component):
         """Start the cluster with pg_ctlcluster and record the postmaster's pid."""
         cluster = self.cluster()
         ctl = find_binary("pg_ctlcluster") or "pg_ctlcluster"
-        code = run_logged([ctl, cluster.version, cluster.name, "start"], self.log_file, cwd=Path("/"),
-                          timeout=self.start_timeout)
+        code = run_logged(
+            [ctl, cluster.version, cluster.name, "start"],
+            self.log_file,
+            cwd=Path("/"),
+            timeout=self.start_timeout,
+        )
         if code != 0:
             self._copy_server_log(cluster)
             raise self.failure(f"pg_ctlcluster {cluster.version} {cluster.name} start failed (exit {code})")
@@ -137,8 +156,12 @@ class Postgres(Component):
         version = str(record.extra.get("version", ""))
         name = str(record.extra.get("cluster", ""))
         ctl = find_binary("pg_ctlcluster") or "pg_ctlcluster"
-        run_logged([ctl, version, name, "stop", "-m", "fast"], self.log_file, cwd=Path("/"),
-                   timeout=self.stop_timeout)
+        run_logged(
+            [ctl, version, name, "stop", "-m", "fast"],
+            self.log_file,
+            cwd=Path("/"),
+            timeout=self.stop_timeout,
+        )
         wait_until(lambda: not is_running(record.pid), self.stop_timeout)
         clear_ownership(self.paths, self.name)
 
@@ -161,8 +184,9 @@ class Postgres(Component):
         import psycopg
 
         try:
-            with psycopg.connect(host=HOST, port=self.port, user=ROLE, password=PASSWORD,
-                                 dbname=DATABASE, connect_timeout=5) as conn:
+            with psycopg.connect(
+                host=HOST, port=self.port, user=ROLE, password=PASSWORD, dbname=DATABASE, connect_timeout=5
+            ) as conn:
                 conn.execute("SELECT 1")
             return None
         except psycopg.Error as exc:
@@ -171,9 +195,27 @@ class Postgres(Component):
     def _psql(self, sql: str) -> str:
         runuser = find_binary("runuser") or "runuser"
         psql = find_binary("psql") or "psql"
-        result = subprocess.run([runuser, "-u", "postgres", "--", psql, "-p", str(self.port), "-X",
-                                 "-v", "ON_ERROR_STOP=1", "-tAc", sql],
-                                capture_output=True, text=True, cwd="/", check=False, timeout=60)
+        result = subprocess.run(
+            [
+                runuser,
+                "-u",
+                "postgres",
+                "--",
+                psql,
+                "-p",
+                str(self.port),
+                "-X",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-tAc",
+                sql,
+            ],
+            capture_output=True,
+            text=True,
+            cwd="/",
+            check=False,
+            timeout=60,
+        )
         with self.log_file.open("a") as log:
             log.write(f"psql: {sql}\n{result.stdout}{result.stderr}")
         if result.returncode != 0:

@@ -66,8 +66,15 @@ def spawn_detached(
     full_env = dict(os.environ if env is None else env)
     result = subprocess.run(
         ["/bin/sh", "-c", _LAUNCHER, "sh", str(log), *argv],
-        cwd=cwd, env=full_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, start_new_session=True, check=False, timeout=30,
+        cwd=cwd,
+        env=full_env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        check=False,
+        timeout=30,
     )
     try:
         return int(result.stdout.strip().splitlines()[-1])
@@ -118,12 +125,24 @@ def run_logged(
     with log.open("a") as sink:
         if on_line is None:
             return subprocess.run(
-                list(argv), cwd=cwd, env=full_env, stdin=subprocess.DEVNULL, stdout=sink,
-                stderr=subprocess.STDOUT, check=False, timeout=timeout,
+                list(argv),
+                cwd=cwd,
+                env=full_env,
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                check=False,
+                timeout=timeout,
             ).returncode
         with subprocess.Popen(
-            list(argv), cwd=cwd, env=full_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, errors="replace",
+            list(argv),
+            cwd=cwd,
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
         ) as proc:
             assert proc.stdout is not None
             for line in proc.stdout:
@@ -134,7 +153,10 @@ def run_logged(
 
 
 def wait_until(
-    check: Callable[[], bool], timeout: float, *, alive: Callable[[], bool] | None = None,
+    check: Callable[[], bool],
+    timeout: float,
+    *,
+    alive: Callable[[], bool] | None = None,
     interval: float = 0.5,
 ) -> str:
     """Poll `check` until it passes ("ok"), the process dies ("died") or time runs out ("timeout")."""

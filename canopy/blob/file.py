@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import os
 import stat
@@ -13,66 +11,11 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
-from canopy.blob.base import CHUNK_SIZE, BlobInfo, BlobStore
+from canopy.blob.base import CHUNK_SIZE, BlobInfo, BlobStore, StreamDigest, iter_chunks, validate_key
 from canopy.config import Config
 from canopy.errors import BadRequest, ConfigError, Conflict, NotFound
 
-MAX_KEY_LENGTH = 1024
 MAX_FILE_NAME_BYTES = 255
-
-
-def validate_key(key: str) -> str:
-    """Return key if it is a valid blob key, otherwise raise BadRequest saying why."""
-    segments = key.split("/")
-    if not key:
-        problem = "it is empty"
-    elif len(key) > MAX_KEY_LENGTH:
-        problem = f"it is longer than {MAX_KEY_LENGTH} characters"
-    elif key.startswith("/"):
-        problem = "it starts with '/'"
-    elif "\\" in key or "\x00" in key:
-        problem = "it contains a backslash or a NUL character"
-    elif {"", ".", ".."} & set(segments):
-        problem = "it has an empty, '.' or '..' segment"
-    else:
-        return key
-    raise BadRequest(f"Invalid blob key {key[:100]!r}: {problem}.")
-
-
-def iter_chunks(data: bytes | BinaryIO | Iterable[bytes], size: int = CHUNK_SIZE) -> Iterator[bytes]:
-    """Re-cut bytes, a file object (read incrementally) or an iterable into `size`-byte chunks."""
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        data = io.BytesIO(data)
-    read = getattr(data, "read", None)
-    pieces: Iterable[bytes] = iter(lambda: read(size), b"") if read is not None else data
-    buffer = bytearray()
-    for piece in pieces:
-        buffer += piece
-        while len(buffer) >= size:
-            yield bytes(buffer[:size])
-            del buffer[:size]
-    if buffer:
-        yield bytes(buffer)
-
-
-class StreamDigest:
-    """The running size and SHA-256 of the bytes that pass through feed()."""
-
-    def __init__(self) -> None:
-        self.size = 0
-        self._hash = hashlib.sha256()
-
-    def feed(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
-        """Yield the chunks unchanged while counting and hashing them."""
-        for chunk in chunks:
-            self._hash.update(chunk)
-            self.size += len(chunk)
-            yield chunk
-
-    @property
-    def sha256(self) -> str:
-        """Hex SHA-256 of everything fed so far."""
-        return self._hash.hexdigest()
 
 
 def _read_chunks(handle: BinaryIO) -> Iterator[bytes]:
@@ -198,26 +141,26 @@ class FileBlobStore(BlobStore):
         return identity
 
     def _install(self, tmp: str, path: Path, key: str) -> None:
-        """Rename tmp over path, creating parents; retries if a concurrent delete prunes them."""
-        for attempt in range(3):
-            try:
+        """Rename tmp over path, creating its parents, and make the rename durable."""
+        try:
+            for retries_left in (2, 1, 0):
                 path.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(tmp, path)
-            except FileNotFoundError:
-                if attempt == 2:
-                    raise
-                continue
-            except (NotADirectoryError, IsADirectoryError, FileExistsError):
-                raise Conflict(
-                    f"Blob key {key!r} clashes with a stored key: the file store cannot hold "
-                    "both 'a' and 'a/...'."
-                ) from None
-            directory = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(directory)
-            finally:
-                os.close(directory)
-            return
+                try:
+                    os.replace(tmp, path)
+                    break
+                except FileNotFoundError:  # a concurrent delete pruned the parent just created
+                    if not retries_left:
+                        raise
+        except (NotADirectoryError, IsADirectoryError, FileExistsError):
+            raise Conflict(
+                f"Blob key {key!r} clashes with a stored key: the file store cannot hold both "
+                "'a' and 'a/...'."
+            ) from None
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
 
     def _save_sum(self, key: str, identity: os.stat_result, sha256: str) -> None:
         """Record the checksum of the object file described by identity."""

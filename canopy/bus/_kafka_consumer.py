@@ -21,8 +21,9 @@ COMMIT_INTERVAL = 0.05
 class KafkaConsumer(Consumer):
     """Batches commits of handled records; librdkafka settles them before partitions move or it closes."""
 
-    def __init__(self, servers: str, group: str, topics: Sequence[str], *, session_timeout: float,
-                 from_beginning: bool) -> None:
+    def __init__(
+        self, servers: str, group: str, topics: Sequence[str], *, session_timeout: float, from_beginning: bool
+    ) -> None:
         self._servers = servers
         self._from_beginning = from_beginning
         self._joined_ms = time.time_ns() // 1_000_000
@@ -31,20 +32,22 @@ class KafkaConsumer(Consumer):
         self._uncommitted: dict[tuple[str, int], int] = {}
         self._next_commit = 0.0
         session_ms = int(session_timeout * 1000)
-        self._consumer = RdKafkaConsumer({
-            "bootstrap.servers": servers,
-            "group.id": group,
-            "logger": log,
-            "on_commit": self._on_commit,
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-            "auto.offset.reset": "earliest" if from_beginning else "latest",
-            "session.timeout.ms": session_ms,
-            "heartbeat.interval.ms": session_ms // 4,
-            "fetch.wait.max.ms": 10,
-            "socket.nagle.disable": True,
-            "reconnect.backoff.max.ms": 1000,
-        })
+        self._consumer = RdKafkaConsumer(
+            {
+                "bootstrap.servers": servers,
+                "group.id": group,
+                "logger": log,
+                "on_commit": self._on_commit,
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "auto.offset.reset": "earliest" if from_beginning else "latest",
+                "session.timeout.ms": session_ms,
+                "heartbeat.interval.ms": session_ms // 4,
+                "fetch.wait.max.ms": 10,
+                "socket.nagle.disable": True,
+                "reconnect.backoff.max.ms": 1000,
+            }
+        )
         self._consumer.subscribe(list(topics), on_assign=self._on_assign, on_revoke=self._on_revoke)
 
     def poll(self, timeout: float = 1.0) -> Record | None:
@@ -83,8 +86,11 @@ class KafkaConsumer(Consumer):
 
     def _send_commits(self, where: Iterable[tuple[str, int]]) -> None:
         """Commit the noted offsets of some partitions asynchronously."""
-        offsets = [TopicPartition(topic, partition, self._uncommitted.pop((topic, partition)))
-                   for topic, partition in list(where) if (topic, partition) in self._uncommitted]
+        offsets = [
+            TopicPartition(topic, partition, self._uncommitted.pop((topic, partition)))
+            for topic, partition in list(where)
+            if (topic, partition) in self._uncommitted
+        ]
         self._next_commit = time.monotonic() + COMMIT_INTERVAL
         if offsets:
             try:
@@ -102,8 +108,9 @@ class KafkaConsumer(Consumer):
             return
         try:
             committed = consumer.committed(partitions, timeout=LOOKUP_TIMEOUT)
-            fresh = [TopicPartition(tp.topic, tp.partition, self._joined_ms)
-                     for tp in committed if tp.offset < 0]
+            fresh = [
+                TopicPartition(tp.topic, tp.partition, self._joined_ms) for tp in committed if tp.offset < 0
+            ]
             if not fresh:
                 return
             starts = consumer.offsets_for_times(fresh, timeout=LOOKUP_TIMEOUT)
@@ -127,8 +134,11 @@ class KafkaConsumer(Consumer):
             self._commits_failing = False
         elif not self._commits_failing:
             self._commits_failing = True
-            log.warning("commit on %s failed; uncommitted records will be delivered again: %s",
-                        self._servers, err.str())
+            log.warning(
+                "commit on %s failed; uncommitted records will be delivered again: %s",
+                self._servers,
+                err.str(),
+            )
 
 
 def _record(message: Message) -> Record:

@@ -20,6 +20,8 @@ def check_topic(name: str) -> str:
 def check_value(topic: str, value: bytes) -> bytes:
     """Return `value` if it fits in one message, else raise PayloadTooLarge."""
     if len(value) > MAX_VALUE_BYTES:
-        raise PayloadTooLarge(f"A {len(value)}-byte message for {topic!r} is over the bus limit of "
-                              f"{MAX_VALUE_BYTES} bytes; put large data in the blob store")
+        raise PayloadTooLarge(
+            f"A {len(value)}-byte message for {topic!r} is over the bus limit of "
+            f"{MAX_VALUE_BYTES} bytes; put large data in the blob store"
+        )
     return value

@@ -27,12 +27,14 @@ FETCH_BYTES = 4 * 1024 * 1024
 class SqliteConsumer(Consumer):
     """Polls its group's share of partitions, sleeping while the file's data_version stands still."""
 
-    def __init__(self, path: Path, group: str, topics: Sequence[str], *,
-                 session_timeout: float, from_beginning: bool) -> None:
+    def __init__(
+        self, path: Path, group: str, topics: Sequence[str], *, session_timeout: float, from_beginning: bool
+    ) -> None:
         self._conn = connect(path, check_same_thread=False)
         self._lock = threading.Lock()
-        self._member = GroupMember(self._conn, group, topics, session_timeout=session_timeout,
-                                   from_beginning=from_beginning)
+        self._member = GroupMember(
+            self._conn, group, topics, session_timeout=session_timeout, from_beginning=from_beginning
+        )
         self._positions: dict[TopicPartition, int] = {}
         self._buffer: deque[Record] = deque()
         self._uncommitted: dict[TopicPartition, int] = {}
@@ -87,8 +89,9 @@ class SqliteConsumer(Consumer):
         """Store the noted offsets, skipping partitions that have moved to another member."""
         if self._uncommitted:
             for topic, partition in self._member.commit(self._uncommitted):
-                log.warning("not committing %s[%d]: the partition now belongs to another member",
-                            topic, partition)
+                log.warning(
+                    "not committing %s[%d]: the partition now belongs to another member", topic, partition
+                )
             self._uncommitted.clear()
         self._next_commit = time.monotonic() + COMMIT_INTERVAL
 
@@ -102,8 +105,9 @@ class SqliteConsumer(Consumer):
         self._positions.update(started)
         if lost or started:
             restarted = lost | set(started)
-            self._buffer = deque(record for record in self._buffer
-                                 if (record.topic, record.partition) not in restarted)
+            self._buffer = deque(
+                record for record in self._buffer if (record.topic, record.partition) not in restarted
+            )
             self._caught_up = False
         self._next_sync = time.monotonic() + SYNC_INTERVAL
 
@@ -123,12 +127,22 @@ class SqliteConsumer(Consumer):
         cursor = self._conn.execute(
             "SELECT msg_offset, key, value, headers, ts FROM messages"
             " WHERE topic = ? AND partition_id = ? AND msg_offset >= ? ORDER BY msg_offset LIMIT ?",
-            (topic, partition, position, FETCH_ROWS))
+            (topic, partition, position, FETCH_ROWS),
+        )
         budget, rows = FETCH_BYTES, 0
         try:
             for offset, key, value, headers, ts in cursor:
-                self._buffer.append(Record(topic, partition, offset, key, bytes(value), ts,
-                                           json.loads(headers) if headers else {}))
+                self._buffer.append(
+                    Record(
+                        topic,
+                        partition,
+                        offset,
+                        key,
+                        bytes(value),
+                        ts,
+                        json.loads(headers) if headers else {},
+                    )
+                )
                 position, budget, rows = offset + 1, budget - len(value), rows + 1
                 if budget <= 0:
                     break

@@ -18,8 +18,9 @@ def assign(
 ) -> dict[str, set[TopicPartition]]:
     """Give each partition to its least-loaded subscriber; topics with fewer subscribers go first."""
     assignment: dict[str, set[TopicPartition]] = {member: set() for member in members}
-    subscribers = {topic: sorted(member for member, topics in members.items() if topic in topics)
-                   for topic in partitions}
+    subscribers = {
+        topic: sorted(member for member, topics in members.items() if topic in topics) for topic in partitions
+    }
     for topic in sorted(partitions, key=lambda topic: (len(subscribers[topic]), topic)):
         for partition in range(partitions[topic] if subscribers[topic] else 0):
             owner = min(subscribers[topic], key=lambda member: (len(assignment[member]), member))
@@ -29,7 +30,7 @@ def assign(
 
 @dataclass
 class _Plan:
-    """What one sync must change: evictions, a heartbeat, partitions to give up and to take."""
+    """What one sync must change (evictions, a rejoin, partitions to give up and to take) and its outcome."""
 
     dead: set[str] = field(default_factory=set)
     rejoin: bool = False
@@ -45,8 +46,15 @@ class _Plan:
 class GroupMember:
     """One consumer's seat in a group: it heartbeats, claims its share of partitions and commits."""
 
-    def __init__(self, conn: sqlite3.Connection, group: str, topics: Sequence[str], *,
-                 session_timeout: float, from_beginning: bool) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        group: str,
+        topics: Sequence[str],
+        *,
+        session_timeout: float,
+        from_beginning: bool,
+    ) -> None:
         self.conn = conn
         self.group = group
         self.topics = sorted(set(topics))
@@ -67,7 +75,8 @@ class GroupMember:
                     start = 0 if self.from_beginning else head_offset(self.conn, topic, partition)
                     self.conn.execute(
                         "INSERT OR IGNORE INTO committed_offsets VALUES (?, ?, ?, ?)",
-                        (self.group, topic, partition, start))
+                        (self.group, topic, partition, start),
+                    )
 
     def sync(self, now: float) -> tuple[set[TopicPartition], dict[TopicPartition, int]]:
         """Heartbeat and rebalance; return the partitions owned now and start offsets of the new ones."""
@@ -81,12 +90,16 @@ class GroupMember:
             if plan.rejoin:
                 self._insert_member(now)
             else:
-                self.conn.execute("UPDATE members SET heartbeat = ? WHERE group_id = ? AND member_id = ?",
-                                  (now, self.group, self.member_id))
+                self.conn.execute(
+                    "UPDATE members SET heartbeat = ? WHERE group_id = ? AND member_id = ?",
+                    (now, self.group, self.member_id),
+                )
             self.last_heartbeat = now
             for topic, partition in plan.release:
-                self.conn.execute("DELETE FROM claims WHERE group_id = ? AND topic = ? AND partition_id = ?",
-                                  (self.group, topic, partition))
+                self.conn.execute(
+                    "DELETE FROM claims WHERE group_id = ? AND topic = ? AND partition_id = ?",
+                    (self.group, topic, partition),
+                )
             starts = {tp: self._claim(*tp) for tp in plan.acquire}
         return plan.owned, starts
 
@@ -99,7 +112,8 @@ class GroupMember:
                     "INSERT INTO committed_offsets SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM claims"
                     " WHERE group_id = ? AND topic = ? AND partition_id = ? AND member_id = ?)"
                     " ON CONFLICT DO UPDATE SET next_offset = excluded.next_offset",
-                    (self.group, topic, partition, next_offset, self.group, topic, partition, self.member_id))
+                    (self.group, topic, partition, next_offset, self.group, topic, partition, self.member_id),
+                )
                 if cursor.rowcount == 0:
                     refused.add((topic, partition))
         return refused
@@ -114,20 +128,26 @@ class GroupMember:
         members: dict[str, list[str]] = {}
         dead: set[str] = set()
         for member_id, topics, heartbeat in self.conn.execute(
-                "SELECT member_id, topics, heartbeat FROM members WHERE group_id = ?", (self.group,)):
+            "SELECT member_id, topics, heartbeat FROM members WHERE group_id = ?", (self.group,)
+        ):
             if member_id != self.member_id and heartbeat < now - self.session_timeout:
                 dead.add(member_id)
             else:
                 members[member_id] = json.loads(topics)
         rejoin = self.member_id not in members
         members[self.member_id] = self.topics
-        claims = {(topic, partition): member_id for topic, partition, member_id in self.conn.execute(
-            "SELECT topic, partition_id, member_id FROM claims WHERE group_id = ?", (self.group,))}
+        claims = {
+            (topic, partition): member_id
+            for topic, partition, member_id in self.conn.execute(
+                "SELECT topic, partition_id, member_id FROM claims WHERE group_id = ?", (self.group,)
+            )
+        }
         wanted = assign(members, self._partitions())[self.member_id]
         held = {tp for tp, member_id in claims.items() if member_id == self.member_id}
         free = {tp for tp in wanted - held if claims.get(tp) not in members}
-        return _Plan(dead=dead, rejoin=rejoin, release=held - wanted, acquire=free,
-                     owned=(held & wanted) | free)
+        return _Plan(
+            dead=dead, rejoin=rejoin, release=held - wanted, acquire=free, owned=(held & wanted) | free
+        )
 
     def _partitions(self) -> dict[str, int]:
         """Partition counts of every topic on the bus."""
@@ -135,22 +155,29 @@ class GroupMember:
 
     def _insert_member(self, now: float) -> None:
         """Add (or re-add after an eviction) this member with a fresh heartbeat."""
-        self.conn.execute("INSERT OR REPLACE INTO members VALUES (?, ?, ?, ?)",
-                          (self.group, self.member_id, json.dumps(self.topics), now))
+        self.conn.execute(
+            "INSERT OR REPLACE INTO members VALUES (?, ?, ?, ?)",
+            (self.group, self.member_id, json.dumps(self.topics), now),
+        )
 
     def _evict(self, member_ids: set[str]) -> None:
         """Remove members and free their claims."""
         for member_id in member_ids:
-            self.conn.execute("DELETE FROM members WHERE group_id = ? AND member_id = ?",
-                              (self.group, member_id))
-            self.conn.execute("DELETE FROM claims WHERE group_id = ? AND member_id = ?",
-                              (self.group, member_id))
+            self.conn.execute(
+                "DELETE FROM members WHERE group_id = ? AND member_id = ?", (self.group, member_id)
+            )
+            self.conn.execute(
+                "DELETE FROM claims WHERE group_id = ? AND member_id = ?", (self.group, member_id)
+            )
 
     def _claim(self, topic: str, partition: int) -> int:
         """Take a partition and return the group's committed offset in it, where reading resumes."""
-        self.conn.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?)",
-                          (self.group, topic, partition, self.member_id))
+        self.conn.execute(
+            "INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?)",
+            (self.group, topic, partition, self.member_id),
+        )
         row = self.conn.execute(
             "SELECT next_offset FROM committed_offsets WHERE group_id = ? AND topic = ? AND partition_id = ?",
-            (self.group, topic, partition)).fetchone()
+            (self.group, topic, partition),
+        ).fetchone()
         return int(row[0]) if row else 0

@@ -78,8 +78,9 @@ def parse_url(url: str) -> SqliteBusOptions:
         except ValueError:
             numbers[name] = 0.0
         if numbers[name] <= 0:
-            raise ConfigError(f"Bus URL option {name}={values[-1]!r} is not valid; "
-                              "accepted values: a number > 0")
+            raise ConfigError(
+                f"Bus URL option {name}={values[-1]!r} is not valid; accepted values: a number > 0"
+            )
     return SqliteBusOptions(path=Path("/" + parts.path.lstrip("/")), **numbers)
 
 
@@ -87,11 +88,11 @@ def connect(path: Path, *, check_same_thread: bool = True) -> sqlite3.Connection
     """Open the bus file in autocommit mode with WAL journaling, creating the tables on first use."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=check_same_thread,
-                               timeout=BUSY_TIMEOUT_MS / 1000)
+        conn = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=check_same_thread, timeout=BUSY_TIMEOUT_MS / 1000
+        )
     except (OSError, sqlite3.Error) as exc:
         raise Unavailable(f"SQLite bus at {path} cannot be opened: {exc}") from exc
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA journal_size_limit = 67108864")
     _retry_while_locked(lambda: _set_wal(conn), path)
@@ -143,6 +144,7 @@ def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 def head_offset(conn: sqlite3.Connection, topic: str, partition: int) -> int:
     """The offset the next message written to a partition gets."""
-    row = conn.execute("SELECT max(msg_offset) FROM messages WHERE topic = ? AND partition_id = ?",
-                       (topic, partition)).fetchone()
+    row = conn.execute(
+        "SELECT max(msg_offset) FROM messages WHERE topic = ? AND partition_id = ?", (topic, partition)
+    ).fetchone()
     return 0 if row[0] is None else int(row[0]) + 1

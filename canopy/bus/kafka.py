@@ -43,8 +43,10 @@ def parse_url(url: str) -> tuple[str, float]:
         except ValueError:
             session_timeout = 0.0
         if not 6 <= session_timeout <= 1800:
-            raise ConfigError(f"Bus URL option session_timeout={values[-1]!r} is not valid; "
-                              "accepted values: 6 to 1800 seconds (the broker's limits)")
+            raise ConfigError(
+                f"Bus URL option session_timeout={values[-1]!r} is not valid; "
+                "accepted values: 6 to 1800 seconds (the broker's limits)"
+            )
     return ",".join(servers), session_timeout
 
 
@@ -54,25 +56,30 @@ class KafkaBus(Bus):
     def __init__(self, url: str, *, partitions: int = 3) -> None:
         super().__init__(url, partitions=partitions)
         self.servers, self.session_timeout = parse_url(url)
-        common: dict[str, Any] = {"bootstrap.servers": self.servers, "logger": log,
-                                  "reconnect.backoff.max.ms": 1000}
+        common: dict[str, Any] = {
+            "bootstrap.servers": self.servers,
+            "logger": log,
+            "reconnect.backoff.max.ms": 1000,
+        }
         self._admin = AdminClient(dict(common))
         try:
             self._admin.list_topics(timeout=CONNECT_TIMEOUT)
         except KafkaException as exc:
             raise self.unreachable(exc) from exc
-        self._producer = Producer({
-            **common,
-            "enable.idempotence": True,
-            "acks": "all",
-            "linger.ms": 1,
-            "compression.type": "lz4",
-            "message.max.bytes": MAX_VALUE_BYTES + MESSAGE_OVERHEAD,
-            "message.timeout.ms": 120_000,
-            "delivery.report.only.error": True,
-            "on_delivery": self._on_delivery,
-            "socket.nagle.disable": True,
-        })
+        self._producer = Producer(
+            {
+                **common,
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 1,
+                "compression.type": "lz4",
+                "message.max.bytes": MAX_VALUE_BYTES + MESSAGE_OVERHEAD,
+                "message.timeout.ms": 120_000,
+                "delivery.report.only.error": True,
+                "on_delivery": self._on_delivery,
+                "socket.nagle.disable": True,
+            }
+        )
         self._topics: set[str] = set()
         self._failed = 0
         self._first_failure = ""
@@ -86,8 +93,12 @@ class KafkaBus(Bus):
         """Create `topic` (replication 1, room for MAX_VALUE_BYTES messages) unless it exists."""
         if topic in self._topics:
             return
-        new = NewTopic(check_topic(topic), num_partitions=partitions or self.partitions, replication_factor=1,
-                       config={"max.message.bytes": str(MAX_VALUE_BYTES + MESSAGE_OVERHEAD)})
+        new = NewTopic(
+            check_topic(topic),
+            num_partitions=partitions or self.partitions,
+            replication_factor=1,
+            config={"max.message.bytes": str(MAX_VALUE_BYTES + MESSAGE_OVERHEAD)},
+        )
         future = self._admin.create_topics([new], operation_timeout=ADMIN_TIMEOUT)[topic]
         try:
             future.result(timeout=ADMIN_TIMEOUT)
@@ -95,8 +106,9 @@ class KafkaBus(Bus):
             if exc.args[0].code() in (KafkaError._TRANSPORT, KafkaError._TIMED_OUT):
                 raise self.unreachable(exc) from exc
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                raise Unavailable(f"Kafka at {self.servers} did not create topic {topic!r}: "
-                                  f"{describe(exc)}") from exc
+                raise Unavailable(
+                    f"Kafka at {self.servers} did not create topic {topic!r}: {describe(exc)}"
+                ) from exc
         except TimeoutError as exc:
             raise self.unreachable(f"creating topic {topic!r} took over {ADMIN_TIMEOUT:.0f} s") from exc
         self._topics.add(topic)
@@ -110,13 +122,19 @@ class KafkaBus(Bus):
         deadline = time.monotonic() + PUBLISH_BLOCK_TIMEOUT
         while True:
             try:
-                self._producer.produce(topic, value, key=None if key is None else key.encode(),
-                                       headers=list(headers.items()) if headers else None)
+                self._producer.produce(
+                    topic,
+                    value,
+                    key=None if key is None else key.encode(),
+                    headers=list(headers.items()) if headers else None,
+                )
                 break
             except BufferError:
                 if time.monotonic() > deadline:
-                    raise Timeout(f"Kafka producer queue for {self.servers} stayed full for "
-                                  f"{PUBLISH_BLOCK_TIMEOUT:.0f} s") from None
+                    raise Timeout(
+                        f"Kafka producer queue for {self.servers} stayed full for "
+                        f"{PUBLISH_BLOCK_TIMEOUT:.0f} s"
+                    ) from None
                 self._producer.poll(0.05)
             except KafkaException as exc:
                 if exc.args[0].code() == KafkaError.MSG_SIZE_TOO_LARGE:
@@ -131,11 +149,14 @@ class KafkaBus(Bus):
             failed, first_failure = self._failed, self._first_failure
             self._failed, self._first_failure = 0, ""
         if failed:
-            raise Unavailable(f"{failed} messages were not delivered to Kafka at {self.servers}; "
-                              f"first error: {first_failure}")
+            raise Unavailable(
+                f"{failed} messages were not delivered to Kafka at {self.servers}; "
+                f"first error: {first_failure}"
+            )
         if remaining:
-            raise Timeout(f"{remaining} messages not acknowledged by Kafka at {self.servers} "
-                          f"within {timeout} s")
+            raise Timeout(
+                f"{remaining} messages not acknowledged by Kafka at {self.servers} within {timeout} s"
+            )
 
     def consumer(self, group: str, topics: Sequence[str], *, from_beginning: bool = True) -> Consumer:
         """Join `group` on `topics`, creating the topics if needed."""
@@ -143,8 +164,9 @@ class KafkaBus(Bus):
             raise ValueError("a consumer needs at least one topic")
         for topic in topics:
             self.ensure_topic(topic)
-        return KafkaConsumer(self.servers, group, topics, session_timeout=self.session_timeout,
-                             from_beginning=from_beginning)
+        return KafkaConsumer(
+            self.servers, group, topics, session_timeout=self.session_timeout, from_beginning=from_beginning
+        )
 
     def close(self) -> None:
         """Flush; librdkafka releases its connections when the clients are collected."""

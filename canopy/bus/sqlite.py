@@ -82,14 +82,22 @@ class SqliteBus(Bus):
             partition = next(self._keyless_turn) % partitions
         else:
             partition = zlib.crc32(key.encode()) % partitions
-        message = _Pending(topic, partition, key, check_value(topic, value),
-                           json.dumps(headers) if headers else None, time.time_ns() // 1_000_000)
+        message = _Pending(
+            topic,
+            partition,
+            key,
+            check_value(topic, value),
+            json.dumps(headers) if headers else None,
+            time.time_ns() // 1_000_000,
+        )
         deadline = time.monotonic() + PUBLISH_BLOCK_TIMEOUT
         with self._changed:
             if self._stopping:
                 raise RuntimeError("publish() on a closed bus")
-            while self._pending and (len(self._pending) >= MAX_PENDING_MESSAGES
-                                     or self._pending_bytes + len(value) > MAX_PENDING_BYTES):
+            while self._pending and (
+                len(self._pending) >= MAX_PENDING_MESSAGES
+                or self._pending_bytes + len(value) > MAX_PENDING_BYTES
+            ):
                 if not self._changed.wait(deadline - time.monotonic()):
                     raise self._stalled(f"no room to queue a message for {PUBLISH_BLOCK_TIMEOUT:.0f} s")
             self._pending.append(message)
@@ -116,8 +124,13 @@ class SqliteBus(Bus):
             raise ValueError("a consumer needs at least one topic")
         for topic in topics:
             self.ensure_topic(topic)
-        return SqliteConsumer(self.options.path, group, topics,
-                              session_timeout=self.options.session_timeout, from_beginning=from_beginning)
+        return SqliteConsumer(
+            self.options.path,
+            group,
+            topics,
+            session_timeout=self.options.session_timeout,
+            from_beginning=from_beginning,
+        )
 
     def close(self) -> None:
         """Flush, stop the writer thread and close the file."""
@@ -137,8 +150,10 @@ class SqliteBus(Bus):
         with self._topic_lock:
             if topic not in self._topics:
                 with write_transaction(self._control) as conn:
-                    conn.execute("INSERT OR IGNORE INTO topics VALUES (?, ?)",
-                                 (check_topic(topic), partitions or self.partitions))
+                    conn.execute(
+                        "INSERT OR IGNORE INTO topics VALUES (?, ?)",
+                        (check_topic(topic), partitions or self.partitions),
+                    )
                     row = conn.execute("SELECT partitions FROM topics WHERE name = ?", (topic,)).fetchone()
                 self._topics[topic] = int(row[0])
             return self._topics[topic]
@@ -179,8 +194,17 @@ class SqliteBus(Bus):
                 where = (message.topic, message.partition)
                 offset = heads[where] if where in heads else head_offset(conn, *where)
                 heads[where] = offset + 1
-                rows.append((message.topic, message.partition, offset, message.key, message.value,
-                             message.headers, message.timestamp_ms))
+                rows.append(
+                    (
+                        message.topic,
+                        message.partition,
+                        offset,
+                        message.key,
+                        message.value,
+                        message.headers,
+                        message.timestamp_ms,
+                    )
+                )
             conn.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
 
     def _prune(self) -> None:

@@ -59,9 +59,9 @@ def build_engine(url: URL) -> Engine:
     if url.get_backend_name() == "sqlite":
         engine = _sqlite_engine(url)
     else:
-        connect_args = {} if "connect_timeout" in url.query else {
-            "connect_timeout": POSTGRES_CONNECT_TIMEOUT_S
-        }
+        connect_args = (
+            {} if "connect_timeout" in url.query else {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S}
+        )
         engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
     event.listen(engine, "handle_error", _unavailable_on_connect_failure(describe_location(url)))
     return engine

@@ -66,10 +66,11 @@ def latency(url: str, duration: float, rate: float | None) -> dict[str, Any]:
     bus = open_bus(url)
     topic = f"bench-latency-{uuid.uuid4().hex[:8]}"
     bus.ensure_topic(topic)
-    consumer = subprocess.Popen([sys.executable, __file__, "--consume", url, topic],
-                                stdout=subprocess.PIPE, text=True)
+    consumer = subprocess.Popen(
+        [sys.executable, __file__, "--consume", url, topic], stdout=subprocess.PIPE, text=True
+    )
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in consumer.stdout or []], daemon=True).start()
+    threading.Thread(target=pump, args=(consumer, lines), daemon=True).start()
     try:
         wait_until_ready(bus, topic, lines)
         sent, started = 0, time.perf_counter()
@@ -90,6 +91,12 @@ def latency(url: str, duration: float, rate: float | None) -> dict[str, Any]:
     return result
 
 
+def pump(process: subprocess.Popen[str], lines: queue.Queue[str]) -> None:
+    """Copy a subprocess's output lines into a queue, so they can be awaited with a timeout."""
+    for line in process.stdout or []:
+        lines.put(line.strip())
+
+
 def wait_until_ready(bus: Bus, topic: str, lines: queue.Queue[str]) -> None:
     """Send probes until the consumer has joined and received one."""
     deadline = time.monotonic() + READY_TIMEOUT
@@ -97,7 +104,7 @@ def wait_until_ready(bus: Bus, topic: str, lines: queue.Queue[str]) -> None:
         bus.publish(topic, message(PROBE))
         bus.flush()
         try:
-            if lines.get(timeout=0.1).strip() == "ready":
+            if lines.get(timeout=0.1) == "ready":
                 return
         except queue.Empty:
             continue
@@ -143,8 +150,13 @@ def percentiles(latencies: list[float], expected: int | None) -> dict[str, Any]:
     def at(fraction: float) -> float:
         return round(ordered[min(len(ordered) - 1, int(fraction * len(ordered)))], 2) if ordered else -1.0
 
-    return {"p50_ms": at(0.5), "p99_ms": at(0.99), "max_ms": at(1.0), "received": len(ordered),
-            "sent": expected}
+    return {
+        "p50_ms": at(0.5),
+        "p99_ms": at(0.99),
+        "max_ms": at(1.0),
+        "received": len(ordered),
+        "sent": expected,
+    }
 
 
 def bench_driver(driver: str, url: str, duration: float) -> dict[str, Any]:
@@ -166,8 +178,9 @@ def bench_driver(driver: str, url: str, duration: float) -> dict[str, Any]:
 
 def main() -> None:
     """Parse the arguments and print the JSON report (or run as the consumer subprocess)."""
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--drivers", default="sqlite,kafka", help="comma-separated: sqlite, kafka")
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per case (default 3)")
     parser.add_argument("--kafka-url", default=os.environ.get("TEST_KAFKA_URL", "kafka://127.0.0.1:9092"))

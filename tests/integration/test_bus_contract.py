@@ -13,11 +13,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from canopy.bus import Bus, Consumer, Record, open_bus
+from canopy.bus.typed import Subscriber
+from canopy.contracts import DeadLetter, Heartbeat, Message, decode, encode, topics
 from canopy.errors import NoSuchDriver, Unavailable
 from tests.conftest import require
 
@@ -82,6 +85,12 @@ def drain(consumer: Consumer, count: int, timeout: float = 60.0, *, commit: bool
     return records
 
 
+def pump(process: subprocess.Popen[str], lines: queue.Queue[str]) -> None:
+    """Copy a subprocess's output lines into a queue, so the test can wait for them with a timeout."""
+    for line in process.stdout or []:
+        lines.put(line.strip())
+
+
 def values(records: list[Record]) -> list[str]:
     """The records' values as text."""
     return [record.value.decode() for record in records]
@@ -98,8 +107,8 @@ def test_publish_and_consume(bus: Bus, names: Names) -> None:
         consumer.close()
     assert sorted(values(records)) == sorted(f"m{n}" for n in range(10))
     for record in records:
-        n = record.value.decode()[1:]
-        assert (record.topic, record.key, record.headers) == (names.topic, f"k{n}", {"n": n})
+        number = record.value.decode()[1:]
+        assert (record.topic, record.key, record.headers) == (names.topic, f"k{number}", {"n": number})
         assert record.timestamp_ms > 0
 
 
@@ -171,11 +180,13 @@ def test_two_members_of_a_group_share_the_partitions(bus: Bus, names: Names) -> 
 def test_records_of_a_killed_member_go_to_another_member(bus: Bus, bus_url: str, names: Names) -> None:
     member = subprocess.Popen(
         [sys.executable, str(MEMBER_SCRIPT), bus_url, names.group, names.topic],
-        stdout=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line.strip()) for line in member.stdout or []],
-                     daemon=True).start()
+    threading.Thread(target=pump, args=(member, lines), daemon=True).start()
     try:
         assert lines.get(timeout=30) == "joined"
         for n in range(20):
@@ -227,7 +238,40 @@ def test_one_megabyte_values_round_trip(bus: Bus, names: Names) -> None:
     }
 
 
-# dead-letter case: added by lead
+def test_undecodable_payloads_go_to_the_dead_letter_with_a_reason(bus: Bus, names: Names) -> None:
+    beat = Heartbeat(service="s", instance="i", seq=1, interval=1.0, started_at=datetime.now(UTC))
+    bus.publish(names.topic, b"\xff not json", key="k")
+    bus.publish(
+        names.topic, b'{"type": "nope", "version": 1, "id": "x", "sent_at": "x", "data": {}}', key="k"
+    )
+    bus.publish(names.topic, encode(beat), key="k")
+    bus.flush()
+    handled: list[Message] = []
+    subscriber = Subscriber(
+        bus, names.group, [names.topic], lambda envelope, _: handled.append(envelope.message)
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not handled and time.monotonic() < deadline:
+            subscriber.run_once(0.5)
+    finally:
+        subscriber.close()
+    assert handled == [beat]
+    letters = bus.consumer(f"{names.group}-dlq", [topics.DEADLETTER])
+    try:
+        mine = []
+        deadline = time.monotonic() + 60
+        while len(mine) < 2 and time.monotonic() < deadline:
+            record = letters.poll(0.5)
+            if record is not None:
+                letter = decode(record.value).message
+                if isinstance(letter, DeadLetter) and letter.source_topic == names.topic:
+                    mine.append(letter)
+    finally:
+        letters.close()
+    assert [letter.payload_encoding for letter in mine] == ["base64", "utf-8"]
+    assert "not JSON" in mine[0].reason and "unknown message type 'nope'" in mine[1].reason
+    assert all(letter.group == names.group and letter.key == "k" for letter in mine)
 
 
 @pytest.mark.parametrize(("url", "meant"), [("kafak://127.0.0.1:9092", "kafka"), ("sqlit:///b.db", "sqlite")])
@@ -258,7 +302,7 @@ def test_broker_outage_loses_no_acknowledged_message(kafka_url: str, names: Name
 
     def confirm() -> None:
         bus.flush(timeout=120)
-        acknowledged.extend(published[len(acknowledged):])
+        acknowledged.extend(published[len(acknowledged) :])
 
     try:
         send(500)

@@ -22,13 +22,19 @@ EXPECTED = {
     "docker": "unix:///var/run/docker.sock",
 }
 
-pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.azurite, pytest.mark.mosquitto,
-              pytest.mark.docker]
+pytestmark = [
+    pytest.mark.kafka,
+    pytest.mark.postgres,
+    pytest.mark.azurite,
+    pytest.mark.mosquitto,
+    pytest.mark.docker,
+]
 
 
 @pytest.fixture()
-def all_up(kafka_url: str, postgres_url: str, azurite_connection_string: str, mqtt_url: str,
-           docker_socket: str) -> None:
+def all_up(
+    kafka_url: str, postgres_url: str, azurite_connection_string: str, mqtt_url: str, docker_socket: str
+) -> None:
     """Every component is reachable (skips, or fails under CI=true, otherwise)."""
 
 
@@ -81,8 +87,10 @@ def test_cli_rejects_unknown_component() -> None:
 
 
 @pytest.mark.usefixtures("all_up")
-@pytest.mark.skipif(os.environ.get("CI") != "true" and os.environ.get("TEST_INFRA_BOUNCE") != "1",
-                    reason="bounces the shared broker; runs under CI=true or TEST_INFRA_BOUNCE=1")
+@pytest.mark.skipif(
+    os.environ.get("CI") != "true" and os.environ.get("TEST_INFRA_BOUNCE") != "1",
+    reason="bounces the shared broker; runs under CI=true or TEST_INFRA_BOUNCE=1",
+)
 def test_kafka_bounce_keeps_topics() -> None:
     from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 

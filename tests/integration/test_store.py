@@ -40,9 +40,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
     try:
         # The plain postgresql:// form, to exercise its normalisation to psycopg 3.
-        url = server.set(drivername="postgresql").update_query_dict(
-            {"options": f"-csearch_path={schema}"}
-        )
+        url = server.set(drivername="postgresql").update_query_dict({"options": f"-csearch_path={schema}"})
         yield url.render_as_string(hide_password=False)
     finally:
         with admin.begin() as conn:
@@ -70,8 +68,15 @@ def _add_user(store: Store, name: str = "ada", **token_fields: object) -> int:
         session.add(user)
         session.flush()
         expires = datetime.now(UTC) + timedelta(hours=1)
-        session.add(ApiToken(id=f"tok-{name}", user_id=user.id, token_hash=f"{name:0>64}",
-                             expires_at=expires, **token_fields))
+        session.add(
+            ApiToken(
+                id=f"tok-{name}",
+                user_id=user.id,
+                token_hash=f"{name:0>64}",
+                expires_at=expires,
+                **token_fields,
+            )
+        )
         return user.id
 
 
@@ -104,8 +109,9 @@ def test_concurrent_migrate_from_several_processes_and_threads(store_url: str) -
         "time.sleep(max(0, float(sys.argv[2]) - time.time())); open_store(sys.argv[1]).migrate()"
     )
     procs = [
-        subprocess.Popen([sys.executable, "-c", script, store_url, str(start_at)],
-                         stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", script, store_url, str(start_at)], stderr=subprocess.PIPE, text=True
+        )
         for _ in range(3)
     ]
     errors: list[BaseException] = []
@@ -118,14 +124,18 @@ def test_concurrent_migrate_from_several_processes_and_threads(store_url: str) -
             errors.append(exc)
 
     threads = [threading.Thread(target=migrate) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for proc in procs:
-        _, stderr = proc.communicate(timeout=60)
-        assert proc.returncode == 0, stderr
-    assert errors == []
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        for proc in procs:
+            _, stderr = proc.communicate(timeout=60)
+            assert proc.returncode == 0, stderr
+    finally:
+        for proc in procs:
+            proc.kill()  # only matters when the test failed; finished processes are left alone
+    assert errors == [] and not any(thread.is_alive() for thread in threads)
     store = open_store(store_url)
     assert _version(store) == HEAD
     store.close()
@@ -134,8 +144,15 @@ def test_concurrent_migrate_from_several_processes_and_threads(store_url: str) -
 def test_create_user_and_tokens(store: Store) -> None:
     user_id = _add_user(store)
     with store.session() as session:
-        session.add(ApiToken(id="tok-2", user_id=user_id, token_hash="b" * 64, label="ci",
-                             expires_at=datetime.now(UTC) + timedelta(days=1)))
+        session.add(
+            ApiToken(
+                id="tok-2",
+                user_id=user_id,
+                token_hash="b" * 64,
+                label="ci",
+                expires_at=datetime.now(UTC) + timedelta(days=1),
+            )
+        )
     with store.session() as session:
         user = session.scalars(select(User).where(User.name == "ada")).one()
         assert user.role == "admin" and user.disabled is False
@@ -155,16 +172,18 @@ def test_duplicates_raise_conflict_and_roll_back(store: Store) -> None:
         user = User(name="bob", role="viewer", password_hash="x")
         session.add(user)
         session.flush()
-        session.add(ApiToken(id="tok-bob", user_id=user.id, token_hash="ada".rjust(64, "0"),
-                             expires_at=datetime.now(UTC)))
+        session.add(
+            ApiToken(
+                id="tok-bob", user_id=user.id, token_hash="ada".rjust(64, "0"), expires_at=datetime.now(UTC)
+            )
+        )
     with store.session() as session:
         assert session.scalars(select(User.name)).all() == ["ada"]
 
 
 def test_other_integrity_errors_are_not_conflicts(store: Store) -> None:
     with pytest.raises(IntegrityError), conflict_on_duplicate("dup"), store.session() as session:
-        session.add(ApiToken(id="orphan", user_id=999, token_hash="c" * 64,
-                             expires_at=datetime.now(UTC)))
+        session.add(ApiToken(id="orphan", user_id=999, token_hash="c" * 64, expires_at=datetime.now(UTC)))
 
 
 @pytest.mark.parametrize("how", ["orm", "sql"])
@@ -185,18 +204,26 @@ def test_aware_datetimes_round_trip_as_utc(store: Store) -> None:
     expires = datetime(2031, 5, 6, 7, 8, 9, 123456, tzinfo=india)
     user_id = _add_user(store)
     with store.session() as session:
-        session.add(ApiToken(id="tok-x", user_id=user_id, token_hash="d" * 64, expires_at=expires,
-                             revoked_at=datetime(2030, 1, 1, tzinfo=UTC)))
+        session.add(
+            ApiToken(
+                id="tok-x",
+                user_id=user_id,
+                token_hash="d" * 64,
+                expires_at=expires,
+                revoked_at=datetime(2030, 1, 1, tzinfo=UTC),
+            )
+        )
     with store.session() as session:
         token = session.get(ApiToken, "tok-x")
         assert token is not None
         assert token.expires_at == expires and token.expires_at.tzinfo is UTC
         assert token.expires_at.hour == 1 and token.expires_at.microsecond == 123456
-        later = session.scalars(select(ApiToken.id).where(ApiToken.expires_at > expires - timedelta(seconds=1)))
-        assert later.all() == ["tok-x"]
+        cutoff = expires - timedelta(seconds=1)
+        assert session.scalars(select(ApiToken.id).where(ApiToken.expires_at > cutoff)).all() == ["tok-x"]
     with pytest.raises(StatementError, match="naive datetime"), store.session() as session:
-        session.add(ApiToken(id="tok-n", user_id=user_id, token_hash="e" * 64,
-                             expires_at=datetime(2031, 1, 1)))
+        session.add(
+            ApiToken(id="tok-n", user_id=user_id, token_hash="e" * 64, expires_at=datetime(2031, 1, 1))
+        )
 
 
 def test_session_rolls_back_on_error(store: Store) -> None:

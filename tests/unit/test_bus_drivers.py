@@ -42,9 +42,14 @@ def test_sqlite_options_have_defaults_and_can_be_set() -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["sqlite://host/b.db", "sqlite:///", "sqlite:///b.db?timeout=2", "sqlite:///b.db?session_timeout=0",
-     "sqlite:///b.db?retention_hours=-1",
-     "sqlite:///b.db?session_timeout=soon"],
+    [
+        "sqlite://host/b.db",
+        "sqlite:///",
+        "sqlite:///b.db?timeout=2",
+        "sqlite:///b.db?session_timeout=0",
+        "sqlite:///b.db?retention_hours=-1",
+        "sqlite:///b.db?session_timeout=soon",
+    ],
 )
 def test_sqlite_url_mistakes_are_config_errors(url: str) -> None:
     with pytest.raises(ConfigError):

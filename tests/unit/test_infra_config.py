@@ -54,8 +54,12 @@ def test_server_properties_single_kraft_node_on_loopback(tmp_path: Path) -> None
     assert props["auto.create.topics.enable"] == "false"
     assert props["group.initial.rebalance.delay.ms"] == "0"
     assert props["min.insync.replicas"] == "1"
-    for key in ("offsets.topic.replication.factor", "transaction.state.log.replication.factor",
-                "transaction.state.log.min.isr", "default.replication.factor"):
+    for key in (
+        "offsets.topic.replication.factor",
+        "transaction.state.log.replication.factor",
+        "transaction.state.log.min.isr",
+        "default.replication.factor",
+    ):
         assert props[key] == "1", key
 
 
@@ -79,12 +83,15 @@ def test_cluster_id_is_16_bytes_base64url() -> None:
     assert new_cluster_id() != cluster_id
 
 
-@pytest.mark.parametrize(("output", "major"), [
-    ('openjdk version "17.0.15" 2025-04-15', 17),
-    ('openjdk version "21" 2023-09-19', 21),
-    ('java version "1.8.0_392"', 8),
-    ("garbage", 0),
-])
+@pytest.mark.parametrize(
+    ("output", "major"),
+    [
+        ('openjdk version "17.0.15" 2025-04-15', 17),
+        ('openjdk version "21" 2023-09-19', 21),
+        ('java version "1.8.0_392"', 8),
+        ("garbage", 0),
+    ],
+)
 def test_java_major(output: str, major: int) -> None:
     assert java_major(output) == major
 
@@ -172,7 +179,9 @@ def test_parse_and_pick_clusters() -> None:
     )
     clusters = parse_lsclusters(text)
     assert [(c.version, c.name, c.port, c.online) for c in clusters] == [
-        ("13", "old", 5433, False), ("15", "main", 5432, True)]
+        ("13", "old", 5433, False),
+        ("15", "main", 5432, True),
+    ]
     picked = pick_cluster(clusters)
     assert picked is not None and picked.data_dir == Path("/var/lib/postgresql/15/main")
     assert pick_cluster(clusters, 6000) is None
@@ -183,8 +192,14 @@ def test_missing_packages_and_find_binary(tmp_path: Path) -> None:
     (tmp_path / "9" / "bin" / "server").write_text("")
     assert find_binary(str(tmp_path / "*" / "bin" / "server")) == str(tmp_path / "9" / "bin" / "server")
     assert find_binary("sh") is not None
-    missing = missing_packages({"sh": "dash", "no-such-binary-xyz": "pkg-a",
-                                "no-such-binary-abc": "pkg-a", str(tmp_path / "none/*"): "pkg-b"})
+    missing = missing_packages(
+        {
+            "sh": "dash",
+            "no-such-binary-xyz": "pkg-a",
+            "no-such-binary-abc": "pkg-a",
+            str(tmp_path / "none/*"): "pkg-b",
+        }
+    )
     assert missing == ["pkg-a", "pkg-b"]
 
 
@@ -197,11 +212,13 @@ def test_resolve_names() -> None:
 
 
 def test_format_status() -> None:
-    text = format_status([
-        ComponentStatus("kafka", True, "127.0.0.1:9092", True),
-        ComponentStatus("postgres", False, "127.0.0.1:5432", False),
-        ComponentStatus("docker", True, "unix:///var/run/docker.sock", False),
-    ])
+    text = format_status(
+        [
+            ComponentStatus("kafka", True, "127.0.0.1:9092", True),
+            ComponentStatus("postgres", False, "127.0.0.1:5432", False),
+            ComponentStatus("docker", True, "unix:///var/run/docker.sock", False),
+        ]
+    )
     lines = text.splitlines()
     assert lines[0].split() == ["kafka", "up", "127.0.0.1:9092", "(started", "by", "canopy)"]
     assert lines[1].split() == ["postgres", "down", "127.0.0.1:5432"]
@@ -214,8 +231,9 @@ def test_ownership_round_trip(tmp_path: Path) -> None:
     saved = save_ownership(paths, "kafka", os.getpid(), version="x")
     loaded = load_ownership(paths, "kafka")
     assert loaded == saved and loaded.alive() and loaded.extra == {"version": "x"}
-    (paths.state / "kafka.json").write_text((paths.state / "kafka.json").read_text()
-                                             .replace(str(saved.create_time), "1.0"))
+    (paths.state / "kafka.json").write_text(
+        (paths.state / "kafka.json").read_text().replace(str(saved.create_time), "1.0")
+    )
     reused = load_ownership(paths, "kafka")
     assert reused is not None and not reused.alive()
     clear_ownership(paths, "kafka")

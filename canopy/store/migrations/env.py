@@ -1,4 +1,4 @@
-"""Alembic environment: migrates the connection that canopy.store.migrate passes in."""
+"""Alembic environment: migrates the connection that canopy.store.alembic_config carries."""
 
 from __future__ import annotations
 
