@@ -3,7 +3,9 @@
 CanopyError
 ├── BadRequest (400)           the input is wrong; fix it and resend
 │   ├── ValidationFailed (400) with per-field errors
+│   ├── BadArchive (400)       an uploaded archive is malformed or unsafe
 │   └── PayloadTooLarge (413)
+│       └── ArchiveTooLarge (413) an archive is over an entry-count, size or ratio limit
 ├── Unauthorized (401)         no or bad credentials
 ├── Forbidden (403)            the role may not do this
 ├── NotFound (404)
@@ -53,10 +55,22 @@ class ValidationFailed(BadRequest):
     code = "validation_failed"
 
 
+class BadArchive(BadRequest):
+    """An uploaded archive is not a zip, is corrupt, or holds unsafe entries."""
+
+    code = "bad_archive"
+
+
 class PayloadTooLarge(BadRequest):
     """The request body or an uploaded archive is over a limit."""
 
     status, code = 413, "payload_too_large"
+
+
+class ArchiveTooLarge(PayloadTooLarge):
+    """An archive has too many entries, too many bytes or too high a compression ratio."""
+
+    code = "archive_too_large"
 
 
 class Unauthorized(CanopyError):
