@@ -61,6 +61,56 @@ def publish_throughput(url: str, duration: float) -> float:
     return round(count / elapsed)
 
 
+def raw_client_throughput(driver: str, url: str, duration: float) -> float:
+    """Baseline for the same run: the raw client (confluent-kafka, or sqlite3 batches) with no bus on top."""
+    value, count, started = message(PROBE), 0, time.perf_counter()
+    if driver == "kafka":
+        from confluent_kafka import Producer
+
+        servers = url.removeprefix("kafka://").split("?")[0]
+        producer = Producer(
+            {
+                "bootstrap.servers": servers,
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 1,
+                "compression.type": "lz4",
+            }
+        )
+        topic = f"bench-raw-{uuid.uuid4().hex[:8]}"
+        open_bus(url).ensure_topic(topic)
+        started = time.perf_counter()
+        while time.perf_counter() - started < duration:
+            for _ in range(1000):
+                while True:
+                    try:
+                        producer.produce(topic, value, key=f"key-{count % 100}")
+                        break
+                    except BufferError:
+                        producer.poll(0.01)
+                count += 1
+            producer.poll(0)
+        producer.flush(120)
+    else:
+        import sqlite3
+
+        with tempfile.TemporaryDirectory(prefix="canopy-bench-raw-") as scratch:
+            connection = sqlite3.connect(f"{scratch}/raw.db")
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute("CREATE TABLE m (n INTEGER PRIMARY KEY, k TEXT, v BLOB)")
+            started = time.perf_counter()
+            while time.perf_counter() - started < duration:
+                with connection:
+                    connection.executemany(
+                        "INSERT INTO m (n, k, v) VALUES (?, ?, ?)",
+                        ((count + n, f"key-{n % 100}", value) for n in range(1000)),
+                    )
+                count += 1000
+            connection.close()
+    return round(count / (time.perf_counter() - started))
+
+
 def latency(url: str, duration: float, rate: float | None) -> dict[str, Any]:
     """Percentiles of publish-to-poll latency at `rate` msg/s (None: as fast as possible)."""
     bus = open_bus(url)
@@ -162,12 +212,15 @@ def percentiles(latencies: list[float], expected: int | None) -> dict[str, Any]:
 def bench_driver(driver: str, url: str, duration: float) -> dict[str, Any]:
     """Every case for one driver, with its targets and whether they were met."""
     throughput = publish_throughput(url, duration)
+    baseline = raw_client_throughput(driver, url, duration)
     at_rate = latency(url, duration, RATES[driver])
     full_speed = latency(url, duration, None)
     target = TARGETS[driver]
     return {
         "url": url,
         "publish_msg_per_s": throughput,
+        "baseline_raw_client_msg_per_s": baseline,
+        "publish_vs_raw_client": round(throughput / baseline, 3),
         f"latency_at_{RATES[driver]}_msg_per_s": at_rate,
         "latency_at_full_speed": full_speed,
         "targets": target,
