@@ -4,7 +4,7 @@ BIN    := $(VENV)/bin
 PYTHON ?= python3
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run infra infra-down lint test test-unit bench clean
+.PHONY: install run infra infra-down lint test test-unit bench examples clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,8 +14,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## create .venv and install Canopy with its development tools
 
-run: install  ## start every service on the embedded defaults; API on http://127.0.0.1:8080
-	$(BIN)/canopy up
+run: install  ## start every service on the embedded defaults with the demo fleet; API on http://127.0.0.1:8080
+	$(BIN)/canopy up --demo
 
 infra: install  ## start Kafka, PostgreSQL, Azurite, Mosquitto and Docker Engine on 127.0.0.1
 	$(BIN)/canopy infra up
@@ -36,6 +36,18 @@ test-unit: install
 
 bench: install infra  ## benchmarks, printing JSON figures
 	$(BIN)/python tests/bench/bus.py
+	$(BIN)/python tests/bench/telemetry.py
+	$(BIN)/python tests/bench/models_serving.py
+
+TRAIN_VENV ?= $(VENV)/train
+
+examples: install  ## rebuild the example model packages in examples/models/ (the fan model trains with TensorFlow)
+	$(BIN)/python examples/models/sklearn-iris/train.py
+	$(BIN)/python examples/models/legacy-weather/train.py
+	$(BIN)/python examples/models/fan-anomaly/generate_data.py
+	@test -x $(TRAIN_VENV)/bin/python || $(PYTHON) -m venv $(TRAIN_VENV)
+	$(TRAIN_VENV)/bin/pip install -q --disable-pip-version-check tensorflow-cpu
+	$(TRAIN_VENV)/bin/python examples/models/fan-anomaly/train.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -5,7 +5,11 @@ from __future__ import annotations
 import click
 
 from bootstrap.commands.account import login, logout, token, user, whoami
+from bootstrap.commands.agent import agent
 from bootstrap.commands.config_cmd import config_command
+from bootstrap.commands.device import device, location
+from bootstrap.commands.model import model
+from bootstrap.commands.simulate import simulate
 from bootstrap.commands.up import up
 from bootstrap.infra.cli import infra
 
@@ -20,8 +24,12 @@ def cli() -> None:
     """
 
 
-for command in (up, infra, login, logout, whoami, user, token, config_command):
+for command in (up, infra, login, logout, whoami, user, token, config_command, model):
     cli.add_command(command)
+cli.add_command(agent)
+cli.add_command(simulate)
+cli.add_command(device)
+cli.add_command(location)
 
 
 def main() -> None:

@@ -16,6 +16,10 @@ ComponentFactory = Callable[[Backends], list[Component]]
 
 SERVICES: dict[str, str] = {
     "gateway": "services.gateway.service:gateway_components",
+    "node_manager": "services.node_manager.service:node_manager_components",
+    "deployer": "services.deployer.service:deployer_components",
+    "node_agent": "services.node_agent.service:local_agent_components",
+    "device_manager": "services.device_manager.service:device_manager_components",
 }
 
 

@@ -118,6 +118,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "CANOPY_AZURE_ENDPOINT", "Blob endpoint for account/key auth; empty means Azure's public one.", ""
     ),
+    Setting(
+        "CANOPY_MQTT_URL",
+        "MQTT broker the device manager bridges device telemetry from (mqtt://host:port); empty: no bridge.",
+        "",
+        parse=_url("mqtt"),
+        accepted="mqtt://host:port, or empty",
+    ),
     Setting("CANOPY_API_HOST", "Address the gateway listens on.", "127.0.0.1", accepted="an IP address"),
     Setting("CANOPY_API_PORT", "Port the gateway listens on.", "8080", parse=_port, accepted="0-65535"),
     Setting(

@@ -10,18 +10,24 @@ from canopy.config import load_config
 
 
 @click.command()
+@click.option("--demo", is_flag=True, help="Also register demo device types and run a small simulated fleet.")
 @reports_errors
-def up() -> None:
+def up(demo: bool) -> None:
     """Run every service in this process until Ctrl-C or SIGTERM.
 
     The backends come from CANOPY_BUS_URL, CANOPY_DB_URL and CANOPY_BLOB_URL: by default the
     embedded SQLite bus and store and local files under CANOPY_HOME; set them to kafka://,
-    postgresql:// and azure:// URLs to use real engines.
+    postgresql:// and azure:// URLs to use real engines. With --demo, simulated sensors and
+    controllers at two locations start sending (see simulators/).
     """
     config = load_config()
     click.echo(f"Canopy: bus {config.bus_url}, store {_redact(config.db_url)}, blobs {config.blob_url}")
     click.echo(f"API on http://{config.api_host}:{config.api_port}/api/v1 ; Ctrl-C stops.")
-    run_services(list(SERVICES), config)
+    names = list(SERVICES)
+    if demo:
+        SERVICES.setdefault("demo", "simulators.demo:demo_components")
+        names.append("demo")
+    run_services(names, config)
 
 
 def _redact(url: str) -> str:

@@ -23,6 +23,12 @@ def mosquitto_conf(persistence_dir: Path, port: int = PORT, user: str | None = N
         "persistence true",
         f"persistence_location {str(persistence_dir).rstrip('/')}/",
         "autosave_interval 60",
+        # Device telemetry: a QoS 1 subscriber (the device manager's bridge) may have 1000 messages in
+        # flight, and a persistent session keeps up to 100 000 while its client is away; sessions of
+        # clients gone for a week are dropped.
+        "max_inflight_messages 1000",
+        "max_queued_messages 100000",
+        "persistent_client_expiration 7d",
         "log_dest stdout",
         "log_type error",
         "log_type warning",

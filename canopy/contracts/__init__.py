@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from canopy.contracts import topics
+from canopy.contracts import deploy, devices, topics
 from canopy.contracts.base import Envelope, Message, contract, decode, encode, registered_types
 from canopy.contracts.system import DeadLetter, Heartbeat, LogRecord
 
@@ -14,6 +14,8 @@ __all__ = [
     "Message",
     "contract",
     "decode",
+    "deploy",
+    "devices",
     "encode",
     "registered_types",
     "topics",

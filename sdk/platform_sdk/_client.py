@@ -37,7 +37,10 @@ class ApiClient:
             ) from exc
         except requests.Timeout as exc:
             raise Unavailable(f"the Canopy API at {self.api_url} did not answer in {self.timeout} s") from exc
-        body = _decode(response)
+        try:
+            body = _decode(response)
+        finally:
+            response.close()
         if response.status_code >= 400:
             raise error_from_payload(response.status_code, body)
         return body

@@ -12,7 +12,7 @@ from canopy.runtime.backends import Backends
 from services.gateway.access import enforce_roles, undeclared_endpoints
 from services.gateway.context import GatewayContext
 from services.gateway.throttle import LoginThrottle
-from services.gateway.views import auth, health, users
+from services.gateway.views import auth, deployments, devices, health, models, telemetry, users
 
 log = logging.getLogger(__name__)
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
@@ -31,8 +31,11 @@ def create_app(backends: Backends) -> Flask:
     app = Flask("canopy.gateway", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.extensions["canopy"] = GatewayContext(backends=backends, throttle=LoginThrottle())
-    for blueprint in (health.blueprint, auth.blueprint, users.blueprint):
+    for blueprint in (health.blueprint, auth.blueprint, users.blueprint, models.blueprint):
         app.register_blueprint(blueprint)
+    app.register_blueprint(telemetry.blueprint)
+    app.register_blueprint(devices.blueprint)
+    app.register_blueprint(deployments.blueprint)
     app.before_request(enforce_roles)
     app.after_request(_add_security_headers)
     app.register_error_handler(CanopyError, _canopy_error)

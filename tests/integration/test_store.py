@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 import threading
@@ -97,7 +98,17 @@ def test_migrate_twice_is_a_noop(store: Store) -> None:
         assert session.get(User, user_id) is not None
 
 
+TABLE_MODULES = (
+    "canopy.models.records",
+    "canopy.devices.models",
+    "canopy.telemetry.models",
+    "canopy.deployments.tables",
+)
+
+
 def test_models_match_the_migrations(store: Store) -> None:
+    for module in TABLE_MODULES:
+        importlib.import_module(module)
     with store.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
 

@@ -1,0 +1,67 @@
+"""`canopy agent`: run one node agent in this process (several on one machine act as several nodes)."""
+
+from __future__ import annotations
+
+import click
+
+from bootstrap.commands.output import reports_errors
+from bootstrap.launch import configure_logging
+from canopy.config import load_config
+from canopy.runtime import Service
+from canopy.runtime.backends import open_backends
+from canopy.runtime.heartbeat import HeartbeatSender
+from canopy.runtime.ops import OpsServer
+
+
+def parse_labels(text: str) -> dict[str, str]:
+    """Parse 'k=v,k2=v2' into a dict; raise BadParameter naming a malformed pair."""
+    labels: dict[str, str] = {}
+    for pair in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = pair.partition("=")
+        if not key or not sep:
+            raise click.BadParameter(f"{pair!r} is not key=value", param_hint="--labels")
+        labels[key] = value
+    return labels
+
+
+def parse_load(text: str) -> tuple[float, float] | None:
+    """Parse 'CPU[,MEMORY]' percentages for --simulated-load."""
+    if not text:
+        return None
+    parts = [float(part) for part in text.split(",")]
+    if not 1 <= len(parts) <= 2 or not all(0 <= part <= 100 for part in parts):
+        raise click.BadParameter("give CPU[,MEMORY] percentages from 0 to 100", param_hint="--simulated-load")
+    return parts[0], parts[-1]
+
+
+@click.command()
+@click.option("--node-id", required=True, help="This node's name, unique in the platform.")
+@click.option("--labels", default="", help="Labels placement can require, as k=v,k2=v2.")
+@click.option("--runtime", type=click.Choice(["process", "docker"]), default="process", show_default=True)
+@click.option("--max-workloads", type=click.IntRange(0, 256), default=8, show_default=True)
+@click.option(
+    "--simulated-load", default="", hidden=True, help="Report CPU[,MEMORY] percent instead of psutil's."
+)
+@reports_errors
+def agent(node_id: str, labels: str, runtime: str, max_workloads: int, simulated_load: str) -> None:
+    """Run a node agent: execute signed start/stop commands for NODE_ID and report load every 2 s."""
+    from services.node_agent.service import agent_components
+
+    config = load_config()
+    configure_logging(config)
+    backends = open_backends(config)
+    try:
+        components = agent_components(
+            backends,
+            node_id,
+            runtime=runtime,
+            labels=parse_labels(labels),
+            simulated_load=parse_load(simulated_load),
+            max_workloads=max_workloads,
+        )
+        components.append(HeartbeatSender(backends.bus, "node_agent", config.heartbeat_interval))
+        components.append(OpsServer(f"node_agent:{node_id}", lambda: {"status": "ok"}, port=config.ops_port))
+        click.echo(f"Node agent {node_id} ({runtime}) running; Ctrl-C stops.")
+        Service(f"node_agent:{node_id}", components).run()
+    finally:
+        backends.close()

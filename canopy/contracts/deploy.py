@@ -1,0 +1,148 @@
+"""Contracts of the deploy flow: requests, placement, node status, signed node commands, events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from canopy.contracts import topics
+from canopy.contracts.base import Message, contract
+
+Stage = Literal["requested", "building", "placing", "starting", "ready", "failed", "stopping", "stopped"]
+WorkloadState = Literal["starting", "ready", "failed", "stopped"]
+
+
+class Resources(BaseModel):
+    """CPU cores and memory a workload is limited to."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cpu: float = Field(default=1.0, gt=0, le=64)
+    memory_mb: int = Field(default=512, ge=64, le=262144)
+
+
+class WorkloadSpec(BaseModel):
+    """What a node agent needs to start one replica: the built artefact and its limits."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model_id: str
+    runtime: Literal["process", "docker"]
+    package_dir: str = Field(default="", description="process: the unpacked package on the host")
+    env_dir: str = Field(default="", description="process: the virtualenv with the model server")
+    sdk_dir: str = Field(default="", description="process: the PYTHONPATH entry holding platform_sdk")
+    image: str = Field(default="", description="docker: the image to run")
+    resources: Resources = Resources()
+
+
+@contract("deploy-request", topic=topics.DEPLOY_REQUESTS)
+class DeployRequest(Message):
+    """Run `replicas` replicas of a model (0 undeploys); a higher generation supersedes a lower one."""
+
+    model_id: str = Field(min_length=1, max_length=64)
+    generation: int = Field(ge=1)
+    replicas: int = Field(ge=0, le=32)
+    node_labels: dict[str, str] = Field(default_factory=dict)
+    blob_key: str = Field(default="", description="where the model zip is in the artifact store")
+    python: str = Field(default="", description="the Python version the package asks for, if any")
+    requirements: list[str] = Field(default_factory=list)
+    resources: Resources = Resources()
+
+
+@contract("deployments-event", topic=topics.DEPLOY_EVENTS)
+class DeploymentEvent(Message):
+    """Progress of a deployment: a stage, what happened, and on failure the workload's last log lines."""
+
+    model_id: str
+    generation: int
+    stage: Stage
+    message: str
+    logs: list[str] = Field(default_factory=list)
+
+
+class WorkloadStatus(BaseModel):
+    """One workload as its node agent sees it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    workload_id: str
+    model_id: str
+    generation: int
+    state: WorkloadState
+    endpoint: str = ""
+
+
+@contract("nodes-status", topic=topics.NODE_STATUS)
+class NodeStatus(Message):
+    """A node agent's periodic report of its load, capacity, labels and workloads."""
+
+    node_id: str = Field(min_length=1, max_length=64)
+    runtime: Literal["process", "docker"]
+    labels: dict[str, str] = Field(default_factory=dict)
+    cpu_percent: float = Field(ge=0, le=100)
+    memory_percent: float = Field(ge=0, le=100)
+    cpu_count: float = Field(gt=0)
+    memory_mb: int = Field(gt=0)
+    max_workloads: int = Field(ge=0)
+    workloads: list[WorkloadStatus] = Field(default_factory=list)
+    at: datetime
+
+
+@contract("placement-request", topic=topics.PLACEMENT)
+class PlacementRequest(Message):
+    """The deployer asking the node manager for nodes for `replicas` replicas."""
+
+    request_id: str
+    model_id: str
+    replicas: int = Field(ge=1, le=32)
+    node_labels: dict[str, str] = Field(default_factory=dict)
+    resources: Resources = Resources()
+    exclude_nodes: list[str] = Field(default_factory=list)
+    occupied: dict[str, int] = Field(default_factory=dict, description="replicas already on each node")
+
+
+@contract("placement-decision", topic=topics.PLACEMENT)
+class PlacementDecision(Message):
+    """The node manager's answer: one node id per replica, or why none fits."""
+
+    request_id: str
+    model_id: str
+    nodes: list[str] = Field(default_factory=list)
+    runtimes: dict[str, str] = Field(default_factory=dict)
+    error: str = ""
+
+
+@contract("node-commands-command", topic=topics.NODE_COMMANDS)
+class NodeCommand(Message):
+    """A start/stop/restart order for one node, Ed25519-signed by the control plane, with an expiry."""
+
+    cmd_id: str
+    node_id: str
+    action: Literal["start", "stop", "restart"]
+    model_id: str
+    workload_id: str
+    generation: int = Field(ge=1)
+    issued_at: datetime
+    expires_at: datetime
+    spec: WorkloadSpec | None = None
+    signature: str = ""
+
+    def signed_payload(self) -> bytes:
+        """The canonical bytes the signature covers: every field but the signature."""
+        return self.model_copy(update={"signature": ""}).model_dump_json().encode()
+
+
+@contract("workloads-event", topic=topics.WORKLOAD_EVENTS)
+class WorkloadEvent(Message):
+    """A workload changed state on a node; failures carry the last log lines."""
+
+    node_id: str
+    workload_id: str
+    model_id: str
+    generation: int
+    state: WorkloadState
+    endpoint: str = ""
+    message: str = ""
+    logs: list[str] = Field(default_factory=list)

@@ -1,0 +1,1 @@
+"""Deployment state shared by the deployer, node manager and gateway: tables and record helpers."""

@@ -1,0 +1,132 @@
+"""Reading and writing deployment state: used by the deployer (writes) and the gateway (reads)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from canopy.deployments.tables import Deployment, DeploymentEventRow, Node, Replica
+from canopy.store.models import utcnow
+
+
+def platform_group(name: str, db_url: str) -> str:
+    """A consumer group name private to one platform (its services share one database)."""
+    return f"{name}-{hashlib.sha256(db_url.encode()).hexdigest()[:10]}"
+
+
+def record_event(
+    session: Session, model_id: str, generation: int, stage: str, message: str, logs: list[str] | None = None
+) -> None:
+    """Append a progress event and mirror it on the deployment row."""
+    session.add(
+        DeploymentEventRow(
+            model_id=model_id,
+            generation=generation,
+            stage=stage,
+            message=message,
+            logs=json.dumps(logs or []),
+        )
+    )
+    deployment = session.get(Deployment, model_id)
+    if deployment is not None and deployment.generation == generation:
+        deployment.status, deployment.message = stage, message
+        deployment.logs, deployment.updated_at = json.dumps(logs or []), utcnow()
+
+
+def request_generation(session: Session, model_id: str, replicas: int, labels: dict[str, str]) -> int:
+    """Record a new desired state for a model and return its generation number."""
+    deployment = session.get(Deployment, model_id)
+    if deployment is None:
+        deployment = Deployment(model_id=model_id, generation=0)
+        session.add(deployment)
+    deployment.generation += 1
+    deployment.desired_replicas = replicas
+    deployment.node_labels = json.dumps(labels)
+    deployment.status, deployment.message, deployment.logs = "requested", "request sent", "[]"
+    deployment.updated_at = utcnow()
+    session.flush()
+    return deployment.generation
+
+
+def current_generation(session: Session, model_id: str) -> int:
+    """The newest generation requested for a model (0 when never deployed)."""
+    deployment = session.get(Deployment, model_id)
+    return deployment.generation if deployment is not None else 0
+
+
+def replicas_of(session: Session, model_id: str) -> list[Replica]:
+    """Every replica of a model."""
+    return list(
+        session.scalars(select(Replica).where(Replica.model_id == model_id).order_by(Replica.workload_id))
+    )
+
+
+def remove_replicas(session: Session, workload_ids: list[str]) -> None:
+    """Forget replicas."""
+    if workload_ids:
+        session.execute(delete(Replica).where(Replica.workload_id.in_(workload_ids)))
+
+
+def live_endpoints(session: Session, model_id: str) -> list[str]:
+    """Endpoints of the ready replicas of a model."""
+    return [r.endpoint for r in replicas_of(session, model_id) if r.state == "ready" and r.endpoint]
+
+
+def deployment_view(session: Session, model_id: str, since: int = 0) -> dict[str, Any] | None:
+    """A deployment's status, replicas, endpoints and events after event id `since`, or None."""
+    deployment = session.get(Deployment, model_id)
+    if deployment is None:
+        return None
+    replicas = replicas_of(session, model_id)
+    events = session.scalars(
+        select(DeploymentEventRow)
+        .where(DeploymentEventRow.model_id == model_id, DeploymentEventRow.id > since)
+        .order_by(DeploymentEventRow.id)
+    ).all()
+    return {
+        "model_id": model_id,
+        "generation": deployment.generation,
+        "status": deployment.status,
+        "message": deployment.message,
+        "logs": json.loads(deployment.logs),
+        "desired_replicas": deployment.desired_replicas,
+        "node_labels": json.loads(deployment.node_labels),
+        "replicas": [
+            {"workload_id": r.workload_id, "node_id": r.node_id, "state": r.state, "endpoint": r.endpoint}
+            for r in replicas
+        ],
+        "nodes": sorted({r.node_id for r in replicas}),
+        "endpoints": [r.endpoint for r in replicas if r.state == "ready" and r.endpoint],
+        "events": [
+            {
+                "id": e.id,
+                "generation": e.generation,
+                "stage": e.stage,
+                "message": e.message,
+                "logs": json.loads(e.logs),
+                "at": e.at.isoformat(),
+            }
+            for e in events
+        ],
+        "updated_at": deployment.updated_at.isoformat(),
+    }
+
+
+def node_rows(session: Session) -> list[dict[str, Any]]:
+    """The node registry as plain rows."""
+    return [
+        {
+            "node_id": n.node_id,
+            "runtime": n.runtime,
+            "labels": json.loads(n.labels),
+            "cpu_percent": n.cpu_percent,
+            "memory_percent": n.memory_percent,
+            "workloads": json.loads(n.workloads),
+            "last_seen": n.last_seen.isoformat(),
+        }
+        for n in session.scalars(select(Node).order_by(Node.node_id))
+    ]

@@ -1,0 +1,113 @@
+"""Model packages in the store and the blob store: upload (all or nothing), list, get and delete."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import IO
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from canopy.archive import ArchiveLimits, extract_zip
+from canopy.blob import BlobStore
+from canopy.errors import Conflict, Forbidden, NotFound
+from canopy.models.manifest import ModelManifest
+from canopy.models.records import ModelRecord, new_model_id, package_key
+from canopy.models.validate import ValidatedPackage, validate_package
+from canopy.store import Store, conflict_on_duplicate
+
+# Caps on an uploaded model archive; read when a repository is made, so tests can lower them.
+UPLOAD_LIMITS = ArchiveLimits()
+COPY_CHUNK = 1024 * 1024
+
+
+def check_package(package: Path, workspace: Path, limits: ArchiveLimits) -> ValidatedPackage:
+    """Safely extract a package zip into the new folder `workspace` and validate what it holds."""
+    extract_zip(package, workspace, limits)
+    return validate_package(workspace)
+
+
+def _find(session: Session, model_id: str) -> ModelRecord:
+    """The model with this id, or NotFound."""
+    record = session.get(ModelRecord, model_id)
+    if record is None:
+        raise NotFound(f"no model {model_id!r}; `canopy model list` shows the models")
+    return record
+
+
+class ModelRepository:
+    """Uploads, lists, finds and deletes models; a refused upload leaves no row, blob or file behind."""
+
+    def __init__(self, store: Store, blob: BlobStore, workspaces: Path, limits: ArchiveLimits | None = None):
+        self.store = store
+        self.blob = blob
+        self.workspaces = workspaces
+        self.limits = limits or UPLOAD_LIMITS
+
+    def upload(self, source: IO[bytes], owner_id: int) -> ModelRecord:
+        """Validate an uploaded package zip, then store the original zip and its record."""
+        self.workspaces.mkdir(parents=True, exist_ok=True)
+        workspace = Path(tempfile.mkdtemp(prefix="upload-", dir=self.workspaces))
+        try:
+            package = workspace / "package.zip"
+            with package.open("wb") as out:
+                shutil.copyfileobj(source, out, COPY_CHUNK)
+            validated = check_package(package, workspace / "files", self.limits)
+            return self._store(package, validated.manifest, owner_id)
+        finally:
+            shutil.rmtree(workspace, ignore_errors=True)
+
+    def _store(self, package: Path, manifest: ModelManifest, owner_id: int) -> ModelRecord:
+        """Put the zip in the blob store, then insert the row; remove the blob if the insert fails."""
+        duplicate = f"model {manifest.name} {manifest.version} already exists; upload a new version"
+        with self.store.session() as session:
+            taken = select(ModelRecord.id).filter_by(name=manifest.name, version=manifest.version)
+            if session.scalar(taken) is not None:
+                raise Conflict(duplicate)
+        model_id = new_model_id()
+        key = package_key(model_id)
+        with package.open("rb") as handle:
+            stored = self.blob.put(key, handle)
+        try:
+            with conflict_on_duplicate(duplicate), self.store.session() as session:
+                record = ModelRecord(
+                    id=model_id,
+                    name=manifest.name,
+                    version=manifest.version,
+                    description=manifest.description,
+                    framework=manifest.framework.value,
+                    manifest=manifest.model_dump_json(),
+                    owner_id=owner_id,
+                    blob_key=key,
+                    sha256=stored.sha256,
+                    size=stored.size,
+                )
+                session.add(record)
+                session.flush()
+                session.refresh(record)
+        except BaseException:
+            self.blob.delete(key)
+            raise
+        return record
+
+    def list(self) -> list[ModelRecord]:
+        """Every model, by name and then upload time."""
+        with self.store.session() as session:
+            query = select(ModelRecord).order_by(ModelRecord.name, ModelRecord.created_at)
+            return list(session.scalars(query).unique())
+
+    def get(self, model_id: str) -> ModelRecord:
+        """The model with this id, or NotFound."""
+        with self.store.session() as session:
+            return _find(session, model_id)
+
+    def delete(self, model_id: str, user_id: int, may_delete_any: bool) -> None:
+        """Remove a model's row and package; only its owner, or a caller who may delete any, can."""
+        with self.store.session() as session:
+            record = _find(session, model_id)
+            if record.owner_id != user_id and not may_delete_any:
+                raise Forbidden(f"only the owner of model {model_id} or a platform_admin may delete it")
+            session.delete(record)
+        self.blob.delete(record.blob_key)

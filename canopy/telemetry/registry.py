@@ -1,0 +1,60 @@
+"""The device registry in the store as a DeviceDirectory: each device with its type's current checks."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from sqlalchemy import select
+
+from canopy.devices.models import Device, DeviceType
+from canopy.devices.schema import DeviceTypeSpec
+from canopy.devices.type_registry import spec_of
+from canopy.devices.validation import validate_command, validate_reading
+from canopy.store import Store
+from canopy.telemetry.directory import DeviceRecord
+
+
+def _check_command(
+    spec: DeviceTypeSpec, command: str | None, params: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """Check a command against a type (partial-friendly argument order)."""
+    return validate_command(spec, command, params)
+
+
+class StoreDirectory:
+    """Looks devices up in the platform store; every lookup sees the type as it is now."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._specs: dict[tuple[str, int], DeviceTypeSpec] = {}
+
+    def _spec(self, row: DeviceType) -> DeviceTypeSpec:
+        """The parsed definition of a type revision, parsed once."""
+        key = (row.name, row.revision)
+        spec = self._specs.get(key)
+        if spec is None:
+            spec = self._specs[key] = spec_of(row)
+        return spec
+
+    def find(self, device_id: str) -> DeviceRecord | None:
+        """The device and its current type, or None."""
+        with self.store.session() as session:
+            row = session.execute(
+                select(Device, DeviceType)
+                .join(DeviceType, Device.type_name == DeviceType.name)
+                .where(Device.id == device_id)
+            ).first()
+            if row is None:
+                return None
+            device, device_type = row
+            spec = self._spec(device_type)
+            return DeviceRecord(
+                device_id=device.id,
+                device_type=device_type.name,
+                kind=device_type.kind,
+                transport=device.transport,
+                token_hash=device.credential_hash,
+                check_reading=partial(validate_reading, spec),
+                check_command=partial(_check_command, spec),
+            )

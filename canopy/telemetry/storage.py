@@ -1,0 +1,198 @@
+"""Latest values, refusal counters and commands in the platform store, with a batching writer."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from canopy.contracts.devices import TelemetryReading
+from canopy.store import Store
+from canopy.store.models import utcnow
+from canopy.telemetry.models import CommandRecord, LatestReading, RefusalCount
+
+
+def reading_view(row: LatestReading) -> dict[str, Any]:
+    """The JSON form of a latest reading."""
+    return {
+        "device_id": row.device_id,
+        "device_type": row.device_type,
+        "reading": row.reading,
+        "at": row.at.isoformat(),
+        "seq": row.seq,
+        "source": row.source,
+        "last_seen": row.last_seen.isoformat(),
+    }
+
+
+def latest(session: Session, device_id: str) -> LatestReading | None:
+    """The newest stored reading of a device, or None."""
+    return session.get(LatestReading, device_id)
+
+
+def refusals(session: Session, device_id: str) -> dict[str, int]:
+    """Refused readings of a device, by kind."""
+    rows = session.scalars(select(RefusalCount).where(RefusalCount.device_id == device_id)).all()
+    return {row.kind: row.count for row in rows}
+
+
+def add_refusals(session: Session, device_id: str, kind: str, reason: str, count: int = 1) -> None:
+    """Add `count` refusals of `kind` to a device's counter (atomic increment; created on first use)."""
+    values = {"count": RefusalCount.count + count, "last_reason": reason[:500], "updated_at": utcnow()}
+    statement = update(RefusalCount).where(RefusalCount.device_id == device_id, RefusalCount.kind == kind)
+    if session.execute(statement.values(values)).rowcount:  # type: ignore[attr-defined]
+        return
+    try:
+        with session.begin_nested():
+            session.add(RefusalCount(device_id=device_id, kind=kind, count=count, last_reason=reason[:500]))
+    except IntegrityError:
+        session.execute(statement.values(values))
+
+
+def upsert_latest(session: Session, reading: TelemetryReading) -> None:
+    """Keep `reading` as the device's latest unless a newer one is already stored."""
+    row = session.get(LatestReading, reading.device_id)
+    if row is None:
+        session.add(_new_row(reading))
+        return
+    row.last_seen = max(row.last_seen, reading.received_at)
+    if reading.at >= row.at:
+        row.device_type, row.reading, row.at = reading.device_type, reading.reading, reading.at
+        row.seq, row.source = reading.seq, reading.source
+
+
+def upsert_many(session: Session, readings: list[TelemetryReading]) -> None:
+    """Keep each reading as its device's latest (unless a newer one is stored) in one statement."""
+    if not readings:
+        return
+    dialect = session.get_bind().dialect.name
+    if dialect not in ("sqlite", "postgresql"):
+        for reading in readings:
+            upsert_latest(session, reading)
+        return
+    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    rows = [_row_values(reading) for reading in readings]
+    statement = insert(LatestReading)
+    newer = statement.excluded
+    table = LatestReading.__table__
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.device_id],
+        set_={
+            "device_type": newer.device_type,
+            "reading": newer.reading,
+            "at": newer.at,
+            "seq": newer.seq,
+            "source": newer.source,
+            "last_seen": newer.last_seen,
+        },
+        where=newer.at >= table.c.at,
+    )
+    session.execute(statement, rows)
+
+
+def _row_values(reading: TelemetryReading) -> dict[str, Any]:
+    """The column values of a reading for the latest-value upsert."""
+    return {
+        "device_id": reading.device_id,
+        "device_type": reading.device_type,
+        "reading": reading.reading,
+        "at": reading.at,
+        "seq": reading.seq,
+        "source": reading.source,
+        "last_seen": reading.received_at,
+    }
+
+
+def _new_row(reading: TelemetryReading) -> LatestReading:
+    """A new latest-value row for a device seen for the first time."""
+    return LatestReading(
+        device_id=reading.device_id,
+        device_type=reading.device_type,
+        reading=reading.reading,
+        at=reading.at,
+        seq=reading.seq,
+        source=reading.source,
+        last_seen=reading.received_at,
+    )
+
+
+class LatestWriter:
+    """Collects the newest reading per device and refusal counts in memory; flush() writes them.
+
+    The thread that handles readings calls flush_if_due() after each one, so the write happens on
+    that thread at most every `interval` seconds instead of competing with it from another thread.
+    """
+
+    def __init__(self, store: Store, interval: float = 1.0) -> None:
+        self.store = store
+        self.interval = interval
+        self._flushed_at = 0.0
+        self._latest: dict[str, TelemetryReading] = {}
+        self._refused: dict[tuple[str, str], tuple[int, str]] = {}
+        self._lock = threading.Lock()
+
+    def keep(self, reading: TelemetryReading) -> None:
+        """Remember a reading if it is the device's newest so far."""
+        with self._lock:
+            current = self._latest.get(reading.device_id)
+            if current is None or reading.at >= current.at:
+                self._latest[reading.device_id] = reading
+
+    def refuse(self, device_id: str, kind: str, reason: str) -> None:
+        """Count a refused reading."""
+        with self._lock:
+            count, _ = self._refused.get((device_id, kind), (0, ""))
+            self._refused[(device_id, kind)] = (count + 1, reason)
+
+    def flush_if_due(self, age: float | None = None) -> int:
+        """Flush if the last flush is older than `age` seconds (default: the interval)."""
+        if time.monotonic() - self._flushed_at < (self.interval if age is None else age):
+            return 0
+        return self.flush()
+
+    def flush(self) -> int:
+        """Write what was collected in one transaction; return how many rows were touched."""
+        self._flushed_at = time.monotonic()
+        with self._lock:
+            latest, self._latest = self._latest, {}
+            refused, self._refused = self._refused, {}
+        if not latest and not refused:
+            return 0
+        with self.store.session() as session:
+            upsert_many(session, list(latest.values()))
+            for (device_id, kind), (count, reason) in refused.items():
+                add_refusals(session, device_id, kind, reason, count)
+        return len(latest) + len(refused)
+
+
+def record_ack(
+    session: Session, command_id: str, ok: bool, state: dict[str, Any], error: str, at: datetime
+) -> bool:
+    """Mark a command acknowledged (or failed) with the controller's state; False if it is unknown."""
+    row = session.get(CommandRecord, command_id)
+    if row is None or row.status != "pending":
+        return row is not None
+    row.status, row.state, row.error, row.acked_at = ("acked" if ok else "failed"), state, error[:500], at
+    return True
+
+
+def command_view(row: CommandRecord) -> dict[str, Any]:
+    """The JSON form of a command and its acknowledgement."""
+    return {
+        "command_id": row.command_id,
+        "device_id": row.device_id,
+        "command": row.command,
+        "params": row.params,
+        "issued_at": row.issued_at.isoformat(),
+        "status": row.status,
+        "state": row.state,
+        "error": row.error or None,
+        "acked_at": row.acked_at.isoformat() if row.acked_at else None,
+    }

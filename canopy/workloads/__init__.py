@@ -1,0 +1,1 @@
+"""Workload runtimes (process, docker), their builders and the host-side wheel cache."""

@@ -1,0 +1,170 @@
+"""Turn a stored model zip into something a runtime can start: a cached virtualenv or a local image."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import platform_sdk
+
+import canopy
+from canopy.blob import BlobStore
+from canopy.errors import ValidationFailed
+from canopy.workloads.base_images import BASE_IMAGES, build_base_image
+from canopy.workloads.wheels import HOST_PYTHON, choose_python, file_lock
+
+DOCKERFILE = Path(__file__).resolve().parents[2] / "deploy" / "model.Dockerfile"
+DEPS_DOCKERFILE = DOCKERFILE.with_name("deps.Dockerfile")
+CORE_MODULES = ("__init__.py", "config.py", "errors.py")
+
+
+@dataclass(frozen=True)
+class Package:
+    """A model package unpacked on the host, with what its manifest asks of the runtime."""
+
+    model_id: str
+    directory: Path
+    digest: str
+    requirements: list[str]
+    python: str
+
+
+def unpack(
+    blob: BlobStore, blob_key: str, model_id: str, home: Path, requirements: list[str], python: str
+) -> Package:
+    """Fetch the zip from the artifact store and unpack it once per content digest.
+
+    `requirements` and `python` come from the validated manifest; when empty, the package's files say.
+    """
+    data = blob.get(blob_key)
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    directory = home / "packages" / model_id / digest
+    with file_lock(home / "packages" / f".{model_id}.lock"):
+        if not (directory / ".complete").exists():
+            shutil.rmtree(directory, ignore_errors=True)
+            directory.mkdir(parents=True)
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                for info in archive.infolist():
+                    target = (directory / info.filename).resolve()
+                    if not target.is_relative_to(directory.resolve()):
+                        raise ValidationFailed(f"archive entry {info.filename!r} leaves the package")
+                archive.extractall(directory)
+            (directory / ".complete").touch()
+    found, found_python = read_runtime_needs(directory)
+    return Package(model_id, directory, digest, requirements or found, python or found_python)
+
+
+def read_runtime_needs(directory: Path) -> tuple[list[str], str]:
+    """The requirements and Python version a package's manifest (model.json or legacy config.json) asks."""
+    manifest, legacy = directory / "model.json", directory / "config.json"
+    requirements: list[str] | str = []
+    python = ""
+    if manifest.exists():
+        data = json.loads(manifest.read_text())
+        requirements, python = data.get("requirements") or [], str(data.get("python") or "")
+    elif legacy.exists():
+        requirements = str(json.loads(legacy.read_text()).get("dependency") or "")
+    elif (directory / "requirements.txt").exists():
+        requirements = "requirements.txt"
+    if isinstance(requirements, str):
+        path = directory / requirements if requirements else None
+        lines = path.read_text().splitlines() if path and path.is_file() else []
+        requirements = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    return [str(r) for r in requirements], python
+
+
+def sdk_bundle(target: Path) -> Path:
+    """Copy platform_sdk and the stdlib-only core it imports into target (a PYTHONPATH entry)."""
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(Path(platform_sdk.__file__).parent, target / "platform_sdk", ignore=_pycache)
+    (target / "canopy").mkdir(parents=True)
+    for name in CORE_MODULES:
+        shutil.copy2(Path(canopy.__file__).parent / name, target / "canopy" / name)
+    return target
+
+
+def _pycache(_dir: str, names: list[str]) -> list[str]:
+    """A copytree ignore function, dropping __pycache__ directories."""
+    return [name for name in names if name == "__pycache__"]
+
+
+def build_process_env(package: Package, home: Path) -> tuple[Path, Path]:
+    """A virtualenv for the host Python with the package's pinned wheels; returns (env, sdk dir)."""
+    if package.python and package.python != HOST_PYTHON:
+        raise ValidationFailed(
+            f"the package asks for Python {package.python}; the process runtime has only {HOST_PYTHON} "
+            "(use a docker node)"
+        )
+    _, wheels = choose_python(package.requirements, [HOST_PYTHON], home / "wheels")
+    env = home / "envs" / wheels.name
+    with file_lock(home / "envs" / f".{wheels.name}.lock"):
+        if not (env / ".complete").exists():
+            shutil.rmtree(env, ignore_errors=True)
+            subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True)
+            _run_pip(env / "bin" / "python", wheels)
+            (env / ".complete").touch()
+    return env, sdk_bundle(home / "sdk")
+
+
+def _run_pip(python: Path, wheels: Path) -> None:
+    """Install the wheel directory's requirements into the virtualenv, offline."""
+    command = [sys.executable, "-m", "pip", "--python", str(python), "install", "-q"]
+    command += ["--disable-pip-version-check", "--no-index", "--find-links", str(wheels)]
+    command += ["-r", str(wheels / "requirements.txt")]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise ValidationFailed(f"installing the requirements failed: {result.stderr.strip()[-500:]}")
+
+
+def build_image(package: Package, home: Path) -> str:
+    """A local image holding the package, its wheels and the SDK; nothing in the build uses the network."""
+    candidates = [package.python] if package.python else sorted(BASE_IMAGES, reverse=True)
+    unknown = [python for python in candidates if python not in BASE_IMAGES]
+    if unknown:
+        raise ValidationFailed(
+            f"no base image for Python {unknown[0]} (available: {', '.join(sorted(BASE_IMAGES))}; "
+            "Debian ships no 3.10)"
+        )
+    python, wheels = choose_python(package.requirements, candidates, home / "wheels")
+    tag = f"canopy/model-{package.model_id}:{package.digest}-{wheels.name}"[:128].lower()
+    if _image_exists(tag):
+        return tag
+    deps = f"canopy/deps:{python}-{wheels.name}"
+    with file_lock(home / "images" / f".{wheels.name}.lock"):
+        if not _image_exists(deps):
+            base = build_base_image(python)
+            with tempfile.TemporaryDirectory(prefix="canopy-deps-") as tmp:
+                context = Path(tmp)
+                shutil.copytree(wheels, context / "wheels", ignore=shutil.ignore_patterns(".complete"))
+                _docker_build(context, DEPS_DOCKERFILE, deps, {"BASE": base})
+    with tempfile.TemporaryDirectory(prefix="canopy-build-") as tmp:
+        context = Path(tmp)
+        shutil.copytree(package.directory, context / "package", ignore=shutil.ignore_patterns(".complete"))
+        sdk_bundle(context / "sdk")
+        _docker_build(context, DOCKERFILE, tag, {"DEPS": deps})
+    return tag
+
+
+def _docker_build(context: Path, dockerfile: Path, tag: str, args: dict[str, str]) -> None:
+    """Docker build with no network: everything the build needs is in the context."""
+    shutil.copy2(dockerfile, context / "Dockerfile")
+    command = ["docker", "build", "--network", "none", "-q", "-t", tag]
+    for name, value in args.items():
+        command += ["--build-arg", f"{name}={value}"]
+    result = subprocess.run([*command, str(context)], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise ValidationFailed(f"image build failed: {result.stderr.strip()[-800:]}")
+
+
+def _image_exists(tag: str) -> bool:
+    """Whether the local engine has an image with this tag."""
+    result = subprocess.run(["docker", "image", "inspect", tag], capture_output=True, check=False)
+    return result.returncode == 0

@@ -1,0 +1,122 @@
+"""Signed node commands: Ed25519 keys, signing, and the agent's pure freshness check."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from canopy.contracts.deploy import NodeCommand
+
+SEEN_LIMIT = 4096
+
+
+def key_paths(home: Path) -> tuple[Path, Path]:
+    """Where the control plane's private key and the agents' public key live under CANOPY_HOME."""
+    return home / "keys" / "node-commands.key", home / "keys" / "node-commands.pub"
+
+
+def load_or_create_signing_key(home: Path) -> Ed25519PrivateKey:
+    """The control plane's private key, created (mode 0600) with its public key on first use."""
+    private_path, public_path = key_paths(home)
+    if private_path.exists():
+        key = serialization.load_pem_private_key(private_path.read_bytes(), password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ValueError(f"{private_path} is not an Ed25519 private key")
+        return key
+    private_path.parent.mkdir(parents=True, exist_ok=True)
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    tmp = private_path.with_suffix(".tmp")
+    tmp.touch(mode=0o600)
+    tmp.write_bytes(pem)
+    tmp.replace(private_path)
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    public_path.write_bytes(public)
+    return key
+
+
+def load_verify_key(home: Path) -> Ed25519PublicKey | None:
+    """The public key agents verify commands with, or None while the control plane has made none."""
+    _, public_path = key_paths(home)
+    if not public_path.exists():
+        return None
+    key = serialization.load_pem_public_key(public_path.read_bytes())
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError(f"{public_path} is not an Ed25519 public key")
+    return key
+
+
+def sign(command: NodeCommand, key: Ed25519PrivateKey) -> NodeCommand:
+    """The command with its signature set."""
+    signature = base64.b64encode(key.sign(command.signed_payload())).decode()
+    return command.model_copy(update={"signature": signature})
+
+
+def signature_valid(command: NodeCommand, key: Ed25519PublicKey | None) -> bool:
+    """Whether the command carries a valid signature by the control plane."""
+    if key is None or not command.signature:
+        return False
+    try:
+        key.verify(base64.b64decode(command.signature), command.signed_payload())
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+@dataclass
+class CommandLedger:
+    """What an agent has trusted so far: the generation per model and the command ids seen."""
+
+    generations: dict[str, int] = field(default_factory=dict)
+    seen: list[str] = field(default_factory=list)
+
+    def record(self, command: NodeCommand) -> None:
+        """Remember an accepted command."""
+        model_id = command.model_id
+        self.generations[model_id] = max(self.generations.get(model_id, 0), command.generation)
+        self.seen.append(command.cmd_id)
+        del self.seen[:-SEEN_LIMIT]
+
+    def save(self, path: Path) -> None:
+        """Persist the ledger atomically, so a restarted agent cannot be rolled back."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"generations": self.generations, "seen": self.seen}))
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> CommandLedger:
+        """Read a saved ledger, or start an empty one."""
+        if not path.exists():
+            return cls()
+        data = json.loads(path.read_text())
+        return cls(dict(data.get("generations", {})), list(data.get("seen", [])))
+
+
+def refusal(
+    command: NodeCommand, *, node_id: str, now: datetime, ledger: CommandLedger, signed: bool
+) -> str | None:
+    """Why an agent must refuse a command (foreign, unsigned, expired, replayed, stale), or None."""
+    if command.node_id != node_id:
+        return f"addressed to node {command.node_id}, not {node_id}"
+    if not signed:
+        return "signature missing or invalid"
+    if now > command.expires_at:
+        return f"expired at {command.expires_at.isoformat()}"
+    if command.cmd_id in ledger.seen:
+        return f"command {command.cmd_id} was already executed"
+    current = ledger.generations.get(command.model_id, 0)
+    if command.generation < current:
+        return f"stale generation {command.generation} < {current}"
+    return None

@@ -1,0 +1,135 @@
+"""The docker runtime: hardened containers (non-root, no capabilities, read-only root, limits)."""
+
+from __future__ import annotations
+
+import docker
+from docker.errors import DockerException, NotFound
+from docker.models.containers import Container
+
+from canopy.contracts.deploy import WorkloadSpec
+from canopy.workloads.runtime import Adopted, Runtime, tail
+
+CONTAINER_PORT = 8000
+WORKLOAD_USER = "10001:10001"
+PIDS_LIMIT = 256
+LABEL = "canopy.workload"
+
+
+def container_name(workload_id: str) -> str:
+    """The container name of a workload."""
+    return f"canopy-{workload_id}"
+
+
+def hardening(spec: WorkloadSpec) -> dict[str, object]:
+    """The isolation settings every workload container gets (never relaxed by the manifest)."""
+    return {
+        "user": WORKLOAD_USER,
+        "privileged": False,
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "read_only": True,
+        "tmpfs": {"/tmp": "rw,noexec,nosuid,size=64m"},
+        "mem_limit": f"{spec.resources.memory_mb}m",
+        "memswap_limit": f"{spec.resources.memory_mb}m",
+        "nano_cpus": int(spec.resources.cpu * 1_000_000_000),
+        "pids_limit": PIDS_LIMIT,
+        "ports": {f"{CONTAINER_PORT}/tcp": ("127.0.0.1", None)},
+    }
+
+
+def _endpoint(container: Container) -> str:
+    """The 127.0.0.1 URL the container's model server port is published on, or ''."""
+    bindings = container.attrs["NetworkSettings"]["Ports"].get(f"{CONTAINER_PORT}/tcp") or []
+    return f"http://127.0.0.1:{bindings[0]['HostPort']}" if bindings else ""
+
+
+class DockerRuntime(Runtime):
+    """Runs each workload as a container of its model image, published on 127.0.0.1 only."""
+
+    name = "docker"
+
+    def __init__(self, node_id: str, base_url: str = "unix:///var/run/docker.sock") -> None:
+        self.node_id = node_id
+        self.client = docker.DockerClient(base_url=base_url, timeout=30)
+
+    def _container(self, workload_id: str) -> Container | None:
+        """The workload's container, or None."""
+        try:
+            return self.client.containers.get(container_name(workload_id))
+        except NotFound:
+            return None
+
+    def start(self, workload_id: str, spec: WorkloadSpec, generation: int) -> str:
+        """Start the container (or reuse it while it runs) and return its published endpoint."""
+        container = self._container(workload_id)
+        if container is not None and container.status != "running":
+            container.remove(force=True)
+            container = None
+        if container is None:
+            command = ["/opt/venv/bin/python", "-m", "platform_sdk.serving", "--package", "/opt/model"]
+            command += ["--host", "0.0.0.0", "--port", str(CONTAINER_PORT), "--model-id", spec.model_id]
+            container = self.client.containers.run(
+                spec.image,
+                command=command,
+                name=container_name(workload_id),
+                detach=True,
+                labels={
+                    LABEL: workload_id,
+                    "canopy.node": self.node_id,
+                    "canopy.model": spec.model_id,
+                    "canopy.generation": str(generation),
+                },
+                environment={"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"},
+                **hardening(spec),  # type: ignore[arg-type]
+            )
+        container.reload()
+        endpoint = _endpoint(container)
+        if not endpoint:
+            raise RuntimeError(f"container {container.name} published no port: {self.logs(workload_id)}")
+        return endpoint
+
+    keeps_workloads = True
+
+    def adopt(self) -> list[Adopted]:
+        """The node's running workload containers, which outlive an agent restart."""
+        running = self.client.containers.list(filters={"label": f"canopy.node={self.node_id}"})
+        return [
+            Adopted(
+                str(c.labels[LABEL]),
+                str(c.labels["canopy.model"]),
+                int(c.labels["canopy.generation"]),
+                endpoint,
+            )
+            for c in running
+            if {LABEL, "canopy.model", "canopy.generation"} <= set(c.labels) and (endpoint := _endpoint(c))
+        ]
+
+    def stop(self, workload_id: str) -> None:
+        """Remove the container, running or not; idempotent."""
+        container = self._container(workload_id)
+        if container is not None:
+            container.remove(force=True)
+
+    def running(self, workload_id: str) -> bool:
+        """Whether the container runs."""
+        container = self._container(workload_id)
+        return container is not None and container.status == "running"
+
+    def logs(self, workload_id: str, lines: int = 20) -> list[str]:
+        """The container's last log lines."""
+        container = self._container(workload_id)
+        if container is None:
+            return []
+        try:
+            return tail(container.logs(tail=lines), lines)
+        except DockerException:
+            return []
+
+    def workloads(self) -> list[str]:
+        """Workload containers of this node."""
+        found = self.client.containers.list(all=True, filters={"label": f"canopy.node={self.node_id}"})
+        return [str(c.labels.get(LABEL)) for c in found if c.labels.get(LABEL)]
+
+    def close(self) -> None:
+        """Close the Docker client."""
+        self.client.close()

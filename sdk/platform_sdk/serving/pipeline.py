@@ -1,0 +1,93 @@
+"""The prediction pipeline: preprocess hook, model, postprocess hook, loaded once per process."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from platform_sdk.serving.adapters import Adapter, load_adapter
+from platform_sdk.serving.spec import PackageError, ServingSpec, load_ref
+
+NUMERIC = ("int", "float", "bool")
+
+
+def first_row(value: Any) -> Any:
+    """The single record's value from a batch of one: a scalar when it holds one number, else a list."""
+    if isinstance(value, (list, tuple)):
+        row = value[0]
+    else:
+        array = np.asarray(value)
+        row = array.item() if array.ndim == 0 else array[0]
+    return row if isinstance(row, (dict, str)) else first_row_item(row)
+
+
+def first_row_item(value: Any) -> Any:
+    """A plain Python value (scalar or list) for one row that may be a numpy value."""
+    array = np.asarray(value)
+    if array.ndim == 0:
+        return array.item()
+    return array.reshape(-1)[0].item() if array.size == 1 else array.tolist()
+
+
+class Pipeline:
+    """Runs one record through preprocess -> model -> postprocess and names the outputs."""
+
+    def __init__(self, spec: ServingSpec, observe_inference: Callable[[float], None] | None = None) -> None:
+        self.spec = spec
+        self.preprocess = load_ref(spec.root, spec.preprocess) if spec.preprocess else None
+        self.postprocess = load_ref(spec.root, spec.postprocess) if spec.postprocess else None
+        self._observe = observe_inference or (lambda seconds: None)
+        self._names = [field.name for field in spec.inputs]
+        if self.preprocess is None and spec.framework != "python" and not spec.legacy:
+            kinds = [field.type for field in spec.inputs]
+            if not (all(kind in NUMERIC for kind in kinds) or kinds == ["array"]):
+                raise PackageError(
+                    f"inputs of types {', '.join(sorted(set(kinds)))} need a preprocess hook that turns a "
+                    "record into the model's input; only numbers or one array are converted automatically"
+                )
+        self.adapter: Adapter = load_adapter(spec)
+
+    def _features(self, record: Mapping[str, Any]) -> Any:
+        if self.preprocess is not None:
+            return self.preprocess(record)
+        if self.spec.framework == "python":
+            return record
+        if len(self._names) == 1 and self.spec.inputs[0].type == "array":
+            return np.asarray([record[self._names[0]]], dtype="float32")
+        return np.asarray([[record[name] for name in self._names]], dtype="float32")
+
+    def _infer(self, model_input: Any) -> Any:
+        started = time.perf_counter()
+        raw = self.adapter.predict(model_input)
+        self._observe(time.perf_counter() - started)
+        return raw
+
+    def predict(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """Predict one validated record; returns {output name: value}."""
+        raw = self._infer(self._features(record))
+        if self.postprocess is not None:
+            raw = self.postprocess(raw)
+        elif self.spec.framework != "python":
+            return self.name_outputs(raw)
+        if isinstance(raw, Mapping):
+            return dict(raw)
+        return {self.spec.outputs[0].name if self.spec.outputs else "output": raw}
+
+    def name_outputs(self, raw: Any) -> dict[str, Any]:
+        """Map the model's raw output for a batch of one onto the declared output fields."""
+        if isinstance(raw, Mapping):
+            return {name: first_row(value) for name, value in raw.items()}
+        names = [field.name for field in self.spec.outputs] or ["output"]
+        value = first_row(raw)
+        if len(names) > 1 and isinstance(value, list) and len(value) == len(names):
+            return dict(zip(names, value))  # noqa: B905
+        return {names[0]: value}
+
+    def predict_legacy(self, source: Any) -> Any:
+        """The original platform's call: postprocess(model.predict(preprocess(body or image path)))."""
+        model_input = self.preprocess(source) if self.preprocess is not None else source
+        raw = self._infer(model_input)
+        return self.postprocess(raw) if self.postprocess is not None else raw

@@ -1,0 +1,289 @@
+"""One deployment, start to finish: build, place, start, verify, register; or report why it failed."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import requests
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from canopy.bus.typed import publish
+from canopy.contracts import Message
+from canopy.contracts.deploy import (
+    DeploymentEvent,
+    DeployRequest,
+    NodeCommand,
+    PlacementDecision,
+    PlacementRequest,
+    Stage,
+    WorkloadEvent,
+    WorkloadSpec,
+)
+from canopy.deployments.records import current_generation, record_event, remove_replicas, replicas_of
+from canopy.deployments.tables import Replica
+from canopy.errors import CanopyError
+from canopy.runtime.backends import Backends
+from canopy.store.models import utcnow
+from canopy.workloads.builder import Package, build_image, build_process_env, unpack
+from canopy.workloads.commands import sign
+from services.deployer.replies import Replies
+
+log = logging.getLogger(__name__)
+
+COMMAND_TTL = timedelta(seconds=60)
+PLACEMENT_TIMEOUT = 15.0
+START_TIMEOUT = 90.0
+STOP_TIMEOUT = 15.0
+
+
+class DeployFailed(Exception):
+    """A deployment failed; carries the workload's last log lines."""
+
+    def __init__(self, message: str, logs: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.logs = logs or []
+
+
+@dataclass
+class Deployer:
+    """Runs deploy requests, one model at a time per model."""
+
+    backends: Backends
+    replies: Replies
+    key: Ed25519PrivateKey
+
+    def __post_init__(self) -> None:
+        """Per-model locks, so requests for one model run in order."""
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def handle(self, request: DeployRequest) -> None:
+        """Bring the model to the requested replica count, reporting progress and failures."""
+        with self._guard:
+            lock = self._locks.setdefault(request.model_id, threading.Lock())
+        with lock:
+            with self.backends.store.session() as session:
+                if request.generation != current_generation(session, request.model_id):
+                    log.info(
+                        "skipping generation %d of %s: superseded or unknown",
+                        request.generation,
+                        request.model_id,
+                    )
+                    return
+            try:
+                self._converge(request)
+            except DeployFailed as exc:
+                self.event(request, "failed", str(exc), exc.logs)
+            except CanopyError as exc:
+                self.event(request, "failed", exc.message)
+            except Exception as exc:
+                log.exception("deployment of %s failed", request.model_id)
+                self.event(request, "failed", f"internal error: {exc}")
+
+    def _converge(self, request: DeployRequest) -> None:
+        """Stop surplus replicas, then place, build and start the missing ones."""
+        with self.backends.store.session() as session:
+            existing = [(r.workload_id, r.node_id, r.state) for r in replicas_of(session, request.model_id)]
+        keep = [r for r in existing if r[2] == "ready"][: request.replicas]
+        surplus = [r for r in existing if r not in keep]
+        if surplus:
+            self.event(request, "stopping", f"stopping {len(surplus)} replica(s)")
+            self.stop_replicas(request, [(wid, node) for wid, node, _ in surplus])
+        if request.replicas == 0:
+            self.event(request, "stopped", "every replica is stopped and removed")
+            return
+        missing = request.replicas - len(keep)
+        if missing > 0:
+            self.event(request, "building", "fetching the package")
+            package = unpack(
+                self.backends.blob,
+                request.blob_key,
+                request.model_id,
+                self.backends.config.home,
+                request.requirements,
+                request.python,
+            )
+            self.event(request, "placing", f"asking the node manager for {missing} node(s)")
+            occupied: dict[str, int] = {}
+            for _, node_id, _ in keep:
+                occupied[node_id] = occupied.get(node_id, 0) + 1
+            decision = self.place(request, missing, occupied)
+            specs = {rt: self.build(request, package, rt) for rt in sorted(set(decision.runtimes.values()))}
+            self.start_replicas(request, decision, specs)
+        with self.backends.store.session() as session:
+            endpoints = [r.endpoint for r in replicas_of(session, request.model_id) if r.state == "ready"]
+        self.event(request, "ready", f"{len(endpoints)} replica(s) ready: {', '.join(endpoints)}")
+
+    def place(self, request: DeployRequest, replicas: int, occupied: dict[str, int]) -> PlacementDecision:
+        """Ask the node manager for nodes and wait for its decision."""
+        placement = PlacementRequest(
+            request_id=uuid.uuid4().hex,
+            model_id=request.model_id,
+            replicas=replicas,
+            node_labels=request.node_labels,
+            resources=request.resources,
+            occupied=occupied,
+        )
+        answer = self._ask(placement.request_id, placement, PLACEMENT_TIMEOUT)
+        if not isinstance(answer, PlacementDecision):
+            raise DeployFailed(
+                f"the node manager did not answer within {PLACEMENT_TIMEOUT:.0f} s; is it running?"
+            )
+        if answer.error:
+            raise DeployFailed(f"no node fits: {answer.error}")
+        return answer
+
+    def build(self, request: DeployRequest, package: Package, runtime: str) -> WorkloadSpec:
+        """Build the artefact the runtime starts: a virtualenv or an image."""
+        home = self.backends.config.home
+        if runtime == "docker":
+            self.event(request, "building", "building the image from the local base image")
+            image = build_image(package, home)
+            return WorkloadSpec(
+                model_id=request.model_id, runtime="docker", image=image, resources=request.resources
+            )
+        self.event(request, "building", "preparing the virtualenv from the wheel cache")
+        env, sdk = build_process_env(package, home)
+        return WorkloadSpec(
+            model_id=request.model_id,
+            runtime="process",
+            package_dir=str(package.directory),
+            env_dir=str(env),
+            sdk_dir=str(sdk),
+            resources=request.resources,
+        )
+
+    def start_replicas(
+        self, request: DeployRequest, decision: PlacementDecision, specs: dict[str, WorkloadSpec]
+    ) -> None:
+        """Start one replica per chosen node, wait for all, and undo them all if any fails."""
+        started: list[tuple[str, str]] = []
+        waiters: dict[str, queue.Queue[Message]] = {}
+        for node_id in decision.nodes:
+            workload_id = f"{request.model_id[:40]}-g{request.generation}-{uuid.uuid4().hex[:8]}"
+            waiters[workload_id] = self.replies.expect(workload_id)
+            with self.backends.store.session() as session:
+                session.add(
+                    Replica(
+                        workload_id=workload_id,
+                        model_id=request.model_id,
+                        generation=request.generation,
+                        node_id=node_id,
+                    )
+                )
+            started.append((workload_id, node_id))
+            self.event(request, "starting", f"starting {workload_id} on node {node_id}")
+            self.command(request, node_id, "start", workload_id, specs[decision.runtimes[node_id]])
+        try:
+            for workload_id, node_id in started:
+                self._await_ready(request, workload_id, node_id, waiters[workload_id])
+        except DeployFailed:
+            self.stop_replicas(request, started)
+            raise
+        finally:
+            for workload_id in waiters:
+                self.replies.forget(workload_id)
+
+    def _await_ready(
+        self, request: DeployRequest, workload_id: str, node_id: str, waiter: queue.Queue[Message]
+    ) -> None:
+        """Wait for the agent's verdict on one replica, verify /health, register it."""
+        deadline = datetime.now(UTC) + timedelta(seconds=START_TIMEOUT)
+        while True:
+            remaining = (deadline - datetime.now(UTC)).total_seconds()
+            try:
+                event = waiter.get(timeout=max(0.1, remaining))
+            except queue.Empty:
+                raise DeployFailed(
+                    f"node {node_id} did not report {workload_id} within {START_TIMEOUT:.0f} s"
+                ) from None
+            if not isinstance(event, WorkloadEvent) or event.state == "starting":
+                continue
+            if event.state != "ready":
+                raise DeployFailed(f"{workload_id} on node {node_id} failed: {event.message}", event.logs)
+            try:
+                requests.get(f"{event.endpoint}/health", timeout=5).raise_for_status()
+            except requests.RequestException as exc:
+                raise DeployFailed(
+                    f"{workload_id} said ready but {event.endpoint}/health fails: {exc}"
+                ) from exc
+            with self.backends.store.session() as session:
+                replica = session.get(Replica, workload_id)
+                if replica is not None:
+                    replica.state, replica.endpoint, replica.updated_at = "ready", event.endpoint, utcnow()
+            self.event(request, "starting", f"{workload_id} ready at {event.endpoint} on node {node_id}")
+            return
+
+    def stop_replicas(self, request: DeployRequest, replicas: list[tuple[str, str]]) -> None:
+        """Tell each replica's node to stop it, wait briefly for confirmation, and forget it."""
+        waiters = {wid: self.replies.expect(wid) for wid, _ in replicas}
+        for workload_id, node_id in replicas:
+            self.command(request, node_id, "stop", workload_id, None)
+        deadline = datetime.now(UTC) + timedelta(seconds=STOP_TIMEOUT)
+        for workload_id, waiter in waiters.items():
+            while (remaining := (deadline - datetime.now(UTC)).total_seconds()) > 0:
+                try:
+                    event = waiter.get(timeout=remaining)
+                except queue.Empty:
+                    break
+                if isinstance(event, WorkloadEvent) and event.state == "stopped":
+                    break
+            self.replies.forget(workload_id)
+        with self.backends.store.session() as session:
+            remove_replicas(session, [wid for wid, _ in replicas])
+
+    def command(
+        self, request: DeployRequest, node_id: str, action: str, workload_id: str, spec: WorkloadSpec | None
+    ) -> None:
+        """Send a signed, expiring, generation-numbered command to one node."""
+        now = datetime.now(UTC)
+        command = NodeCommand(
+            cmd_id=uuid.uuid4().hex,
+            node_id=node_id,
+            action=action,  # type: ignore[arg-type]
+            model_id=request.model_id,
+            workload_id=workload_id,
+            generation=request.generation,
+            issued_at=now,
+            expires_at=now + COMMAND_TTL,
+            spec=spec,
+        )
+        publish(self.backends.bus, sign(command, self.key), key=node_id)
+        self.backends.bus.flush()
+
+    def _ask(self, key: str, message: Message, timeout: float) -> Message | None:
+        """Publish a request and wait for the reply with the same key."""
+        waiter = self.replies.expect(key)
+        try:
+            publish(self.backends.bus, message, key=message.model_id)  # type: ignore[attr-defined]
+            self.backends.bus.flush()
+            return waiter.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        finally:
+            self.replies.forget(key)
+
+    def event(
+        self, request: DeployRequest, stage: Stage, message: str, logs: list[str] | None = None
+    ) -> None:
+        """Record a progress event in the store and publish it."""
+        log.info("deployment %s g%d %s: %s", request.model_id, request.generation, stage, message)
+        with self.backends.store.session() as session:
+            record_event(session, request.model_id, request.generation, stage, message, logs)
+        publish(
+            self.backends.bus,
+            DeploymentEvent(
+                model_id=request.model_id,
+                generation=request.generation,
+                stage=stage,
+                message=message,
+                logs=logs or [],
+            ),
+            key=request.model_id,
+        )
+        self.backends.bus.flush()

@@ -1,0 +1,65 @@
+"""Hand replies arriving on the bus (placement decisions, workload events) to the threads awaiting them."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+
+from canopy.bus.base import Record
+from canopy.contracts import Envelope, Message
+from canopy.contracts.deploy import PlacementDecision, WorkloadEvent
+from canopy.deployments.tables import Replica
+from canopy.store import Store
+from canopy.store.models import utcnow
+
+log = logging.getLogger(__name__)
+
+
+class Replies:
+    """A registry of waiters keyed by placement request id or workload id."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._waiters: dict[str, queue.Queue[Message]] = {}
+        self._lock = threading.Lock()
+
+    def expect(self, key: str) -> queue.Queue[Message]:
+        """Register interest in replies for `key`; call before sending the request."""
+        with self._lock:
+            return self._waiters.setdefault(key, queue.Queue())
+
+    def forget(self, key: str) -> None:
+        """Stop waiting for `key`."""
+        with self._lock:
+            self._waiters.pop(key, None)
+
+    def on_reply(self, envelope: Envelope, _record: Record) -> None:
+        """Deliver a reply to its waiter; note replicas that died after they were ready."""
+        message = envelope.message
+        if isinstance(message, PlacementDecision):
+            key = message.request_id
+        elif isinstance(message, WorkloadEvent):
+            key = message.workload_id
+            if message.state in ("failed", "stopped"):
+                self._mark_failed(message)
+        else:
+            return
+        with self._lock:
+            waiter = self._waiters.get(key)
+        if waiter is not None:
+            waiter.put(message)
+
+    def _mark_failed(self, event: WorkloadEvent) -> None:
+        """Take a replica that died after being ready out of the endpoints."""
+        with self.store.session() as session:
+            replica = session.get(Replica, event.workload_id)
+            if replica is not None and replica.state == "ready":
+                log.warning(
+                    "replica %s of %s on %s died: %s",
+                    event.workload_id,
+                    event.model_id,
+                    event.node_id,
+                    event.message,
+                )
+                replica.state, replica.updated_at = "failed", utcnow()

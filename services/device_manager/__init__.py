@@ -1,0 +1,1 @@
+"""The device manager: judges telemetry from every route, keeps latest values, routes commands."""

@@ -1,0 +1,131 @@
+"""Deliver controller commands by each controller's transport and turn acknowledgements into records."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from canopy.bus import Bus, Record
+from canopy.bus.typed import publish
+from canopy.contracts import Envelope
+from canopy.contracts.devices import CommandAck, DeviceCommand, TelemetryReading
+from canopy.store import Store
+from canopy.telemetry.directory import DeviceDirectory
+from canopy.telemetry.ingest import authenticate
+from canopy.telemetry.storage import LatestWriter, record_ack
+
+log = logging.getLogger(__name__)
+
+
+class CommandSender(Protocol):
+    """Something that can deliver a command payload to an MQTT device."""
+
+    def send_command(self, device_id: str, payload: dict[str, Any]) -> None:
+        """Deliver `payload` to the device."""
+
+
+class CommandRouter:
+    """Bus handler for DeviceCommand: MQTT controllers get it on canopy/devices/<id>/commands.
+
+    Controllers on the kafka transport consume the command topic themselves; HTTP controllers cannot
+    receive commands, so those are answered at once with a failed acknowledgement.
+    """
+
+    def __init__(self, bus: Bus, directory: DeviceDirectory, sender: CommandSender | None) -> None:
+        self.bus = bus
+        self.directory = directory
+        self.sender = sender
+
+    def __call__(self, envelope: Envelope, _record: Record) -> None:
+        """Route one command."""
+        command = envelope.message
+        if not isinstance(command, DeviceCommand):
+            return
+        record = self.directory.find(command.device_id)
+        if record is None or record.transport == "kafka":
+            return
+        if command.expires_at < datetime.now(UTC):
+            self._fail(command, "the command expired before it could be delivered")
+        elif record.transport == "mqtt" and self.sender is not None:
+            self.sender.send_command(
+                command.device_id,
+                {
+                    "command_id": command.command_id,
+                    "command": command.command,
+                    "params": command.params,
+                    "expires_at": command.expires_at.isoformat(),
+                },
+            )
+        elif record.transport == "mqtt":
+            self._fail(command, "the MQTT bridge is not configured (set CANOPY_MQTT_URL)")
+        else:
+            self._fail(command, f"{record.transport} controllers cannot receive commands; use mqtt or kafka")
+
+    def _fail(self, command: DeviceCommand, error: str) -> None:
+        """Answer a command that cannot be delivered with a failed acknowledgement."""
+        ack = CommandAck(
+            command_id=command.command_id,
+            device_id=command.device_id,
+            ok=False,
+            state={},
+            error=error,
+            at=datetime.now(UTC),
+        )
+        publish(self.bus, ack, key=command.device_id)
+
+
+class StateFromMqtt:
+    """Turns a state report on canopy/devices/<id>/state into a CommandAck on the bus, if authentic."""
+
+    def __init__(self, bus: Bus, directory: DeviceDirectory) -> None:
+        self.bus = bus
+        self.directory = directory
+
+    def __call__(self, device_id: str, data: dict[str, Any]) -> None:
+        """Check the credential, then publish the acknowledgement."""
+        refused = authenticate(self.directory.find(device_id), device_id, str(data.get("token") or ""))
+        state, command_id = data.get("state"), data.get("command_id")
+        if refused is not None or not isinstance(state, dict) or not isinstance(command_id, str):
+            log.warning(
+                "MQTT state report of %s refused: %s", device_id, refused.reason if refused else "bad"
+            )
+            return
+        ack = CommandAck(
+            command_id=command_id,
+            device_id=device_id,
+            ok=bool(data.get("ok", True)),
+            state=state,
+            error=str(data.get("error") or ""),
+            at=datetime.now(UTC),
+        )
+        publish(self.bus, ack, key=device_id)
+
+
+class AckRecorder:
+    """Bus handler for CommandAck: completes the command record and keeps the state as latest value."""
+
+    def __init__(self, store: Store, directory: DeviceDirectory, writer: LatestWriter) -> None:
+        self.store = store
+        self.directory = directory
+        self.writer = writer
+
+    def __call__(self, envelope: Envelope, _record: Record) -> None:
+        """Record one acknowledgement."""
+        ack = envelope.message
+        if not isinstance(ack, CommandAck):
+            return
+        with self.store.session() as session:
+            record_ack(session, ack.command_id, ack.ok, ack.state, ack.error, ack.at)
+        device = self.directory.find(ack.device_id)
+        if ack.ok and ack.state and device is not None:
+            self.writer.keep(
+                TelemetryReading(
+                    device_id=ack.device_id,
+                    device_type=device.device_type,
+                    reading=ack.state,
+                    at=ack.at,
+                    received_at=datetime.now(UTC),
+                    source=device.transport,
+                )
+            )

@@ -1,0 +1,99 @@
+"""Assemble the device manager from its components: bus ingest, MQTT bridge, commands, latest values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from canopy.bus import Record
+from canopy.bus.typed import Handler, Subscriber
+from canopy.contracts import Envelope, topics
+from canopy.contracts.devices import TelemetrySubmission
+from canopy.runtime import Component
+from canopy.runtime.backends import Backends
+from canopy.runtime.component import LoopThread
+from canopy.runtime.subscription import SubscriptionLoop
+from canopy.telemetry.directory import CachedDirectory, DeviceDirectory
+from canopy.telemetry.ingest import Submission
+from canopy.telemetry.registry import StoreDirectory
+from canopy.telemetry.storage import LatestWriter
+from services.device_manager.commands import AckRecorder, CommandRouter, StateFromMqtt
+from services.device_manager.mqtt_bridge import CLIENT_ID, MqttBridge
+from services.device_manager.processor import GROUP, TelemetryProcessor
+
+
+class LatestFlusher(LoopThread):
+    """Writes collected latest values and refusal counts when no reading has flushed them for a while."""
+
+    name = "telemetry-latest"
+
+    def __init__(self, writer: LatestWriter) -> None:
+        super().__init__()
+        self.writer = writer
+        self.idle_seconds = writer.interval
+
+    def step(self) -> None:
+        """Flush if the readings' own thread has not done so for two intervals (e.g. acks only)."""
+        self.writer.flush_if_due(2 * self.writer.interval)
+
+    def stop(self) -> None:
+        """Stop, then write what is left."""
+        super().stop()
+        self.writer.flush()
+
+
+def ingest_handler(processor: TelemetryProcessor) -> Handler:
+    """A bus handler that feeds TelemetrySubmission messages to the processor."""
+
+    def handle(envelope: Envelope, _record: Record) -> None:
+        """Judge one TelemetrySubmission from the bus."""
+        message = envelope.message
+        if isinstance(message, TelemetrySubmission):
+            processor.handle(
+                Submission(
+                    message.device_id, message.token, message.reading, message.at, message.seq, message.source
+                )
+            )
+
+    return handle
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the device manager attaches: its consumer-group prefix, MQTT client id and start offsets.
+
+    Tests and benchmarks on a shared broker pass their own names and start at the newest messages.
+    """
+
+    group: str = GROUP
+    mqtt_client_id: str = CLIENT_ID
+    from_beginning: bool = True
+
+
+def device_manager_components(
+    backends: Backends, directory: DeviceDirectory | None = None, placement: Placement | None = None
+) -> list[Component]:
+    """The device manager's components on the configured backends."""
+    bus, store, where = backends.bus, backends.store, placement or Placement()
+    directory = directory or CachedDirectory(StoreDirectory(store), ttl=1.0, background=True)
+    writer = LatestWriter(store)
+    processor = TelemetryProcessor(bus, directory, writer)
+    mqtt_url: str = backends.config.mqtt_url
+    state = StateFromMqtt(bus, directory)
+    bridge = MqttBridge(mqtt_url, bus, processor.handle, state, where.mqtt_client_id) if mqtt_url else None
+
+    def loop(name: str, suffix: str, topic: str, handler: Handler) -> SubscriptionLoop:
+        """A subscription loop of this placement on one topic."""
+        group = f"{where.group}{suffix}"
+        return SubscriptionLoop(
+            name, lambda: Subscriber(bus, group, [topic], handler, from_beginning=where.from_beginning)
+        )
+
+    components: list[Component] = [
+        LatestFlusher(writer),
+        loop("telemetry-ingest", "", topics.TELEMETRY_INGEST, ingest_handler(processor)),
+        loop("command-acks", "-acks", topics.DEVICE_EVENTS, AckRecorder(store, directory, writer)),
+        loop("command-router", "-commands", topics.DEVICE_COMMANDS, CommandRouter(bus, directory, bridge)),
+    ]
+    if bridge is not None:
+        components.append(bridge)
+    return components

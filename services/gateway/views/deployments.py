@@ -1,0 +1,182 @@
+"""Deploy, undeploy and scale models (published to the deployer), and read deployments and endpoints."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from canopy.bus.typed import publish
+from canopy.contracts.deploy import DeployRequest, Resources
+from canopy.deployments.records import deployment_view, live_endpoints, node_rows, request_generation
+from canopy.deployments.tables import Deployment
+from canopy.errors import Conflict, NotFound, ValidationFailed
+from canopy.models import ModelRecord
+from canopy.roles import Role
+from services.gateway.access import allow, any_role
+from services.gateway.context import gateway_context
+
+blueprint = Blueprint("deployments", __name__, url_prefix="/api/v1")
+MAX_REPLICAS = 32
+DEPLOYERS = (Role.AI_DEVELOPER, Role.PLATFORM_ADMIN)
+
+
+def find_model(session: Session, name_or_id: str) -> ModelRecord:
+    """A model by id, or the newest upload of that name."""
+    record = session.get(ModelRecord, name_or_id)
+    if record is None:
+        newest = select(ModelRecord).filter_by(name=name_or_id).order_by(ModelRecord.created_at.desc())
+        record = session.scalars(newest.limit(1)).first()
+    if record is None:
+        raise NotFound(f"no model {name_or_id!r}; `canopy model list` shows the uploaded models")
+    return record
+
+
+def _replicas(body: dict[str, Any], default: int) -> int:
+    """The replica count in the body, validated, or the default."""
+    value = body.get("replicas", default)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_REPLICAS:
+        raise ValidationFailed(
+            f"replicas must be an integer from 0 to {MAX_REPLICAS}", details={"replicas": "invalid"}
+        )
+    return value
+
+
+def _labels(body: dict[str, Any]) -> dict[str, str]:
+    """node_labels as a dict, from an object or a list of key=value strings."""
+    raw = body.get("node_labels") or {}
+    if isinstance(raw, list):
+        pairs = [str(item).partition("=") for item in raw]
+        if any(not key or not sep for key, sep, _ in pairs):
+            raise ValidationFailed(
+                "node_labels items look like key=value", details={"node_labels": "invalid"}
+            )
+        raw = {key: value for key, _, value in pairs}
+    if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+        raise ValidationFailed("node_labels is an object of strings", details={"node_labels": "invalid"})
+    return {str(k): v for k, v in raw.items()}
+
+
+def _body() -> dict[str, Any]:
+    """The optional JSON object body."""
+    body = request.get_json(silent=True) if request.data else {}
+    if not isinstance(body, dict):
+        raise ValidationFailed("expected a JSON object body")
+    return body
+
+
+def _request(record: ModelRecord, replicas: int, labels: dict[str, str], session: Session) -> DeployRequest:
+    """Record the new desired state (committed by the caller) and build the request for the deployer."""
+    manifest = json.loads(record.manifest)
+    requirements = manifest.get("requirements") or []
+    resources = manifest.get("resources") or {}
+    generation = request_generation(session, record.id, replicas, labels)
+    message = DeployRequest(
+        model_id=record.id,
+        generation=generation,
+        replicas=replicas,
+        node_labels=labels,
+        blob_key=record.blob_key,
+        python=str(manifest.get("python") or ""),
+        requirements=requirements if isinstance(requirements, list) else [],
+        resources=Resources(
+            cpu=float(resources.get("cpu", 1.0)), memory_mb=max(64, int(resources.get("memory_mb", 512)))
+        ),
+    )
+    return message
+
+
+def _send(message: DeployRequest) -> tuple[Response, int]:
+    """Publish a request once its generation is committed, so the deployer finds it in the store."""
+    bus = gateway_context().backends.bus
+    publish(bus, message, key=message.model_id)
+    bus.flush()
+    reply = {"model_id": message.model_id, "generation": message.generation, "replicas": message.replicas}
+    return jsonify({**reply, "status": "requested"}), 202
+
+
+@blueprint.post("/models/<model_id>/deploy")
+@allow(*DEPLOYERS)
+def deploy_model(model_id: str) -> tuple[Response, int]:
+    """Ask the deployer to run the model with {replicas, node_labels}; follow GET .../deployment."""
+    body = _body()
+    with gateway_context().backends.store.session() as session:
+        record = find_model(session, model_id)
+        default = int(json.loads(record.manifest).get("replicas") or 1)
+        replicas = _replicas(body, default)
+        message = _request(record, replicas, _labels(body), session)
+    return _send(message)
+
+
+@blueprint.post("/models/<model_id>/undeploy")
+@allow(*DEPLOYERS)
+def undeploy_model(model_id: str) -> tuple[Response, int]:
+    """Ask the deployer to stop and remove every replica of the model."""
+    with gateway_context().backends.store.session() as session:
+        record = find_model(session, model_id)
+        if session.get(Deployment, record.id) is None:
+            raise Conflict(f"model {record.id} is not deployed")
+        message = _request(record, 0, {}, session)
+    return _send(message)
+
+
+@blueprint.post("/models/<model_id>/scale")
+@allow(*DEPLOYERS)
+def scale_model(model_id: str) -> tuple[Response, int]:
+    """Change the replica count of a deployed model: {replicas}."""
+    body = _body()
+    if "replicas" not in body:
+        raise ValidationFailed('send {"replicas": N}', details={"replicas": "required"})
+    with gateway_context().backends.store.session() as session:
+        record = find_model(session, model_id)
+        deployment = session.get(Deployment, record.id)
+        if deployment is None:
+            raise Conflict(f"model {record.id} is not deployed; deploy it first")
+        labels = json.loads(deployment.node_labels)
+        message = _request(record, _replicas(body, 1), labels, session)
+    return _send(message)
+
+
+@blueprint.get("/models/<model_id>/deployment")
+@allow(*any_role())
+def show_deployment(model_id: str) -> Response:
+    """Status, replicas, nodes, endpoints and progress events after ?since=<event id>."""
+    since = request.args.get("since", "0")
+    if not since.isdigit():
+        raise ValidationFailed("since is an event id", details={"since": "invalid"})
+    with gateway_context().backends.store.session() as session:
+        record = find_model(session, model_id)
+        view = deployment_view(session, record.id, int(since))
+    if view is None:
+        raise NotFound(f"model {record.id} has never been deployed")
+    return jsonify(view)
+
+
+@blueprint.get("/models/<model_id>/endpoints")
+@allow(*any_role())
+def model_endpoints(model_id: str) -> Response:
+    """The endpoints of the model's ready replicas, for model_call."""
+    with gateway_context().backends.store.session() as session:
+        record = find_model(session, model_id)
+        return jsonify({"model_id": record.id, "endpoints": live_endpoints(session, record.id)})
+
+
+@blueprint.get("/deployments")
+@allow(*any_role())
+def list_deployments() -> Response:
+    """Every deployment with its status, replicas and endpoints (no events)."""
+    with gateway_context().backends.store.session() as session:
+        ids = session.scalars(select(Deployment.model_id).order_by(Deployment.model_id)).all()
+        views = [deployment_view(session, model_id, since=2**62) for model_id in ids]
+    return jsonify({"deployments": [v for v in views if v is not None]})
+
+
+@blueprint.get("/nodes")
+@allow(Role.AI_DEVELOPER, Role.PLATFORM_ADMIN)
+def list_nodes() -> Response:
+    """The node registry: load, labels and workloads as last reported."""
+    with gateway_context().backends.store.session() as session:
+        return jsonify({"nodes": node_rows(session)})

@@ -1,0 +1,243 @@
+"""Device types, devices and locations: platform_admin registers and changes; readers look.
+
+Readers are platform_admin, app_developer (apps declare device types and use devices) and end_user
+(who books apps at locations); ai_developer has no use for devices and is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from canopy import devices
+from canopy.devices.packages import register_device_package, register_type_package
+from canopy.errors import BadRequest
+from canopy.roles import Role
+from canopy.telemetry.models import LatestReading
+from services.gateway.access import allow
+from services.gateway.context import gateway_context
+from services.gateway.views.helpers import json_body
+
+blueprint = Blueprint("devices", __name__, url_prefix="/api/v1")
+READERS = (Role.PLATFORM_ADMIN, Role.APP_DEVELOPER, Role.END_USER)
+
+
+def _session() -> AbstractContextManager[Session]:
+    return gateway_context().backends.store.session()
+
+
+def _type_view(row: devices.DeviceType, device_count: int | None = None) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "name": row.name,
+        "kind": row.kind,
+        "revision": row.revision,
+        "company": row.spec.get("company", ""),
+        "model": row.spec.get("model", ""),
+        "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+        "definition": row.spec,
+    }
+    if device_count is not None:
+        view["devices"] = device_count
+    return view
+
+
+def _latest(session: Session, ids: Iterable[str]) -> dict[str, LatestReading]:
+    """The telemetry path's latest reading of each device that has one."""
+    rows = session.scalars(select(LatestReading).where(LatestReading.device_id.in_(list(ids))))
+    return {row.device_id: row for row in rows}
+
+
+def _device_view(
+    device: devices.Device, latest: LatestReading | None, *, full: bool = False
+) -> dict[str, Any]:
+    last_seen = latest.last_seen if latest is not None else None
+    view: dict[str, Any] = {
+        "id": device.id,
+        "type": device.type_name,
+        "location": device.location_path,
+        "transport": device.transport,
+        "status": devices.device_status(last_seen, datetime.now(UTC)),
+        "last_seen_at": last_seen.isoformat() if last_seen else None,
+        "labels": device.labels,
+        "config": device.config,
+        "created_at": device.created_at.isoformat(),
+    }
+    if full:
+        view["latest"] = latest.reading if latest is not None else None
+    return view
+
+
+def _devices_view(session: Session, found: list[devices.Device]) -> Response:
+    latest = _latest(session, (device.id for device in found))
+    return jsonify({"devices": [_device_view(device, latest.get(device.id)) for device in found]})
+
+
+def _new_device_view(new: devices.NewDevice) -> dict[str, Any]:
+    return {**_device_view(new.device, None), "credential": new.credential}
+
+
+def _upload() -> bytes:
+    """The uploaded zip: the multipart field 'file', else the raw request body."""
+    stored = request.files.get("file")
+    data = stored.read() if stored is not None else request.get_data()
+    if not data:
+        raise BadRequest("send the zip as the body (Content-Type: application/zip) or as multipart 'file'")
+    return data
+
+
+@blueprint.get("/device-types")
+@allow(*READERS)
+def list_types() -> Response:
+    """Every device type with its device count; ?kind=sensor|controller filters."""
+    with _session() as session:
+        rows = devices.list_types(session, request.args.get("kind") or None)
+        return jsonify({"device_types": [_type_view(row, count) for row, count in rows]})
+
+
+@blueprint.post("/device-types")
+@allow(Role.PLATFORM_ADMIN)
+def create_type() -> tuple[Response, int]:
+    """Register a type from its JSON definition (201); an identical one again is a no-op (200)."""
+    spec = devices.parse_type(json_body())
+    with _session() as session:
+        change = devices.register_type(session, spec)
+        return jsonify(_type_view(change.row)), 201 if change.status == "created" else 200
+
+
+@blueprint.post("/device-types/upload")
+@allow(Role.PLATFORM_ADMIN)
+def upload_types() -> tuple[Response, int]:
+    """Register every type in a zip (original sensor/ and controller/ files, or types/), or none."""
+    data = _upload()
+    with _session() as session:
+        changes = register_type_package(session, data)
+        registered = [{"file": file, "status": c.status, **_type_view(c.row)} for file, c in changes]
+        return jsonify({"device_types": registered}), 201
+
+
+@blueprint.get("/device-types/<name>")
+@allow(*READERS)
+def show_type(name: str) -> Response:
+    """One type with its full definition and device count."""
+    with _session() as session:
+        row = devices.get_type(session, name)
+        return jsonify(_type_view(row, len(devices.devices_of_type(session, name))))
+
+
+@blueprint.put("/device-types/<name>")
+@allow(Role.PLATFORM_ADMIN)
+def update_type(name: str) -> Response:
+    """Change a type; its devices are re-validated (409 naming the invalid ones unless ?force=true)."""
+    body = json_body()
+    body.setdefault("name", name)
+    if body["name"] != name:
+        raise BadRequest(f"the definition names {body['name']!r} but the URL names {name!r}")
+    spec = devices.parse_type(body)
+    force = request.args.get("force", "").lower() in ("1", "true", "yes")
+    with _session() as session:
+        ids = [device.id for device in devices.devices_of_type(session, name)]
+        latest = {device_id: row.reading for device_id, row in _latest(session, ids).items()}
+        change = devices.update_type(session, spec, latest=latest, force=force)
+        return jsonify({**_type_view(change.row), "status": change.status, "invalid_devices": change.invalid})
+
+
+@blueprint.delete("/device-types/<name>")
+@allow(Role.PLATFORM_ADMIN)
+def delete_type(name: str) -> tuple[str, int]:
+    """Remove a type no device uses."""
+    with _session() as session:
+        devices.delete_type(session, name)
+    return "", 204
+
+
+@blueprint.get("/devices")
+@allow(*READERS)
+def list_devices() -> Response:
+    """Devices, optionally ?location=<path prefix> and ?type=<type name>."""
+    with _session() as session:
+        found = devices.list_devices(
+            session, location=request.args.get("location"), type_name=request.args.get("type")
+        )
+        return _devices_view(session, found)
+
+
+@blueprint.post("/devices")
+@allow(Role.PLATFORM_ADMIN)
+def create_device() -> tuple[Response, int]:
+    """Register a device; the reply carries its credential, shown only this once."""
+    spec = devices.parse_device(json_body())
+    with _session() as session:
+        return jsonify(_new_device_view(devices.create_device(session, spec))), 201
+
+
+@blueprint.post("/devices/upload")
+@allow(Role.PLATFORM_ADMIN)
+def upload_devices() -> tuple[Response, int]:
+    """Register every device in a zip (original sensors/ and controllers/ files, or devices/), or none."""
+    data = _upload()
+    with _session() as session:
+        added = register_device_package(session, data)
+        return jsonify({"devices": [{"file": file, **_new_device_view(new)} for file, new in added]}), 201
+
+
+@blueprint.get("/devices/<device_id>")
+@allow(*READERS)
+def show_device(device_id: str) -> Response:
+    """One device with its status and latest reading."""
+    with _session() as session:
+        device = devices.get_device(session, device_id)
+        return jsonify(_device_view(device, _latest(session, [device_id]).get(device_id), full=True))
+
+
+@blueprint.delete("/devices/<device_id>")
+@allow(Role.PLATFORM_ADMIN)
+def delete_device(device_id: str) -> tuple[str, int]:
+    """Remove a device; its credential stops working."""
+    with _session() as session:
+        devices.delete_device(session, device_id)
+    return "", 204
+
+
+@blueprint.post("/devices/<device_id>/credential")
+@allow(Role.PLATFORM_ADMIN)
+def rotate_credential(device_id: str) -> Response:
+    """Give a device a new credential, shown only this once; the old one stops working."""
+    with _session() as session:
+        return jsonify({"id": device_id, "credential": devices.rotate_credential(session, device_id)})
+
+
+@blueprint.get("/locations")
+@allow(*READERS)
+def list_locations() -> Response:
+    """Every location with its coordinates and the number of devices at it and within it."""
+    with _session() as session:
+        summaries = devices.list_locations(session)
+        return jsonify(
+            {
+                "locations": [
+                    {
+                        "path": s.location.path,
+                        "latitude": s.location.latitude,
+                        "longitude": s.location.longitude,
+                        "devices": s.devices,
+                        "devices_within": s.devices_within,
+                    }
+                    for s in summaries
+                ]
+            }
+        )
+
+
+@blueprint.get("/locations/<path:path>/devices")
+@allow(*READERS)
+def devices_at(path: str) -> Response:
+    """The devices at a location and under it."""
+    with _session() as session:
+        return _devices_view(session, devices.list_devices(session, location=path))

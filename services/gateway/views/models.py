@@ -1,0 +1,79 @@
+"""Model packages: upload, list, show and delete."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from canopy.errors import BadRequest
+from canopy.models import ModelRecord, ModelRepository
+from canopy.roles import Role
+from services.gateway.access import allow, any_role, current_principal
+from services.gateway.context import gateway_context
+
+blueprint = Blueprint("models", __name__, url_prefix="/api/v1")
+UPLOAD_FIELD = "file"
+WORKSPACES_DIR = "uploads/models"
+
+
+def _repository() -> ModelRepository:
+    """The model repository on this gateway's backends, with upload workspaces under CANOPY_HOME."""
+    backends = gateway_context().backends
+    return ModelRepository(backends.store, backends.blob, backends.config.home / WORKSPACES_DIR)
+
+
+def _model_view(record: ModelRecord, *, with_manifest: bool = False) -> dict[str, Any]:
+    """The JSON shape of a model record."""
+    manifest = json.loads(record.manifest)
+    view: dict[str, Any] = {
+        "id": record.id,
+        "name": record.name,
+        "version": record.version,
+        "description": record.description,
+        "framework": record.framework,
+        "legacy": manifest["legacy"],
+        "status": record.status,
+        "owner": record.owner.name if record.owner else None,
+        "size": record.size,
+        "sha256": record.sha256,
+        "created_at": record.created_at.isoformat(),
+    }
+    if with_manifest:
+        view["manifest"] = manifest
+    return view
+
+
+@blueprint.post("/models")
+@allow(Role.AI_DEVELOPER, Role.PLATFORM_ADMIN)
+def upload_model() -> tuple[Response, int]:
+    """Upload a model package zip (multipart field 'file'); refused packages leave nothing stored."""
+    upload = request.files.get(UPLOAD_FIELD)
+    if upload is None:
+        raise BadRequest(f"send the model package zip as the multipart form field {UPLOAD_FIELD!r}")
+    record = _repository().upload(upload.stream, current_principal().user_id)
+    return jsonify(_model_view(record, with_manifest=True)), 201
+
+
+@blueprint.get("/models")
+@allow(*any_role())
+def list_models() -> Response:
+    """Every model."""
+    return jsonify({"models": [_model_view(record) for record in _repository().list()]})
+
+
+@blueprint.get("/models/<model_id>")
+@allow(*any_role())
+def show_model(model_id: str) -> Response:
+    """One model with its manifest."""
+    return jsonify(_model_view(_repository().get(model_id), with_manifest=True))
+
+
+@blueprint.delete("/models/<model_id>")
+@allow(Role.AI_DEVELOPER, Role.PLATFORM_ADMIN)
+def delete_model(model_id: str) -> tuple[str, int]:
+    """Delete a model's record and package (its owner or a platform_admin)."""
+    principal = current_principal()
+    _repository().delete(model_id, principal.user_id, principal.role is Role.PLATFORM_ADMIN)
+    return "", 204

@@ -1,0 +1,1 @@
+"""The node agent: runs workloads on one node and reports its load and workloads."""

@@ -1,0 +1,97 @@
+"""Assemble a node agent: a command subscription and a status reporter around a runtime."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from canopy.bus.typed import Subscriber
+from canopy.contracts import topics
+from canopy.runtime import Component
+from canopy.runtime.backends import Backends
+from canopy.runtime.component import LoopThread
+from canopy.runtime.subscription import SubscriptionLoop
+from canopy.workloads.runtime import Runtime
+from services.node_agent.agent import AgentSettings, NodeAgent
+
+REPORT_INTERVAL_SECONDS = 2.0
+
+
+class StatusReporter(LoopThread):
+    """Publishes the node's status every couple of seconds."""
+
+    name = "node-status"
+    idle_seconds = REPORT_INTERVAL_SECONDS
+
+    def __init__(self, agent: NodeAgent) -> None:
+        super().__init__()
+        self.agent = agent
+
+    def step(self) -> None:
+        """Report once."""
+        self.agent.report()
+
+
+class AgentLifecycle:
+    """Adopts surviving workloads when the agent starts; stops process workloads when it stops."""
+
+    name = "runtime"
+
+    def __init__(self, agent: NodeAgent) -> None:
+        self.agent = agent
+
+    def start(self) -> None:
+        """Adopt what still runs."""
+        self.agent.adopt()
+
+    def stop(self) -> None:
+        """Shut the runtime down."""
+        self.agent.shutdown()
+
+
+def make_runtime(kind: str, node_id: str, home: Path) -> Runtime:
+    """The runtime named `kind` for this node."""
+    if kind == "docker":
+        from canopy.workloads.docker_runtime import DockerRuntime
+
+        return DockerRuntime(node_id)
+    from canopy.workloads.process_runtime import ProcessRuntime
+
+    return ProcessRuntime(home / "agents" / node_id)
+
+
+def agent_components(
+    backends: Backends,
+    node_id: str,
+    *,
+    runtime: str = "process",
+    labels: Mapping[str, str] | None = None,
+    simulated_load: tuple[float, float] | None = None,
+    max_workloads: int = 8,
+) -> list[Component]:
+    """The components of one node agent."""
+    home = backends.config.home
+    settings = AgentSettings(node_id, home, dict(labels or {}), max_workloads, simulated_load)
+    workload_runtime = make_runtime(runtime, node_id, home)
+    agent = NodeAgent(backends.bus, workload_runtime, settings)
+    subscribe: Callable[[], Subscriber] = lambda: Subscriber(  # noqa: E731
+        backends.bus, f"node-agent-{node_id}", [topics.NODE_COMMANDS], agent.on_command
+    )
+    return [
+        AgentLifecycle(agent),
+        SubscriptionLoop("node-commands", subscribe),
+        StatusReporter(agent),
+    ]
+
+
+def local_agent_components(backends: Backends) -> list[Component]:
+    """The agent `canopy up` starts: this machine, process runtime."""
+    return agent_components(backends, f"local-{socket.gethostname()}"[:64], runtime="process")
+
+
+def main() -> None:
+    """Entry point of python -m services.node_agent: the `canopy agent` command."""
+    from bootstrap.commands.agent import agent
+
+    agent()

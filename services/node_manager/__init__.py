@@ -1,0 +1,1 @@
+"""The node manager: node registry from agents' reports, and placement decisions."""

@@ -1,0 +1,122 @@
+"""Keep the node registry from status reports and answer placement requests with the pure placement."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from canopy.bus.base import Record
+from canopy.bus.typed import Subscriber, publish
+from canopy.contracts import Envelope, topics
+from canopy.contracts.deploy import NodeStatus, PlacementDecision, PlacementRequest
+from canopy.deployments.records import platform_group
+from canopy.deployments.tables import Node
+from canopy.placement import Demand, NodeView, NoNodeFits, place
+from canopy.runtime import Component
+from canopy.runtime.backends import Backends
+from canopy.runtime.subscription import SubscriptionLoop
+
+log = logging.getLogger(__name__)
+
+
+def node_view(node: Node) -> NodeView:
+    """The placement view of a registry row."""
+    workloads = json.loads(node.workloads)
+    return NodeView(
+        node_id=node.node_id,
+        cpu_percent=node.cpu_percent,
+        memory_percent=node.memory_percent,
+        cpu_count=node.cpu_count,
+        memory_mb=node.memory_mb,
+        max_workloads=node.max_workloads,
+        workloads=sum(1 for w in workloads if w.get("state") in ("starting", "ready")),
+        last_seen=node.last_seen,
+        labels=json.loads(node.labels),
+        runtime=node.runtime,
+    )
+
+
+class NodeManager:
+    """Handles node status reports and placement requests."""
+
+    def __init__(self, backends: Backends) -> None:
+        self.backends = backends
+
+    def on_status(self, envelope: Envelope, _record: Record) -> None:
+        """Upsert the reporting node's row."""
+        status = envelope.message
+        if not isinstance(status, NodeStatus):
+            return
+        with self.backends.store.session() as session:
+            node = session.get(Node, status.node_id) or Node(node_id=status.node_id)
+            if node.last_seen is not None and node.last_seen > status.at:
+                return  # an older report arriving late
+            node.runtime = status.runtime
+            node.labels = json.dumps(status.labels)
+            node.cpu_percent = status.cpu_percent
+            node.memory_percent = status.memory_percent
+            node.cpu_count = status.cpu_count
+            node.memory_mb = status.memory_mb
+            node.max_workloads = status.max_workloads
+            node.workloads = json.dumps([w.model_dump() for w in status.workloads])
+            node.last_seen = status.at
+            session.add(node)
+
+    def on_placement(self, envelope: Envelope, _record: Record) -> None:
+        """Answer a placement request with nodes, or the reason none fits."""
+        request = envelope.message
+        if not isinstance(request, PlacementRequest):
+            return
+        with self.backends.store.session() as session:
+            views = [node_view(node) for node in session.scalars(select(Node)).all()]
+        demand = Demand(request.resources.cpu, request.resources.memory_mb, request.node_labels)
+        try:
+            chosen = place(
+                views,
+                request.replicas,
+                demand,
+                datetime.now(UTC),
+                exclude=request.exclude_nodes,
+                occupied=request.occupied,
+            )
+            runtimes = {view.node_id: view.runtime for view in views if view.node_id in chosen}
+            decision = PlacementDecision(
+                request_id=request.request_id, model_id=request.model_id, nodes=chosen, runtimes=runtimes
+            )
+        except NoNodeFits as exc:
+            decision = PlacementDecision(
+                request_id=request.request_id, model_id=request.model_id, error=str(exc)
+            )
+        log.info("placement for %s: %s", request.model_id, decision.nodes or decision.error)
+        publish(self.backends.bus, decision, key=request.model_id)
+        self.backends.bus.flush()
+
+
+def node_manager_components(backends: Backends) -> list[Component]:
+    """The node manager's two subscriptions."""
+    manager = NodeManager(backends)
+    bus = backends.bus
+    return [
+        SubscriptionLoop(
+            "node-status",
+            lambda: Subscriber(
+                bus,
+                platform_group("node-manager-status", backends.config.db_url),
+                [topics.NODE_STATUS],
+                manager.on_status,
+                from_beginning=False,  # reports repeat every 2 s; history is of no use to a new member
+            ),
+        ),
+        SubscriptionLoop(
+            "placement",
+            lambda: Subscriber(
+                bus,
+                platform_group("node-manager-placement", backends.config.db_url),
+                [topics.PLACEMENT],
+                manager.on_placement,
+            ),
+        ),
+    ]

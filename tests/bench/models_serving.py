@@ -1,0 +1,125 @@
+"""Model serving benchmark: one sklearn replica's throughput, and model_call's overhead over a direct call.
+
+Usage: python tests/bench/models_serving.py [--duration S] [--calls N]
+
+Throughput: 8 threads, each with its own keep-alive connection, POST /predict for --duration seconds.
+Overhead: --calls sequential predictions alternating model_call (endpoints resolved through a fake gateway)
+and a direct keep-alive POST to the same replica with the same HTTP library; p50 and p99 of each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import urllib3
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from platform_sdk._client import ApiClient
+from platform_sdk.models import ModelClient
+
+from canopy.config import load_config
+from tests.model_servers import EXAMPLES, FakeGateway, running_server
+
+RECORD = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+BODY = json.dumps({"inputs": RECORD}).encode()
+CALLERS = 8
+TARGETS = {"predictions_per_s": 1000, "overhead_p50_ms": 0.5, "overhead_p99_ms": 2.0}
+
+
+def throughput(port: int, duration: float) -> float:
+    """Predictions per second from CALLERS threads with keep-alive connections."""
+    counts = [0] * CALLERS
+    stop = time.monotonic() + duration
+
+    def caller(index: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port)
+        headers = {"Content-Type": "application/json"}
+        while time.monotonic() < stop:
+            connection.request("POST", "/predict", BODY, headers)
+            response = connection.getresponse()
+            response.read()
+            if response.status != 200:
+                raise RuntimeError(f"HTTP {response.status}")
+            counts[index] += 1
+        connection.close()
+
+    threads = [threading.Thread(target=caller, args=(i,)) for i in range(CALLERS)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(counts) / (time.monotonic() - started)
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The value below which `share` of the sorted values fall, in milliseconds."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000
+
+
+def overhead(url: str, calls: int) -> dict[str, Any]:
+    """model_call versus a direct urllib3 keep-alive call, interleaved so both see the same noise."""
+    gateway = FakeGateway()
+    gateway.routes["iris"] = [url]
+    client = ModelClient(ApiClient(gateway.url, gateway.token))
+    pool = urllib3.connection_from_url(url, maxsize=1)
+    headers = {"Content-Type": "application/json"}
+    direct: list[float] = []
+    via_sdk: list[float] = []
+    client.call("iris", RECORD)
+    for _ in range(calls):
+        started = time.perf_counter()
+        json.loads(pool.urlopen("POST", "/predict", body=BODY, headers=headers, retries=False).data)
+        direct.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        client.call("iris", RECORD)
+        via_sdk.append(time.perf_counter() - started)
+    gateway.close()
+    result = {
+        "direct_p50_ms": percentile(direct, 0.5),
+        "direct_p99_ms": percentile(direct, 0.99),
+        "model_call_p50_ms": percentile(via_sdk, 0.5),
+        "model_call_p99_ms": percentile(via_sdk, 0.99),
+        "gateway_resolutions": gateway.calls,
+    }
+    result["overhead_p50_ms"] = result["model_call_p50_ms"] - result["direct_p50_ms"]
+    result["overhead_p99_ms"] = result["model_call_p99_ms"] - result["direct_p99_ms"]
+    result["overhead_median_of_pairs_ms"] = (
+        statistics.median(s - d for s, d in zip(via_sdk, direct, strict=True)) * 1000
+    )
+    return result
+
+
+def main() -> None:
+    """Run both measurements against one sklearn-iris replica and print JSON."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--calls", type=int, default=3000)
+    args = parser.parse_args()
+    load_config()
+    with running_server(EXAMPLES / "sklearn-iris" / "package") as server:
+        throughput(server.port, 1.0)
+        rate = throughput(server.port, args.duration)
+        figures = overhead(server.url, args.calls)
+    report = {"predictions_per_s_8_callers": round(rate, 1), **{k: round(v, 3) for k, v in figures.items()}}
+    report["targets"] = TARGETS
+    report["pass"] = (
+        rate >= TARGETS["predictions_per_s"]
+        and figures["overhead_p50_ms"] <= TARGETS["overhead_p50_ms"]
+        and figures["overhead_p99_ms"] <= TARGETS["overhead_p99_ms"]
+    )
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

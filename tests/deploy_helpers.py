@@ -1,0 +1,66 @@
+"""Helpers the model deployment tests share: a shared wheel/env cache, zipping packages, waiting."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import time
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+IRIS_PACKAGE = REPO / "examples" / "models" / "sklearn-iris" / "package"
+IRIS_INPUT = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+SHARED_CACHE = Path(os.environ.get("CANOPY_TEST_CACHE", Path.home() / ".cache" / "canopy-tests"))
+
+
+def share_build_caches(home: Path) -> None:
+    """Point CANOPY_HOME's wheel cache and virtualenvs at a cache shared by test runs."""
+    for name in ("wheels", "envs"):
+        shared = SHARED_CACHE / name
+        shared.mkdir(parents=True, exist_ok=True)
+        link = home / name
+        if not link.exists():
+            home.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(shared, target_is_directory=True)
+
+
+def zip_package(directory: Path, changes: dict[str, str | bytes] | None = None) -> bytes:
+    """A zip of a package directory, with files replaced or added by `changes`."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(directory.rglob("*")):
+            name = path.relative_to(directory).as_posix()
+            if path.is_file() and name not in (changes or {}):
+                archive.write(path, name)
+        for name, content in (changes or {}).items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+def failing_hook_package() -> bytes:
+    """The iris package with a preprocess hook whose module raises when the server loads it."""
+    manifest = json.loads((IRIS_PACKAGE / "model.json").read_text())
+    manifest.update(name="iris-broken-hook", preprocess="hooks.py:preprocess")
+    hooks = "raise RuntimeError('the hook exploded at load')\n\n\ndef preprocess(data):\n    return data\n"
+    return zip_package(IRIS_PACKAGE, {"model.json": json.dumps(manifest), "hooks.py": hooks})
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.3) -> Any:
+    """Poll until condition() is truthy and return it; fail the test naming `what` on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def clean_dir(path: Path) -> None:
+    """Remove a directory if it exists."""
+    shutil.rmtree(path, ignore_errors=True)

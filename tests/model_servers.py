@@ -1,0 +1,122 @@
+"""Test helpers: model servers started as real subprocesses, and a fake gateway that resolves endpoints."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples" / "models"
+START_TIMEOUT = 90.0
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class ServerProcess:
+    """A `python -m platform_sdk.serving` subprocess on 127.0.0.1."""
+
+    def __init__(self, package: Path, port: int | None = None, threads: int = 8) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = [sys.executable, "-m", "platform_sdk.serving", "--package", str(package)]
+        command += ["--port", str(self.port), "--model-id", "m-test", "--threads", str(threads)]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
+        """Block until /health answers; fail with the server's stderr if it exits first."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"model server exited: {self.stderr()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=1.0) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        raise TimeoutError(f"model server not ready after {timeout} s")
+
+    def stderr(self) -> str:
+        """Everything the server wrote to stderr (only once it has exited)."""
+        assert self.process.stderr is not None
+        return self.process.stderr.read().decode(errors="replace") if self.process.poll() is not None else ""
+
+    def stop(self) -> None:
+        """Terminate the server and reap it."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stderr is not None:
+            self.process.stderr.close()
+
+
+@contextmanager
+def running_server(package: Path, threads: int = 8) -> Iterator[ServerProcess]:
+    """A ready model server for the package, stopped on exit."""
+    server = ServerProcess(package, threads=threads)
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+class FakeGateway:
+    """Answers GET /api/v1/models/{name}/endpoints from a dict, counting the calls it served."""
+
+    def __init__(self, token: str = "cnp_test") -> None:
+        self.routes: dict[str, list[str]] = {}
+        self.calls = 0
+        self.token = token
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                gateway.calls += 1
+                parts = self.path.strip("/").split("/")
+                found = len(parts) == 5 and parts[:3] == ["api", "v1", "models"]
+                found = found and parts[3] in gateway.routes
+                if self.headers.get("Authorization") != f"Bearer {gateway.token}":
+                    status, body = 401, {"error": {"code": "unauthorized", "message": "bad token"}}
+                elif not found:
+                    status, body = 404, {"error": {"code": "not_found", "message": "no such model"}}
+                else:
+                    status, body = 200, {"model_id": parts[3], "endpoints": gateway.routes[parts[3]]}
+                payload = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        """Stop serving."""
+        self.server.shutdown()
+        self.server.server_close()
