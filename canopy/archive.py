@@ -14,8 +14,10 @@ import os
 import re
 import shutil
 import stat
+import tempfile
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -53,6 +55,28 @@ def extract_zip(
     except BaseException:
         shutil.rmtree(destination, ignore_errors=True)
         raise
+
+
+def zip_directory(directory: Path, target: Path) -> None:
+    """Zip a package folder's files (paths relative to it); symbolic links are refused."""
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(directory.rglob("*")):
+            if path.is_symlink():
+                raise BadArchive(f"{path} is a symbolic link; a package cannot hold links")
+            if path.is_file():
+                archive.write(path, path.relative_to(directory).as_posix())
+
+
+@contextmanager
+def package_zip(path: Path) -> Iterator[Path]:
+    """The zip to upload: `path` itself, or a temporary zip of `path` when it is a folder."""
+    if not path.is_dir():
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="canopy-package-") as scratch:
+        target = Path(scratch) / "package.zip"
+        zip_directory(path, target)
+        yield target
 
 
 def _open_zip(source: bytes | BinaryIO | Path) -> zipfile.ZipFile:

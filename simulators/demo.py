@@ -5,18 +5,31 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from canopy import devices
+from canopy.archive import package_zip
+from canopy.bus.typed import publish
+from canopy.deployments.records import build_deploy_request
+from canopy.deployments.tables import Deployment
 from canopy.errors import Conflict
+from canopy.models import ModelRecord
+from canopy.models.repository import ModelRepository
 from canopy.runtime import Component
 from canopy.runtime.backends import Backends
 from canopy.store import Store
+from canopy.store.models import User
 from simulators import TYPES_DIR
 from simulators.config import DeviceConfig, FleetConfig
 from simulators.runner import Fleet
 
 log = logging.getLogger(__name__)
+
+DEMO_MODEL_NAME = "fan-anomaly"
+DEMO_MODEL_PACKAGE = Path(__file__).resolve().parents[1] / "examples/models/fan-anomaly/package"
 
 LAB = "hyderabad/gachibowli/lab/room-1"
 PLANT = "bengaluru/whitefield/plant/hall-2"
@@ -121,6 +134,46 @@ class DemoFleet:
             self.fleet.close()
 
 
+class DemoModel:
+    """A service component that uploads the fan-anomaly example model (once) and deploys it."""
+
+    name = "demo-model"
+
+    def __init__(self, backends: Backends) -> None:
+        self.backends = backends
+
+    def start(self) -> None:
+        """Upload the package if it is not there yet, then ask the deployer for one replica."""
+        if not DEMO_MODEL_PACKAGE.is_dir():
+            log.warning("demo: %s is missing; no model deployed", DEMO_MODEL_PACKAGE)
+            return
+        store = self.backends.store
+        with store.session() as session:
+            record = session.scalar(select(ModelRecord).filter_by(name=DEMO_MODEL_NAME))
+            admin_id = session.scalar(select(User.id).filter_by(name="admin"))
+        if record is None:
+            repository = ModelRepository(
+                store, self.backends.blob, self.backends.config.home / "uploads/models"
+            )
+            with package_zip(DEMO_MODEL_PACKAGE) as archive, archive.open("rb") as source:
+                record = repository.upload(source, owner_id=admin_id or 0)
+        with store.session() as session:
+            if session.get(Deployment, record.id) is not None:
+                return
+            request = build_deploy_request(session, record, replicas=1, labels={})
+        publish(self.backends.bus, request, key=request.model_id)
+        self.backends.bus.flush()
+        log.info(
+            "demo: deploying model %s (%s); try `canopy model predict %s`",
+            DEMO_MODEL_NAME,
+            record.id,
+            DEMO_MODEL_NAME,
+        )
+
+    def stop(self) -> None:
+        """Nothing to release; the deployment outlives the demo process like any other."""
+
+
 def demo_components(backends: Backends) -> list[Component]:
     """The demo as service components (for `canopy up --demo`)."""
-    return [DemoFleet(backends)]
+    return [DemoFleet(backends), DemoModel(backends)]

@@ -47,13 +47,13 @@ def failure_progress(t: float, options: dict[str, Any]) -> float:
 
 
 def turbine_fan(rng: random.Random, t: float, _n: int, options: dict[str, Any]) -> Reading:
-    """Seed 001: rpm ~600 when healthy; on failure rpm falls towards 400 as vibration, heat and noise rise."""
+    """Seed 001 on the fan-anomaly model's training scales: rpm ~600, falling towards 400 on failure."""
     p = failure_progress(t, options)
     return {
         "rpm": round(rng.gauss(600 - 200 * p, 8), 1),
-        "vibration": round(max(0.0, rng.gauss(2.0 + 8.0 * p, 0.3)), 2),
-        "temperature": round(rng.gauss(45 + 25 * p, 0.8), 1),
-        "sound": round(rng.gauss(70 + 20 * p, 1.5), 1),
+        "vibration": round(max(0.0, rng.gauss(0.30 + 0.55 * p, 0.04)), 3),
+        "temperature": round(rng.gauss(45 + 20 * p, 0.8), 1),
+        "sound": round(rng.gauss(60 + 18 * p, 1.5), 1),
     }
 
 

@@ -10,7 +10,7 @@ import click
 from platform_sdk._client import default_client
 
 from bootstrap.commands.device_live import send, watch
-from bootstrap.commands.output import print_table, reports_errors
+from bootstrap.commands.output import parse_key_values, print_table, reports_errors
 from canopy.errors import BadRequest
 
 TYPE_COLUMNS = ["name", "kind", "revision", "devices", "company", "model"]
@@ -29,20 +29,6 @@ def _upload(path: str, zip_path: Path) -> Any:
     return default_client().post(
         path, data=zip_path.read_bytes(), headers={"Content-Type": "application/zip"}
     )
-
-
-def _key_values(pairs: tuple[str, ...], option: str) -> dict[str, Any]:
-    """k=v pairs; each value is read as JSON when it parses (so 5, true, [1,2] keep their types)."""
-    parsed: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise BadRequest(f"{option} takes KEY=VALUE, got {pair!r}")
-        try:
-            parsed[key] = json.loads(value)
-        except json.JSONDecodeError:
-            parsed[key] = value
-    return parsed
 
 
 def _echo_credentials(devices: list[dict[str, Any]]) -> None:
@@ -152,8 +138,8 @@ def device_add(
         "type": type_name,
         "location": {"path": location, "latitude": lat, "longitude": lon},
         "transport": transport,
-        "config": _key_values(config, "--config"),
-        "labels": {k: str(v) for k, v in _key_values(labels, "--label").items()},
+        "config": parse_key_values(config, "--config"),
+        "labels": {k: str(v) for k, v in parse_key_values(labels, "--label").items()},
     }
     if device_id:
         body["id"] = device_id

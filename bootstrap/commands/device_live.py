@@ -9,22 +9,7 @@ import click
 from platform_sdk._client import default_client
 from platform_sdk.devices import stream_readings
 
-from bootstrap.commands.output import reports_errors
-from canopy.errors import BadRequest
-
-
-def parse_params(pairs: tuple[str, ...]) -> dict[str, Any]:
-    """KEY=VALUE pairs; values are read as JSON when they parse (true, 5, 2.5), else kept as text."""
-    params: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise BadRequest(f"--param takes KEY=VALUE, got {pair!r}")
-        try:
-            params[key] = json.loads(value)
-        except json.JSONDecodeError:
-            params[key] = value
-    return params
+from bootstrap.commands.output import parse_key_values, reports_errors
 
 
 def reading_line(record: dict[str, Any]) -> str:
@@ -65,6 +50,6 @@ def watch(device_id: str, count: int, as_json: bool) -> None:
 @reports_errors
 def send(device_id: str, command: str | None, params: tuple[str, ...], timeout: float) -> None:
     """Send a command to controller ID and print the state it acknowledges."""
-    body = {"command": command, "params": parse_params(params), "timeout": timeout}
+    body = {"command": command, "params": parse_key_values(params, "--param"), "timeout": timeout}
     ack = default_client().post(f"/api/v1/devices/{device_id}/commands", json=body)
     click.echo(f"{device_id} acknowledged {ack['command']} ({ack['command_id']}): {json.dumps(ack['state'])}")

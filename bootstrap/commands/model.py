@@ -5,10 +5,8 @@ from __future__ import annotations
 import io
 import secrets
 import sys
-import tempfile
-import zipfile
-from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -17,7 +15,7 @@ from platform_sdk._client import default_client
 
 from bootstrap.commands.deployment import DEPLOYMENT_COMMANDS
 from bootstrap.commands.output import print_table, reports_errors
-from canopy.errors import BadRequest
+from canopy.archive import package_zip
 
 PROGRESS_THRESHOLD = 1024 * 1024
 UPLOAD_TIMEOUT_S = 600.0
@@ -61,28 +59,6 @@ class MultipartFileBody:
             part.close()
 
 
-def _zip_directory(directory: Path, target: Path) -> None:
-    """Zip a package folder's files (paths relative to it); symbolic links are refused."""
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(directory.rglob("*")):
-            if path.is_symlink():
-                raise BadRequest(f"{path} is a symbolic link; a model package cannot hold links")
-            if path.is_file():
-                archive.write(path, path.relative_to(directory).as_posix())
-
-
-@contextmanager
-def _package_zip(path: Path) -> Iterator[Path]:
-    """The zip to upload: PATH itself, or a temporary zip of PATH when it is a folder."""
-    if not path.is_dir():
-        yield path
-        return
-    with tempfile.TemporaryDirectory(prefix="canopy-model-") as scratch:
-        target = Path(scratch) / "package.zip"
-        _zip_directory(path, target)
-        yield target
-
-
 @click.group()
 def model() -> None:
     """Upload and inspect model packages."""
@@ -93,7 +69,7 @@ def model() -> None:
 @reports_errors
 def model_upload(path: Path) -> None:
     """Upload the model package at PATH (a .zip or a folder, which is zipped); prints the new id last."""
-    with closing(default_client()) as client, _package_zip(path) as package:
+    with closing(default_client()) as client, package_zip(path) as package:
         client.timeout = UPLOAD_TIMEOUT_S
         size = package.stat().st_size
         hidden = size < PROGRESS_THRESHOLD

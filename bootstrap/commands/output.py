@@ -9,7 +9,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import click
 
-from canopy.errors import CanopyError
+from canopy.errors import BadRequest, CanopyError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -35,3 +35,17 @@ def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
     click.echo("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
     for row in rows:
         click.echo("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns).rstrip())
+
+
+def parse_key_values(pairs: tuple[str, ...], option: str) -> dict[str, Any]:
+    """k=v pairs; each value is read as JSON when it parses (so 5, true, [1,2] keep their types)."""
+    parsed: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise BadRequest(f"{option} takes KEY=VALUE, got {pair!r}")
+        try:
+            parsed[key] = json.loads(value)
+        except json.JSONDecodeError:
+            parsed[key] = value
+    return parsed

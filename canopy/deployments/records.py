@@ -9,7 +9,9 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from canopy.contracts.deploy import DeployRequest, Resources
 from canopy.deployments.tables import Deployment, DeploymentEventRow, Node, Replica
+from canopy.models.records import ModelRecord
 from canopy.store.models import utcnow
 
 
@@ -130,3 +132,24 @@ def node_rows(session: Session) -> list[dict[str, Any]]:
         }
         for n in session.scalars(select(Node).order_by(Node.node_id))
     ]
+
+
+def build_deploy_request(
+    session: Session, record: ModelRecord, replicas: int, labels: dict[str, str]
+) -> DeployRequest:
+    """Record the new desired state (committed with the session) and build the request for the deployer."""
+    manifest = json.loads(record.manifest)
+    requirements = manifest.get("requirements") or []
+    resources = manifest.get("resources") or {}
+    return DeployRequest(
+        model_id=record.id,
+        generation=request_generation(session, record.id, replicas, labels),
+        replicas=replicas,
+        node_labels=labels,
+        blob_key=record.blob_key,
+        python=str(manifest.get("python") or ""),
+        requirements=requirements if isinstance(requirements, list) else [],
+        resources=Resources(
+            cpu=float(resources.get("cpu", 1.0)), memory_mb=max(64, int(resources.get("memory_mb", 512)))
+        ),
+    )

@@ -126,14 +126,7 @@ def _run_pip(python: Path, wheels: Path) -> None:
 
 def build_image(package: Package, home: Path) -> str:
     """A local image holding the package, its wheels and the SDK; nothing in the build uses the network."""
-    candidates = [package.python] if package.python else sorted(BASE_IMAGES, reverse=True)
-    unknown = [python for python in candidates if python not in BASE_IMAGES]
-    if unknown:
-        raise ValidationFailed(
-            f"no base image for Python {unknown[0]} (available: {', '.join(sorted(BASE_IMAGES))}; "
-            "Debian ships no 3.10)"
-        )
-    python, wheels = choose_python(package.requirements, candidates, home / "wheels")
+    python, wheels = choose_python(package.requirements, python_candidates(package.python), home / "wheels")
     tag = f"canopy/model-{package.model_id}:{package.digest}-{wheels.name}"[:128].lower()
     if _image_exists(tag):
         return tag
@@ -168,3 +161,20 @@ def _image_exists(tag: str) -> bool:
     """Whether the local engine has an image with this tag."""
     result = subprocess.run(["docker", "image", "inspect", tag], capture_output=True, check=False)
     return result.returncode == 0
+
+
+def python_candidates(requested: str) -> list[str]:
+    """The Pythons to try, newest first: the one the package asks for, or every base image's."""
+    candidates = [requested] if requested else sorted(BASE_IMAGES, key=_version_key, reverse=True)
+    unknown = [python for python in candidates if python not in BASE_IMAGES]
+    if unknown:
+        raise ValidationFailed(
+            f"no base image for Python {unknown[0]} (available: {', '.join(sorted(BASE_IMAGES))}; "
+            "Debian ships no 3.10)"
+        )
+    return candidates
+
+
+def _version_key(python: str) -> tuple[int, ...]:
+    """Order Python versions numerically, so 3.11 comes after 3.9."""
+    return tuple(int(part) for part in python.split("."))

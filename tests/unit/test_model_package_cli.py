@@ -11,7 +11,8 @@ from werkzeug.datastructures import Headers
 from werkzeug.formparser import parse_form_data
 from werkzeug.test import EnvironBuilder
 
-from bootstrap.commands.model import MultipartFileBody, _zip_directory
+from bootstrap.commands.model import MultipartFileBody
+from canopy.archive import zip_directory
 from canopy.errors import BadRequest
 
 
@@ -37,8 +38,8 @@ def test_a_folder_is_zipped_with_relative_names_and_links_are_refused(tmp_path: 
     (folder / "sub").mkdir(parents=True)
     (folder / "model.json").write_text("{}")
     (folder / "sub" / "hooks.py").write_text("")
-    _zip_directory(folder, tmp_path / "out.zip")
+    zip_directory(folder, tmp_path / "out.zip")
     assert sorted(zipfile.ZipFile(tmp_path / "out.zip").namelist()) == ["model.json", "sub/hooks.py"]
     (folder / "link").symlink_to("/etc/passwd")
     with pytest.raises(BadRequest, match="symbolic link"):
-        _zip_directory(folder, tmp_path / "again.zip")
+        zip_directory(folder, tmp_path / "again.zip")

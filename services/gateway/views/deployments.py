@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from canopy.bus.typed import publish
-from canopy.contracts.deploy import DeployRequest, Resources
-from canopy.deployments.records import deployment_view, live_endpoints, node_rows, request_generation
+from canopy.contracts.deploy import DeployRequest
+from canopy.deployments.records import build_deploy_request, deployment_view, live_endpoints, node_rows
 from canopy.deployments.tables import Deployment
 from canopy.errors import Conflict, NotFound, ValidationFailed
 from canopy.models import ModelRecord
@@ -68,27 +68,6 @@ def _body() -> dict[str, Any]:
     return body
 
 
-def _request(record: ModelRecord, replicas: int, labels: dict[str, str], session: Session) -> DeployRequest:
-    """Record the new desired state (committed by the caller) and build the request for the deployer."""
-    manifest = json.loads(record.manifest)
-    requirements = manifest.get("requirements") or []
-    resources = manifest.get("resources") or {}
-    generation = request_generation(session, record.id, replicas, labels)
-    message = DeployRequest(
-        model_id=record.id,
-        generation=generation,
-        replicas=replicas,
-        node_labels=labels,
-        blob_key=record.blob_key,
-        python=str(manifest.get("python") or ""),
-        requirements=requirements if isinstance(requirements, list) else [],
-        resources=Resources(
-            cpu=float(resources.get("cpu", 1.0)), memory_mb=max(64, int(resources.get("memory_mb", 512)))
-        ),
-    )
-    return message
-
-
 def _send(message: DeployRequest) -> tuple[Response, int]:
     """Publish a request once its generation is committed, so the deployer finds it in the store."""
     bus = gateway_context().backends.bus
@@ -107,7 +86,7 @@ def deploy_model(model_id: str) -> tuple[Response, int]:
         record = find_model(session, model_id)
         default = int(json.loads(record.manifest).get("replicas") or 1)
         replicas = _replicas(body, default)
-        message = _request(record, replicas, _labels(body), session)
+        message = build_deploy_request(session, record, replicas, _labels(body))
     return _send(message)
 
 
@@ -119,7 +98,7 @@ def undeploy_model(model_id: str) -> tuple[Response, int]:
         record = find_model(session, model_id)
         if session.get(Deployment, record.id) is None:
             raise Conflict(f"model {record.id} is not deployed")
-        message = _request(record, 0, {}, session)
+        message = build_deploy_request(session, record, 0, {})
     return _send(message)
 
 
@@ -136,7 +115,7 @@ def scale_model(model_id: str) -> tuple[Response, int]:
         if deployment is None:
             raise Conflict(f"model {record.id} is not deployed; deploy it first")
         labels = json.loads(deployment.node_labels)
-        message = _request(record, _replicas(body, 1), labels, session)
+        message = build_deploy_request(session, record, _replicas(body, 1), labels)
     return _send(message)
 
 
