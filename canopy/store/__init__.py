@@ -64,7 +64,7 @@ class Store:
         """
         with self.engine.connect() as connection:
             _begin_locked(connection)
-            command.upgrade(alembic_config(connection), "heads")
+            command.upgrade(alembic_config(connection), "head")
             connection.commit()
 
     def close(self) -> None:

@@ -22,8 +22,23 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from canopy.errors import Conflict, NoSuchDriver, Unavailable
 from canopy.store import ApiToken, Base, Store, User, conflict_on_duplicate, open_store
 
-HEAD = "0001_users_and_tokens"
-TABLES = {"alembic_version", "users", "api_tokens"}
+HEAD = "0006_merge_features"
+TABLES = {
+    "alembic_version",
+    "users",
+    "api_tokens",
+    "models",
+    "deployments",
+    "deployment_events",
+    "replicas",
+    "nodes",
+    "device_types",
+    "locations",
+    "devices",
+    "telemetry_latest",
+    "telemetry_refusals",
+    "device_commands",
+}
 
 
 @pytest.fixture(
