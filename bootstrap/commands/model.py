@@ -19,8 +19,21 @@ from canopy.archive import package_zip
 
 PROGRESS_THRESHOLD = 1024 * 1024
 UPLOAD_TIMEOUT_S = 600.0
-SUMMARY_COLUMNS = ["id", "name", "version", "framework", "status", "owner", "created_at"]
-SHOWN_FIELDS = ["id", "name", "version", "description", "framework", "legacy", "status", "owner", "size"]
+SUMMARY_COLUMNS = ["id", "name", "version", "framework", "deployment", "replicas", "nodes", "owner"]
+SHOWN_FIELDS = [
+    "id",
+    "name",
+    "version",
+    "description",
+    "framework",
+    "legacy",
+    "owner",
+    "size",
+    "deployment",
+    "replicas",
+    "nodes",
+    "endpoints",
+]
 
 
 class MultipartFileBody:

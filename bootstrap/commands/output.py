@@ -31,10 +31,16 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
 
 def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
     """Print rows as aligned columns with a header."""
-    widths = {c: max([len(c), *(len(str(row.get(c, ""))) for row in rows)]) for c in columns}
+    cells = [{c: _cell(row.get(c, "")) for c in columns} for row in rows]
+    widths = {c: max([len(c), *(len(cell[c]) for cell in cells)]) for c in columns}
     click.echo("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
-    for row in rows:
-        click.echo("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns).rstrip())
+    for cell in cells:
+        click.echo("  ".join(cell[c].ljust(widths[c]) for c in columns).rstrip())
+
+
+def _cell(value: Any) -> str:
+    """A table cell: lists joined with commas, everything else as text."""
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def parse_key_values(pairs: tuple[str, ...], option: str) -> dict[str, Any]:

@@ -78,6 +78,21 @@ def live_endpoints(session: Session, model_id: str) -> list[str]:
     return [r.endpoint for r in replicas_of(session, model_id) if r.state == "ready" and r.endpoint]
 
 
+def deployment_summary(session: Session, model_id: str) -> dict[str, Any]:
+    """Status, replica counts, nodes and endpoints of a model (status 'not deployed' when it never was)."""
+    deployment = session.get(Deployment, model_id)
+    if deployment is None:
+        return {"deployment": "not deployed", "replicas": "0/0", "nodes": [], "endpoints": []}
+    replicas = replicas_of(session, model_id)
+    endpoints = [r.endpoint for r in replicas if r.state == "ready" and r.endpoint]
+    return {
+        "deployment": deployment.status,
+        "replicas": f"{len(endpoints)}/{deployment.desired_replicas}",
+        "nodes": sorted({r.node_id for r in replicas}),
+        "endpoints": endpoints,
+    }
+
+
 def deployment_view(session: Session, model_id: str, since: int = 0) -> dict[str, Any] | None:
     """A deployment's status, replicas, endpoints and events after event id `since`, or None."""
     deployment = session.get(Deployment, model_id)

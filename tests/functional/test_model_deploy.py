@@ -96,6 +96,9 @@ def test_upload_deploy_predict_undeploy(
     stages = [event["stage"] for event in view["events"]]
     assert stages[:3] == ["building", "placing", "building"] and stages[-1] == "ready"
     assert view["nodes"] == ["node-a"] and len(view["endpoints"]) == 1
+    shown = client.get(f"/api/v1/models/{model_id}", headers=bearer(token)).get_json()
+    assert (shown["deployment"], shown["replicas"], shown["nodes"]) == ("ready", "1/1", ["node-a"])
+    assert shown["endpoints"] == view["endpoints"]
 
     direct = requests.post(f"{view['endpoints'][0]}/predict", json=IRIS_INPUT, timeout=10)
     assert direct.status_code == 200, direct.text

@@ -102,6 +102,7 @@ def test_a_modern_package_uploads_lists_and_shows(
     body = created.get_json()
     assert (body["name"], body["version"], body["framework"]) == ("fan-health", "1.0.0", "sklearn")
     assert body["owner"] == "user-ai-developer" and body["status"] == "uploaded" and not body["legacy"]
+    assert body["deployment"] == "not deployed" and body["endpoints"] == []
     assert body["sha256"] == hashlib.sha256(data).hexdigest() and body["size"] == len(data)
     assert backends.blob.get(f"models/{body['id']}/package.zip") == data
     assert _stored(backends)[::2] == (1, [])

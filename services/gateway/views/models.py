@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from canopy.deployments.records import deployment_summary
 from canopy.errors import BadRequest
 from canopy.models import ModelRecord, ModelRepository
 from canopy.roles import Role
@@ -40,6 +41,8 @@ def _model_view(record: ModelRecord, *, with_manifest: bool = False) -> dict[str
         "sha256": record.sha256,
         "created_at": record.created_at.isoformat(),
     }
+    with gateway_context().backends.store.session() as session:
+        view.update(deployment_summary(session, record.id))
     if with_manifest:
         view["manifest"] = manifest
     return view
