@@ -38,6 +38,7 @@ bench: install infra  ## benchmarks, printing JSON figures
 	$(BIN)/python tests/bench/bus.py
 	$(BIN)/python tests/bench/telemetry.py
 	$(BIN)/python tests/bench/models_serving.py
+	$(BIN)/python tests/bench/models.py
 
 TRAIN_VENV ?= $(VENV)/train
 
