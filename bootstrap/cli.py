@@ -24,12 +24,22 @@ def cli() -> None:
     """
 
 
-for command in (up, infra, login, logout, whoami, user, token, config_command, model):
+for command in (
+    up,
+    infra,
+    login,
+    logout,
+    whoami,
+    user,
+    token,
+    config_command,
+    model,
+    agent,
+    simulate,
+    device,
+    location,
+):
     cli.add_command(command)
-cli.add_command(agent)
-cli.add_command(simulate)
-cli.add_command(device)
-cli.add_command(location)
 
 
 def main() -> None:

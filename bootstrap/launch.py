@@ -20,6 +20,7 @@ SERVICES: dict[str, str] = {
     "deployer": "services.deployer.service:deployer_components",
     "node_agent": "services.node_agent.service:local_agent_components",
     "device_manager": "services.device_manager.service:device_manager_components",
+    "demo": "simulators.demo:demo_components",
 }
 
 
@@ -37,8 +38,13 @@ def build_service(backends: Backends, names: Sequence[str]) -> Service:
         components.extend(factory_for(name)(backends))
         components.append(HeartbeatSender(backends.bus, name, backends.config.heartbeat_interval))
     if "gateway" not in names:
-        components.append(OpsServer("+".join(names), lambda: {"status": "ok"}, port=backends.config.ops_port))
+        components.append(ops_server(backends, "+".join(names)))
     return Service("canopy" if len(names) > 1 else names[0], components)
+
+
+def ops_server(backends: Backends, name: str) -> OpsServer:
+    """/health and /metrics for a process that has no gateway of its own."""
+    return OpsServer(name, lambda: {"status": "ok"}, port=backends.config.ops_port)
 
 
 def configure_logging(config: Config) -> None:
@@ -46,12 +52,16 @@ def configure_logging(config: Config) -> None:
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def run_services(names: Sequence[str], config: Config | None = None) -> None:
-    """Open the backends, run the services until SIGTERM or Ctrl-C, then close everything."""
-    config = config or load_config()
+def serve(config: Config, make_service: Callable[[Backends], Service]) -> None:
+    """Open the backends, run the service `make_service` builds until SIGTERM or Ctrl-C, then close all."""
     configure_logging(config)
     backends = open_backends(config)
     try:
-        build_service(backends, names).run()
+        make_service(backends).run()
     finally:
         backends.close()
+
+
+def run_services(names: Sequence[str], config: Config | None = None) -> None:
+    """Run the named services together in this process."""
+    serve(config or load_config(), lambda backends: build_service(backends, names))

@@ -211,9 +211,12 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
             close = difflib.get_close_matches(key, _BY_KEY, n=1)
             hint = f" Did you mean {close[0]}?" if close else ""
             raise ConfigError(f"Unknown setting {key}.{hint} Run 'canopy config' to list the settings.")
-    home = _BY_KEY["CANOPY_HOME"].read(env.get("CANOPY_HOME") or "~/.canopy")
-    values: dict[str, Any] = {}
+    home_setting = _BY_KEY["CANOPY_HOME"]
+    home = home_setting.read(env.get(home_setting.key) or home_setting.default)
+    values: dict[str, Any] = {home_setting.key: home}
     for setting in SETTINGS:
+        if setting is home_setting:
+            continue
         raw = env.get(setting.key)
         raw = setting.default.replace("{home}", home) if raw is None else raw
         values[setting.key] = setting.read(raw)

@@ -18,7 +18,8 @@ MQTT_URL = "mqtt://127.0.0.1:1883"
 DOCKER_SOCKET = "/var/run/docker.sock"
 
 
-def _port_open(host: str, port: int) -> bool:
+def port_open(host: str, port: int) -> bool:
+    """Whether something accepts TCP connections on host:port."""
     try:
         with socket.create_connection((host, port), timeout=1.0):
             return True
@@ -39,28 +40,28 @@ def require(name: str, reachable: bool) -> None:
 @pytest.fixture(scope="session")
 def kafka_url() -> str:
     """The address of the real Kafka broker."""
-    require("Kafka", _port_open("127.0.0.1", 9092))
+    require("Kafka", port_open("127.0.0.1", 9092))
     return KAFKA_URL
 
 
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
     """An SQLAlchemy URL for the real PostgreSQL server."""
-    require("PostgreSQL", _port_open("127.0.0.1", 5432))
+    require("PostgreSQL", port_open("127.0.0.1", 5432))
     return POSTGRES_URL
 
 
 @pytest.fixture(scope="session")
 def azurite_connection_string() -> str:
     """A connection string for the Azurite blob emulator."""
-    require("Azurite", _port_open("127.0.0.1", 10000))
+    require("Azurite", port_open("127.0.0.1", 10000))
     return AZURITE_CONNECTION_STRING
 
 
 @pytest.fixture(scope="session")
 def mqtt_url() -> str:
     """The address of the real Mosquitto broker."""
-    require("Mosquitto", _port_open("127.0.0.1", 1883))
+    require("Mosquitto", port_open("127.0.0.1", 1883))
     return MQTT_URL
 
 

@@ -32,13 +32,12 @@ def login(user: str, password_stdin: bool) -> None:
     The password comes from --password-stdin, else CANOPY_PASSWORD, else a prompt. The token is
     kept per CANOPY_API_URL under CANOPY_HOME; CANOPY_TOKEN, when set, takes precedence over it.
     """
-    client = default_client()
+    api_url = load_config().api_url.rstrip("/")
     password = _read_password(password_stdin, "Password")
-    reply = ApiClient(client.api_url).post("/api/v1/auth/login", json={"user": user, "password": password})
-    save_token(client.api_url, reply["token"])
+    reply = ApiClient(api_url).post("/api/v1/auth/login", json={"user": user, "password": password})
+    save_token(api_url, reply["token"])
     click.echo(
-        f"Signed in to {client.api_url} as {reply['user']} ({reply['role']}); "
-        f"token expires {reply['expires_at']}."
+        f"Signed in to {api_url} as {reply['user']} ({reply['role']}); token expires {reply['expires_at']}."
     )
 
 

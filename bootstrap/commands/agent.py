@@ -5,12 +5,11 @@ from __future__ import annotations
 import click
 
 from bootstrap.commands.output import reports_errors
-from bootstrap.launch import configure_logging
+from bootstrap.launch import ops_server, serve
 from canopy.config import load_config
 from canopy.runtime import Service
-from canopy.runtime.backends import open_backends
+from canopy.runtime.backends import Backends
 from canopy.runtime.heartbeat import HeartbeatSender
-from canopy.runtime.ops import OpsServer
 
 
 def parse_labels(text: str) -> dict[str, str]:
@@ -47,21 +46,20 @@ def agent(node_id: str, labels: str, runtime: str, max_workloads: int, simulated
     """Run a node agent: execute signed start/stop commands for NODE_ID and report load every 2 s."""
     from services.node_agent.service import agent_components
 
-    config = load_config()
-    configure_logging(config)
-    backends = open_backends(config)
-    try:
+    parsed_labels, parsed_load = parse_labels(labels), parse_load(simulated_load)
+
+    def make_service(backends: Backends) -> Service:
         components = agent_components(
             backends,
             node_id,
             runtime=runtime,
-            labels=parse_labels(labels),
-            simulated_load=parse_load(simulated_load),
+            labels=parsed_labels,
+            simulated_load=parsed_load,
             max_workloads=max_workloads,
         )
-        components.append(HeartbeatSender(backends.bus, "node_agent", config.heartbeat_interval))
-        components.append(OpsServer(f"node_agent:{node_id}", lambda: {"status": "ok"}, port=config.ops_port))
-        click.echo(f"Node agent {node_id} ({runtime}) running; Ctrl-C stops.")
-        Service(f"node_agent:{node_id}", components).run()
-    finally:
-        backends.close()
+        components.append(HeartbeatSender(backends.bus, "node_agent", backends.config.heartbeat_interval))
+        components.append(ops_server(backends, f"node_agent:{node_id}"))
+        return Service(f"node_agent:{node_id}", components)
+
+    click.echo(f"Node agent {node_id} ({runtime}) running; Ctrl-C stops.")
+    serve(load_config(), make_service)

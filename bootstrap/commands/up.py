@@ -23,11 +23,7 @@ def up(demo: bool) -> None:
     config = load_config()
     click.echo(f"Canopy: bus {config.bus_url}, store {_redact(config.db_url)}, blobs {config.blob_url}")
     click.echo(f"API on http://{config.api_host}:{config.api_port}/api/v1 ; Ctrl-C stops.")
-    names = list(SERVICES)
-    if demo:
-        SERVICES.setdefault("demo", "simulators.demo:demo_components")
-        names.append("demo")
-    run_services(names, config)
+    run_services([name for name in SERVICES if demo or name != "demo"], config)
 
 
 def _redact(url: str) -> str:

@@ -57,8 +57,7 @@ class Subscriber:
     from_beginning: bool = True
 
     def __post_init__(self) -> None:
-        for topic in (*self.topics, topics.DEADLETTER):
-            self.bus.ensure_topic(topic)
+        self.bus.ensure_topic(topics.DEADLETTER)
         self._consumer = self.bus.consumer(self.group, list(self.topics), from_beginning=self.from_beginning)
 
     def run_once(self, timeout: float = 0.5) -> bool:

@@ -6,7 +6,6 @@ import logging
 import signal
 import threading
 from collections.abc import Sequence
-from types import FrameType
 
 from canopy.runtime.component import Component
 
@@ -49,7 +48,7 @@ class Service:
 
     def run(self) -> None:
         """Start, wait for SIGTERM or SIGINT, then stop gracefully."""
-        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        previous = {sig: signal.signal(sig, self.request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             self.start()
             log.info("%s: running", self.name)
@@ -60,6 +59,3 @@ class Service:
             self.stop()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-
-    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        self.request_stop()

@@ -73,14 +73,13 @@ def _decode(response: requests.Response) -> Any:
         return response.text
 
 
-def credentials_path() -> Path:
-    """Where `canopy login` keeps tokens, per API URL."""
-    return load_config().home / CREDENTIALS_FILE
+def credentials_path(home: Path | None = None) -> Path:
+    """Where `canopy login` keeps tokens, per API URL (under CANOPY_HOME unless `home` is given)."""
+    return (home or load_config().home) / CREDENTIALS_FILE
 
 
-def saved_tokens() -> dict[str, str]:
-    """Tokens saved by `canopy login`, keyed by API URL."""
-    path = credentials_path()
+def saved_tokens(path: Path) -> dict[str, str]:
+    """Tokens saved by `canopy login` in the credentials file at `path`, keyed by API URL."""
     if not path.exists():
         return {}
     data = json.loads(path.read_text())
@@ -89,12 +88,12 @@ def saved_tokens() -> dict[str, str]:
 
 def save_token(api_url: str, token: str | None) -> None:
     """Store (or with None, forget) the token for an API URL, readable by the owner only."""
-    tokens = saved_tokens()
+    path = credentials_path()
+    tokens = saved_tokens(path)
     if token is None:
         tokens.pop(api_url, None)
     else:
         tokens[api_url] = token
-    path = credentials_path()
     temporary = path.with_suffix(".tmp")
     temporary.touch(mode=0o600)
     temporary.write_text(json.dumps(tokens, indent=2))
@@ -105,4 +104,4 @@ def default_client() -> ApiClient:
     """A client for CANOPY_API_URL using CANOPY_TOKEN, or else the token saved by `canopy login`."""
     config = load_config()
     api_url = config.api_url.rstrip("/")
-    return ApiClient(api_url, config.token or saved_tokens().get(api_url, ""))
+    return ApiClient(api_url, config.token or saved_tokens(credentials_path(config.home)).get(api_url, ""))

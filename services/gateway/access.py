@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, request
@@ -76,8 +76,3 @@ def _authenticate(header: str) -> Principal:
         raise Unauthorized("missing API token; send 'Authorization: Bearer <token>' (see `canopy login`)")
     with gateway_context().backends.store.session() as session:
         return resolve_token(session, token.strip())
-
-
-def roles_text(roles: Iterable[str]) -> str:
-    """A readable list of declared roles."""
-    return ", ".join(sorted(roles))

@@ -9,15 +9,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from canopy.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from canopy.roles import Role
+from canopy.store import conflict_on_duplicate
 from canopy.store.models import ApiToken, User
 from services.gateway.passwords import dummy_verify, hash_password, verify_password
 
 TOKEN_PREFIX = "cnp"
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 USER_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 
@@ -52,23 +53,27 @@ def check_user_name(name: str) -> None:
         )
 
 
+def _user_named(session: Session, name: str) -> User | None:
+    """The user called `name`, if any."""
+    user: User | None = session.scalar(select(User).where(User.name == name))
+    return user
+
+
 def create_user(session: Session, name: str, role: Role, password: str) -> User:
     """Add a user; Conflict if the name is taken."""
     check_user_name(name)
-    if session.scalar(select(User).where(User.name == name)) is not None:
+    if _user_named(session, name) is not None:
         raise Conflict(f"user {name!r} already exists")
     user = User(name=name, role=role.value, password_hash=hash_password(password))
     session.add(user)
-    try:
+    with conflict_on_duplicate(f"user {name!r} already exists"):
         session.flush()
-    except IntegrityError as exc:
-        raise Conflict(f"user {name!r} already exists") from exc
     return user
 
 
 def find_user(session: Session, name: str) -> User:
     """The user called `name`, or NotFound."""
-    user = session.scalar(select(User).where(User.name == name))
+    user = _user_named(session, name)
     if user is None:
         raise NotFound(f"no user called {name!r}")
     return user
@@ -76,7 +81,7 @@ def find_user(session: Session, name: str) -> User:
 
 def authenticate(session: Session, name: str, password: str) -> User:
     """The user whose password matches, or Unauthorized with no hint of which part was wrong."""
-    user = session.scalar(select(User).where(User.name == name))
+    user = _user_named(session, name)
     if user is None:
         dummy_verify()
     elif not user.disabled and verify_password(user.password_hash, password):
@@ -110,7 +115,8 @@ def resolve_token(session: Session, presented: str) -> Principal:
     user = session.get(User, token.user_id)
     if user is None or user.disabled:
         raise Unauthorized("the token's user is disabled")
-    token.last_used_at = now
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        token.last_used_at = now
     return Principal(user.id, user.name, Role(user.role), token.id)
 
 
@@ -124,7 +130,7 @@ def revoke_token(session: Session, token_id: str, principal: Principal) -> None:
 
 def ensure_admin(session: Session, password: str | None) -> str | None:
     """Create `admin` on first start; return the generated password when none was given."""
-    if session.scalar(select(User).where(User.name == "admin")) is not None:
+    if _user_named(session, "admin") is not None:
         return None
     generated = None if password else secrets.token_urlsafe(12)
     create_user(session, "admin", Role.PLATFORM_ADMIN, password or generated or "")

@@ -31,11 +31,8 @@ def create_app(backends: Backends) -> Flask:
     app = Flask("canopy.gateway", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.extensions["canopy"] = GatewayContext(backends=backends, throttle=LoginThrottle())
-    for blueprint in (health.blueprint, auth.blueprint, users.blueprint, models.blueprint):
-        app.register_blueprint(blueprint)
-    app.register_blueprint(telemetry.blueprint)
-    app.register_blueprint(devices.blueprint)
-    app.register_blueprint(deployments.blueprint)
+    for area in (health, auth, users, models, telemetry, devices, deployments):
+        app.register_blueprint(area.blueprint)
     app.before_request(enforce_roles)
     app.after_request(_add_security_headers)
     app.register_error_handler(CanopyError, _canopy_error)

@@ -6,7 +6,6 @@ import hashlib
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,7 +22,7 @@ from canopy.bus import Bus, Consumer, Record, open_bus
 from canopy.bus.typed import Subscriber
 from canopy.contracts import DeadLetter, Heartbeat, Message, decode, encode, topics
 from canopy.errors import NoSuchDriver, Unavailable
-from tests.conftest import require
+from tests.conftest import port_open, require
 
 MEMBER_SCRIPT = Path(__file__).with_name("bus_member.py")
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,15 +61,6 @@ def names(request: pytest.FixtureRequest) -> Names:
     stem = request.node.originalname.removeprefix("test_").replace("_", "-")[:40]
     suffix = uuid.uuid4().hex[:10]
     return Names(topic=f"{stem}-{suffix}", group=f"{stem}-group-{suffix}")
-
-
-def broker_answers() -> bool:
-    """Whether something listens on the broker's port."""
-    try:
-        with socket.create_connection(("127.0.0.1", 9092), timeout=1.0):
-            return True
-    except OSError:
-        return False
 
 
 def drain(consumer: Consumer, count: int, timeout: float = 60.0, *, commit: bool = True) -> list[Record]:
@@ -313,7 +303,7 @@ def test_broker_outage_loses_no_acknowledged_message(kafka_url: str, names: Name
         send(500)
         confirm()
         down(["kafka"])
-        require("A Kafka broker started by canopy (so it can be bounced)", not broker_answers())
+        require("A Kafka broker started by canopy (so it can be bounced)", not port_open("127.0.0.1", 9092))
         outage_ends = time.monotonic() + 10
         while time.monotonic() < outage_ends:
             send(50)
@@ -322,7 +312,7 @@ def test_broker_outage_loses_no_acknowledged_message(kafka_url: str, names: Name
         send(500)
         confirm()
     finally:
-        if not broker_answers():
+        if not port_open("127.0.0.1", 9092):
             up(["kafka"])
     consumer = bus.consumer(names.group, [names.topic])
     try:

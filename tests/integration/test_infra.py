@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from bootstrap.infra import NAMES, down, status, up
 from bootstrap.infra.base import InfraPaths, load_ownership
 from bootstrap.infra.cli import infra
+from tests.conftest import require
 
 EXPECTED = {
     "kafka": "127.0.0.1:9092",
@@ -94,8 +95,10 @@ def test_cli_rejects_unknown_component() -> None:
 def test_kafka_bounce_keeps_topics() -> None:
     from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-    if not next(row for row in status() if row.name == "kafka").started_by_canopy:
-        pytest.skip("Kafka was not started by canopy, so down() leaves it alone")
+    require(
+        "A Kafka broker started by canopy (so it can be bounced)",
+        next(row for row in status() if row.name == "kafka").started_by_canopy,
+    )
     topic = f"infra-bounce-{os.getpid()}"
     admin = AdminClient({"bootstrap.servers": EXPECTED["kafka"]})
     for future in admin.create_topics([NewTopic(topic, 1, 1)]).values():

@@ -38,6 +38,7 @@ from services.gateway.server import HttpServer
 from services.gateway.service import bootstrap_admin
 from simulators import TYPES_DIR
 from simulators.transports import BusLink, MqttLink
+from tests.conftest import port_open, require
 
 pytestmark = pytest.mark.timeout(240)
 REAL_HOME = Path(os.environ.get("CANOPY_HOME") or "~/.canopy").expanduser()
@@ -313,6 +314,10 @@ def test_a_mosquitto_restart_mid_stream_loses_no_qos1_reading(platform: Platform
         for seq in range(total):
             if seq == 200:
                 on_real_broker(down)
+                require(
+                    "A Mosquitto broker started by canopy (so it can be restarted)",
+                    not port_open("127.0.0.1", 1883),
+                )
             if seq == 400:
                 on_real_broker(up)
             link.send({"temperature": 21.0}, datetime.now(UTC), seq)
