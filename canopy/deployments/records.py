@@ -73,9 +73,14 @@ def remove_replicas(session: Session, workload_ids: list[str]) -> None:
         session.execute(delete(Replica).where(Replica.workload_id.in_(workload_ids)))
 
 
+def ready_endpoints(replicas: list[Replica]) -> list[str]:
+    """Endpoints of the replicas that are ready."""
+    return [r.endpoint for r in replicas if r.state == "ready" and r.endpoint]
+
+
 def live_endpoints(session: Session, model_id: str) -> list[str]:
     """Endpoints of the ready replicas of a model."""
-    return [r.endpoint for r in replicas_of(session, model_id) if r.state == "ready" and r.endpoint]
+    return ready_endpoints(replicas_of(session, model_id))
 
 
 def deployment_summary(session: Session, model_id: str) -> dict[str, Any]:
@@ -84,7 +89,7 @@ def deployment_summary(session: Session, model_id: str) -> dict[str, Any]:
     if deployment is None:
         return {"deployment": "not deployed", "replicas": "0/0", "nodes": [], "endpoints": []}
     replicas = replicas_of(session, model_id)
-    endpoints = [r.endpoint for r in replicas if r.state == "ready" and r.endpoint]
+    endpoints = ready_endpoints(replicas)
     return {
         "deployment": deployment.status,
         "replicas": f"{len(endpoints)}/{deployment.desired_replicas}",
@@ -117,7 +122,7 @@ def deployment_view(session: Session, model_id: str, since: int = 0) -> dict[str
             for r in replicas
         ],
         "nodes": sorted({r.node_id for r in replicas}),
-        "endpoints": [r.endpoint for r in replicas if r.state == "ready" and r.endpoint],
+        "endpoints": ready_endpoints(replicas),
         "events": [
             {
                 "id": e.id,

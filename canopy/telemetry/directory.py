@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from canopy.devices.instances import credential_matches
+
 CheckReading = Callable[[dict[str, Any]], dict[str, Any]]
 CheckCommand = Callable[[str | None, dict[str, Any]], tuple[str, dict[str, Any]]]
-
-
-def token_digest(token: str) -> str:
-    """The SHA-256 hex digest under which a device credential is stored."""
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def accept_reading(reading: dict[str, Any]) -> dict[str, Any]:
@@ -43,7 +38,7 @@ class DeviceRecord:
 
     def verify_token(self, token: str) -> bool:
         """Whether `token` is this device's credential (constant-time comparison of digests)."""
-        return hmac.compare_digest(token_digest(token), self.token_hash)
+        return credential_matches(self.token_hash, token)
 
 
 class DeviceDirectory(Protocol):
@@ -132,11 +127,3 @@ class CachedDirectory:
                 self._load(device_id, self.clock())
             except Exception:
                 time.sleep(1.0)
-
-    def forget(self, device_id: str | None = None) -> None:
-        """Drop one cached device, or all of them."""
-        with self._lock:
-            if device_id is None:
-                self._entries.clear()
-            else:
-                self._entries.pop(device_id, None)

@@ -13,7 +13,6 @@ from canopy.errors import CanopyError
 from canopy.telemetry.directory import DeviceRecord
 
 INVALID, UNKNOWN_DEVICE, BAD_CREDENTIAL = "invalid", "unknown_device", "bad_credential"
-REFUSAL_KINDS = (INVALID, UNKNOWN_DEVICE, BAD_CREDENTIAL)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
 
 from sqlalchemy import select
 
@@ -13,13 +12,6 @@ from canopy.devices.type_registry import spec_of
 from canopy.devices.validation import validate_command, validate_reading
 from canopy.store import Store
 from canopy.telemetry.directory import DeviceRecord
-
-
-def _check_command(
-    spec: DeviceTypeSpec, command: str | None, params: dict[str, Any]
-) -> tuple[str, dict[str, Any]]:
-    """Check a command against a type (partial-friendly argument order)."""
-    return validate_command(spec, command, params)
 
 
 class StoreDirectory:
@@ -56,5 +48,5 @@ class StoreDirectory:
                 transport=device.transport,
                 token_hash=device.credential_hash,
                 check_reading=partial(validate_reading, spec),
-                check_command=partial(_check_command, spec),
+                check_command=partial(validate_command, spec),
             )

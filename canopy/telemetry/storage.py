@@ -56,28 +56,11 @@ def add_refusals(session: Session, device_id: str, kind: str, reason: str, count
         session.execute(statement.values(values))
 
 
-def upsert_latest(session: Session, reading: TelemetryReading) -> None:
-    """Keep `reading` as the device's latest unless a newer one is already stored."""
-    row = session.get(LatestReading, reading.device_id)
-    if row is None:
-        session.add(_new_row(reading))
-        return
-    row.last_seen = max(row.last_seen, reading.received_at)
-    if reading.at >= row.at:
-        row.device_type, row.reading, row.at = reading.device_type, reading.reading, reading.at
-        row.seq, row.source = reading.seq, reading.source
-
-
 def upsert_many(session: Session, readings: list[TelemetryReading]) -> None:
     """Keep each reading as its device's latest (unless a newer one is stored) in one statement."""
     if not readings:
         return
-    dialect = session.get_bind().dialect.name
-    if dialect not in ("sqlite", "postgresql"):
-        for reading in readings:
-            upsert_latest(session, reading)
-        return
-    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     rows = [_row_values(reading) for reading in readings]
     statement = insert(LatestReading)
     newer = statement.excluded
@@ -108,19 +91,6 @@ def _row_values(reading: TelemetryReading) -> dict[str, Any]:
         "source": reading.source,
         "last_seen": reading.received_at,
     }
-
-
-def _new_row(reading: TelemetryReading) -> LatestReading:
-    """A new latest-value row for a device seen for the first time."""
-    return LatestReading(
-        device_id=reading.device_id,
-        device_type=reading.device_type,
-        reading=reading.reading,
-        at=reading.at,
-        seq=reading.seq,
-        source=reading.source,
-        last_seen=reading.received_at,
-    )
 
 
 class LatestWriter:

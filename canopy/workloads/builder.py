@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import io
 import json
 import shutil
 import subprocess
 import sys
 import tempfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import platform_sdk
 
 import canopy
+from canopy.archive import extract_zip
 from canopy.blob import BlobStore
 from canopy.errors import ValidationFailed
-from canopy.workloads.base_images import BASE_IMAGES, build_base_image
+from canopy.models.validate import find_package_root
+from canopy.workloads.base_images import BASE_IMAGES, build_base_image, image_exists
 from canopy.workloads.wheels import HOST_PYTHON, choose_python, file_lock
 
 DOCKERFILE = Path(__file__).resolve().parents[2] / "deploy" / "model.Dockerfile"
@@ -50,16 +51,11 @@ def unpack(
     with file_lock(home / "packages" / f".{model_id}.lock"):
         if not (directory / ".complete").exists():
             shutil.rmtree(directory, ignore_errors=True)
-            directory.mkdir(parents=True)
-            with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                for info in archive.infolist():
-                    target = (directory / info.filename).resolve()
-                    if not target.is_relative_to(directory.resolve()):
-                        raise ValidationFailed(f"archive entry {info.filename!r} leaves the package")
-                archive.extractall(directory)
+            extract_zip(data, directory / "files")
             (directory / ".complete").touch()
-    found, found_python = read_runtime_needs(directory)
-    return Package(model_id, directory, digest, requirements or found, python or found_python)
+    root = find_package_root(directory / "files")
+    found, found_python = read_runtime_needs(root)
+    return Package(model_id, root, digest, requirements or found, python or found_python)
 
 
 def read_runtime_needs(directory: Path) -> tuple[list[str], str]:
@@ -77,7 +73,7 @@ def read_runtime_needs(directory: Path) -> tuple[list[str], str]:
     if isinstance(requirements, str):
         path = directory / requirements if requirements else None
         lines = path.read_text().splitlines() if path and path.is_file() else []
-        requirements = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+        requirements = [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
     return [str(r) for r in requirements], python
 
 
@@ -89,6 +85,12 @@ def sdk_bundle(target: Path) -> Path:
     for name in CORE_MODULES:
         shutil.copy2(Path(canopy.__file__).parent / name, target / "canopy" / name)
     return target
+
+
+@functools.cache
+def _process_sdk(home: Path) -> Path:
+    """The SDK bundle process workloads share, copied once per deployer process (never under a live one)."""
+    return sdk_bundle(home / "sdk")
 
 
 def _pycache(_dir: str, names: list[str]) -> list[str]:
@@ -111,7 +113,7 @@ def build_process_env(package: Package, home: Path) -> tuple[Path, Path]:
             subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True)
             _run_pip(env / "bin" / "python", wheels)
             (env / ".complete").touch()
-    return env, sdk_bundle(home / "sdk")
+    return env, _process_sdk(home)
 
 
 def _run_pip(python: Path, wheels: Path) -> None:
@@ -128,11 +130,11 @@ def build_image(package: Package, home: Path) -> str:
     """A local image holding the package, its wheels and the SDK; nothing in the build uses the network."""
     python, wheels = choose_python(package.requirements, python_candidates(package.python), home / "wheels")
     tag = f"canopy/model-{package.model_id}:{package.digest}-{wheels.name}"[:128].lower()
-    if _image_exists(tag):
+    if image_exists(tag):
         return tag
     deps = f"canopy/deps:{python}-{wheels.name}"
     with file_lock(home / "images" / f".{wheels.name}.lock"):
-        if not _image_exists(deps):
+        if not image_exists(deps):
             base = build_base_image(python)
             with tempfile.TemporaryDirectory(prefix="canopy-deps-") as tmp:
                 context = Path(tmp)
@@ -155,12 +157,6 @@ def _docker_build(context: Path, dockerfile: Path, tag: str, args: dict[str, str
     result = subprocess.run([*command, str(context)], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise ValidationFailed(f"image build failed: {result.stderr.strip()[-800:]}")
-
-
-def _image_exists(tag: str) -> bool:
-    """Whether the local engine has an image with this tag."""
-    result = subprocess.run(["docker", "image", "inspect", tag], capture_output=True, check=False)
-    return result.returncode == 0
 
 
 def python_candidates(requested: str) -> list[str]:

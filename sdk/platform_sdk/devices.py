@@ -97,12 +97,3 @@ def send_controller_data(
     ack: dict[str, Any] = api.post(f"/api/v1/devices/{device}/commands", json=body)
     state: dict[str, Any] = ack["state"]
     return state
-
-
-def send_reading(
-    device: str, credential: str, reading: dict[str, Any], *, api_url: str, seq: int | None = None
-) -> None:
-    """Post one reading as the device itself (HTTP transport), authenticated by its credential."""
-    ApiClient(api_url, credential).post(
-        f"/api/v1/devices/{device}/telemetry", json={"reading": reading, "seq": seq}
-    )

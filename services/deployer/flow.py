@@ -24,7 +24,13 @@ from canopy.contracts.deploy import (
     WorkloadEvent,
     WorkloadSpec,
 )
-from canopy.deployments.records import current_generation, record_event, remove_replicas, replicas_of
+from canopy.deployments.records import (
+    current_generation,
+    live_endpoints,
+    record_event,
+    remove_replicas,
+    replicas_of,
+)
 from canopy.deployments.tables import Replica
 from canopy.errors import CanopyError
 from canopy.runtime.backends import Backends
@@ -116,7 +122,7 @@ class Deployer:
             specs = {rt: self.build(request, package, rt) for rt in sorted(set(decision.runtimes.values()))}
             self.start_replicas(request, decision, specs)
         with self.backends.store.session() as session:
-            endpoints = [r.endpoint for r in replicas_of(session, request.model_id) if r.state == "ready"]
+            endpoints = live_endpoints(session, request.model_id)
         self.event(request, "ready", f"{len(endpoints)} replica(s) ready: {', '.join(endpoints)}")
 
     def place(self, request: DeployRequest, replicas: int, occupied: dict[str, int]) -> PlacementDecision:

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from canopy.contracts import decode, encode
+from canopy.devices.instances import credential_digest as token_digest
 from canopy.devices.schema import parse_type
 from canopy.devices.validation import validate_command, validate_reading
-from canopy.telemetry.directory import CachedDirectory, DeviceRecord, MemoryDirectory, token_digest
+from canopy.telemetry.directory import CachedDirectory, DeviceRecord, MemoryDirectory
 from canopy.telemetry.ingest import (
     BAD_CREDENTIAL,
     INVALID,

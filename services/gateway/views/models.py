@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
+from sqlalchemy.orm import Session
 
 from canopy.deployments.records import deployment_summary
 from canopy.errors import BadRequest
@@ -25,7 +26,7 @@ def _repository() -> ModelRepository:
     return ModelRepository(backends.store, backends.blob, backends.config.home / WORKSPACES_DIR)
 
 
-def _model_view(record: ModelRecord, *, with_manifest: bool = False) -> dict[str, Any]:
+def _model_view(record: ModelRecord, session: Session, *, with_manifest: bool = False) -> dict[str, Any]:
     """The JSON shape of a model record."""
     manifest = json.loads(record.manifest)
     view: dict[str, Any] = {
@@ -41,8 +42,7 @@ def _model_view(record: ModelRecord, *, with_manifest: bool = False) -> dict[str
         "sha256": record.sha256,
         "created_at": record.created_at.isoformat(),
     }
-    with gateway_context().backends.store.session() as session:
-        view.update(deployment_summary(session, record.id))
+    view.update(deployment_summary(session, record.id))
     if with_manifest:
         view["manifest"] = manifest
     return view
@@ -56,21 +56,26 @@ def upload_model() -> tuple[Response, int]:
     if upload is None:
         raise BadRequest(f"send the model package zip as the multipart form field {UPLOAD_FIELD!r}")
     record = _repository().upload(upload.stream, current_principal().user_id)
-    return jsonify(_model_view(record, with_manifest=True)), 201
+    with gateway_context().backends.store.session() as session:
+        return jsonify(_model_view(record, session, with_manifest=True)), 201
 
 
 @blueprint.get("/models")
 @allow(*any_role())
 def list_models() -> Response:
     """Every model."""
-    return jsonify({"models": [_model_view(record) for record in _repository().list()]})
+    records = _repository().list()
+    with gateway_context().backends.store.session() as session:
+        return jsonify({"models": [_model_view(record, session) for record in records]})
 
 
 @blueprint.get("/models/<model_id>")
 @allow(*any_role())
 def show_model(model_id: str) -> Response:
     """One model with its manifest."""
-    return jsonify(_model_view(_repository().get(model_id), with_manifest=True))
+    record = _repository().get(model_id)
+    with gateway_context().backends.store.session() as session:
+        return jsonify(_model_view(record, session, with_manifest=True))
 
 
 @blueprint.delete("/models/<model_id>")

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from canopy.bus.typed import publish
 from canopy.contracts import decode, topics
 from canopy.contracts.devices import DeviceCommand, TelemetryReading, TelemetrySubmission
+from canopy.devices.instances import device_status
 from canopy.errors import BadRequest, NotFound, Timeout, Unauthorized, Unavailable
 from canopy.roles import Role
 from canopy.store.models import utcnow
@@ -32,7 +33,6 @@ from services.gateway.access import PUBLIC, allow
 from services.gateway.context import gateway_context
 
 blueprint = Blueprint("telemetry", __name__, url_prefix="/api/v1")
-ONLINE_WITHIN = timedelta(seconds=60)
 DEVICE_ROLES = (Role.PLATFORM_ADMIN, Role.APP_DEVELOPER, Role.END_USER)
 MAX_ACK_WAIT = 30.0
 KEEPALIVE_SECONDS = 10.0
@@ -122,12 +122,11 @@ def get_latest(device_id: str) -> Response:
         row = latest(session, device_id)
         counts = refusals(session, device_id)
         view = reading_view(row) if row is not None else None
-    online = row is not None and utcnow() - row.last_seen <= ONLINE_WITHIN
     return jsonify(
         {
             "device_id": device_id,
             "device_type": record.device_type,
-            "status": "online" if online else "offline",
+            "status": device_status(row.last_seen if row is not None else None, utcnow()),
             "last_seen": view["last_seen"] if view else None,
             "latest": view,
             "refused": counts,
