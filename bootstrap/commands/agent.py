@@ -4,23 +4,12 @@ from __future__ import annotations
 
 import click
 
-from bootstrap.commands.output import reports_errors
+from bootstrap.commands.output import parse_labels, reports_errors
 from bootstrap.launch import ops_server, serve
 from canopy.config import load_config
 from canopy.runtime import Service
 from canopy.runtime.backends import Backends
 from canopy.runtime.heartbeat import HeartbeatSender
-
-
-def parse_labels(text: str) -> dict[str, str]:
-    """Parse 'k=v,k2=v2' into a dict; raise BadParameter naming a malformed pair."""
-    labels: dict[str, str] = {}
-    for pair in filter(None, (part.strip() for part in text.split(","))):
-        key, sep, value = pair.partition("=")
-        if not key or not sep:
-            raise click.BadParameter(f"{pair!r} is not key=value", param_hint="--labels")
-        labels[key] = value
-    return labels
 
 
 def parse_load(text: str) -> tuple[float, float] | None:
@@ -46,7 +35,10 @@ def agent(node_id: str, labels: str, runtime: str, max_workloads: int, simulated
     """Run a node agent: execute signed start/stop commands for NODE_ID and report load every 2 s."""
     from services.node_agent.service import agent_components
 
-    parsed_labels, parsed_load = parse_labels(labels), parse_load(simulated_load)
+    parsed_labels, parsed_load = (
+        parse_labels(filter(None, (part.strip() for part in labels.split(","))), "--labels"),
+        parse_load(simulated_load),
+    )
 
     def make_service(backends: Backends) -> Service:
         components = agent_components(

@@ -9,7 +9,7 @@ from typing import Any
 import click
 from platform_sdk._client import ApiClient, default_client
 
-from bootstrap.commands.output import reports_errors
+from bootstrap.commands.output import parse_labels, reports_errors
 from canopy.errors import CanopyError
 
 POLL_SECONDS = 0.5
@@ -56,17 +56,6 @@ def _finish(client: ApiClient, reply: dict[str, Any], wait: bool) -> None:
         click.echo(endpoint)
 
 
-def _labels(pairs: tuple[str, ...]) -> dict[str, str]:
-    """Parse repeated --node-label key=value options."""
-    labels: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not key or not sep:
-            raise click.BadParameter(f"{pair!r} is not key=value", param_hint="--node-label")
-        labels[key] = value
-    return labels
-
-
 @click.command("deploy")
 @click.argument("model_id")
 @click.option(
@@ -80,7 +69,7 @@ def _labels(pairs: tuple[str, ...]) -> dict[str, str]:
 def deploy(model_id: str, replicas: int | None, node_labels: tuple[str, ...], wait: bool) -> None:
     """Deploy model MODEL_ID and stream building, placing, starting, ready (or failed, with logs)."""
     client = default_client()
-    body: dict[str, Any] = {"node_labels": _labels(node_labels)}
+    body: dict[str, Any] = {"node_labels": parse_labels(node_labels, "--node-label")}
     if replicas is not None:
         body["replicas"] = replicas
     _finish(client, client.post(f"/api/v1/models/{model_id}/deploy", json=body), wait)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 import click
@@ -55,3 +55,14 @@ def parse_key_values(pairs: tuple[str, ...], option: str) -> dict[str, Any]:
         except json.JSONDecodeError:
             parsed[key] = value
     return parsed
+
+
+def parse_labels(pairs: Iterable[str], option: str) -> dict[str, str]:
+    """key=value labels as text; a malformed pair is a usage error naming `option`."""
+    labels: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not key or not sep:
+            raise click.BadParameter(f"{pair!r} is not key=value", param_hint=option)
+        labels[key] = value
+    return labels

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from prometheus_client import Counter
+
+from canopy.bus import Bus
+from canopy.bus.typed import publish
+from canopy.telemetry.ingest import Submission, Verdict, refusal_letter
+
+log = logging.getLogger(__name__)
 
 ACCEPTED = Counter("canopy_telemetry_accepted_total", "Readings accepted into device streams", ["source"])
 REFUSED = Counter(
@@ -16,3 +24,12 @@ UNKNOWN = "(unknown)"
 def counted_device(device_id: str, kind: str) -> str:
     """The device a refusal is counted under: unknown ids share one counter so they cannot flood it."""
     return UNKNOWN if kind == "unknown_device" else device_id
+
+
+def report_refusal(bus: Bus, submission: Submission, verdict: Verdict, group: str) -> str:
+    """Dead-letter a refused reading (without its credential) and count it; return the device counted."""
+    log.info("refused %s reading of %s: %s", submission.source, submission.device_id, verdict.reason)
+    publish(bus, refusal_letter(submission, verdict, group), key=submission.device_id)
+    device = counted_device(submission.device_id, verdict.refusal)
+    REFUSED.labels(verdict.refusal, device, submission.source).inc()
+    return device

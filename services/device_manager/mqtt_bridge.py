@@ -13,7 +13,13 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from canopy.bus import Bus
-from canopy.telemetry.mqtt import STATE_FILTER, TELEMETRY_FILTER, parse_topic, submission_from_payload
+from canopy.telemetry.mqtt import (
+    STATE_FILTER,
+    TELEMETRY_FILTER,
+    parse_topic,
+    submission_from_payload,
+    topic_for,
+)
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +98,7 @@ class MqttBridge:
 
     def send_command(self, device_id: str, payload: dict[str, Any]) -> None:
         """Publish a command to canopy/devices/<id>/commands with QoS 1 (queued while disconnected)."""
-        self.client.publish(f"canopy/devices/{device_id}/commands", json.dumps(payload), qos=1)
+        self.client.publish(topic_for(device_id, "commands"), json.dumps(payload), qos=1)
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any = None) -> None:
         """Subscribe (again) once the broker accepts the connection."""

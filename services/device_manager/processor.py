@@ -8,12 +8,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from canopy.bus import Bus
-from canopy.bus.typed import publish
 from canopy.contracts import topics
 from canopy.contracts.devices import TelemetryReading
 from canopy.telemetry.directory import DeviceDirectory
-from canopy.telemetry.ingest import Submission, Verdict, assess, refusal_letter
-from canopy.telemetry.metrics import ACCEPTED, REFUSED, counted_device
+from canopy.telemetry.ingest import Submission, Verdict, assess
+from canopy.telemetry.metrics import ACCEPTED, report_refusal
 from canopy.telemetry.storage import LatestWriter
 
 log = logging.getLogger(__name__)
@@ -63,8 +62,5 @@ class TelemetryProcessor:
 
     def refuse(self, submission: Submission, verdict: Verdict) -> None:
         """Send a refused reading to the dead letter with the reason, and count it for the device."""
-        log.info("refused %s reading of %s: %s", submission.source, submission.device_id, verdict.reason)
-        publish(self.bus, refusal_letter(submission, verdict, GROUP), key=submission.device_id)
-        device = counted_device(submission.device_id, verdict.refusal)
-        REFUSED.labels(verdict.refusal, device, submission.source).inc()
+        device = report_refusal(self.bus, submission, verdict, GROUP)
         self.writer.refuse(device, verdict.refusal, verdict.reason)

@@ -24,8 +24,8 @@ from canopy.errors import BadRequest, NotFound, Timeout, Unauthorized, Unavailab
 from canopy.roles import Role
 from canopy.store.models import utcnow
 from canopy.telemetry.directory import CachedDirectory, DeviceRecord
-from canopy.telemetry.ingest import BAD_CREDENTIAL, UNKNOWN_DEVICE, Submission, assess, refusal_letter
-from canopy.telemetry.metrics import REFUSED, counted_device
+from canopy.telemetry.ingest import BAD_CREDENTIAL, UNKNOWN_DEVICE, Submission, assess
+from canopy.telemetry.metrics import report_refusal
 from canopy.telemetry.models import CommandRecord, RefusalCount
 from canopy.telemetry.registry import StoreDirectory
 from canopy.telemetry.storage import add_refusals, command_view, latest, reading_view, refusals
@@ -79,9 +79,7 @@ def post_telemetry(device_id: str) -> tuple[Response, int]:
     backends = gateway_context().backends
     verdict = assess(submission, _directory().find(device_id), datetime.now(UTC))
     if verdict.reading is None:
-        device = counted_device(device_id, verdict.refusal)
-        REFUSED.labels(verdict.refusal, device, "http").inc()
-        publish(backends.bus, refusal_letter(submission, verdict, "gateway"), key=device_id)
+        device = report_refusal(backends.bus, submission, verdict, "gateway")
         with backends.store.session() as session:
             add_refusals(session, device, verdict.refusal, verdict.reason)
         if verdict.refusal == UNKNOWN_DEVICE:
