@@ -14,7 +14,6 @@ from typing import Any
 
 import docker
 import pytest
-import requests
 from platform_sdk._client import ApiClient
 from platform_sdk.models import ModelClient
 from sqlalchemy import create_engine
@@ -58,15 +57,7 @@ class Platform:
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         """An authenticated API call that must succeed."""
-        reply = requests.request(
-            method,
-            f"{self.api}{path}",
-            headers={"Authorization": f"Bearer {self.token}"},
-            timeout=30,
-            **kwargs,
-        )
-        assert reply.ok, reply.text
-        return reply.json() if reply.content else None
+        return ApiClient(self.api, self.token, timeout=30).request(method, path, **kwargs)
 
     def upload(self, package: bytes) -> str:
         """Upload a package zip; return the model id."""

@@ -3,56 +3,28 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from flask.testing import FlaskClient
+from platform_sdk._client import ApiClient
 
 from bootstrap.cli import cli
-from canopy.errors import error_from_payload
 from canopy.roles import Role
+from canopy.runtime.backends import Backends
+from services.gateway.app import create_app
+from services.gateway.server import HttpServer
 from tests.fixtures.device_packages.corpus import HERE, LEGACY_INSTANCES, LEGACY_TYPES, zip_bytes
-from tests.functional.conftest import bearer
-
-
-class FlaskApi:
-    """The ApiClient interface the CLI uses, served by the Flask test client."""
-
-    def __init__(self, client: FlaskClient, token: str) -> None:
-        self.client, self.headers = client, bearer(token)
-
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        reply = self.client.open(
-            path,
-            method=method,
-            json=kwargs.get("json"),
-            data=kwargs.get("data"),
-            query_string=kwargs.get("params"),
-            headers={**self.headers, **kwargs.get("headers", {})},
-        )
-        body = reply.get_json(silent=True)
-        if reply.status_code >= 400:
-            raise error_from_payload(reply.status_code, body)
-        return body
-
-    def get(self, path: str, **kwargs: Any) -> Any:
-        return self.request("GET", path, **kwargs)
-
-    def post(self, path: str, **kwargs: Any) -> Any:
-        return self.request("POST", path, **kwargs)
-
-    def delete(self, path: str, **kwargs: Any) -> Any:
-        return self.request("DELETE", path, **kwargs)
 
 
 @pytest.fixture()
 def canopy(
-    client: FlaskClient, issue_token: Callable[[Role], str], monkeypatch: pytest.MonkeyPatch
-) -> Callable[..., Result]:
-    api = FlaskApi(client, issue_token(Role.PLATFORM_ADMIN))
+    backends: Backends, issue_token: Callable[[Role], str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., Result]]:
+    server = HttpServer(create_app(backends), "127.0.0.1", 0)
+    server.start()
+    api = ApiClient(server.url, issue_token(Role.PLATFORM_ADMIN))
     monkeypatch.setattr("bootstrap.commands.device.default_client", lambda: api)
     runner = CliRunner()
 
@@ -61,7 +33,9 @@ def canopy(
         assert (result.exit_code == 0) == ok, result.output
         return result
 
-    return run
+    yield run
+    api.close()
+    server.stop()
 
 
 def test_the_device_commands_end_to_end(canopy: Callable[..., Result], tmp_path: Path) -> None:
