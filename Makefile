@@ -29,7 +29,7 @@ lint: install  ## ruff and mypy
 	$(BIN)/mypy
 
 test: install infra lint  ## every test tier on the real infrastructure
-	$(BIN)/pytest tests/unit tests/functional tests/integration tests/e2e
+	$(BIN)/pytest tests/unit tests/security tests/functional tests/integration tests/e2e
 
 test-unit: install
 	$(BIN)/pytest tests/unit
