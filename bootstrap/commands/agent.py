@@ -50,7 +50,7 @@ def agent(node_id: str, labels: str, runtime: str, max_workloads: int, simulated
             max_workloads=max_workloads,
         )
         components.append(HeartbeatSender(backends.bus, "node_agent", backends.config.heartbeat_interval))
-        components.append(ops_server(backends, f"node_agent:{node_id}"))
+        components.append(ops_server(backends, f"node_agent:{node_id}", components))
         return Service(f"node_agent:{node_id}", components)
 
     click.echo(f"Node agent {node_id} ({runtime}) running; Ctrl-C stops.")

@@ -1,5 +1,8 @@
-"""A model's requirements never run code on the platform host: refused at upload, re-checked at deploy,
-resolved to wheels only, by a pip that sees no platform secret; stored packages are digest-checked."""
+"""A model's requirements never run code on the platform host.
+
+They are refused at upload, re-checked at deploy, resolved to wheels only, by a pip that sees no
+platform secret; stored packages are digest-checked before each build.
+"""
 
 from __future__ import annotations
 
@@ -29,13 +32,7 @@ from services.deployer.service import deployer_components
 from services.node_agent.service import agent_components
 from services.node_manager.service import node_manager_components
 from tests.deploy_helpers import IRIS_PACKAGE, SHARED_CACHE, share_build_caches, wait_for, zip_package
-from tests.functional.conftest import (  # noqa: F401 - fixtures shared with the functional tier
-    backends,
-    bearer,
-    client,
-    issue_token,
-    role_tokens,
-)
+from tests.functional.conftest import bearer
 
 pytestmark = pytest.mark.timeout(300)
 
