@@ -78,7 +78,7 @@ def failing_requirement(pip_stderr: str) -> str:
     """The requirement pip names in a resolution failure, or pip's last error line."""
     match = re.search(r"No matching distribution found for (\S+)", pip_stderr)
     if match:
-        return f"requirement {match.group(1)} has no wheel (source-only releases are never built)"
+        return f"requirement {match.group(1)} has no wheel"
     lines = [line for line in pip_stderr.strip().splitlines() if line.strip()]
     return lines[-1] if lines else "pip download failed"
 
