@@ -44,3 +44,8 @@ def health_report(checks: Mapping[str, Check]) -> dict[str, object]:
         components[name] = problem or "ok"
     failing = sorted(name for name, state in components.items() if state != "ok")
     return {"status": "failing" if failing else "ok", "failing": failing, "components": components}
+
+
+def process_health(store: Store, checks: Mapping[str, Check]) -> dict[str, object]:
+    """The health report of a process: its store and the given component checks."""
+    return health_report({"store": lambda: store_problem(store), **checks})

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import requests
+from flask.testing import FlaskClient
 
 from bootstrap.launch import build_service
 from canopy.config import Config
@@ -86,3 +87,19 @@ def test_a_bus_that_takes_no_message_shows_as_the_heartbeat_failing(
     assert body["components"]["heartbeat:node_manager"] == "failing: Unavailable"
     monkeypatch.undo()
     wait_for(lambda: _health(node_manager)[0] == 200, 10, "the heartbeat to recover")
+
+
+def test_the_gateway_health_reports_the_components_of_its_process(
+    backends: Backends, client: FlaskClient
+) -> None:
+    service = build_service(backends, ["node_manager"])
+    service.start()
+    try:
+        body = client.get("/api/v1/health").get_json()
+        assert body["status"] == "ok" and "heartbeat:node_manager" in body["components"]
+        loop = next(c for c in service.components if isinstance(c, SubscriptionLoop))
+        loop.stop()
+        reply = client.get("/api/v1/health")
+        assert reply.status_code == 503 and reply.get_json()["failing"] == [loop.name]
+    finally:
+        service.stop()
