@@ -75,7 +75,7 @@ def run_sandboxed(
     with tempfile.TemporaryDirectory(prefix="canopy-pip-") as tmp:
         workdir = Path(tmp)
         try:
-            return subprocess.run(
+            result = subprocess.run(
                 bwrap_argv(command, sandbox, workdir),
                 env=scrubbed_env(workdir),
                 cwd=workdir,
@@ -86,3 +86,9 @@ def run_sandboxed(
             )
         except subprocess.TimeoutExpired as exc:
             raise Timeout(f"pip did not finish within {timeout:.0f} s; try the deployment again") from exc
+    if result.returncode != 0 and result.stderr.startswith("bwrap:"):
+        raise ConfigError(
+            f"bubblewrap cannot make a sandbox on this host ({result.stderr.strip()[:300]}); "
+            "it needs user namespaces (run as root, or allow unprivileged user namespaces)"
+        )
+    return result

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from canopy.errors import ConfigError
 from canopy.models import ModelRecord
 from canopy.roles import Role
 from canopy.runtime import Service
@@ -322,3 +323,17 @@ def test_the_sandboxed_pip_sees_no_platform_secret(
     assert "admin-secret" not in result.stdout and "SIGNING-KEY" not in result.stdout
     assert seen["etc_write"] == "False"
     assert (target / "written").read_text() == "ok"
+
+
+def test_a_sandbox_that_cannot_be_made_is_an_error_never_an_unsandboxed_run(
+    request: pytest.FixtureRequest,
+) -> None:
+    SHARED_CACHE.mkdir(parents=True, exist_ok=True)
+    base = Path(tempfile.mkdtemp(prefix="probe-bad-", dir=SHARED_CACHE))
+    request.addfinalizer(lambda: shutil.rmtree(base, ignore_errors=True))
+    not_a_folder, writable = base / "file", base / "out"
+    not_a_folder.write_text("x")
+    command = [sys.executable, "-c", f"open({str(writable / 'ran')!r}, 'w').write('ran')"]
+    with pytest.raises(ConfigError, match="bubblewrap cannot make a sandbox"):
+        run_sandboxed(command, Sandbox(hidden=(not_a_folder,), writable=(writable,)), timeout=30)
+    assert not (writable / "ran").exists()
