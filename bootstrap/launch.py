@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from canopy.config import Config, load_config
 from canopy.runtime import Component, Service
 from canopy.runtime.backends import Backends, open_backends
+from canopy.runtime.health import component_checks, process_health
 from canopy.runtime.heartbeat import HeartbeatSender
 from canopy.runtime.ops import OpsServer
 
@@ -39,12 +40,19 @@ def build_service(backends: Backends, names: Sequence[str]) -> Service:
         components.append(HeartbeatSender(backends.bus, name, backends.config.heartbeat_interval))
     if "gateway" not in names:
         components.append(ops_server(backends, "+".join(names)))
+    backends.checks.update(component_checks(components))
     return Service("canopy" if len(names) > 1 else names[0], components)
 
 
 def ops_server(backends: Backends, name: str) -> OpsServer:
-    """/health and /metrics for a process that has no gateway of its own."""
-    return OpsServer(name, lambda: {"status": "ok"}, port=backends.config.ops_port)
+    """/health and /metrics for a process that has no gateway of its own.
+
+    /health checks the store and every component in `backends.checks`, and answers 503 naming
+    those failing.
+    """
+    return OpsServer(
+        name, lambda: process_health(backends.store, backends.checks), port=backends.config.ops_port
+    )
 
 
 def configure_logging(config: Config) -> None:

@@ -9,6 +9,7 @@ from bootstrap.launch import ops_server, serve
 from canopy.config import load_config
 from canopy.runtime import Service
 from canopy.runtime.backends import Backends
+from canopy.runtime.health import component_checks
 from canopy.runtime.heartbeat import HeartbeatSender
 
 
@@ -51,6 +52,7 @@ def agent(node_id: str, labels: str, runtime: str, max_workloads: int, simulated
         )
         components.append(HeartbeatSender(backends.bus, "node_agent", backends.config.heartbeat_interval))
         components.append(ops_server(backends, f"node_agent:{node_id}"))
+        backends.checks.update(component_checks(components))
         return Service(f"node_agent:{node_id}", components)
 
     click.echo(f"Node agent {node_id} ({runtime}) running; Ctrl-C stops.")

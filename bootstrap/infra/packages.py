@@ -16,6 +16,8 @@ from bootstrap.infra.process import run_logged, tail
 # mosquitto/postgresql/dockerd services: canopy starts the components itself.
 POLICY_RC = Path("/usr/sbin/policy-rc.d")
 _EXTRA_DIRS = ("/usr/local/sbin", "/usr/sbin", "/sbin")
+# Binaries the platform itself runs, whatever the backends: bubblewrap sandboxes pip on the host.
+PLATFORM_BINARIES = {"bwrap": "bubblewrap"}
 _updated = False
 
 

@@ -1,11 +1,17 @@
-"""Contracts on the bus: publish typed messages; consume, decode, handle, commit, dead-letter the rest."""
+"""Contracts on the bus: publish typed messages; consume, decode, handle (retried), commit or dead-letter.
+
+Every record is either handled or dead-lettered with its reason before its offset is committed:
+a handler that raises is retried with backoff, then the record goes to the dead-letter topic.
+"""
 
 from __future__ import annotations
 
 import base64
 import logging
+import re
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import Counter
 
@@ -19,8 +25,24 @@ DEAD_LETTERS = Counter(
     "canopy_dead_letters_total", "Payloads refused by a consumer and sent to the dead letter", ["topic"]
 )
 HANDLED = Counter("canopy_messages_handled_total", "Messages decoded and handled", ["topic", "type"])
+RETRIES = Counter("canopy_handler_retries_total", "Handler attempts that raised and were retried", ["topic"])
 
 Handler = Callable[[Envelope, Record], None]
+RETRY_DELAYS = (0.1, 0.5, 2.0)  # seconds before each retry of a failing handler
+MAX_REASON = 500
+# userinfo in URLs (scheme://user:secret@host) and key=value secrets, masked in dead-letter reasons
+_URL_SECRET = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/\s@]+@", re.IGNORECASE)
+_KEY_SECRET = re.compile(
+    r"(?P<key>password|passwd|secret|token|accountkey|api[_-]?key)(?P<sep>\s*[=:]\s*)[^\s;,'\"]+",
+    re.IGNORECASE,
+)
+
+
+def failure_reason(exc: BaseException, attempts: int) -> str:
+    """Why a handler gave up, for the dead letter: exception type and message, credentials masked."""
+    text = _URL_SECRET.sub(r"\g<scheme>***@", f"{type(exc).__name__}: {exc}")
+    text = _KEY_SECRET.sub(r"\g<key>\g<sep>***", text)
+    return f"handler failed {attempts} time(s): {text}"[:MAX_REASON]
 
 
 def publish(bus: Bus, message: Message, *, key: str | None = None, message_id: str | None = None) -> None:
@@ -29,7 +51,7 @@ def publish(bus: Bus, message: Message, *, key: str | None = None, message_id: s
 
 
 def dead_letter_for(record: Record, group: str, reason: str) -> DeadLetter:
-    """Describe an undecodable record for the dead-letter topic."""
+    """Describe a record that could not be decoded or handled, for the dead-letter topic."""
     try:
         payload, encoding = record.value.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
@@ -48,34 +70,71 @@ def dead_letter_for(record: Record, group: str, reason: str) -> DeadLetter:
 
 @dataclass
 class Subscriber:
-    """A consumer-group member that hands decoded messages to `handler` and commits after it returns."""
+    """A consumer-group member that hands decoded messages to `handler` and commits after it returns.
+
+    A raising handler is retried after each of `retry_delays`; then the record is dead-lettered with
+    the reason, and only then committed. If the dead letter cannot be published, nothing is committed.
+    """
 
     bus: Bus
     group: str
     topics: Sequence[str]
     handler: Handler
     from_beginning: bool = True
+    retry_delays: Sequence[float] = field(default=RETRY_DELAYS)
 
     def __post_init__(self) -> None:
         self.bus.ensure_topic(topics.DEADLETTER)
         self._consumer = self.bus.consumer(self.group, list(self.topics), from_beginning=self.from_beginning)
+        self._pending: Record | None = None
 
     def run_once(self, timeout: float = 0.5) -> bool:
-        """Handle at most one record; return whether one arrived."""
-        record = self._consumer.poll(timeout)
+        """Handle at most one record; return whether one arrived.
+
+        A record whose handling raised out of here (the dead letter could not be published) is
+        kept and handled again by the next call, before anything new is polled.
+        """
+        record = self._pending or self._consumer.poll(timeout)
         if record is None:
             return False
+        self._pending = record
         try:
             envelope = decode(record.value)
         except DecodeError as exc:
             self._refuse(record, exc.message)
         else:
-            self.handler(envelope, record)
-            HANDLED.labels(record.topic, envelope.message.TYPE).inc()
+            self._handle(envelope, record)
         self._consumer.commit(record)
+        self._pending = None
         return True
 
+    def _handle(self, envelope: Envelope, record: Record) -> None:
+        """Run the handler, retrying after each delay; dead-letter the record when every attempt raised."""
+        for attempt, delay in enumerate([*self.retry_delays, None], start=1):
+            try:
+                self.handler(envelope, record)
+            except Exception as exc:
+                if delay is None:
+                    log.exception(
+                        "handler for %s[%d]@%d failed", record.topic, record.partition, record.offset
+                    )
+                    self._refuse(record, failure_reason(exc, attempt))
+                    return
+                log.warning(
+                    "handler for %s failed (%s); retry %d in %.1f s",
+                    record.topic,
+                    type(exc).__name__,
+                    attempt,
+                    delay,
+                )
+                RETRIES.labels(record.topic).inc()
+                time.sleep(delay)
+            else:
+                HANDLED.labels(record.topic, envelope.message.TYPE).inc()
+                return
+
     def _refuse(self, record: Record, reason: str) -> None:
+        """Publish the record to the dead-letter topic with the reason, and wait until it is stored."""
         log.warning("dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason)
         publish(self.bus, dead_letter_for(record, self.group, reason), key=record.key)
         self.bus.flush()

@@ -154,16 +154,19 @@ def node_rows(session: Session) -> list[dict[str, Any]]:
     ]
 
 
-def build_deploy_request(
-    session: Session, record: ModelRecord, replicas: int, labels: dict[str, str]
+UNFINISHED = ("requested", "building", "placing", "starting", "stopping")
+
+
+def deploy_request(
+    record: ModelRecord, generation: int, replicas: int, labels: dict[str, str]
 ) -> DeployRequest:
-    """Record the new desired state (committed with the session) and build the request for the deployer."""
+    """The deploy request for one generation of a model's desired state."""
     manifest = json.loads(record.manifest)
     requirements = manifest.get("requirements") or []
     resources = manifest.get("resources") or {}
     return DeployRequest(
         model_id=record.id,
-        generation=request_generation(session, record.id, replicas, labels),
+        generation=generation,
         replicas=replicas,
         node_labels=labels,
         blob_key=record.blob_key,
@@ -173,3 +176,29 @@ def build_deploy_request(
             cpu=float(resources.get("cpu", 1.0)), memory_mb=max(64, int(resources.get("memory_mb", 512)))
         ),
     )
+
+
+def build_deploy_request(
+    session: Session, record: ModelRecord, replicas: int, labels: dict[str, str]
+) -> DeployRequest:
+    """Record the new desired state (committed with the session) and build the request for the deployer."""
+    generation = request_generation(session, record.id, replicas, labels)
+    return deploy_request(record, generation, replicas, labels)
+
+
+def unfinished_requests(session: Session) -> list[DeployRequest]:
+    """Requests rebuilt from the recorded desired state of every deployment left mid-way.
+
+    A deployment whose model was deleted meanwhile is brought to zero replicas.
+    """
+    requests: list[DeployRequest] = []
+    for deployment in session.scalars(select(Deployment).where(Deployment.status.in_(UNFINISHED))):
+        record = session.get(ModelRecord, deployment.model_id)
+        if record is None:
+            requests.append(
+                DeployRequest(model_id=deployment.model_id, generation=deployment.generation, replicas=0)
+            )
+            continue
+        labels = json.loads(deployment.node_labels)
+        requests.append(deploy_request(record, deployment.generation, deployment.desired_replicas, labels))
+    return requests

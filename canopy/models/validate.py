@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from packaging.requirements import InvalidRequirement, Requirement
-
 from canopy.errors import ValidationFailed
 from canopy.models.legacy import LEGACY_MANIFEST_FILE, legacy_manifest_data
 from canopy.models.manifest import (
@@ -20,6 +18,7 @@ from canopy.models.manifest import (
     parse_fields,
     split_code_ref,
 )
+from canopy.models.requirements import parse_requirements
 
 IGNORED_TOP_LEVEL = frozenset({"__MACOSX"})
 SAVED_MODEL_FILE = "saved_model.pb"
@@ -142,30 +141,6 @@ def _model_class_problem(node: ast.stmt, relative: str, name: str) -> str | None
     if missing:
         return f"class {name} in {relative} does not define {', '.join(missing)}()"
     return None
-
-
-def parse_requirements(lines: list[str], location: str) -> tuple[list[str], dict[str, str]]:
-    """Requirement strings kept exactly as written (pins honoured), and problems keyed by location.
-
-    `location` formats a problem's key from `{index}` (from 0) or `{line}` (from 1).
-    """
-    kept: list[str] = []
-    problems: dict[str, str] = {}
-    for number, line in enumerate(lines, start=1):
-        text = line.split(" #", 1)[0].strip()
-        if not text or text.startswith("#"):
-            continue
-        where = location.format(index=number - 1, line=number)
-        if text.startswith("-"):
-            problems[where] = f"pip options such as {text.split()[0]!r} are not supported"
-            continue
-        try:
-            Requirement(text)
-        except InvalidRequirement as exc:
-            problems[where] = f"{text!r} is not a valid requirement ({exc})"
-            continue
-        kept.append(text)
-    return kept, problems
 
 
 def _requirements(root: Path, manifest: ModelManifest) -> tuple[list[str], dict[str, str]]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from canopy.blob import BlobStore, open_blob
 from canopy.bus import Bus, open_bus
 from canopy.config import Config
+from canopy.runtime.health import Check
 from canopy.store import Store, open_store
 
 
@@ -18,6 +19,7 @@ class Backends:
     bus: Bus
     store: Store
     blob: BlobStore
+    checks: dict[str, Check] = field(default_factory=dict)  # health checks of this process's components
 
     def close(self) -> None:
         """Release every backend."""

@@ -22,7 +22,7 @@ class Component(Protocol):
 
 
 class LoopThread:
-    """Runs `step()` on a daemon thread until stopped; a failing step is logged and retried."""
+    """Runs `step()` on a daemon thread until stopped; a failing step is logged, retried and reported."""
 
     name = "loop"
     idle_seconds = 0.0
@@ -30,6 +30,7 @@ class LoopThread:
     def __init__(self) -> None:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._failing: str | None = None
 
     def step(self) -> None:
         """One unit of work; subclasses override."""
@@ -52,13 +53,25 @@ class LoopThread:
         """Whether stop() was called."""
         return self._stopping.is_set()
 
+    def problem(self) -> str | None:
+        """Why the loop is not working (not started, thread gone, last step raised), or None."""
+        if self._thread is None:
+            return "not started"
+        if not self._thread.is_alive():
+            return "stopped" if self.stopping else "its thread died"
+        if self._failing is not None:
+            return f"failing: {self._failing}"
+        return None
+
     def _run(self) -> None:
         while not self._stopping.is_set():
             try:
                 self.step()
-            except Exception:
+            except Exception as exc:
+                self._failing = type(exc).__name__
                 log.exception("%s: step failed; retrying in 1 s", self.name)
                 self._stopping.wait(1.0)
                 continue
+            self._failing = None
             if self.idle_seconds:
                 self._stopping.wait(self.idle_seconds)

@@ -13,12 +13,14 @@ from canopy.runtime.component import LoopThread
 
 
 class HeartbeatSender(LoopThread):
-    """Publishes Heartbeat(service, instance, seq) every `interval` seconds, keyed by instance."""
+    """Publishes Heartbeat(service, instance, seq) every `interval` seconds, keyed by instance.
 
-    name = "heartbeat"
+    Each beat is flushed, so a bus that stops taking messages shows as this component failing.
+    """
 
     def __init__(self, bus: Bus, service: str, interval: float) -> None:
         super().__init__()
+        self.name = f"heartbeat:{service}"
         self.bus = bus
         self.service = service
         self.instance = f"{service}@{socket.gethostname()}:{os.getpid()}"
@@ -36,4 +38,5 @@ class HeartbeatSender(LoopThread):
             started_at=self.started_at,
         )
         publish(self.bus, beat, key=self.instance)
+        self.bus.flush(timeout=max(1.0, self.idle_seconds))
         self.seq += 1

@@ -23,12 +23,18 @@ class OpsServer:
         self.host = host
         self.port = port
         self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         """Bind and serve on a daemon thread."""
         self._server = ThreadingHTTPServer((self.host, self.port), self._handler_class())
         self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, name=self.name, daemon=True).start()
+        self._thread = threading.Thread(target=self._server.serve_forever, name=self.name, daemon=True)
+        self._thread.start()
+
+    def problem(self) -> str | None:
+        """Why the server is not serving, or None."""
+        return None if self._thread is not None and self._thread.is_alive() else "not serving"
 
     def stop(self) -> None:
         """Stop serving and close the socket."""

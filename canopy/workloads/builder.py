@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import shutil
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import canopy
 from canopy.archive import extract_zip
 from canopy.blob import BlobStore
 from canopy.errors import ValidationFailed
+from canopy.models.requirements import checked_requirements
 from canopy.models.validate import find_package_root
 from canopy.workloads.base_images import BASE_IMAGES, build_base_image, image_exists
 from canopy.workloads.wheels import HOST_PYTHON, choose_python, file_lock
@@ -39,42 +39,35 @@ class Package:
 
 
 def unpack(
-    blob: BlobStore, blob_key: str, model_id: str, home: Path, requirements: list[str], python: str
+    blob: BlobStore,
+    blob_key: str,
+    sha256: str,
+    model_id: str,
+    home: Path,
+    requirements: list[str],
+    python: str,
 ) -> Package:
-    """Fetch the zip from the artifact store and unpack it once per content digest.
+    """Fetch the zip from the artifact store, check its recorded digest, unpack it once per digest.
 
-    `requirements` and `python` come from the validated manifest; when empty, the package's files say.
+    `requirements` and `python` come from the manifest validated at upload; they are checked again
+    here, so nothing a stored record or a forged request holds reaches pip unchecked.
     """
     data = blob.get(blob_key)
-    digest = hashlib.sha256(data).hexdigest()[:16]
-    directory = home / "packages" / model_id / digest
+    found = hashlib.sha256(data).hexdigest()
+    if not sha256 or found != sha256:
+        raise ValidationFailed(
+            f"the stored package {blob_key} has digest sha256:{found}, but sha256:{sha256 or '(none)'} "
+            "was recorded at upload; it was changed after upload, so it is not deployed. Upload it again",
+            details={"sha256": found, "recorded": sha256},
+        )
+    checked = checked_requirements(requirements, f"the requirements of model {model_id}")
+    directory = home / "packages" / model_id / found[:16]
     with file_lock(home / "packages" / f".{model_id}.lock"):
         if not (directory / ".complete").exists():
             shutil.rmtree(directory, ignore_errors=True)
             extract_zip(data, directory / "files")
             (directory / ".complete").touch()
-    root = find_package_root(directory / "files")
-    found, found_python = read_runtime_needs(root)
-    return Package(model_id, root, digest, requirements or found, python or found_python)
-
-
-def read_runtime_needs(directory: Path) -> tuple[list[str], str]:
-    """The requirements and Python version a package's manifest (model.json or legacy config.json) asks."""
-    manifest, legacy = directory / "model.json", directory / "config.json"
-    requirements: list[str] | str = []
-    python = ""
-    if manifest.exists():
-        data = json.loads(manifest.read_text())
-        requirements, python = data.get("requirements") or [], str(data.get("python") or "")
-    elif legacy.exists():
-        requirements = str(json.loads(legacy.read_text()).get("dependency") or "")
-    elif (directory / "requirements.txt").exists():
-        requirements = "requirements.txt"
-    if isinstance(requirements, str):
-        path = directory / requirements if requirements else None
-        lines = path.read_text().splitlines() if path and path.is_file() else []
-        requirements = [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
-    return [str(r) for r in requirements], python
+    return Package(model_id, find_package_root(directory / "files"), found[:16], checked, python)
 
 
 def sdk_bundle(target: Path) -> Path:
@@ -105,7 +98,7 @@ def build_process_env(package: Package, home: Path) -> tuple[Path, Path]:
             f"the package asks for Python {package.python}; the process runtime has only {HOST_PYTHON} "
             "(use a docker node)"
         )
-    _, wheels = choose_python(package.requirements, [HOST_PYTHON], home / "wheels")
+    _, wheels = choose_python(package.requirements, [HOST_PYTHON], home / "wheels", private=home)
     env = home / "envs" / wheels.name
     with file_lock(home / "envs" / f".{wheels.name}.lock"):
         if not (env / ".complete").exists():
@@ -128,7 +121,8 @@ def _run_pip(python: Path, wheels: Path) -> None:
 
 def build_image(package: Package, home: Path) -> str:
     """A local image holding the package, its wheels and the SDK; nothing in the build uses the network."""
-    python, wheels = choose_python(package.requirements, python_candidates(package.python), home / "wheels")
+    candidates = python_candidates(package.python)
+    python, wheels = choose_python(package.requirements, candidates, home / "wheels", private=home)
     tag = f"canopy/model-{package.model_id}:{package.digest}-{wheels.name}"[:128].lower()
     if image_exists(tag):
         return tag

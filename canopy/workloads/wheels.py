@@ -5,13 +5,14 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import re
-import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from canopy.errors import ValidationFailed
+from canopy.models.requirements import checked_requirements
+from canopy.workloads.pip_sandbox import Sandbox, pip_cache_dir, pip_options, run_sandboxed
 
 # The model server and SDK need these inside every workload, next to the package's own requirements.
 SDK_REQUIREMENTS = ("requests>=2.28", "waitress>=2.1", "prometheus-client>=0.16", "numpy")
@@ -37,12 +38,23 @@ def file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def download_wheels(requirements: Sequence[str], python: str, cache: Path) -> Path:
+def download_command(requirements_file: Path, target: Path, python: str) -> list[str]:
+    """Pip download of binary wheels only (never an sdist, never a build) for `python` on Linux x86-64."""
+    command = [sys.executable, "-m", "pip", "download", "-q", *pip_options(pip_cache_dir())]
+    command += ["--only-binary=:all:", "--python-version", python, "--implementation", "cp"]
+    for platform in PLATFORMS:
+        command += ["--platform", platform]
+    return [*command, "-d", str(target), "-r", str(requirements_file)]
+
+
+def download_wheels(requirements: Sequence[str], python: str, cache: Path, *, private: Path) -> Path:
     """Download binary wheels of every requirement for `python` into cache/<key>; reuse when present.
 
-    Raises ValidationFailed naming the requirement that has no wheel for this Python.
+    pip runs sandboxed with `private` (the platform's home) hidden. Raises ValidationFailed naming
+    a requirement that is refused or has no wheel for this Python.
     """
-    target = cache / requirements_key(requirements, python)
+    checked = checked_requirements(requirements, "the package's requirements")
+    target = cache / requirements_key(checked, python)
     done = target / ".complete"
     if done.exists():
         return target
@@ -50,14 +62,9 @@ def download_wheels(requirements: Sequence[str], python: str, cache: Path) -> Pa
         if done.exists():
             return target
         target.mkdir(parents=True, exist_ok=True)
-        wanted = [*requirements, *SDK_REQUIREMENTS]
-        (target / "requirements.txt").write_text("\n".join(wanted) + "\n")
-        command = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "-q"]
-        command += ["--only-binary=:all:", "--python-version", python, "--implementation", "cp"]
-        for platform in PLATFORMS:
-            command += ["--platform", platform]
-        command += ["-d", str(target), "-r", str(target / "requirements.txt")]
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        (target / "requirements.txt").write_text("\n".join([*checked, *SDK_REQUIREMENTS]) + "\n")
+        sandbox = Sandbox(hidden=(private,), writable=(target, pip_cache_dir()))
+        result = run_sandboxed(download_command(target / "requirements.txt", target, python), sandbox)
         if result.returncode != 0:
             raise ValidationFailed(
                 f"no wheel for Python {python}: {failing_requirement(result.stderr)}",
@@ -76,15 +83,18 @@ def failing_requirement(pip_stderr: str) -> str:
     return lines[-1] if lines else "pip download failed"
 
 
-def choose_python(requirements: Sequence[str], candidates: Sequence[str], cache: Path) -> tuple[str, Path]:
+def choose_python(
+    requirements: Sequence[str], candidates: Sequence[str], cache: Path, *, private: Path
+) -> tuple[str, Path]:
     """The first candidate Python for which every pin has a wheel, with its wheel directory.
 
     Pins are never loosened; when no candidate fits, the error names each candidate's failing pin.
     """
+    checked = checked_requirements(requirements, "the package's requirements")
     failures: list[str] = []
     for python in candidates:
         try:
-            return python, download_wheels(requirements, python, cache)
+            return python, download_wheels(checked, python, cache, private=private)
         except ValidationFailed as exc:
             failures.append(exc.message)
     raise ValidationFailed("no Python runtime fits the pinned requirements: " + "; ".join(failures))

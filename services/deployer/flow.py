@@ -33,6 +33,7 @@ from canopy.deployments.records import (
 )
 from canopy.deployments.tables import Replica
 from canopy.errors import CanopyError
+from canopy.models.records import ModelRecord
 from canopy.runtime.backends import Backends
 from canopy.store.models import utcnow
 from canopy.workloads.builder import Package, build_image, build_process_env, unpack
@@ -105,10 +106,12 @@ class Deployer:
             return
         missing = request.replicas - len(keep)
         if missing > 0:
-            self.event(request, "building", "fetching the package")
+            self.event(request, "building", "fetching the package and checking its digest")
+            blob_key, sha256 = self.stored_package(request.model_id)
             package = unpack(
                 self.backends.blob,
-                request.blob_key,
+                blob_key,
+                sha256,
                 request.model_id,
                 self.backends.config.home,
                 request.requirements,
@@ -124,6 +127,14 @@ class Deployer:
         with self.backends.store.session() as session:
             endpoints = live_endpoints(session, request.model_id)
         self.event(request, "ready", f"{len(endpoints)} replica(s) ready: {', '.join(endpoints)}")
+
+    def stored_package(self, model_id: str) -> tuple[str, str]:
+        """Where the model's package is stored and the digest recorded at upload, from the store."""
+        with self.backends.store.session() as session:
+            record = session.get(ModelRecord, model_id)
+            if record is None:
+                raise DeployFailed(f"model {model_id} no longer exists; upload it again")
+            return record.blob_key, record.sha256
 
     def place(self, request: DeployRequest, replicas: int, occupied: dict[str, int]) -> PlacementDecision:
         """Ask the node manager for nodes and wait for its decision."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -9,13 +10,16 @@ from canopy.bus.base import Record
 from canopy.bus.typed import Subscriber
 from canopy.contracts import Envelope, topics
 from canopy.contracts.deploy import DeployRequest
-from canopy.deployments.records import platform_group
+from canopy.deployments.records import platform_group, unfinished_requests
 from canopy.runtime import Component
 from canopy.runtime.backends import Backends
 from canopy.runtime.subscription import SubscriptionLoop
+from canopy.store import Store
 from canopy.workloads.commands import load_or_create_signing_key
 from services.deployer.flow import Deployer
 from services.deployer.replies import Replies
+
+log = logging.getLogger(__name__)
 
 WORKERS = 4
 
@@ -40,12 +44,43 @@ class DeployPool:
 
     def on_request(self, envelope: Envelope, _record: Record) -> None:
         """Queue a deploy request."""
-        if isinstance(envelope.message, DeployRequest) and self._pool is not None:
-            self._pool.submit(self.deployer.handle, envelope.message)
+        if isinstance(envelope.message, DeployRequest):
+            self.submit(envelope.message)
+
+    def submit(self, request: DeployRequest) -> None:
+        """Queue one request on the pool."""
+        if self._pool is not None:
+            self._pool.submit(self.deployer.handle, request)
+
+
+class Resume:
+    """At start, queues every deployment a previous deployer left unfinished, from its desired state.
+
+    Requests are committed on the bus as soon as they are queued, so a deployer that stops mid-way
+    loses the message; the deployment row (written by the gateway before it publishes) still says
+    what is wanted and that it is not done, and this component picks it up again.
+    """
+
+    name = "deploy-resume"
+
+    def __init__(self, store: Store, pool: DeployPool) -> None:
+        self.store = store
+        self.pool = pool
+
+    def start(self) -> None:
+        """Queue the unfinished deployments."""
+        with self.store.session() as session:
+            requests = unfinished_requests(session)
+        for request in requests:
+            log.info("resuming deployment of %s generation %d", request.model_id, request.generation)
+            self.pool.submit(request)
+
+    def stop(self) -> None:
+        """Nothing to release."""
 
 
 def deployer_components(backends: Backends) -> list[Component]:
-    """The deployer's reply loop, worker pool and request loop, in start order."""
+    """The deployer's reply loop, worker pool, resumption of unfinished work and request loop, in order."""
     replies = Replies(backends.store)
     pool = DeployPool(Deployer(backends, replies, load_or_create_signing_key(backends.config.home)))
     bus = backends.bus
@@ -62,6 +97,7 @@ def deployer_components(backends: Backends) -> list[Component]:
             ),
         ),
         pool,
+        Resume(backends.store, pool),
         SubscriptionLoop(
             "deploy-requests",
             lambda: Subscriber(

@@ -264,7 +264,7 @@ def test_a_hook_failing_in_a_container_is_reported_with_its_logs(platform: Platf
 
 
 def test_pins_choose_the_python_that_has_their_wheels(tmp_path: Path, platform: Platform) -> None:
-    python, _ = choose_python(["numpy==1.22.4"], ["3.11", "3.9"], tmp_path)
+    python, _ = choose_python(["numpy==1.22.4"], ["3.11", "3.9"], tmp_path, private=tmp_path)
     assert python == "3.9"  # numpy 1.22 has wheels for 3.8-3.10 only; Debian 11 gives 3.9
     with pytest.raises(ValidationFailed, match=r"numpy==1\.22\.4"):
-        choose_python(["numpy==1.22.4", "scikit-learn==1.9.1"], ["3.11", "3.9"], tmp_path)
+        choose_python(["numpy==1.22.4", "scikit-learn==1.9.1"], ["3.11", "3.9"], tmp_path, private=tmp_path)

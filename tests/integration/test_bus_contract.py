@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -267,6 +268,64 @@ def test_undecodable_payloads_go_to_the_dead_letter_with_a_reason(bus: Bus, name
     assert [letter.payload_encoding for letter in mine] == ["base64", "utf-8"]
     assert "not JSON" in mine[0].reason and "unknown message type 'nope'" in mine[1].reason
     assert all(letter.group == names.group and letter.key == "k" for letter in mine)
+
+
+def _letters_from(bus: Bus, group: str, topic: str, count: int) -> list[DeadLetter]:
+    """The dead letters whose source is `topic`, read by a fresh group until `count` arrived."""
+    letters = bus.consumer(group, [topics.DEADLETTER])
+    mine: list[DeadLetter] = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(mine) < count and time.monotonic() < deadline:
+            record = letters.poll(0.5)
+            if record is not None:
+                letter = decode(record.value).message
+                if isinstance(letter, DeadLetter) and letter.source_topic == topic:
+                    mine.append(letter)
+    finally:
+        letters.close()
+    return mine
+
+
+def test_a_failing_handler_is_retried_then_dead_lettered_and_nothing_is_skipped(
+    bus: Bus, names: Names
+) -> None:
+    beats = [
+        Heartbeat(service="s", instance=f"i{n}", seq=n, interval=1.0, started_at=datetime.now(UTC))
+        for n in range(3)
+    ]
+    for beat in beats:
+        bus.publish(names.topic, encode(beat), key="k")
+    bus.flush()
+    calls: dict[int, int] = {}
+    handled: list[int] = []
+
+    def handler(envelope: Any, _record: Record) -> None:
+        seq = envelope.message.seq
+        calls[seq] = calls.get(seq, 0) + 1
+        if seq == 0 and calls[seq] < 3:
+            raise ConnectionError("store briefly away")
+        if seq == 1:
+            raise RuntimeError("cannot reach postgresql://canopy:s3cret@127.0.0.1/canopy")
+        handled.append(seq)
+
+    subscriber = Subscriber(bus, names.group, [names.topic], handler, retry_delays=(0.05, 0.05, 0.05))
+    try:
+        deadline = time.monotonic() + 60
+        while len(handled) < 2 and time.monotonic() < deadline:
+            subscriber.run_once(0.5)
+    finally:
+        subscriber.close()
+    assert handled == [0, 2] and calls == {0: 3, 1: 4, 2: 1}
+    [letter] = _letters_from(bus, f"{names.group}-dlq", names.topic, 1)
+    assert letter.offset == 1 and letter.group == names.group
+    assert "handler failed 4 time(s): RuntimeError: cannot reach" in letter.reason
+    assert "s3cret" not in letter.reason and "postgresql://***@127.0.0.1" in letter.reason
+    again = bus.consumer(names.group, [names.topic])
+    try:
+        assert again.poll(3.0) is None, "every record, the dead-lettered one too, is committed"
+    finally:
+        again.close()
 
 
 @pytest.mark.parametrize(("url", "meant"), [("kafak://127.0.0.1:9092", "kafka"), ("sqlit:///b.db", "sqlite")])

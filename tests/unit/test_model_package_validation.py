@@ -10,7 +10,8 @@ import pytest
 
 from canopy.errors import CanopyError, ValidationFailed
 from canopy.models.repository import check_package
-from canopy.models.validate import ValidatedPackage, parse_requirements, validate_package
+from canopy.models.requirements import parse_requirements
+from canopy.models.validate import ValidatedPackage, validate_package
 from tests.fixtures.model_packages.corpus import (
     LEGACY_CONFIG,
     TEST_LIMITS,

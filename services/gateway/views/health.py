@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
+from canopy.runtime.health import process_health
 from services.gateway.access import PUBLIC, allow
 from services.gateway.context import gateway_context
 
@@ -15,15 +15,10 @@ blueprint = Blueprint("health", __name__)
 @blueprint.get("/api/v1/health")
 @allow(PUBLIC)
 def health() -> tuple[Response, int]:
-    """Report whether the gateway and its store answer."""
-    try:
-        with gateway_context().backends.store.session() as session:
-            session.execute(text("SELECT 1"))
-        store = "ok"
-    except Exception as exc:
-        store = f"unavailable: {type(exc).__name__}"
-    status = "ok" if store == "ok" else "degraded"
-    return jsonify({"status": status, "service": "gateway", "store": store}), 200 if status == "ok" else 503
+    """Report whether the store and every component of this process answer; 503 names those failing."""
+    backends = gateway_context().backends
+    report = process_health(backends.store, backends.checks)
+    return jsonify({"service": "gateway", **report}), 200 if report["status"] == "ok" else 503
 
 
 @blueprint.get("/metrics")
