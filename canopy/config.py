@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from canopy.errors import ConfigError
+from canopy.private import make_private_dir
 
 Parser = Callable[[str], Any]
 
@@ -197,10 +198,8 @@ class Config:
 
     @property
     def home(self) -> Path:
-        """The data directory, created on first use."""
-        path = Path(self.values["CANOPY_HOME"])
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        """The data directory, created (mode 0700) on first use."""
+        return make_private_dir(Path(self.values["CANOPY_HOME"]))
 
 
 def load_config(environ: Mapping[str, str] | None = None) -> Config:
