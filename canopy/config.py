@@ -126,6 +126,13 @@ SETTINGS: tuple[Setting, ...] = (
         parse=_url("mqtt"),
         accepted="mqtt://host:port, or empty",
     ),
+    Setting(
+        "CANOPY_POSTGRES_PORT",
+        "Port of the PostgreSQL cluster `canopy infra up` runs (one Debian cluster per port).",
+        "5432",
+        parse=_port,
+        accepted="0-65535",
+    ),
     Setting("CANOPY_API_HOST", "Address the gateway listens on.", "127.0.0.1", accepted="an IP address"),
     Setting("CANOPY_API_PORT", "Port the gateway listens on.", "8080", parse=_port, accepted="0-65535"),
     Setting(

@@ -24,9 +24,11 @@ log = logging.getLogger(__name__)
 def bootstrap_admin(backends: Backends) -> str | None:
     """Create the admin user on the platform's first start; return a generated password to hand over."""
     try:
-        with conflict_on_duplicate("another gateway created the first administrator"):
-            with backends.store.session() as session:
-                return ensure_admin(session, backends.config.admin_password or None)
+        with (
+            conflict_on_duplicate("another gateway created the first administrator"),
+            backends.store.session() as session,
+        ):
+            return ensure_admin(session, backends.config.admin_password or None)
     except Conflict:
         return None
 
