@@ -21,7 +21,7 @@ from tests.conftest import require
 
 CANOPY = str(Path(sys.executable).with_name("canopy"))
 OTHER_USER = "nobody"
-SECRETS = ("canopy.db", "bus.db", "keys/node-commands.key", "credentials.json", "admin-password")
+SECRETS = ("canopy.db", "bus.db", "keys/node-commands.key", "credentials.json")
 # A shell script another local user runs: one line per path, 1 if it can read a byte of it, else 0.
 READ_PROBE = 'for path; do if head -c1 "$path" >/dev/null 2>&1; then echo 1; else echo 0; fi; done'
 
@@ -120,12 +120,11 @@ def test_canopy_home_is_private_to_the_platform(open_parent: Path) -> None:
     for loose in (home, home / "keys"):
         loose.chmod(0o755)
     (home / "credentials.json").chmod(0o644)
-    env = _env(home, _free_port())
+    env = _env(home, _free_port(), CANOPY_ADMIN_PASSWORD="home-admin-password")
     platform = _start(env)
     try:
-        assert (
-            _cli(env, "login", "--user", "admin", "--password-stdin", stdin=_password(home)).returncode == 0
-        )
+        login = _cli(env, "login", "--user", "admin", "--password-stdin", stdin="home-admin-password\n")
+        assert login.returncode == 0, login.stderr
         running = _modes(home)
         other = _readable_by_other_user([home / name for name in SECRETS])
     finally:
@@ -142,14 +141,10 @@ def test_canopy_home_is_private_to_the_platform(open_parent: Path) -> None:
     assert f"made {home / 'credentials.json'} private: mode 0644 -> 0600" in log
 
 
-def _password(home: Path) -> str:
-    return (home / "admin-password").read_text()
-
-
 def test_generated_admin_password_is_never_printed_to_a_pipe_or_log(open_parent: Path) -> None:
     home = open_parent / "home"
     stdout, log = _stop(_start(_env(home, _free_port())))
-    password = _password(home).strip()
+    password = (home / "admin-password").read_text().strip()
     assert len(password) >= 20
     assert password not in stdout and password not in log
     assert f"password is in {home / 'admin-password'}" in log
