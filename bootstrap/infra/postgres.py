@@ -100,6 +100,7 @@ class Postgres(Component):
     stop_timeout = 60.0
 
     def __init__(self, paths: InfraPaths) -> None:
+        """The cluster on CANOPY_POSTGRES_PORT (5432 by default)."""
         super().__init__(paths)
         self.port = load_config().postgres_port
 

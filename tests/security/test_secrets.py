@@ -27,6 +27,7 @@ READ_PROBE = 'for path; do if head -c1 "$path" >/dev/null 2>&1; then echo 1; els
 
 
 def _free_port() -> int:
+    """A TCP port nothing listens on right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -42,12 +43,14 @@ def open_parent() -> Iterator[Path]:
 
 
 def _env(home: Path, port: int, **extra: str) -> dict[str, str]:
+    """The environment of a platform in `home` with its API on `port`, no other CANOPY_* leaking in."""
     base = {key: value for key, value in os.environ.items() if not key.startswith("CANOPY_")}
     url = f"http://127.0.0.1:{port}"
     return {**base, "CANOPY_HOME": str(home), "CANOPY_API_PORT": str(port), "CANOPY_API_URL": url, **extra}
 
 
 def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the `canopy` CLI."""
     return subprocess.run([CANOPY, *args], env=env, input=stdin, capture_output=True, text=True, timeout=60)
 
 
@@ -198,6 +201,7 @@ def _pg_login(port: int, password: str) -> bool:
 
 
 def _as_postgres(port: int, sql: str) -> None:
+    """Run SQL as PostgreSQL's superuser on the cluster at `port`."""
     subprocess.run(
         [
             "runuser",
