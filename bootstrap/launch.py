@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 from canopy.config import Config, load_config
+from canopy.private import secure_home
 from canopy.runtime import Component, Service
 from canopy.runtime.backends import Backends, open_backends
 from canopy.runtime.health import component_checks, process_health
@@ -61,8 +62,9 @@ def configure_logging(config: Config) -> None:
 
 
 def serve(config: Config, make_service: Callable[[Backends], Service]) -> None:
-    """Open the backends, run the service `make_service` builds until SIGTERM or Ctrl-C, then close all."""
+    """Make CANOPY_HOME private, open the backends, run the service until SIGTERM or Ctrl-C, close all."""
     configure_logging(config)
+    secure_home(config.home)
     backends = open_backends(config)
     try:
         make_service(backends).run()

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from canopy.errors import ConfigError
+from canopy.private import make_private_dir
 
 Parser = Callable[[str], Any]
 
@@ -125,6 +126,13 @@ SETTINGS: tuple[Setting, ...] = (
         parse=_url("mqtt"),
         accepted="mqtt://host:port, or empty",
     ),
+    Setting(
+        "CANOPY_POSTGRES_PORT",
+        "Port of the PostgreSQL cluster `canopy infra up` runs (one Debian cluster per port).",
+        "5432",
+        parse=_port,
+        accepted="0-65535",
+    ),
     Setting("CANOPY_API_HOST", "Address the gateway listens on.", "127.0.0.1", accepted="an IP address"),
     Setting("CANOPY_API_PORT", "Port the gateway listens on.", "8080", parse=_port, accepted="0-65535"),
     Setting(
@@ -197,10 +205,8 @@ class Config:
 
     @property
     def home(self) -> Path:
-        """The data directory, created on first use."""
-        path = Path(self.values["CANOPY_HOME"])
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        """The data directory, created (mode 0700) on first use."""
+        return make_private_dir(Path(self.values["CANOPY_HOME"]))
 
 
 def load_config(environ: Mapping[str, str] | None = None) -> Config:

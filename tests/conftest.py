@@ -12,7 +12,6 @@ import pytest
 from canopy.config import Config, load_config
 
 KAFKA_URL = os.environ.get("TEST_KAFKA_URL", "kafka://127.0.0.1:9092")
-POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://canopy:canopy@127.0.0.1:5432/canopy")
 AZURITE_CONNECTION_STRING = "UseDevelopmentStorage=true"
 MQTT_URL = "mqtt://127.0.0.1:1883"
 DOCKER_SOCKET = "/var/run/docker.sock"
@@ -46,9 +45,15 @@ def kafka_url() -> str:
 
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
-    """An SQLAlchemy URL for the real PostgreSQL server."""
-    require("PostgreSQL", port_open("127.0.0.1", 5432))
-    return POSTGRES_URL
+    """An SQLAlchemy URL for the real PostgreSQL server, with the password `canopy infra up` generated."""
+    if os.environ.get("TEST_POSTGRES_URL"):
+        return os.environ["TEST_POSTGRES_URL"]
+    from bootstrap.infra.postgres import saved_database_url
+
+    require("PostgreSQL", port_open("127.0.0.1", load_config().postgres_port))
+    url = saved_database_url()
+    require("PostgreSQL's password file from `canopy infra up`", url is not None)
+    return str(url).replace("postgresql://", "postgresql+psycopg://", 1)
 
 
 @pytest.fixture(scope="session")

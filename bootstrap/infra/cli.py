@@ -6,6 +6,7 @@ import click
 
 from bootstrap.infra.base import InfraError
 from bootstrap.infra.manager import NAMES, down, format_status, status, up
+from bootstrap.infra.postgres import saved_database_url
 
 _COMPONENTS = click.Choice(NAMES, case_sensitive=False)
 
@@ -16,12 +17,14 @@ def infra() -> None:
 
     \b
     kafka      Apache Kafka (KRaft, single node)   127.0.0.1:9092
-    postgres   PostgreSQL (Debian cluster)         127.0.0.1:5432  canopy/canopy, db canopy
+    postgres   PostgreSQL (Debian cluster)         127.0.0.1:5432  role and db canopy, password
+                                                   generated per install (`status --show-secrets`)
     azurite    Azure Blob emulator                 127.0.0.1:10000
     mosquitto  MQTT broker                         127.0.0.1:1883
     docker     Docker Engine                       unix:///var/run/docker.sock
 
-    Caches, data, logs and ownership records live in $CANOPY_HOME/infra.
+    Caches, data, logs, ownership records and the PostgreSQL password (mode 0600)
+    live in $CANOPY_HOME/infra; CANOPY_POSTGRES_PORT moves PostgreSQL to another port.
     """
 
 
@@ -56,6 +59,11 @@ def down_command(names: tuple[str, ...]) -> None:
 
 
 @infra.command("status")
-def status_command() -> None:
-    """Show whether each component is up, its address and who started it."""
+@click.option("--show-secrets", is_flag=True, help="Show the PostgreSQL password in CANOPY_DB_URL.")
+def status_command(show_secrets: bool) -> None:
+    """Show whether each component is up, its address and who started it, and the CANOPY_DB_URL to use."""
     click.echo(format_status(status()))
+    url = saved_database_url(reveal=show_secrets)
+    if url is not None:
+        hint = "" if show_secrets else "  (--show-secrets shows the password)"
+        click.echo(f"\nCANOPY_DB_URL={url}{hint}")

@@ -1,21 +1,25 @@
-"""PostgreSQL: Debian's cluster on 127.0.0.1:5432 with a `canopy` role and database."""
+"""PostgreSQL: Debian's cluster on 127.0.0.1:5432 with a `canopy` role, its password made per install."""
 
 from __future__ import annotations
 
+import secrets
 import socket
 import struct
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from bootstrap.infra.base import HOST, Component, Ownership, clear_ownership, save_ownership, say
+from bootstrap.infra.base import HOST, Component, InfraPaths, Ownership, clear_ownership, save_ownership, say
 from bootstrap.infra.packages import find_binary
 from bootstrap.infra.process import is_running, port_open, run_logged, tail, wait_until
+from canopy.config import load_config
+from canopy.private import write_private_file
 
 PORT = 5432
 ROLE = "canopy"
-PASSWORD = "canopy"
 DATABASE = "canopy"
+PASSWORD_FILE = "password"
+HIDDEN = "***"
 _SSL_REQUEST = struct.pack("!ii", 8, 80877103)
 
 
@@ -59,19 +63,32 @@ def pick_cluster(clusters: list[Cluster], port: int = PORT) -> Cluster | None:
     return matching[-1] if matching else None
 
 
-def ensure_role_sql() -> list[str]:
+def generate_password() -> str:
+    """A new random password for the canopy role (URL- and SQL-safe characters only)."""
+    return secrets.token_urlsafe(24)
+
+
+def ensure_role_sql(password: str) -> list[str]:
     """SQL creating (or resetting) the canopy login role, then the check that its database exists."""
+    literal = "'" + password.replace("'", "''") + "'"
     return [
         f"DO $$ BEGIN IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{ROLE}') THEN "
-        f"ALTER ROLE {ROLE} WITH LOGIN PASSWORD '{PASSWORD}'; ELSE "
-        f"CREATE ROLE {ROLE} WITH LOGIN PASSWORD '{PASSWORD}'; END IF; END $$;",
+        f"ALTER ROLE {ROLE} WITH LOGIN PASSWORD {literal}; ELSE "
+        f"CREATE ROLE {ROLE} WITH LOGIN PASSWORD {literal}; END IF; END $$;",
         f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'",
     ]
 
 
-def database_url() -> str:
-    """The SQLAlchemy URL of the canopy database."""
-    return f"postgresql+psycopg://{ROLE}:{PASSWORD}@{HOST}:{PORT}/{DATABASE}"
+def database_url(password: str, port: int = PORT, *, reveal: bool = True) -> str:
+    """The CANOPY_DB_URL of the canopy database, its password replaced by *** unless `reveal`."""
+    return f"postgresql://{ROLE}:{password if reveal else HIDDEN}@{HOST}:{port}/{DATABASE}"
+
+
+def saved_database_url(paths: InfraPaths | None = None, *, reveal: bool = True) -> str | None:
+    """The CANOPY_DB_URL for the PostgreSQL that `canopy infra up` set up, or None before it ran."""
+    postgres = Postgres(paths or InfraPaths.default())
+    password = postgres.saved_password()
+    return None if password is None else database_url(password, postgres.port, reveal=reveal)
 
 
 class Postgres(Component):
@@ -81,6 +98,33 @@ class Postgres(Component):
     port = PORT
     start_timeout = 90.0
     stop_timeout = 60.0
+
+    def __init__(self, paths: InfraPaths) -> None:
+        """The cluster on CANOPY_POSTGRES_PORT (5432 by default)."""
+        super().__init__(paths)
+        self.port = load_config().postgres_port
+
+    @property
+    def password_file(self) -> Path:
+        """Where this install keeps the canopy role's password (mode 0600)."""
+        return self.cache / PASSWORD_FILE
+
+    def saved_password(self) -> str | None:
+        """The canopy role's password made by this install, or None before the first `infra up`."""
+        try:
+            return self.password_file.read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
+    def password(self) -> str:
+        """The canopy role's password, generated and saved (mode 0600) on this install's first use."""
+        saved = self.saved_password()
+        if saved is not None:
+            return saved
+        created = generate_password()
+        write_private_file(self.password_file, f"{created}\n".encode())
+        say(f"postgres: generated the password of role '{ROLE}' in {self.password_file}")
+        return created
 
     def binaries(self) -> dict[str, str]:
         """The server, Debian's cluster wrappers, psql and runuser."""
@@ -108,8 +152,8 @@ class Postgres(Component):
         return parse_lsclusters(out.stdout)
 
     def cluster(self) -> Cluster:
-        """The cluster on port 5432, created with pg_createcluster if there is none."""
-        found = pick_cluster(self.clusters())
+        """The cluster on this port, created with pg_createcluster if there is none."""
+        found = pick_cluster(self.clusters(), self.port)
         if found is not None:
             return found
         versions = sorted(
@@ -119,17 +163,17 @@ class Postgres(Component):
         if not versions:
             raise self.failure("no PostgreSQL server binaries under /usr/lib/postgresql")
         taken = {c.name for c in self.clusters() if c.version == versions[-1]}
-        name = "main" if "main" not in taken else "canopy"
+        name = "main" if "main" not in taken else f"canopy{self.port}"
         say(f"postgres: creating cluster {versions[-1]}/{name} on port {self.port} (first run only)...")
         create = find_binary("pg_createcluster") or "pg_createcluster"
         code = run_logged([create, versions[-1], name, "-p", str(self.port)], self.log_file, cwd=Path("/"))
-        found = pick_cluster(self.clusters())
+        found = pick_cluster(self.clusters(), self.port)
         if code != 0 or found is None:
             raise self.failure(f"pg_createcluster {versions[-1]} {name} failed (exit {code})")
         return found
 
     def prepare(self) -> None:
-        """Make sure a cluster exists for port 5432."""
+        """Make sure a cluster exists for this port."""
         self.cluster()
 
     def start(self) -> Ownership:
@@ -166,33 +210,41 @@ class Postgres(Component):
         clear_ownership(self.paths, self.name)
 
     def ensure(self) -> None:
-        """Make sure the canopy role and database exist and password auth over TCP works."""
-        if self._login() is None:
+        """Make sure the canopy role (with this install's password) and database exist and log in works.
+
+        A role left with another password, such as the fixed `canopy` of older installs, is given
+        this install's password.
+        """
+        password = self.password()
+        if self._login(password) is None:
             return
-        say(f"postgres: creating role and database '{DATABASE}'...")
-        first, exists = ensure_role_sql()
-        self._psql(first)
+        say(f"postgres: setting up role '{ROLE}' with this install's password and database '{DATABASE}'...")
+        first, exists = ensure_role_sql(password)
+        self._psql(first, secret=password)
         if self._psql(exists).strip() != "1":
             self._psql(f"CREATE DATABASE {DATABASE} OWNER {ROLE}")
         self._psql(f"ALTER DATABASE {DATABASE} OWNER TO {ROLE}")
-        problem = self._login()
+        problem = self._login(password)
         if problem is not None:
             raise self.failure(f"password login as {ROLE} on {self.address} fails: {problem}")
+        hidden = database_url(password, self.port, reveal=False)
+        say(f"postgres: use CANOPY_DB_URL={hidden} (password in {self.password_file})")
 
-    def _login(self) -> str | None:
-        """None when canopy:canopy can log in over TCP, otherwise the error."""
+    def _login(self, password: str) -> str | None:
+        """None when the canopy role can log in over TCP with `password`, otherwise the error."""
         import psycopg
 
         try:
             with psycopg.connect(
-                host=HOST, port=self.port, user=ROLE, password=PASSWORD, dbname=DATABASE, connect_timeout=5
+                host=HOST, port=self.port, user=ROLE, password=password, dbname=DATABASE, connect_timeout=5
             ) as conn:
                 conn.execute("SELECT 1")
             return None
         except psycopg.Error as exc:
             return str(exc).strip() or type(exc).__name__
 
-    def _psql(self, sql: str) -> str:
+    def _psql(self, sql: str, secret: str = "") -> str:
+        """Run SQL as the postgres superuser, fed on stdin (not argv); the log hides `secret`."""
         runuser = find_binary("runuser") or "runuser"
         psql = find_binary("psql") or "psql"
         result = subprocess.run(
@@ -207,9 +259,9 @@ class Postgres(Component):
                 "-X",
                 "-v",
                 "ON_ERROR_STOP=1",
-                "-tAc",
-                sql,
+                "-tA",
             ],
+            input=sql,
             capture_output=True,
             text=True,
             cwd="/",
@@ -217,7 +269,8 @@ class Postgres(Component):
             timeout=60,
         )
         with self.log_file.open("a") as log:
-            log.write(f"psql: {sql}\n{result.stdout}{result.stderr}")
+            shown = sql.replace(secret, HIDDEN) if secret else sql
+            log.write(f"psql: {shown}\n{result.stdout}{result.stderr}")
         if result.returncode != 0:
             raise self.failure(f"psql as postgres failed: {result.stderr.strip()}")
         return result.stdout

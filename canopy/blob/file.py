@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlsplit
 from canopy.blob.base import CHUNK_SIZE, BlobInfo, BlobStore, StreamDigest, iter_chunks, validate_key
 from canopy.config import Config
 from canopy.errors import BadRequest, ConfigError, Conflict, NotFound
+from canopy.private import make_private_dir
 
 MAX_FILE_NAME_BYTES = 255
 
@@ -47,7 +48,7 @@ class FileBlobStore(BlobStore):
         self._sums = self.root / "sha256"
         self._tmp = self.root / "tmp"
         for directory in (self._objects, self._sums, self._tmp):
-            directory.mkdir(parents=True, exist_ok=True)
+            make_private_dir(directory)
 
     def put(self, key: str, data: bytes | BinaryIO | Iterable[bytes]) -> BlobInfo:
         """Stream data to a temporary file, fsync it and rename it over the object."""
@@ -144,8 +145,8 @@ class FileBlobStore(BlobStore):
         """Rename tmp over path, creating its parents, and make the rename durable."""
         try:
             for retries_left in (2, 1, 0):
-                path.parent.mkdir(parents=True, exist_ok=True)
                 try:
+                    make_private_dir(path.parent)
                     os.replace(tmp, path)
                     break
                 except FileNotFoundError:  # a concurrent delete pruned the parent just created

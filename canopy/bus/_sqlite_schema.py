@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from canopy.errors import ConfigError, Unavailable
+from canopy.private import secure_sqlite_file
 
 DEFAULT_SESSION_TIMEOUT = 10.0
 DEFAULT_RETENTION_HOURS = 168.0
@@ -87,7 +88,7 @@ def parse_url(url: str) -> SqliteBusOptions:
 def connect(path: Path, *, check_same_thread: bool = True) -> sqlite3.Connection:
     """Open the bus file in autocommit mode with WAL journaling, creating the tables on first use."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        secure_sqlite_file(path)
         conn = sqlite3.connect(
             path, isolation_level=None, check_same_thread=check_same_thread, timeout=BUSY_TIMEOUT_MS / 1000
         )

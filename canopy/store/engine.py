@@ -13,6 +13,7 @@ from sqlalchemy.exc import ArgumentError, IntegrityError
 
 from canopy.drivers import scheme_of
 from canopy.errors import ConfigError, Conflict, Unavailable, driver_not_found
+from canopy.private import secure_sqlite_file
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 POSTGRES_CONNECT_TIMEOUT_S = 5
@@ -69,7 +70,7 @@ def build_engine(url: URL) -> Engine:
 
 def _sqlite_engine(url: URL) -> Engine:
     """An SQLite engine on a file in WAL mode with foreign keys enforced and a busy timeout."""
-    Path(str(url.database)).parent.mkdir(parents=True, exist_ok=True)
+    secure_sqlite_file(Path(str(url.database)))
     engine = create_engine(url)
 
     @event.listens_for(engine, "connect")

@@ -84,3 +84,12 @@ class ApiToken(Base):
     last_used_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class PlatformMarker(Base):
+    """A one-off platform event that must never repeat, such as creating the first administrator."""
+
+    __tablename__ = "platform_markers"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from canopy.contracts.deploy import NodeCommand
+from canopy.private import write_private_file
 
 SEEN_LIMIT = 4096
 
@@ -30,19 +31,15 @@ def load_or_create_signing_key(home: Path) -> Ed25519PrivateKey:
         if not isinstance(key, Ed25519PrivateKey):
             raise ValueError(f"{private_path} is not an Ed25519 private key")
         return key
-    private_path.parent.mkdir(parents=True, exist_ok=True)
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    tmp = private_path.with_suffix(".tmp")
-    tmp.touch(mode=0o600)
-    tmp.write_bytes(pem)
-    tmp.replace(private_path)
+    write_private_file(private_path, pem)
     public = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    public_path.write_bytes(public)
+    write_private_file(public_path, public)
     return key
 
 
@@ -90,10 +87,7 @@ class CommandLedger:
 
     def save(self, path: Path) -> None:
         """Persist the ledger atomically, so a restarted agent cannot be rolled back."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"generations": self.generations, "seen": self.seen}))
-        tmp.replace(path)
+        write_private_file(path, json.dumps({"generations": self.generations, "seen": self.seen}).encode())
 
     @classmethod
     def load(cls, path: Path) -> CommandLedger:

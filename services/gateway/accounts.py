@@ -14,12 +14,13 @@ from sqlalchemy.orm import Session
 from canopy.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from canopy.roles import Role
 from canopy.store import conflict_on_duplicate
-from canopy.store.models import ApiToken, User
+from canopy.store.models import ApiToken, PlatformMarker, User
 from services.gateway.passwords import dummy_verify, hash_password, verify_password
 
 TOKEN_PREFIX = "cnp"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 USER_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
+ADMIN_BOOTSTRAPPED = "admin_bootstrapped"
 
 
 @dataclass(frozen=True)
@@ -129,9 +130,34 @@ def revoke_token(session: Session, token_id: str, principal: Principal) -> None:
 
 
 def ensure_admin(session: Session, password: str | None) -> str | None:
-    """Create `admin` on first start; return the generated password when none was given."""
+    """Create `admin` on the platform's very first start only; return the password if it was generated.
+
+    A marker records that the first administrator was made, so an `admin` deliberately removed
+    later stays removed across restarts.
+    """
+    if session.get(PlatformMarker, ADMIN_BOOTSTRAPPED) is not None:
+        return None
+    session.add(PlatformMarker(name=ADMIN_BOOTSTRAPPED))
     if _user_named(session, "admin") is not None:
         return None
-    generated = None if password else secrets.token_urlsafe(12)
+    generated = None if password else secrets.token_urlsafe(16)
     create_user(session, "admin", Role.PLATFORM_ADMIN, password or generated or "")
     return generated
+
+
+def delete_user(session: Session, name: str, principal: Principal) -> None:
+    """Remove a user and its tokens; Conflict for oneself or the last enabled platform_admin."""
+    if name == principal.name:
+        raise Conflict("you cannot delete the user you are signed in as")
+    # Lock every enabled administrator (in id order, on PostgreSQL) so two admins removing each
+    # other at once cannot both succeed.
+    admins = session.scalars(
+        select(User.id)
+        .where(User.role == Role.PLATFORM_ADMIN.value, User.disabled.is_(False))
+        .order_by(User.id)
+        .with_for_update()
+    ).all()
+    user = find_user(session, name)
+    if user.id in admins and len(admins) == 1:
+        raise Conflict(f"{name!r} is the last platform_admin; add another platform_admin before removing it")
+    session.delete(user)

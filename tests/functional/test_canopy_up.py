@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import pty
+import select
 import signal
 import socket
 import subprocess
@@ -53,15 +55,21 @@ def _run(env: dict[str, str], *args: str, stdin: str | None = None) -> subproces
     return subprocess.run([CANOPY, *args], env=env, input=stdin, capture_output=True, text=True, timeout=60)
 
 
-def test_up_prints_generated_admin_password_and_login_works(
-    platform: tuple[str, dict[str, str], subprocess.Popen[str]],
+def _admin_password(home: Path) -> str:
+    """The generated admin password `canopy up` wrote to a file, its stdout not being a terminal."""
+    return (home / "admin-password").read_text().strip()
+
+
+def test_up_writes_generated_admin_password_to_a_file_and_login_works(
+    platform: tuple[str, dict[str, str], subprocess.Popen[str]], canopy_home: Path
 ) -> None:
     url, env, process = platform
     assert requests.get(f"{url}/api/v1/health", timeout=5).json()["status"] == "ok"
     process.send_signal(signal.SIGTERM)
     output, _ = process.communicate(timeout=30)
     assert process.returncode == 0, output
-    password = output.split("with password: ")[1].split()[0]
+    password = _admin_password(canopy_home)
+    assert password not in output and f"{canopy_home / 'admin-password'}" in output
 
     restarted = subprocess.Popen(
         [CANOPY, "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -88,13 +96,37 @@ def test_up_prints_generated_admin_password_and_login_works(
     assert "with password" not in (restarted.stdout.read() if restarted.stdout else "")
 
 
+def test_up_shows_generated_admin_password_on_a_terminal(canopy_home: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "CANOPY_API_PORT": str(port), "CANOPY_API_URL": f"http://127.0.0.1:{port}"}
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen([CANOPY, "up"], env=env, stdout=terminal, stderr=subprocess.DEVNULL)
+    os.close(terminal)
+    try:
+        shown = b""
+        while b"(shown once" not in shown and select.select([controller], [], [], 30)[0]:
+            shown += os.read(controller, 4096)
+        password = shown.decode().split("with password: ")[1].split()[0]
+        for _ in range(100):
+            login = _run(env, "login", "--user", "admin", "--password-stdin", stdin=f"{password}\n")
+            if "cannot reach" not in login.stderr:
+                break
+            time.sleep(0.3)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        os.close(controller)
+    assert login.returncode == 0, login.stderr
+    assert not (canopy_home / "admin-password").exists()
+
+
 def test_login_reads_password_from_environment(
-    platform: tuple[str, dict[str, str], subprocess.Popen[str]], monkeypatch: pytest.MonkeyPatch
+    platform: tuple[str, dict[str, str], subprocess.Popen[str]], canopy_home: Path
 ) -> None:
     _, env, process = platform
     process.send_signal(signal.SIGTERM)
-    output, _ = process.communicate(timeout=30)
-    password = output.split("with password: ")[1].split()[0]
+    process.communicate(timeout=30)
+    password = _admin_password(canopy_home)
     process2 = subprocess.Popen([CANOPY, "up"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         time.sleep(0.5)

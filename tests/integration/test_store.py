@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from canopy.errors import Conflict, NoSuchDriver, Unavailable
 from canopy.store import ApiToken, Base, Store, User, conflict_on_duplicate, open_store
 
-HEAD = "0006_merge_features"
+HEAD = "0007_secrets_bootstrap_marker"
 TABLES = {
     "alembic_version",
     "users",
@@ -38,6 +38,7 @@ TABLES = {
     "telemetry_latest",
     "telemetry_refusals",
     "device_commands",
+    "platform_markers",
 }
 
 

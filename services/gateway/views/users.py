@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 from sqlalchemy import select
 
-from canopy.errors import Conflict, ValidationFailed
+from canopy.errors import ValidationFailed
 from canopy.roles import Role, parse_role
 from canopy.store.models import ApiToken, User
 from services.gateway import accounts
@@ -51,11 +51,9 @@ def create_user() -> tuple[Response, int]:
 @blueprint.delete("/users/<name>")
 @allow(Role.PLATFORM_ADMIN)
 def delete_user(name: str) -> tuple[str, int]:
-    """Remove a user and every token it holds."""
-    if name == current_principal().name:
-        raise Conflict("you cannot delete the user you are signed in as")
+    """Remove a user and every token it holds; never oneself or the last platform_admin (409)."""
     with gateway_context().backends.store.session() as session:
-        session.delete(accounts.find_user(session, name))
+        accounts.delete_user(session, name, current_principal())
     return "", 204
 
 
