@@ -19,8 +19,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import urllib3
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from platform_sdk._client import ApiClient
@@ -68,23 +66,25 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def overhead(url: str, calls: int) -> dict[str, Any]:
-    """model_call versus a direct urllib3 keep-alive call, interleaved so both see the same noise."""
+    """model_call versus a direct http.client keep-alive call, interleaved so both see the same noise."""
     gateway = FakeGateway()
     gateway.routes["iris"] = [url]
     client = ModelClient(ApiClient(gateway.url, gateway.token))
-    pool = urllib3.connection_from_url(url, maxsize=1)
+    connection = http.client.HTTPConnection(*url.removeprefix("http://").split(":"))
     headers = {"Content-Type": "application/json"}
     direct: list[float] = []
     via_sdk: list[float] = []
     client.call("iris", RECORD)
     for _ in range(calls):
         started = time.perf_counter()
-        json.loads(pool.urlopen("POST", "/predict", body=BODY, headers=headers, retries=False).data)
+        connection.request("POST", "/predict", BODY, headers)
+        json.loads(connection.getresponse().read())
         direct.append(time.perf_counter() - started)
         started = time.perf_counter()
         client.call("iris", RECORD)
         via_sdk.append(time.perf_counter() - started)
     gateway.close()
+    connection.close()
     result = {
         "direct_p50_ms": percentile(direct, 0.5),
         "direct_p99_ms": percentile(direct, 0.99),

@@ -1,4 +1,4 @@
-"""The model server's WSGI routes, called in-process: /predict, /health, /metrics, OIP v2 and legacy mode."""
+"""The model server's routes, called in-process: /predict, /health, /metrics, OIP v2 and legacy mode."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pickle
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 import urllib3
 from platform_sdk.serving.__main__ import build_server
+from prometheus_client.parser import text_string_to_metric_families
 from sklearn.linear_model import LinearRegression
 from werkzeug.test import Client
 
