@@ -48,7 +48,11 @@ def encode_multipart(fields: dict[str, tuple[str, bytes]]) -> tuple[bytes, str]:
 
 def _dropped(sock: socket.socket | None) -> bool:
     """Whether an idle keep-alive socket was closed by the server (it is readable while idle)."""
-    return sock is None or bool(select.select([sock], [], [], 0)[0])
+    if sock is None:
+        return True
+    poller = select.poll()  # unlike select(), works for descriptors above 1024
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 class ConnectionPool:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import http.client
 import socket
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
+from platform_sdk._http import ConnectionPool
 from platform_sdk.serving.app import refusal
 from platform_sdk.serving.server import HttpServer
 
@@ -105,3 +107,28 @@ def test_http_1_0_closes_unless_asked_to_keep_alive(server: HttpServer) -> None:
         while chunk := sock.recv(65536):
             answers += chunk
     assert answers.count(b"HTTP/1.1 200 OK") == 2 and answers.endswith(b"GET /b  ")
+
+
+def test_the_client_pool_reconnects_when_the_server_closed_an_idle_connection() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    closed = threading.Event()
+
+    def answer_once_per_connection() -> None:
+        for _ in range(3):
+            connection, _ = listener.accept()
+            connection.recv(65536)
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            connection.close()  # without saying so: the client still holds the connection as idle
+            closed.set()
+
+    thread = threading.Thread(target=answer_once_per_connection, daemon=True)
+    thread.start()
+    pool = ConnectionPool(f"http://127.0.0.1:{listener.getsockname()[1]}")
+    for _ in range(3):
+        closed.clear()
+        assert pool.request("GET", "/", timeout=5).body == b"ok"
+        assert closed.wait(5)
+        time.sleep(0.05)
+    pool.close()
+    listener.close()
+    thread.join(timeout=5)
