@@ -42,9 +42,10 @@ bench: install infra  ## benchmarks, printing JSON figures
 
 TRAIN_VENV ?= $(VENV)/train
 
-examples: install  ## rebuild the example model packages in examples/models/ (the fan model trains with TensorFlow)
+examples: install  ## rebuild the example model packages in examples/models/ (the fan model trains with TensorFlow; legacy-weather-2022 in a Python 3.9 container)
 	$(BIN)/python examples/models/sklearn-iris/train.py
 	$(BIN)/python examples/models/legacy-weather/train.py
+	$(BIN)/python examples/models/legacy-weather-2022/train.py
 	$(BIN)/python examples/models/fan-anomaly/generate_data.py
 	@test -x $(TRAIN_VENV)/bin/python || $(PYTHON) -m venv $(TRAIN_VENV)
 	$(TRAIN_VENV)/bin/pip install -q --disable-pip-version-check tensorflow-cpu

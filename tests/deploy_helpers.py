@@ -8,14 +8,59 @@ import os
 import shutil
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from platform_sdk._client import ApiClient
+
+from canopy.runtime import Service
+from canopy.runtime.backends import Backends
+from services.deployer.service import deployer_components
+from services.gateway.app import create_app
+from services.gateway.server import HttpServer
+from services.node_agent.service import agent_components
+from services.node_manager.service import node_manager_components
+
 REPO = Path(__file__).resolve().parents[1]
 IRIS_PACKAGE = REPO / "examples" / "models" / "sklearn-iris" / "package"
+LEGACY_2022_PACKAGE = REPO / "examples" / "models" / "legacy-weather-2022" / "package"
 IRIS_INPUT = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 SHARED_CACHE = Path(os.environ.get("CANOPY_TEST_CACHE", Path.home() / ".cache" / "canopy-tests"))
+
+
+@contextmanager
+def running_platform(backends: Backends, home: Path, runtime: str) -> Iterator[HttpServer]:
+    """Gateway over HTTP, node manager, deployer and one agent (node-a, zone=lab) of the given runtime."""
+    share_build_caches(home)
+    gateway = HttpServer(create_app(backends), "127.0.0.1", 0)
+    components = [
+        gateway,
+        *node_manager_components(backends),
+        *deployer_components(backends),
+        *agent_components(backends, "node-a", runtime=runtime, labels={"zone": "lab"}),
+    ]
+    service = Service("test-platform", components)
+    service.start()
+    try:
+        yield gateway
+    finally:
+        service.stop()
+
+
+def deploy(api: ApiClient, package: bytes, timeout: float = 600) -> tuple[str, dict[str, Any]]:
+    """Upload a package zip and deploy one replica; the model id and the deployment view once it finished."""
+    model_id: str = api.post("/api/v1/models", files={"file": ("package.zip", package)})["id"]
+    generation = api.post(f"/api/v1/models/{model_id}/deploy", json={"replicas": 1})["generation"]
+
+    def finished() -> dict[str, Any] | None:
+        view: dict[str, Any] = api.get(f"/api/v1/models/{model_id}/deployment")
+        done = view["generation"] == generation and view["status"] in ("ready", "failed", "stopped")
+        return view if done else None
+
+    view: dict[str, Any] = wait_for(finished, timeout, f"the deployment of {model_id}", interval=0.5)
+    return model_id, view
 
 
 def share_build_caches(home: Path) -> None:

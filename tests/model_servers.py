@@ -9,11 +9,13 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from platform_sdk.serving.app import ModelServer
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples" / "models"
@@ -78,6 +80,20 @@ def running_server(package: Path, threads: int = 8) -> Iterator[ServerProcess]:
         yield server
     finally:
         server.stop()
+
+
+def wsgi(server: ModelServer) -> Callable[[dict[str, Any], Callable[..., Any]], list[bytes]]:
+    """The model server's handler as a WSGI application, so werkzeug's test client can call it in-process."""
+
+    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        status, payload, content_type = server.handle(
+            environ["REQUEST_METHOD"], environ["PATH_INFO"], environ.get("CONTENT_TYPE", ""), body
+        )
+        start_response(f"{status} -", [("Content-Type", content_type), ("Content-Length", str(len(payload)))])
+        return [payload]
+
+    return application
 
 
 class FakeGateway:

@@ -14,8 +14,8 @@ from canopy.errors import ValidationFailed
 from canopy.models.requirements import checked_requirements
 from canopy.workloads.pip_sandbox import Sandbox, pip_cache_dir, pip_options, run_sandboxed
 
-# The model server and SDK need these inside every workload, next to the package's own requirements.
-SDK_REQUIREMENTS = ("requests>=2.28", "waitress>=2.1", "prometheus-client>=0.16", "numpy")
+# The model server and SDK run on the standard library, so a workload's env holds exactly the package's pins.
+SDK_REQUIREMENTS: tuple[str, ...] = ()
 PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64", "linux_x86_64")
 HOST_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 

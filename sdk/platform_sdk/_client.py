@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import http.client
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import requests
+from urllib.parse import urlencode
 
 from canopy.config import load_config
-from canopy.errors import CanopyError, Unavailable, error_from_payload
+from canopy.errors import CanopyError, ConfigError, Unavailable, error_from_payload
+from platform_sdk._http import ConnectionPool, HttpFailure, TimedOut, encode_multipart
 
 CREDENTIALS_FILE = "credentials.json"
 
@@ -21,29 +23,84 @@ class ApiClient:
         self.api_url = api_url.rstrip("/")
         self.token = token
         self.timeout = timeout
-        self._session = requests.Session()
+        try:
+            self._pool = ConnectionPool(self.api_url, size=4)
+        except ValueError:
+            raise ConfigError(
+                f"the Canopy API URL {api_url!r} is not an http(s) URL; set CANOPY_API_URL=http://host:port"
+            ) from None
 
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Send a request; return the decoded JSON (None for an empty body) or raise a CanopyError."""
-        headers = dict(kwargs.pop("headers", {}))
+    def _prepare(
+        self,
+        path: str,
+        params: dict[str, Any] | None,
+        headers: dict[str, str] | None,
+    ) -> tuple[str, dict[str, str]]:
+        """The request target with its query string, and the headers with the bearer token."""
+        query = {name: value for name, value in (params or {}).items() if value is not None}
+        target = f"{path}?{urlencode(query)}" if query else path
+        sent = dict(headers or {})
         if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        url = f"{self.api_url}{path}"
+            sent["Authorization"] = f"Bearer {self.token}"
+        return target, sent
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        data: Any = None,
+        files: dict[str, tuple[str, bytes]] | None = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        """Send a request; return the decoded JSON (None for an empty body) or raise a CanopyError.
+
+        The body is `json` (encoded), `files` ({field: (filename, bytes)}, multipart) or `data` (bytes or a
+        file-like object with a length, streamed).
+        """
+        target, sent = self._prepare(path, params, headers)
+        body = data
+        if json is not None:
+            body = _json_bytes(json)
+            sent.setdefault("Content-Type", "application/json")
+        elif files is not None:
+            body, sent["Content-Type"] = encode_multipart(files)
+        if body is not None:
+            sent["Content-Length"] = str(len(body))
         try:
-            response = self._session.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
-        except requests.ConnectionError as exc:
-            raise Unavailable(
-                f"cannot reach the Canopy API at {self.api_url}; is `canopy up` running?"
-            ) from exc
-        except requests.Timeout as exc:
+            response = self._pool.request(method, target, body, sent, self.timeout)
+        except TimedOut as exc:
             raise Unavailable(f"the Canopy API at {self.api_url} did not answer in {self.timeout} s") from exc
+        except HttpFailure as exc:
+            raise Unavailable(
+                f"cannot reach the Canopy API at {self.api_url}; is `canopy up` running? ({exc})"
+            ) from exc
+        answer = _decode(response.status, response.body)
+        if response.status >= 400:
+            raise error_from_payload(response.status, answer)
+        return answer
+
+    def stream_lines(self, path: str, params: dict[str, Any], read_timeout: float = 60.0) -> Iterator[str]:
+        """The lines of a long response (server-sent events) as they arrive, on a connection of its own."""
+        target, sent = self._prepare(path, params, {"Accept": "text/event-stream"})
         try:
-            body = _decode(response)
+            connection = self._pool.connection(timeout=10.0)
+        except HttpFailure as exc:
+            raise Unavailable(f"cannot stream from the Canopy API at {self.api_url}: {exc}") from exc
+        try:
+            connection.sock.settimeout(read_timeout)  # type: ignore[union-attr]
+            connection.request("GET", self._pool.prefix + target, headers=sent)
+            response = connection.getresponse()
+            if response.status >= 400:
+                raise error_from_payload(response.status, _decode(response.status, response.read()))
+            for raw in iter(response.readline, b""):
+                yield raw.decode("utf-8", "replace").rstrip("\r\n")
+        except (OSError, http.client.HTTPException) as exc:
+            raise Unavailable(f"the stream from the Canopy API at {self.api_url} broke: {exc}") from exc
         finally:
-            response.close()
-        if response.status_code >= 400:
-            raise error_from_payload(response.status_code, body)
-        return body
+            connection.close()
 
     def get(self, path: str, **kwargs: Any) -> Any:
         """GET path."""
@@ -59,18 +116,23 @@ class ApiClient:
 
     def close(self) -> None:
         """Close pooled connections."""
-        self._session.close()
+        self._pool.close()
 
 
-def _decode(response: requests.Response) -> Any:
-    if not response.content:
+def _json_bytes(value: Any) -> bytes:
+    return json.dumps(value).encode()
+
+
+def _decode(status: int, body: bytes) -> Any:
+    if not body:
         return None
     try:
-        return response.json()
+        return json.loads(body)
     except ValueError:
-        if response.status_code >= 400:
-            raise CanopyError(f"HTTP {response.status_code}: {response.text[:200]}") from None
-        return response.text
+        text = body.decode("utf-8", "replace")
+        if status >= 400:
+            raise CanopyError(f"HTTP {status}: {text[:200]}") from None
+        return text
 
 
 def credentials_path(home: Path | None = None) -> Path:

@@ -7,11 +7,9 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import requests
-
 from canopy.devices.schema import DeviceTypeSpec
 from canopy.devices.validation import validate_command
-from canopy.errors import NotFound, Unavailable, error_from_payload
+from canopy.errors import NotFound
 from platform_sdk._client import ApiClient, default_client
 
 
@@ -47,20 +45,10 @@ def stream_readings(
     device: str, client: ApiClient | None = None, *, limit: int = 0, timeout: float = 0
 ) -> Iterator[dict[str, Any]]:
     """Every new reading record of a device as it arrives (server-sent events); limit/timeout end it."""
-    api = _client(client)
-    url = f"{api.api_url}/api/v1/devices/{device}/stream"
-    headers = {"Authorization": f"Bearer {api.token}", "Accept": "text/event-stream"}
     params = {"limit": limit, "timeout": timeout}
-    try:
-        response = api._session.get(url, headers=headers, params=params, stream=True, timeout=(10, 60))
-    except requests.RequestException as exc:
-        raise Unavailable(f"cannot stream from the Canopy API at {api.api_url}: {exc}") from exc
-    with response:
-        if response.status_code >= 400:
-            raise error_from_payload(response.status_code, response.json())
-        for line in response.iter_lines(decode_unicode=True):
-            if line and line.startswith("data: "):
-                yield json.loads(line[len("data: ") :])
+    for line in _client(client).stream_lines(f"/api/v1/devices/{device}/stream", params):
+        if line.startswith("data: "):
+            yield json.loads(line[len("data: ") :])
 
 
 def stream_sensor(

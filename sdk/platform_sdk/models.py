@@ -10,19 +10,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlsplit
-
-import urllib3
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    HTTPError,
-    NewConnectionError,
-    ProtocolError,
-    ReadTimeoutError,
-)
+from urllib.parse import quote
 
 from canopy.errors import CanopyError, Timeout, Unavailable, error_from_payload
 from platform_sdk._client import ApiClient, default_client
+from platform_sdk._http import ConnectionPool, HttpFailure, TimedOut, Unreachable, encode_multipart
 
 RESOLVE_TTL = 30.0
 QUARANTINE = 5.0
@@ -53,7 +45,7 @@ def _jsonable(value: Any) -> Any:
 def encode_request(data: Any) -> tuple[bytes, dict[str, str]]:
     """The /predict body: {"inputs": data} as JSON, or a multipart 'image' upload when data is bytes."""
     if isinstance(data, (bytes, bytearray)):
-        body, content_type = urllib3.encode_multipart_formdata({"image": ("image", bytes(data))})
+        body, content_type = encode_multipart({"image": ("image", bytes(data))})
         return body, {"Content-Type": content_type, "Accept": "application/json"}
     return json.dumps({"inputs": data}, default=_jsonable).encode(), JSON_HEADERS
 
@@ -71,7 +63,7 @@ class ModelClient:
         self._ttl = ttl
         self._clock = clock
         self._routes: dict[str, _Route] = {}
-        self._pools: dict[str, urllib3.HTTPConnectionPool] = {}
+        self._pools: dict[str, ConnectionPool] = {}
         self._down: dict[str, float] = {}
         self._lock = threading.Lock()
 
@@ -134,34 +126,30 @@ class ModelClient:
         if route is not None:
             route.expires = 0.0
 
-    def _pool(self, endpoint: str) -> urllib3.HTTPConnectionPool:
+    def _pool(self, endpoint: str) -> ConnectionPool:
         pool = self._pools.get(endpoint)
         if pool is None:
             with self._lock:
                 pool = self._pools.get(endpoint)
                 if pool is None:
-                    if urlsplit(endpoint).scheme not in ("http", "https"):
-                        raise Unavailable(f"replica address {endpoint} is not an http(s) URL")
-                    pool = urllib3.connection_from_url(endpoint, maxsize=32, block=False)
-                    self._pools[endpoint] = pool
+                    try:
+                        pool = self._pools[endpoint] = ConnectionPool(endpoint)
+                    except ValueError:
+                        raise Unavailable(f"replica address {endpoint} is not an http(s) URL") from None
         return pool
 
     def _send(self, endpoint: str, body: bytes, headers: dict[str, str], timeout: float) -> Any:
         """POST /predict to one replica and decode its answer or its error."""
         try:
-            response = self._pool(endpoint).urlopen(
-                "POST", "/predict", body=body, headers=headers, timeout=timeout, retries=False
-            )
-        except (NewConnectionError, ProtocolError) as exc:
+            response = self._pool(endpoint).request("POST", "/predict", body, headers, timeout)
+        except Unreachable as exc:
             raise _ReplicaUnreachable(str(exc)) from exc
-        except ReadTimeoutError as exc:
+        except TimedOut as exc:
             raise Timeout(f"the model at {endpoint} did not answer within {timeout} s") from exc
-        except ConnectTimeoutError as exc:
-            raise _ReplicaUnreachable(str(exc)) from exc
-        except HTTPError as exc:
+        except HttpFailure as exc:
             raise Unavailable(f"calling the model at {endpoint} failed: {exc}") from exc
         try:
-            answer = json.loads(response.data)
+            answer = json.loads(response.body)
         except ValueError:
             answer = None
         if response.status >= 400:

@@ -42,6 +42,7 @@ from tests.deploy_helpers import (
 )
 
 LEGACY_PACKAGE = REPO / "examples" / "models" / "legacy-weather" / "package"
+LEGACY_2022_PACKAGE = REPO / "examples" / "models" / "legacy-weather-2022" / "package"
 # name -> (labels, simulated CPU,MEMORY load): b is the least-loaded edge node, c is idler but not edge.
 AGENTS = {"a": ("zone=edge", "70,40"), "b": ("zone=edge", "20,20"), "c": ("zone=core", "5,5")}
 
@@ -247,6 +248,43 @@ def test_the_legacy_package_deploys_and_predicts(platform: Platform) -> None:
     assert str(answer["output"]).lower() in ("drizzle", "fog", "rain", "snow", "sun"), answer
     platform.settle(platform.call("POST", f"/api/v1/models/{model_id}/undeploy"))
     assert _containers(model_id) == []
+
+
+def _installed(container: Any) -> dict[str, str]:
+    """Every distribution installed in a workload container's environment, by normalised name."""
+    script = (
+        "import importlib.metadata as m\nfor d in m.distributions(): print(d.metadata['Name'], d.version)"
+    )
+    code, output = container.exec_run(["/opt/venv/bin/python", "-c", script])
+    assert code == 0, output
+    pairs = [line.split() for line in output.decode().splitlines() if line.strip()]
+    return {name.lower().replace("_", "-"): version for name, version in pairs}
+
+
+def test_the_original_2022_weather_model_runs_on_python_3_9_with_exactly_its_pins(platform: Platform) -> None:
+    model_id = platform.upload(zip_package(LEGACY_2022_PACKAGE))
+    labels = {"run": platform.run}
+    view = platform.settle(
+        platform.call("POST", f"/api/v1/models/{model_id}/deploy", json={"node_labels": labels}), timeout=900
+    )
+    assert view["status"] == "ready", view
+    answer = ModelClient(ApiClient(platform.api, platform.token)).call(
+        model_id, {"perc": 0.5, "temp_max": 12}
+    )
+    assert answer == {"output": "Drizzle"}
+    (container,) = _containers(model_id)
+    code, version = container.exec_run(
+        ["/opt/venv/bin/python", "-c", "import sys; print(sys.version_info[:2])"]
+    )
+    assert (code, version.decode().strip()) == (0, "(3, 9)")
+    pins = dict(
+        line.lower().split("==") for line in (LEGACY_2022_PACKAGE / "requirements.txt").read_text().split()
+    )
+    installed = _installed(container)
+    assert {name: installed.get(name) for name in pins} == pins
+    venv_tools = {"pip", "setuptools", "pkg-resources"}  # what `python3 -m venv` puts in on Debian 11
+    assert set(installed) - set(pins) <= venv_tools, "the platform added requirements of its own"
+    platform.settle(platform.call("POST", f"/api/v1/models/{model_id}/undeploy"))
 
 
 def test_a_hook_failing_in_a_container_is_reported_with_its_logs(platform: Platform) -> None:

@@ -18,18 +18,13 @@ from platform_sdk.models import ModelClient
 
 from bootstrap.cli import cli
 from canopy.roles import Role
-from canopy.runtime import Service
 from canopy.runtime.backends import Backends
-from services.deployer.service import deployer_components
-from services.gateway.app import create_app
 from services.gateway.server import HttpServer
-from services.node_agent.service import agent_components
-from services.node_manager.service import node_manager_components
 from tests.deploy_helpers import (
     IRIS_INPUT,
     IRIS_PACKAGE,
     failing_hook_package,
-    share_build_caches,
+    running_platform,
     wait_for,
     zip_package,
 )
@@ -39,20 +34,8 @@ from tests.functional.conftest import bearer
 @pytest.fixture()
 def platform(backends: Backends, canopy_home: Path) -> Iterator[HttpServer]:
     """Gateway over HTTP, node manager, deployer and one process-runtime agent on the same backends."""
-    share_build_caches(canopy_home)
-    gateway = HttpServer(create_app(backends), "127.0.0.1", 0)
-    components = [
-        gateway,
-        *node_manager_components(backends),
-        *deployer_components(backends),
-        *agent_components(backends, "node-a", runtime="process", labels={"zone": "lab"}),
-    ]
-    service = Service("test-platform", components)
-    service.start()
-    try:
+    with running_platform(backends, canopy_home, "process") as gateway:
         yield gateway
-    finally:
-        service.stop()
 
 
 def _upload(client: FlaskClient, token: str, package: bytes) -> str:

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.model_servers import EXAMPLES, ServerProcess, running_server
 
@@ -87,15 +88,18 @@ def test_metrics_are_prometheus_text(served: tuple[Case, ServerProcess]) -> None
     assert requests.post(f"{server.url}/predict", json=case.good, timeout=5).status_code == 200
     response = requests.get(f"{server.url}/metrics", timeout=5)
     assert response.headers["Content-Type"].startswith("text/plain")
-    for metric in (
-        "canopy_model_requests_total",
-        "canopy_model_request_seconds_bucket",
-        "canopy_model_inference_seconds_count",
-        "canopy_model_request_bytes_total",
-        "canopy_model_response_bytes_total",
+    families = {family.name: family for family in text_string_to_metric_families(response.text)}
+    assert {family.type for family in families.values()} == {"counter", "histogram", "gauge"}
+    for name in (
+        "canopy_model_requests",
+        "canopy_model_request_seconds",
+        "canopy_model_inference_seconds",
+        "canopy_model_request_bytes",
+        "canopy_model_response_bytes",
         "process_resident_memory_bytes",
+        "process_cpu_seconds",
     ):
-        assert metric in response.text
+        assert families[name].samples, name
 
 
 def test_open_inference_protocol_v2(served: tuple[Case, ServerProcess]) -> None:

@@ -1,4 +1,4 @@
-"""The model server's WSGI routes, called in-process: /predict, /health, /metrics, OIP v2 and legacy mode."""
+"""The model server's routes, called in-process: /predict, /health, /metrics, OIP v2 and legacy mode."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 import urllib3
 from platform_sdk.serving.__main__ import build_server
+from prometheus_client.parser import text_string_to_metric_families
 from sklearn.linear_model import LinearRegression
 from werkzeug.test import Client
 
 from canopy.errors import ValidationFailed, error_from_payload
-from tests.model_servers import EXAMPLES
+from tests.model_servers import EXAMPLES, wsgi
 
 SETOSA = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 VIRGINICA = {"sepal_length": 6.5, "sepal_width": 3.0, "petal_length": 5.5, "petal_width": 2.0}
@@ -22,12 +23,12 @@ VIRGINICA = {"sepal_length": 6.5, "sepal_width": 3.0, "petal_length": 5.5, "peta
 
 @pytest.fixture(scope="module")
 def iris() -> Client:
-    return Client(build_server(EXAMPLES / "sklearn-iris" / "package", "m-1"))
+    return Client(wsgi(build_server(EXAMPLES / "sklearn-iris" / "package", "m-1")))
 
 
 @pytest.fixture(scope="module")
 def weather() -> Client:
-    return Client(build_server(EXAMPLES / "legacy-weather" / "package"))
+    return Client(wsgi(build_server(EXAMPLES / "legacy-weather" / "package")))
 
 
 def test_health_says_ready(iris: Client) -> None:
@@ -94,15 +95,37 @@ def test_bad_requests_get_canopy_error_bodies(
     assert response.json["error"]["code"] == code
 
 
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of a Prometheus text exposition, parsed by prometheus_client's own parser."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
 def test_metrics_count_requests_bytes_inference_and_memory(iris: Client) -> None:
+    before = samples(iris.get("/metrics").get_data(as_text=True))
     iris.post("/predict", json=SETOSA)
-    text = iris.get("/metrics").get_data(as_text=True)
-    labels = 'model="iris",model_id="m-1"'
-    assert f'canopy_model_requests_total{{{labels},route="/predict",status="200"}}' in text
-    assert f'canopy_model_request_seconds_bucket{{le="0.005",{labels},route="/predict"}}' in text
-    assert 'canopy_model_inference_seconds_count{model="iris",model_id="m-1"}' in text
-    assert "canopy_model_request_bytes_total" in text and "canopy_model_response_bytes_total" in text
-    assert "process_resident_memory_bytes" in text
+    iris.post("/predict", json={"inputs": 3})
+    after = samples(iris.get("/metrics").get_data(as_text=True))
+    model = (("model", "iris"), ("model_id", "m-1"))
+
+    def grew(name: str, *labels: tuple[str, str]) -> float:
+        key = (name, tuple(sorted((*model, *labels))))
+        return after[key] - before.get(key, 0.0)
+
+    assert grew("canopy_model_requests_total", ("route", "/predict"), ("status", "200")) == 1
+    assert grew("canopy_model_requests_total", ("route", "/predict"), ("status", "400")) == 1
+    assert grew("canopy_model_request_seconds_count", ("route", "/predict")) == 2
+    assert grew("canopy_model_request_seconds_bucket", ("route", "/predict"), ("le", "+Inf")) == 2
+    assert grew("canopy_model_inference_seconds_count") == 1
+    assert 0 < grew("canopy_model_inference_seconds_sum") < 5
+    assert grew("canopy_model_request_bytes_total") == len(json.dumps(SETOSA)) + len('{"inputs": 3}')
+    assert grew("canopy_model_response_bytes_total") > 0
+    assert after[("process_resident_memory_bytes", ())] > 10 * 2**20
+    assert after[("process_cpu_seconds_total", ())] > 0
+    assert after[("process_open_fds", ())] >= 3
 
 
 def test_oip_health_and_metadata(iris: Client) -> None:
@@ -162,7 +185,7 @@ def image_model(tmp_path: Path) -> Client:
     (tmp_path / "post.py").write_text("def post(pred):\n    return round(float(pred[0]))\n")
     model = LinearRegression().fit([[0.0], [1.0]], [0.0, 1.0])
     (tmp_path / "model.pkl").write_bytes(pickle.dumps(model))
-    return Client(build_server(tmp_path))
+    return Client(wsgi(build_server(tmp_path)))
 
 
 def test_legacy_image_model_gets_a_temporary_file(image_model: Client) -> None:
@@ -187,7 +210,7 @@ def test_a_model_failing_at_predict_time_is_a_500(tmp_path: Path) -> None:
         "outputs": [{"name": "y", "type": "float"}],
     }
     (tmp_path / "model.json").write_text(json.dumps(manifest))
-    response = Client(build_server(tmp_path)).post("/predict", json={"x": 1})
+    response = Client(wsgi(build_server(tmp_path))).post("/predict", json={"x": 1})
     assert response.status_code == 500
     assert response.json["error"] == {
         "code": "internal",

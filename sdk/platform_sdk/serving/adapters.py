@@ -11,8 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from platform_sdk.serving.spec import PackageError, ServingSpec, load_ref
 
 
@@ -48,6 +46,8 @@ def load_sklearn(spec: ServingSpec) -> Adapter:
     wants_proba = any(out.name == "probabilities" for out in spec.outputs) and hasattr(model, "predict_proba")
     if not wants_proba:
         return Adapter(getattr(model, method), locked=False)
+    import numpy as np  # scikit-learn depends on numpy; a pure Python model never imports it
+
     classes = np.asarray(model.classes_)
     names = [c.item() if hasattr(c, "item") else c for c in classes]
     label = next((out.name for out in spec.outputs if out.name != "probabilities"), "prediction")
@@ -56,7 +56,7 @@ def load_sklearn(spec: ServingSpec) -> Adapter:
         probabilities = model.predict_proba(model_input)
         return {
             label: classes[probabilities.argmax(axis=1)],
-            "probabilities": [dict(zip(names, map(float, row))) for row in probabilities],  # noqa: B905
+            "probabilities": [dict(zip(names, map(float, row))) for row in probabilities],
         }
 
     return Adapter(with_proba, locked=False)
@@ -75,6 +75,8 @@ def _tflite_interpreter(path: Path) -> Any:
 
 def load_tflite(spec: ServingSpec) -> Adapter:
     """A .tflite flat buffer run by one interpreter behind a lock, resized to each batch."""
+    import numpy as np
+
     interpreter = _tflite_interpreter(spec.model_path())
     interpreter.allocate_tensors()
     source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
@@ -97,6 +99,7 @@ def load_keras(spec: ServingSpec) -> Adapter:
     if "KERAS_BACKEND" not in os.environ and importlib.util.find_spec("tensorflow") is None:
         os.environ["KERAS_BACKEND"] = "numpy"
     import keras
+    import numpy as np
 
     if path.is_dir():
         layer = keras.layers.TFSMLayer(str(path), call_endpoint="serving_default")

@@ -1,4 +1,4 @@
-"""The model server's WSGI application (/predict, /health, /metrics, OIP v2) and its Prometheus metrics."""
+"""The model server's routes: /predict, /health, /metrics and the Open Inference Protocol v2."""
 
 from __future__ import annotations
 
@@ -7,15 +7,12 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
-import numpy as np
-from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
-from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector, generate_latest
-
 from platform_sdk.serving import oip
+from platform_sdk.serving.metrics import CONTENT_TYPE, ServerMetrics
 from platform_sdk.serving.pipeline import Pipeline
 from platform_sdk.serving.schema import (
     RequestError,
@@ -24,68 +21,16 @@ from platform_sdk.serving.schema import (
     validate_record,
     validation_failed,
 )
+from platform_sdk.serving.server import Reply
 
-MAX_BODY = 32 * 1024 * 1024
 JSON_TYPE = "application/json"
 URLENCODED = "application/x-www-form-urlencoded"  # curl -d sends JSON with this type too
-StartResponse = Callable[[str, list[tuple[str, str]]], Any]
-Reply = tuple[int, bytes, str]
 log = logging.getLogger("platform_sdk.serving")
-LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-
-
-class ServerMetrics:
-    """The replica's own registry, labelled with the model's name and id."""
-
-    def __init__(self, model: str, model_id: str) -> None:
-        self.registry = CollectorRegistry()
-        self._model = (model, model_id)
-        names = ["model", "model_id"]
-        ProcessCollector(registry=self.registry)
-        self.requests = Counter(
-            "canopy_model_requests",
-            "Requests handled, by route and HTTP status",
-            [*names, "route", "status"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "canopy_model_request_seconds",
-            "Time from request to response, by route",
-            [*names, "route"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self.inference = Histogram(
-            "canopy_model_inference_seconds",
-            "Time spent inside the model call",
-            names,
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        ).labels(*self._model)
-        self.bytes_in = Counter(
-            "canopy_model_request_bytes", "Request body bytes received", names, registry=self.registry
-        ).labels(*self._model)
-        self.bytes_out = Counter(
-            "canopy_model_response_bytes", "Response body bytes sent", names, registry=self.registry
-        ).labels(*self._model)
-
-    def record(self, route: str, status: int, seconds: float, received: int, sent: int) -> None:
-        """Count one finished request."""
-        self.requests.labels(*self._model, route, str(status)).inc()
-        self.latency.labels(*self._model, route).observe(seconds)
-        self.bytes_in.inc(received)
-        self.bytes_out.inc(sent)
-
-    def render(self) -> bytes:
-        """The text exposition of every metric, including process memory and CPU."""
-        return generate_latest(self.registry)
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
+    if hasattr(value, "tolist"):  # numpy arrays and scalars, without importing numpy
         return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
@@ -96,8 +41,14 @@ def to_json(body: Any, status: int = 200) -> Reply:
     return status, json.dumps(body, default=_plain).encode(), JSON_TYPE
 
 
+def refusal(status: int, message: str) -> Reply:
+    """The error reply for a request the HTTP transport refuses (malformed, or a body over the limit)."""
+    code = "payload_too_large" if status == 413 else "bad_request"
+    return to_json(RequestError(status, code, message).to_payload(), status)
+
+
 class ModelServer:
-    """Serves one loaded pipeline; callable as a WSGI application by any threaded server."""
+    """Serves one loaded pipeline: `handle` answers one request, whatever HTTP server carries it."""
 
     def __init__(self, pipeline: Pipeline, metrics: ServerMetrics) -> None:
         self.pipeline = pipeline
@@ -117,42 +68,30 @@ class ModelServer:
         versioned = f"/v2/models/{model}/versions/{self.spec.version}"
         self.infer_paths = {f"/v2/models/{model}/infer", f"{versioned}/infer"}
 
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        """Handle one request and record its metrics."""
+    def handle(self, method: str, path: str, content_type: str, body: bytes) -> Reply:
+        """Answer one request and record its metrics."""
         started = time.perf_counter()
-        path, method = environ.get("PATH_INFO", "/"), environ["REQUEST_METHOD"]
-        route, received = path, 0
+        route = path
         try:
             if method == "GET" and path in self.gets:
-                status, payload, content_type = self.gets[path]()
+                reply = self.gets[path]()
             elif method == "POST":
-                body = self._read(environ)
-                received = len(body)
-                route, (status, payload, content_type) = self._post(path, environ, body)
+                route, reply = self._post(path, content_type, body)
             else:
                 raise RequestError(404, "not_found", f"no route {method} {path}; try POST /predict")
         except RequestError as exc:
-            status, payload, content_type = to_json(exc.to_payload(), exc.status)
+            reply = to_json(exc.to_payload(), exc.status)
         except Exception as exc:
             log.exception("prediction failed")
             error = RequestError(500, "internal", f"the model failed: {type(exc).__name__}: {exc}")
-            status, payload, content_type = to_json(error.to_payload(), 500)
-        if status == 404:
+            reply = to_json(error.to_payload(), 500)
+        if reply[0] == 404:
             route = "unknown"
-        headers = [("Content-Type", content_type), ("Content-Length", str(len(payload)))]
-        start_response(f"{status} {STATUS_TEXT.get(status, 'Error')}", headers)
-        self.metrics.record(route, status, time.perf_counter() - started, received, len(payload))
-        return [payload]
+        self.metrics.record(route, reply[0], time.perf_counter() - started, len(body), len(reply[1]))
+        return reply
 
-    def _read(self, environ: dict[str, Any]) -> bytes:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        if length > MAX_BODY:
-            raise RequestError(413, "payload_too_large", f"the body is over {MAX_BODY // 2**20} MiB")
-        return bytes(environ["wsgi.input"].read(length)) if length else b""
-
-    def _post(self, path: str, environ: dict[str, Any], body: bytes) -> tuple[str, Reply]:
+    def _post(self, path: str, content_type: str, body: bytes) -> tuple[str, Reply]:
         if path == "/predict" or path.startswith("/predict/"):
-            content_type = environ.get("CONTENT_TYPE", "")
             if content_type.startswith("multipart/form-data"):
                 return "/predict", self._predict_form(*parse_multipart(content_type, body))
             if content_type.startswith(URLENCODED) and body.lstrip()[:1] not in (b"{", b"["):
@@ -216,6 +155,3 @@ def _decode(body: bytes) -> Any:
         return json.loads(body)
     except ValueError:
         raise RequestError(400, "bad_request", "the body must be JSON (or a multipart form)") from None
-
-
-STATUS_TEXT = {200: "OK", 400: "Bad Request", 404: "Not Found", 413: "Payload Too Large", 500: "Error"}

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
-
-from platform_sdk.serving.schema import RequestError, validation_failed
+from platform_sdk.serving.schema import RequestError, nested_shape, validation_failed
 from platform_sdk.serving.spec import FieldSpec, ServingSpec
 
 DATATYPES = {
@@ -40,17 +40,43 @@ def metadata(spec: ServingSpec) -> dict[str, Any]:
     }
 
 
+def flatten(data: Any) -> Iterator[Any]:
+    """The scalars of nested lists in row-major order."""
+    if isinstance(data, list):
+        for item in data:
+            yield from flatten(item)
+    else:
+        yield data
+
+
+def reshape(flat: list[Any], dims: list[int]) -> list[Any]:
+    """Nested lists of shape `dims` from a flat list whose length is their product."""
+    if len(dims) <= 1:
+        return flat
+    step = math.prod(dims[1:])
+    return [reshape(flat[index * step : (index + 1) * step], dims[1:]) for index in range(dims[0])]
+
+
 def _rows(tensor: dict[str, Any]) -> list[Any]:
     shape = tensor.get("shape")
     data = tensor.get("data")
+    name = tensor.get("name")
     if not isinstance(shape, list) or not shape or not isinstance(data, list):
-        raise RequestError(400, "bad_request", f"tensor '{tensor.get('name')}' needs a shape and a data list")
-    flat = np.asarray(data, dtype=object).reshape(-1)
+        raise RequestError(400, "bad_request", f"tensor '{name}' needs a shape and a data list")
+    flat = list(flatten(data))
     try:
-        rows = flat.reshape([int(dim) for dim in shape])
-    except ValueError as exc:
-        raise RequestError(400, "bad_request", f"tensor '{tensor['name']}': {exc}") from None
-    return [row.tolist() if isinstance(row, np.ndarray) else row for row in rows]
+        dims = [int(dim) for dim in shape]
+    except (TypeError, ValueError):
+        raise RequestError(400, "bad_request", f"tensor '{name}': the shape must hold integers") from None
+    free = [index for index, dim in enumerate(dims) if dim == -1]
+    known = math.prod(dim for dim in dims if dim != -1)
+    if len(free) == 1 and known > 0 and len(flat) % known == 0:
+        dims[free[0]] = len(flat) // known
+    if any(dim < 0 for dim in dims) or math.prod(dims) != len(flat):
+        raise RequestError(
+            400, "bad_request", f"tensor '{name}': cannot reshape {len(flat)} values into shape {shape}"
+        )
+    return reshape(flat, dims)
 
 
 def records_from_request(spec: ServingSpec, body: Any) -> list[dict[str, Any]]:
@@ -66,19 +92,27 @@ def records_from_request(spec: ServingSpec, body: Any) -> list[dict[str, Any]]:
     count = sizes.pop() if sizes else 0
     records: list[dict[str, Any]] = [{} for _ in range(count)]
     for name, rows in columns.items():
-        for record, value in zip(records, rows):  # noqa: B905
+        for record, value in zip(records, rows):
             scalar = kinds.get(name) != "array" and isinstance(value, list) and len(value) == 1
             record[name] = value[0] if scalar else value
     return records
 
 
+def _plain(value: Any) -> Any:
+    """Numpy arrays and scalars as lists and numbers (without importing numpy); other values unchanged."""
+    return value.tolist() if hasattr(value, "tolist") else value
+
+
 def _datatype(values: list[Any]) -> str:
-    sample = np.asarray(values)
-    if sample.dtype == bool:
+    """The OIP datatype of a rectangular list of values: BOOL, INT64, FP64 or else BYTES."""
+    flat = list(flatten(values))
+    if nested_shape(values) is None:
+        return "BYTES"
+    if flat and all(isinstance(value, bool) for value in flat):
         return "BOOL"
-    if np.issubdtype(sample.dtype, np.integer):
-        return "INT64"
-    if np.issubdtype(sample.dtype, np.floating):
+    if all(isinstance(value, int) for value in flat):
+        return "INT64" if flat else "FP64"
+    if all(isinstance(value, (int, float)) for value in flat):
         return "FP64"
     return "BYTES"
 
@@ -88,12 +122,12 @@ def response(spec: ServingSpec, results: list[dict[str, Any]], request_id: Any) 
     names = list(results[0]) if results else [field.name for field in spec.outputs]
     outputs = []
     for name in names:
-        values = [result.get(name) for result in results]
+        values = [_plain(result.get(name)) for result in results]
         datatype = _datatype(values) if all(v is not None for v in values) else "BYTES"
         if datatype == "BYTES":
             values = [v if isinstance(v, str) else json.dumps(v) for v in values]
-        shape = list(np.asarray(values).shape) if datatype != "BYTES" else [len(values)]
-        flat = np.asarray(values).reshape(-1).tolist() if datatype != "BYTES" else values
+        shape = list(nested_shape(values) or ()) if datatype != "BYTES" else [len(values)]
+        flat = list(flatten(values)) if datatype != "BYTES" else values
         outputs.append({"name": name, "datatype": datatype, "shape": shape, "data": flat})
     body: dict[str, Any] = {"model_name": spec.name, "model_version": spec.version, "outputs": outputs}
     if request_id is not None:

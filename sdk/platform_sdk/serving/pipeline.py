@@ -6,8 +6,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import numpy as np
-
 from platform_sdk.serving.adapters import Adapter, load_adapter
 from platform_sdk.serving.spec import PackageError, ServingSpec, load_ref
 
@@ -19,6 +17,8 @@ def first_row(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         row = value[0]
     else:
+        import numpy as np  # only models of numpy frameworks get here; pure Python models need no numpy
+
         array = np.asarray(value)
         row = array.item() if array.ndim == 0 else array[0]
     return row if isinstance(row, (dict, str)) else first_row_item(row)
@@ -26,6 +26,8 @@ def first_row(value: Any) -> Any:
 
 def first_row_item(value: Any) -> Any:
     """A plain Python value (scalar or list) for one row that may be a numpy value."""
+    import numpy as np
+
     array = np.asarray(value)
     if array.ndim == 0:
         return array.item()
@@ -55,6 +57,8 @@ class Pipeline:
             return self.preprocess(record)
         if self.spec.framework == "python":
             return record
+        import numpy as np
+
         if len(self._names) == 1 and self.spec.inputs[0].type == "array":
             return np.asarray([record[self._names[0]]], dtype="float32")
         return np.asarray([[record[name] for name in self._names]], dtype="float32")
@@ -83,7 +87,7 @@ class Pipeline:
         names = [field.name for field in self.spec.outputs] or ["output"]
         value = first_row(raw)
         if len(names) > 1 and isinstance(value, list) and len(value) == len(names):
-            return dict(zip(names, value))  # noqa: B905
+            return dict(zip(names, value))
         return {names[0]: value}
 
     def predict_legacy(self, source: Any) -> Any:

@@ -12,8 +12,6 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
 
-import numpy as np
-
 from platform_sdk.serving.spec import FieldSpec
 
 
@@ -64,14 +62,24 @@ def _image(value: Any) -> tuple[Any, str | None]:
     return value, "must be a base64-encoded image or a multipart file upload"
 
 
+def nested_shape(value: Any) -> tuple[int, ...] | None:
+    """The shape of nested lists (() for a scalar), or None when they are ragged."""
+    if not isinstance(value, list):
+        return ()
+    inner = [nested_shape(item) for item in value]
+    if any(shape is None or shape != inner[0] for shape in inner):
+        return None
+    first = inner[0] if inner else ()
+    return None if first is None else (len(value), *first)
+
+
 def _array(value: Any, shape: list[int | None] | None) -> tuple[Any, str | None]:
     if not isinstance(value, list):
         return value, "must be an array"
-    try:
-        actual = np.asarray(value).shape
-    except ValueError:
+    actual = nested_shape(value)
+    if actual is None:
         return value, "must be a rectangular array"
-    mismatch = [want for want, got in zip(shape or [], actual) if want is not None and want != got]  # noqa: B905
+    mismatch = [want for want, got in zip(shape or [], actual) if want is not None and want != got]
     if shape is not None and (len(actual) != len(shape) or mismatch):
         wanted = "x".join("?" if dim is None else str(dim) for dim in shape)
         return value, f"must have shape {wanted}, got {'x'.join(map(str, actual))}"
