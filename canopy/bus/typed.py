@@ -12,6 +12,7 @@ from prometheus_client import Counter
 from canopy.bus.base import Bus, Record
 from canopy.contracts import DeadLetter, Envelope, Message, decode, encode, topics
 from canopy.errors import DecodeError
+from canopy.redaction import scrub_payload, scrub_text
 
 log = logging.getLogger(__name__)
 
@@ -29,18 +30,19 @@ def publish(bus: Bus, message: Message, *, key: str | None = None, message_id: s
 
 
 def dead_letter_for(record: Record, group: str, reason: str) -> DeadLetter:
-    """Describe an undecodable record for the dead-letter topic."""
+    """Describe an undecodable record for the dead-letter topic, with any credential in it scrubbed."""
+    value = scrub_payload(record.value)
     try:
-        payload, encoding = record.value.decode("utf-8"), "utf-8"
+        payload, encoding = value.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
-        payload, encoding = base64.b64encode(record.value).decode(), "base64"
+        payload, encoding = base64.b64encode(value).decode(), "base64"
     return DeadLetter(
         source_topic=record.topic,
         partition=record.partition,
         offset=record.offset,
         key=record.key,
         group=group,
-        reason=reason,
+        reason=scrub_text(reason),
         payload=payload,
         payload_encoding=encoding,
     )

@@ -49,9 +49,7 @@ def ingest_handler(processor: TelemetryProcessor) -> Handler:
         message = envelope.message
         if isinstance(message, TelemetrySubmission):
             processor.handle(
-                Submission(
-                    message.device_id, message.token, message.reading, message.at, message.seq, message.source
-                )
+                Submission(message.device_id, message.reading, message.at, message.seq, message.source)
             )
 
     return handle
