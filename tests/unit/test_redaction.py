@@ -32,7 +32,7 @@ def test_payloads_are_scrubbed_whether_json_or_not() -> None:
 
 def test_a_dead_letter_of_an_undecodable_record_never_keeps_a_credential() -> None:
     raw = json.dumps({"type": "telemetry-submit", "data": {"token": SECRET, "reading": {}}}).encode()
-    letter = dead_letter_for(Record("canopy.telemetry.ingest", 0, 5, "t1", raw), "dm", f"bad {SECRET}")
+    letter = dead_letter_for(Record("canopy.telemetry.ingest", 0, 5, "t1", raw, 0), "dm", f"bad {SECRET}")
     assert SECRET not in letter.model_dump_json()
     assert json.loads(letter.payload)["data"]["reading"] == {}
 
