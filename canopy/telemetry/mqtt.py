@@ -3,14 +3,39 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from canopy.telemetry.ingest import Submission
 
 TELEMETRY_FILTER = "canopy/devices/+/telemetry"
 STATE_FILTER = "canopy/devices/+/state"
 CHANNELS = ("telemetry", "state", "commands")
+
+
+@dataclass(frozen=True)
+class MqttLogin:
+    """Where the platform's MQTT broker is and the platform account it logs in with."""
+
+    host: str
+    port: int
+    username: str
+    password: str = ""
+
+    @classmethod
+    def parse(cls, url: str, username: str, password: str) -> MqttLogin:
+        """The login for an mqtt://host:port URL; ValueError for anything else."""
+        parts = urlsplit(url)
+        if parts.scheme != "mqtt" or not parts.hostname:
+            raise ValueError(f"expected an MQTT URL like mqtt://127.0.0.1:1883, got {url!r}")
+        return cls(parts.hostname, parts.port or 1883, username, password)
+
+    @property
+    def address(self) -> str:
+        """host:port, for messages."""
+        return f"{self.host}:{self.port}"
 
 
 def topic_for(device_id: str, channel: str) -> str:
