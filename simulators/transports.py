@@ -110,7 +110,6 @@ class MqttLink:
         self.device_id, self.on_command = device_id, on_command
         self.dropped = 0
         self.ready = threading.Event()
-        self.refused = threading.Event()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device_id, clean_session=False)
         self.client.username_pw_set(device_id, token)
         self.client.max_queued_messages_set(OFFLINE_BUFFER)
@@ -143,7 +142,6 @@ class MqttLink:
         """Subscribe to commands (controllers) once connected; mark the link ready."""
         if reason.is_failure:
             log.warning("%s: the MQTT broker refused the connection: %s", self.device_id, reason)
-            self.refused.set()
             return
         if self.on_command is None:
             self.ready.set()
