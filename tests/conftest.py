@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from bootstrap.infra.mosquitto_auth import read_env_file
 from canopy.config import Config, load_config
 from canopy.telemetry.mqtt import MqttLogin
+from canopy.telemetry.mqtt_accounts import DynsecAccounts
 
 KAFKA_URL = os.environ.get("TEST_KAFKA_URL", "kafka://127.0.0.1:9092")
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://canopy:canopy@127.0.0.1:5432/canopy")
@@ -72,6 +76,20 @@ class MqttBroker:
 
     url: str
     login: MqttLogin
+
+    def clean_up(self, client_ids: Iterable[str], device_ids: Iterable[str] = ()) -> None:
+        """Drop the persistent sessions and device accounts a test leaves on the shared broker."""
+        for client_id in client_ids:
+            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+            client.username_pw_set(self.login.username, self.login.password)
+            client.connect(self.login.host, self.login.port)
+            client.loop_start()
+            time.sleep(0.2)
+            client.disconnect()
+            client.loop_stop()
+        accounts = DynsecAccounts(self.login)
+        for device_id in device_ids:
+            accounts.remove(device_id)
 
     def settings(self) -> dict[str, str]:
         """The CANOPY_MQTT_* settings of a platform on this broker."""

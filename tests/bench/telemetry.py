@@ -37,7 +37,7 @@ from canopy.contracts import encode, topics
 from canopy.contracts.devices import TelemetryReading, TelemetrySubmission
 from canopy.runtime.backends import open_backends
 from canopy.telemetry.mqtt import MqttLogin, telemetry_payload, topic_for
-from canopy.telemetry.mqtt_accounts import device_accounts
+from canopy.telemetry.mqtt_accounts import DynsecAccounts, device_accounts
 
 CORES = 2
 DEVICES = 100
@@ -365,8 +365,10 @@ def main() -> None:
                 server.stdin.close()
             server.wait(30)
             forget_session(login, f"bench-dm-{run}")
+            accounts = DynsecAccounts(login)
             for device, _token in fleet:
                 forget_session(login, device)
+                accounts.remove(device)
     flat, paced5k = result["kafka_path_flat_out"], result["kafka_path_at_5000_per_s"]
     result["targets"] = TARGETS
     result["targets_met"] = {

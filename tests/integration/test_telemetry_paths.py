@@ -13,10 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import paho.mqtt.client as mqtt
 import pytest
 import requests
-from paho.mqtt.enums import CallbackAPIVersion
 from platform_sdk import get_sensor_data, send_controller_data, stream_sensor
 from platform_sdk._client import ApiClient
 from prometheus_client import REGISTRY
@@ -86,20 +84,6 @@ def eventually(probe: Callable[[], T | None], timeout: float = 60.0, every: floa
         time.sleep(every)
 
 
-def forget_session(broker: MqttLogin, client_id: str) -> None:
-    """Drop a persistent MQTT session (as the platform), so test runs leave no queues on the shared broker."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
-    client.username_pw_set(broker.username, broker.password)
-    try:
-        client.connect(broker.host, broker.port)
-        client.loop_start()
-        time.sleep(0.2)
-        client.disconnect()
-        client.loop_stop()
-    except OSError:
-        pass
-
-
 def on_real_broker(action: Callable[[list[str]], None]) -> None:
     """Run `canopy infra` up or down for Mosquitto under the real CANOPY_HOME, where it was started."""
     test_home = os.environ["CANOPY_HOME"]
@@ -160,9 +144,7 @@ def platform(
         for component in reversed(components):
             component.stop()
         backends.close()
-        forget_session(mqtt_broker.login, f"test-dm-{run}")
-        for device in credentials:
-            forget_session(mqtt_broker.login, device)
+        mqtt_broker.clean_up([f"test-dm-{run}", *credentials], credentials)
 
 
 def stream_in_background(platform: Platform, name: str, count: int) -> tuple[threading.Thread, list[Any]]:

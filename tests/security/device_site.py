@@ -90,11 +90,13 @@ def start_site(
         token = ApiClient(server.url).post(
             "/api/v1/auth/login", json={"user": "admin", "password": ADMIN_PASSWORD}
         )["token"]
-        yield Site(backends, ApiClient(server.url, token), broker.login, run)
+        site = Site(backends, ApiClient(server.url, token), broker.login, run)
+        yield site
     finally:
         for component in reversed(components):
             component.stop()
         backends.close()
+    broker.clean_up([f"sec-dm-{run}", *site.credentials], site.credentials)
 
 
 def eventually(probe: Callable[[], Any], timeout: float = 60.0) -> Any:
