@@ -10,7 +10,7 @@ from typing import Any
 from canopy.contracts import DeadLetter
 from canopy.contracts.devices import TelemetryReading
 from canopy.errors import CanopyError
-from canopy.redaction import scrub_value
+from canopy.redaction import scrub_text, scrub_value
 from canopy.telemetry.directory import DeviceRecord
 
 INVALID, UNKNOWN_DEVICE, BAD_CREDENTIAL = "invalid", "unknown_device", "bad_credential"
@@ -64,9 +64,9 @@ def assess(submission: Submission, record: DeviceRecord | None, now: datetime) -
     try:
         values = record.check_reading(submission.reading)
     except CanopyError as exc:
-        return Verdict(refusal=INVALID, reason=exc.message)
+        return Verdict(refusal=INVALID, reason=scrub_text(exc.message))
     except (ValueError, TypeError) as exc:
-        return Verdict(refusal=INVALID, reason=f"{record.device_type}: {exc}")
+        return Verdict(refusal=INVALID, reason=scrub_text(f"{record.device_type}: {exc}"))
     # Every field is checked above (values by the type, the rest by the route), so skip re-validation.
     reading = TelemetryReading.model_construct(
         device_id=submission.device_id,

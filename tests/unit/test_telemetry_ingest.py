@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -84,6 +85,14 @@ def test_unknown_devices_and_wrong_credentials_are_refused() -> None:
     refused = [authenticate(record(), "t1", token) for token in ("wrong", "")]
     assert [verdict.refusal for verdict in refused if verdict] == [BAD_CREDENTIAL, BAD_CREDENTIAL]
     assert authenticate(record(), "t1", TOKEN) is None
+
+
+def test_a_credential_echoed_in_a_refusal_reason_is_scrubbed() -> None:
+    def echo(reading: dict[str, Any]) -> dict[str, Any]:
+        raise ValueError(f"bad value {reading['temperature']!r}")
+
+    verdict = assess(submit({"temperature": TOKEN + "_long"}), replace(record(), check_reading=echo), NOW)
+    assert verdict.refusal == INVALID and "cnd_" not in verdict.reason
 
 
 def test_the_current_type_decides() -> None:
