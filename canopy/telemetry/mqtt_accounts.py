@@ -136,6 +136,12 @@ def put_account(accounts: DeviceAccounts, device_id: str, transport: str, creden
         accounts.put(device_id, credential)
 
 
+def remove_account(accounts: DeviceAccounts, device_id: str, transport: str) -> None:
+    """Delete the broker account of a device on the mqtt transport (others have none)."""
+    if transport == "mqtt":
+        accounts.remove(device_id)
+
+
 def device_accounts(config: Config) -> DeviceAccounts:
     """The device accounts of the configured broker (none when CANOPY_MQTT_URL is empty)."""
     if not config.mqtt_url:

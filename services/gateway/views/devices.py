@@ -20,7 +20,7 @@ from canopy.devices.packages import register_device_package, register_type_packa
 from canopy.errors import BadRequest
 from canopy.roles import Role
 from canopy.telemetry.models import LatestReading
-from canopy.telemetry.mqtt_accounts import DeviceAccounts, device_accounts, put_account
+from canopy.telemetry.mqtt_accounts import DeviceAccounts, device_accounts, put_account, remove_account
 from services.gateway.access import allow
 from services.gateway.context import gateway_context
 from services.gateway.views.helpers import json_body
@@ -219,8 +219,7 @@ def delete_device(device_id: str) -> tuple[str, int]:
     with _session() as session:
         transport = devices.get_device(session, device_id).transport
         devices.delete_device(session, device_id)
-        if transport == "mqtt":
-            _accounts().remove(device_id)
+        remove_account(_accounts(), device_id, transport)
     return "", 204
 
 
