@@ -133,6 +133,18 @@ SETTINGS: tuple[Setting, ...] = (
         parse=_port,
         accepted="0-65535",
     ),
+    Setting(
+        "CANOPY_MQTT_USERNAME",
+        "MQTT account of the platform (the bridge and device account management).",
+        "canopy-platform",
+    ),
+    Setting(
+        "CANOPY_MQTT_PASSWORD",
+        "Password of the platform's MQTT account; `canopy infra up` writes it to "
+        "$CANOPY_HOME/infra/mosquitto/platform.env.",
+        "",
+        secret=True,
+    ),
     Setting("CANOPY_API_HOST", "Address the gateway listens on.", "127.0.0.1", accepted="an IP address"),
     Setting("CANOPY_API_PORT", "Port the gateway listens on.", "8080", parse=_port, accepted="0-65535"),
     Setting(

@@ -22,6 +22,7 @@ from canopy.runtime import Component
 from canopy.runtime.backends import Backends
 from canopy.store import Store
 from canopy.store.models import User
+from canopy.telemetry.mqtt_accounts import DeviceAccounts, device_accounts, put_account
 from simulators import TYPES_DIR
 from simulators.config import DeviceConfig, FleetConfig
 from simulators.runner import Fleet
@@ -71,8 +72,10 @@ def register_types(store: Store) -> list[str]:
     return names
 
 
-def register_fleet(store: Store, transport: str, mqtt_url: str | None = None) -> FleetConfig:
-    """Register the demo devices (or give existing ones a fresh credential) and return their config."""
+def register_fleet(
+    store: Store, transport: str, accounts: DeviceAccounts, mqtt_url: str | None = None
+) -> FleetConfig:
+    """Register the demo devices (or give existing ones a fresh credential and broker account)."""
     configs = []
     for entry in DEMO_DEVICES:
         with store.session() as session:
@@ -88,6 +91,7 @@ def register_fleet(store: Store, transport: str, mqtt_url: str | None = None) ->
                 token = devices.create_device(session, spec).credential
             else:
                 token = devices.rotate_credential(session, entry["id"])
+            put_account(accounts, entry["id"], transport, token)
         configs.append(
             DeviceConfig(
                 id=entry["id"],
@@ -115,8 +119,10 @@ class DemoFleet:
     def start(self) -> None:
         """Register the types and devices, connect the simulators and start sending."""
         register_types(self.backends.store)
-        mqtt_url: str = self.backends.config.mqtt_url
-        config = register_fleet(self.backends.store, "mqtt" if mqtt_url else "kafka", mqtt_url or None)
+        settings = self.backends.config
+        mqtt_url: str = settings.mqtt_url
+        transport = "mqtt" if mqtt_url else "kafka"
+        config = register_fleet(self.backends.store, transport, device_accounts(settings), mqtt_url or None)
         self.fleet = Fleet(config, bus=self.backends.bus)
         self.fleet.connect()
         self._thread = threading.Thread(

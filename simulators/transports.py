@@ -45,9 +45,7 @@ class BusLink:
 
     def send(self, reading: dict[str, Any], at: datetime, seq: int) -> None:
         """Publish one submission (asynchronously; close() flushes)."""
-        message = TelemetrySubmission(
-            device_id=self.device_id, token=self.token, reading=reading, at=at, seq=seq
-        )
+        message = TelemetrySubmission(device_id=self.device_id, reading=reading, at=at, seq=seq)
         publish(self.bus, message, key=self.device_id)
 
     def close(self) -> None:
@@ -101,17 +99,19 @@ class BusCommands:
 
 
 class MqttLink:
-    """A device on Mosquitto: QoS 1 with a persistent session; buffers up to 10,000 readings offline."""
+    """A device on Mosquitto: QoS 1 with a persistent session; buffers up to 10,000 readings offline.
+
+    It logs in as its device id with its credential as the password, under its device id as client id.
+    """
 
     def __init__(
         self, host: str, port: int, device_id: str, token: str, on_command: CommandHandler | None
     ) -> None:
-        self.device_id, self.token, self.on_command = device_id, token, on_command
+        self.device_id, self.on_command = device_id, on_command
         self.dropped = 0
         self.ready = threading.Event()
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"canopy-sim-{device_id}", clean_session=False
-        )
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device_id, clean_session=False)
+        self.client.username_pw_set(device_id, token)
         self.client.max_queued_messages_set(OFFLINE_BUFFER)
         self.client.max_inflight_messages_set(100)
         self.client.reconnect_delay_set(1, 2)
@@ -124,7 +124,7 @@ class MqttLink:
     def send(self, reading: dict[str, Any], at: datetime, seq: int) -> None:
         """Publish a reading with QoS 1; paho resends it after a reconnect until the broker acknowledges."""
         info = self.client.publish(
-            topic_for(self.device_id, "telemetry"), telemetry_payload(self.token, reading, at, seq), qos=1
+            topic_for(self.device_id, "telemetry"), telemetry_payload(reading, at, seq), qos=1
         )
         if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
             self.dropped += 1
@@ -141,6 +141,7 @@ class MqttLink:
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any = None) -> None:
         """Subscribe to commands (controllers) once connected; mark the link ready."""
         if reason.is_failure:
+            log.warning("%s: the MQTT broker refused the connection: %s", self.device_id, reason)
             return
         if self.on_command is None:
             self.ready.set()
@@ -162,7 +163,7 @@ class MqttLink:
             log.warning("%s: ignoring a malformed command", self.device_id)
             return
         ok, state, error = self.on_command(command, command_id, params)
-        report = {"token": self.token, "command_id": command_id, "ok": ok, "state": state, "error": error}
+        report = {"command_id": command_id, "ok": ok, "state": state, "error": error}
         client.publish(topic_for(self.device_id, "state"), json.dumps(report), qos=1)
 
 

@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
+from bootstrap.infra.mosquitto_auth import read_env_file
 from canopy.config import Config, load_config
+from canopy.telemetry.mqtt import MqttLogin
+from canopy.telemetry.mqtt_accounts import DynsecAccounts
 
 KAFKA_URL = os.environ.get("TEST_KAFKA_URL", "kafka://127.0.0.1:9092")
 AZURITE_CONNECTION_STRING = "UseDevelopmentStorage=true"
 MQTT_URL = "mqtt://127.0.0.1:1883"
+# The platform account `canopy infra up` generated for its Mosquitto (TEST_MQTT_ENV: another broker's).
+MQTT_ENV = Path(
+    os.environ.get("TEST_MQTT_ENV")
+    or Path(os.environ.get("CANOPY_HOME") or "~/.canopy").expanduser() / "infra/mosquitto/platform.env"
+)
 DOCKER_SOCKET = "/var/run/docker.sock"
 
 
@@ -63,11 +75,53 @@ def azurite_connection_string() -> str:
     return AZURITE_CONNECTION_STRING
 
 
+@dataclass(frozen=True)
+class MqttBroker:
+    """The real Mosquitto broker and the platform account that logs in to it."""
+
+    url: str
+    login: MqttLogin
+
+    def clean_up(self, client_ids: Iterable[str], device_ids: Iterable[str] = ()) -> None:
+        """Drop the persistent sessions and device accounts a test leaves on the shared broker."""
+        for client_id in client_ids:
+            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+            client.username_pw_set(self.login.username, self.login.password)
+            client.connect(self.login.host, self.login.port)
+            client.loop_start()
+            time.sleep(0.2)
+            client.disconnect()
+            client.loop_stop()
+        accounts = DynsecAccounts(self.login)
+        for device_id in device_ids:
+            accounts.remove(device_id)
+
+    def settings(self) -> dict[str, str]:
+        """The CANOPY_MQTT_* settings of a platform on this broker."""
+        return {
+            "CANOPY_MQTT_URL": self.url,
+            "CANOPY_MQTT_USERNAME": self.login.username,
+            "CANOPY_MQTT_PASSWORD": self.login.password,
+        }
+
+
 @pytest.fixture(scope="session")
-def mqtt_url() -> str:
+def mqtt_broker() -> MqttBroker:
+    """The real Mosquitto broker with the platform account `canopy infra up` wrote for it."""
+    settings = read_env_file(MQTT_ENV)
+    url = settings.get("CANOPY_MQTT_URL", MQTT_URL)
+    login = MqttLogin.parse(
+        url, settings.get("CANOPY_MQTT_USERNAME", ""), settings.get("CANOPY_MQTT_PASSWORD", "")
+    )
+    require("Mosquitto", port_open(login.host, login.port))
+    require(f"Mosquitto's platform account ({MQTT_ENV})", bool(login.password))
+    return MqttBroker(url, login)
+
+
+@pytest.fixture(scope="session")
+def mqtt_url(mqtt_broker: MqttBroker) -> str:
     """The address of the real Mosquitto broker."""
-    require("Mosquitto", port_open("127.0.0.1", 1883))
-    return MQTT_URL
+    return mqtt_broker.url
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from prometheus_client import Counter
 from canopy.bus.base import Bus, Record
 from canopy.contracts import DeadLetter, Envelope, Message, decode, encode, topics
 from canopy.errors import DecodeError
+from canopy.redaction import scrub_payload, scrub_text
 
 log = logging.getLogger(__name__)
 
@@ -30,18 +30,11 @@ RETRIES = Counter("canopy_handler_retries_total", "Handler attempts that raised 
 Handler = Callable[[Envelope, Record], None]
 RETRY_DELAYS = (0.1, 0.5, 2.0)  # seconds before each retry of a failing handler
 MAX_REASON = 500
-# userinfo in URLs (scheme://user:secret@host) and key=value secrets, masked in dead-letter reasons
-_URL_SECRET = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/\s@]+@", re.IGNORECASE)
-_KEY_SECRET = re.compile(
-    r"(?P<key>password|passwd|secret|token|accountkey|api[_-]?key)(?P<sep>\s*[=:]\s*)[^\s;,'\"]+",
-    re.IGNORECASE,
-)
 
 
 def failure_reason(exc: BaseException, attempts: int) -> str:
     """Why a handler gave up, for the dead letter: exception type and message, credentials masked."""
-    text = _URL_SECRET.sub(r"\g<scheme>***@", f"{type(exc).__name__}: {exc}")
-    text = _KEY_SECRET.sub(r"\g<key>\g<sep>***", text)
+    text = scrub_text(f"{type(exc).__name__}: {exc}")
     return f"handler failed {attempts} time(s): {text}"[:MAX_REASON]
 
 
@@ -51,18 +44,19 @@ def publish(bus: Bus, message: Message, *, key: str | None = None, message_id: s
 
 
 def dead_letter_for(record: Record, group: str, reason: str) -> DeadLetter:
-    """Describe a record that could not be decoded or handled, for the dead-letter topic."""
+    """Describe a record that could not be decoded or handled, with any credential in it scrubbed."""
+    value = scrub_payload(record.value)
     try:
-        payload, encoding = record.value.decode("utf-8"), "utf-8"
+        payload, encoding = value.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
-        payload, encoding = base64.b64encode(record.value).decode(), "base64"
+        payload, encoding = base64.b64encode(value).decode(), "base64"
     return DeadLetter(
         source_topic=record.topic,
         partition=record.partition,
         offset=record.offset,
         key=record.key,
         group=group,
-        reason=reason,
+        reason=scrub_text(reason),
         payload=payload,
         payload_encoding=encoding,
     )

@@ -15,10 +15,9 @@ DEVICE_ID = Field(min_length=1, max_length=128)
 
 @contract("telemetry-submit", topic=topics.TELEMETRY_INGEST)
 class TelemetrySubmission(Message):
-    """A raw reading sent by a device through the SDK on the bus, not yet validated."""
+    """A reading from a device its route already authenticated, not yet validated; never a credential."""
 
     device_id: str = DEVICE_ID
-    token: str = Field(min_length=1, max_length=256, description="the device credential")
     reading: dict[str, Any]
     at: datetime
     seq: int | None = Field(default=None, ge=0)

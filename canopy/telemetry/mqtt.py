@@ -3,14 +3,39 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from canopy.telemetry.ingest import Submission
 
 TELEMETRY_FILTER = "canopy/devices/+/telemetry"
 STATE_FILTER = "canopy/devices/+/state"
 CHANNELS = ("telemetry", "state", "commands")
+
+
+@dataclass(frozen=True)
+class MqttLogin:
+    """Where the platform's MQTT broker is and the platform account it logs in with."""
+
+    host: str
+    port: int
+    username: str
+    password: str = ""
+
+    @classmethod
+    def parse(cls, url: str, username: str, password: str) -> MqttLogin:
+        """The login for an mqtt://host:port URL; ValueError for anything else."""
+        parts = urlsplit(url)
+        if parts.scheme != "mqtt" or not parts.hostname:
+            raise ValueError(f"expected an MQTT URL like mqtt://127.0.0.1:1883, got {url!r}")
+        return cls(parts.hostname, parts.port or 1883, username, password)
+
+    @property
+    def address(self) -> str:
+        """host:port, for messages."""
+        return f"{self.host}:{self.port}"
 
 
 def topic_for(device_id: str, channel: str) -> str:
@@ -26,9 +51,13 @@ def parse_topic(topic: str) -> tuple[str, str] | None:
     return parts[2], parts[3]
 
 
-def telemetry_payload(token: str, reading: dict[str, Any], at: datetime, seq: int | None) -> bytes:
-    """What a device publishes on its telemetry topic: its credential, the reading, when and a sequence."""
-    return json.dumps({"token": token, "reading": reading, "at": at.isoformat(), "seq": seq}).encode()
+def telemetry_payload(reading: dict[str, Any], at: datetime, seq: int | None) -> bytes:
+    """What a device publishes on its telemetry topic: the reading, when and a sequence number.
+
+    The broker authenticated the device and its ACL pins the topic, so the payload needs no credential;
+    a "token" field sent by older devices is ignored and never forwarded.
+    """
+    return json.dumps({"reading": reading, "at": at.isoformat(), "seq": seq}).encode()
 
 
 def _parse_time(value: Any, default: datetime) -> datetime:
@@ -50,11 +79,10 @@ def submission_from_payload(device_id: str, payload: bytes, now: datetime | None
     except (UnicodeDecodeError, json.JSONDecodeError):
         data = None
     if not isinstance(data, dict):
-        return Submission(device_id, "", None, now, None, "mqtt")
+        return Submission(device_id, None, now, None, "mqtt")
     seq = data.get("seq")
     return Submission(
         device_id=device_id,
-        token=str(data.get("token") or ""),
         reading=data.get("reading"),
         at=_parse_time(data.get("at"), now),
         seq=seq if isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0 else None,

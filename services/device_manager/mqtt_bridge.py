@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -16,6 +17,7 @@ from canopy.bus import Bus
 from canopy.telemetry.mqtt import (
     STATE_FILTER,
     TELEMETRY_FILTER,
+    MqttLogin,
     parse_topic,
     submission_from_payload,
     topic_for,
@@ -23,38 +25,46 @@ from canopy.telemetry.mqtt import (
 
 log = logging.getLogger(__name__)
 
-CLIENT_ID = "canopy-device-manager"
 AckHandler = Callable[[str, dict[str, Any]], None]
 SubmissionHandler = Callable[[Any], object]
 
 
-def broker_address(url: str) -> tuple[str, int]:
-    """Host and port of an mqtt://host:port URL."""
-    parts = urlsplit(url)
-    if parts.scheme != "mqtt" or not parts.hostname:
-        raise ValueError(f"expected an MQTT URL like mqtt://127.0.0.1:1883, got {url!r}")
-    return parts.hostname, parts.port or 1883
+def installation_client_id(home: Path) -> str:
+    """The bridge client id of this installation, canopy-bridge-<random>, made once, kept in CANOPY_HOME.
+
+    Stable, so the broker keeps the bridge's persistent session (and queues telemetry) across
+    restarts; unique and unguessable, and devices can only log in under their own id, so no other
+    client can take the session over.
+    """
+    path = home / "mqtt-bridge-client-id"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        client_id = f"canopy-bridge-{uuid.uuid4().hex}"
+        path.write_text(client_id + "\n")
+        path.chmod(0o600)
+        return client_id
 
 
 class MqttBridge:
     """Subscribes to canopy/devices/+/telemetry and +/state with QoS 1 and a persistent session.
 
-    Each message is acknowledged to the broker only after what it produced is flushed to the bus, so a
-    crash or a broker restart redelivers it instead of losing it.
+    It logs in with the platform account. Each message is acknowledged to the broker only after what
+    it produced is flushed to the bus, so a crash or a broker restart redelivers it instead of losing it.
     """
 
     name = "mqtt-bridge"
 
     def __init__(
         self,
-        url: str,
+        login: MqttLogin,
         bus: Bus,
         on_submission: SubmissionHandler,
         on_state: AckHandler,
-        client_id: str = CLIENT_ID,
+        client_id: str,
         ack_interval: float = 0.02,
     ) -> None:
-        self.host, self.port = broker_address(url)
+        self.host, self.port = login.host, login.port
         self.bus = bus
         self.on_submission = on_submission
         self.on_state = on_state
@@ -72,6 +82,7 @@ class MqttBridge:
             protocol=mqtt.MQTTv311,
             manual_ack=True,
         )
+        self.client.username_pw_set(login.username, login.password)
         self.client.max_inflight_messages_set(1000)
         self.client.reconnect_delay_set(1, 2)
         self.client.on_connect = self._on_connect

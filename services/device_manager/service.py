@@ -14,10 +14,11 @@ from canopy.runtime.component import LoopThread
 from canopy.runtime.subscription import SubscriptionLoop
 from canopy.telemetry.directory import CachedDirectory, DeviceDirectory
 from canopy.telemetry.ingest import Submission
+from canopy.telemetry.mqtt import MqttLogin
 from canopy.telemetry.registry import StoreDirectory
 from canopy.telemetry.storage import LatestWriter
 from services.device_manager.commands import AckRecorder, CommandRouter, StateFromMqtt
-from services.device_manager.mqtt_bridge import CLIENT_ID, MqttBridge
+from services.device_manager.mqtt_bridge import MqttBridge, installation_client_id
 from services.device_manager.processor import GROUP, TelemetryProcessor
 
 
@@ -49,9 +50,7 @@ def ingest_handler(processor: TelemetryProcessor) -> Handler:
         message = envelope.message
         if isinstance(message, TelemetrySubmission):
             processor.handle(
-                Submission(
-                    message.device_id, message.token, message.reading, message.at, message.seq, message.source
-                )
+                Submission(message.device_id, message.reading, message.at, message.seq, message.source)
             )
 
     return handle
@@ -61,11 +60,12 @@ def ingest_handler(processor: TelemetryProcessor) -> Handler:
 class Placement:
     """Where the device manager attaches: its consumer-group prefix, MQTT client id and start offsets.
 
-    Tests and benchmarks on a shared broker pass their own names and start at the newest messages.
+    The MQTT client id defaults to the installation's own; tests and benchmarks on a shared broker pass
+    their own names and start at the newest messages.
     """
 
     group: str = GROUP
-    mqtt_client_id: str = CLIENT_ID
+    mqtt_client_id: str | None = None
     from_beginning: bool = True
 
 
@@ -77,9 +77,12 @@ def device_manager_components(
     directory = directory or CachedDirectory(StoreDirectory(store), ttl=1.0, background=True)
     writer = LatestWriter(store)
     processor = TelemetryProcessor(bus, directory, writer)
-    mqtt_url: str = backends.config.mqtt_url
-    state = StateFromMqtt(bus, directory)
-    bridge = MqttBridge(mqtt_url, bus, processor.handle, state, where.mqtt_client_id) if mqtt_url else None
+    config = backends.config
+    bridge = None
+    if config.mqtt_url:
+        login = MqttLogin.parse(config.mqtt_url, config.mqtt_username, config.mqtt_password)
+        client_id = where.mqtt_client_id or installation_client_id(config.home)
+        bridge = MqttBridge(login, bus, processor.handle, StateFromMqtt(bus, directory), client_id)
 
     def loop(name: str, suffix: str, topic: str, handler: Handler) -> SubscriptionLoop:
         """A subscription loop of this placement on one topic."""

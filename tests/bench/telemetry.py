@@ -1,9 +1,10 @@
 """Telemetry benchmark: Kafka-path throughput and CPU, device-to-subscriber latency, MQTT bridge throughput.
 
-Usage: python tests/bench/telemetry.py [--kafka-url URL] [--mqtt-url URL] [--duration S] [--count N]
+Usage: python tests/bench/telemetry.py [--kafka-url URL] [--mqtt-env FILE] [--duration S] [--count N]
 
-The device manager runs in its own process on real Kafka (and Mosquitto for the bridge) with 100
-registered TEMP devices; this process plays the devices and a subscriber of canopy.telemetry. CPU share
+The device manager runs in its own process on real Kafka (and Mosquitto for the bridge, logged in with
+the platform account `canopy infra up` wrote to --mqtt-env) with 100 registered TEMP devices, each with
+its broker account; this process plays the devices and a subscriber of canopy.telemetry. CPU share
 is the device manager process's CPU time over the wall time of a case, divided by the 2 cores. Prints
 one JSON document.
 """
@@ -20,12 +21,14 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 import psutil
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bootstrap.infra.mosquitto_auth import read_env_file
 from canopy import devices
 from canopy.bus import Bus, open_bus
 from canopy.bus.typed import publish
@@ -33,7 +36,8 @@ from canopy.config import load_config
 from canopy.contracts import encode, topics
 from canopy.contracts.devices import TelemetryReading, TelemetrySubmission
 from canopy.runtime.backends import open_backends
-from canopy.telemetry.mqtt import telemetry_payload, topic_for
+from canopy.telemetry.mqtt import MqttLogin, telemetry_payload, topic_for
+from canopy.telemetry.mqtt_accounts import DynsecAccounts, device_accounts
 
 CORES = 2
 DEVICES = 100
@@ -93,17 +97,15 @@ def cpu_seconds(process: psutil.Process) -> float:
     return float(times.user + times.system)
 
 
-def submission(device: str, token: str, seq: int) -> TelemetrySubmission:
+def submission(device: str, seq: int) -> TelemetrySubmission:
     """A valid reading of a bench device, stamped now."""
-    return TelemetrySubmission(
-        device_id=device, token=token, reading={"temperature": 20.5}, at=datetime.now(UTC), seq=seq
-    )
+    return TelemetrySubmission(device_id=device, reading={"temperature": 20.5}, at=datetime.now(UTC), seq=seq)
 
 
 def prepared(fleet: list[tuple[str, str]], count: int) -> list[tuple[str, bytes]]:
     """`count` encoded submissions round-robin over the fleet, made before a case so it times the platform."""
     return [
-        (fleet[seq % len(fleet)][0], encode(submission(*fleet[seq % len(fleet)], seq)))
+        (fleet[seq % len(fleet)][0], encode(submission(fleet[seq % len(fleet)][0], seq)))
         for seq in range(count)
     ]
 
@@ -116,8 +118,8 @@ def paced(bus: Bus, fleet: list[tuple[str, str]], rate: float | None, count: int
             ahead = seq / rate - (time.perf_counter() - started)
             if ahead > 0:
                 time.sleep(ahead)
-        device, token = fleet[seq % len(fleet)]
-        publish(bus, submission(device, token, seq), key=device)
+        device = fleet[seq % len(fleet)][0]
+        publish(bus, submission(device, seq), key=device)
     bus.flush()
     return time.perf_counter() - started
 
@@ -173,8 +175,8 @@ def latency_case(
         ahead = seq / 1000 - (time.perf_counter() - started)
         if ahead > 0:
             time.sleep(ahead)
-        device, token = fleet[seq % len(fleet)]
-        message = submission(device, token, seq)
+        device = fleet[seq % len(fleet)][0]
+        message = submission(device, seq)
         if baseline is None:
             publish(bus, message, key=device)
         else:
@@ -213,28 +215,36 @@ def _reading_fields(message: TelemetrySubmission) -> dict[str, Any]:
     }
 
 
-def bridge_case(
-    mqtt_url: str, fleet: list[tuple[str, str]], collector: Collector, dm: psutil.Process, count: int
-) -> dict[str, Any]:
-    """Readings published over MQTT (QoS 1) into the bridge, until all are on canopy.telemetry."""
-    host, port = mqtt_url.removeprefix("mqtt://").split(":")
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-dev-{uuid.uuid4().hex[:6]}")
+def device_client(login: MqttLogin, device: str, token: str) -> mqtt.Client:
+    """A connected MQTT client logged in as one bench device."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device)
+    client.username_pw_set(device, token)
     client.max_inflight_messages_set(1000)
     client.max_queued_messages_set(0)
-    client.connect(host, int(port))
+    client.connect(login.host, login.port)
     client.loop_start()
+    return client
+
+
+def bridge_case(
+    login: MqttLogin, fleet: list[tuple[str, str]], collector: Collector, dm: psutil.Process, count: int
+) -> dict[str, Any]:
+    """Readings published over MQTT (QoS 1) by ten logged-in devices into the bridge, until all arrive."""
+    senders = fleet[:10]
+    clients = [device_client(login, device, token) for device, token in senders]
     collector.count = 0
     cpu0, t0 = cpu_seconds(dm), time.perf_counter()
     now = datetime.now(UTC)
     for seq in range(count):
-        device, token = fleet[seq % len(fleet)]
-        client.publish(
-            topic_for(device, "telemetry"), telemetry_payload(token, {"temperature": 20.5}, now, seq), qos=1
+        device = senders[seq % len(senders)][0]
+        clients[seq % len(senders)].publish(
+            topic_for(device, "telemetry"), telemetry_payload({"temperature": 20.5}, now, seq), qos=1
         )
     complete = collector.wait_for(count, 300)
     elapsed = collector.last_at - t0
-    client.disconnect()
-    client.loop_stop()
+    for client in clients:
+        client.disconnect()
+        client.loop_stop()
     return {
         "readings": count,
         "received": collector.count,
@@ -260,11 +270,11 @@ def serve(run: str) -> None:
     backends.close()
 
 
-def forget_session(mqtt_url: str, client_id: str) -> None:
-    """Drop the device manager's persistent MQTT session so no queue is left behind on the broker."""
-    host, port = mqtt_url.removeprefix("mqtt://").split(":")
+def forget_session(login: MqttLogin, client_id: str) -> None:
+    """Drop a persistent MQTT session (as the platform) so no queue is left behind on the broker."""
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
-    client.connect(host, int(port))
+    client.username_pw_set(login.username, login.password)
+    client.connect(login.host, login.port)
     client.loop_start()
     time.sleep(0.2)
     client.disconnect()
@@ -272,8 +282,9 @@ def forget_session(mqtt_url: str, client_id: str) -> None:
 
 
 def register(count: int, prefix: str) -> list[tuple[str, str]]:
-    """Register the TEMP type and `count` devices; return (id, credential) pairs."""
+    """Register the TEMP type and `count` devices with broker accounts; return (id, credential) pairs."""
     backends = open_backends(load_config())
+    accounts = device_accounts(backends.config)
     fleet = []
     with backends.store.session() as session:
         devices.register_type(session, devices.parse_type(TEMP))
@@ -282,6 +293,8 @@ def register(count: int, prefix: str) -> list[tuple[str, str]]:
                 {"id": f"{prefix}-{i}", "type": "TEMP", "location": "bench/hall", "transport": "mqtt"}
             )
             fleet.append((f"{prefix}-{i}", devices.create_device(session, spec).credential))
+    for device, token in fleet:
+        accounts.put(device, token)
     backends.close()
     return fleet
 
@@ -290,7 +303,11 @@ def main() -> None:
     """Run every case and print the figures with the targets."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--kafka-url", default="kafka://127.0.0.1:9092")
-    parser.add_argument("--mqtt-url", default="mqtt://127.0.0.1:1883")
+    parser.add_argument(
+        "--mqtt-env",
+        default=str(load_config().home / "infra/mosquitto/platform.env"),
+        help="the platform account file `canopy infra up` wrote for Mosquitto",
+    )
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of each paced case")
     parser.add_argument("--count", type=int, default=50_000, help="readings of the flat-out cases")
     parser.add_argument("--serve", metavar="RUN", help=argparse.SUPPRESS)
@@ -300,13 +317,16 @@ def main() -> None:
         return
     run = uuid.uuid4().hex[:8]
     prefix = f"b{run}"
+    mqtt_settings = read_env_file(Path(args.mqtt_env))
+    login = MqttLogin.parse(
+        mqtt_settings["CANOPY_MQTT_URL"],
+        mqtt_settings["CANOPY_MQTT_USERNAME"],
+        mqtt_settings["CANOPY_MQTT_PASSWORD"],
+    )
     with tempfile.TemporaryDirectory() as home:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CANOPY_")}
         env.update(
-            CANOPY_HOME=home,
-            CANOPY_BUS_URL=args.kafka_url,
-            CANOPY_MQTT_URL=args.mqtt_url,
-            CANOPY_LOG_LEVEL="WARNING",
+            CANOPY_HOME=home, CANOPY_BUS_URL=args.kafka_url, CANOPY_LOG_LEVEL="WARNING", **mqtt_settings
         )
         os.environ.update(env)
         fleet = register(DEVICES, prefix)
@@ -336,7 +356,7 @@ def main() -> None:
                 "baseline_one_bus_hop_at_1000_per_s": latency_case(
                     bus, fleet, collector, args.duration, f"bench-{prefix}-baseline"
                 ),
-                "mqtt_bridge": bridge_case(args.mqtt_url, fleet, collector, dm, min(args.count, 30_000)),
+                "mqtt_bridge": bridge_case(login, fleet, collector, dm, min(args.count, 30_000)),
             }
             collector.running = False
             bus.close()
@@ -344,7 +364,11 @@ def main() -> None:
             if server.stdin is not None:
                 server.stdin.close()
             server.wait(30)
-            forget_session(args.mqtt_url, f"bench-dm-{run}")
+            forget_session(login, f"bench-dm-{run}")
+            accounts = DynsecAccounts(login)
+            for device, _token in fleet:
+                forget_session(login, device)
+                accounts.remove(device)
     flat, paced5k = result["kafka_path_flat_out"], result["kafka_path_at_5000_per_s"]
     result["targets"] = TARGETS
     result["targets_met"] = {

@@ -62,4 +62,4 @@ def test_failure_reasons_mask_credentials() -> None:
         ConnectionError("postgresql://canopy:hunter2@db/canopy refused; AccountKey=abc123; token: t0k"), 4
     )
     assert "hunter2" not in reason and "abc123" not in reason and "t0k" not in reason
-    assert reason.startswith("handler failed 4 time(s): ConnectionError: postgresql://***@db/canopy")
+    assert reason.startswith("handler failed 4 time(s): ConnectionError: postgresql://[redacted]@db/canopy")

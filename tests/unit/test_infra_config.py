@@ -30,7 +30,8 @@ from bootstrap.infra.kafka import (
     server_properties,
 )
 from bootstrap.infra.manager import NAMES, format_status, resolve
-from bootstrap.infra.mosquitto import connect_packet, mosquitto_conf, mqtt_accepts
+from bootstrap.infra.mosquitto import mosquitto_conf, mqtt_accepts
+from bootstrap.infra.mosquitto_auth import connect_packet
 from bootstrap.infra.packages import find_binary, missing_packages
 from bootstrap.infra.postgres import parse_lsclusters, pick_cluster
 from bootstrap.infra.process import is_running, spawn_detached, tail, terminate
@@ -105,14 +106,16 @@ def test_pom_pins_a_kafka_release_and_a_log_binding() -> None:
 
 
 def test_mosquitto_conf(tmp_path: Path) -> None:
-    text = mosquitto_conf(tmp_path / "data")
+    text = mosquitto_conf(tmp_path / "data", tmp_path / "dynsec.json")
     lines = text.splitlines()
     assert "listener 1883 127.0.0.1" in lines
-    assert "allow_anonymous true" in lines
+    assert "allow_anonymous false" in lines and "allow_anonymous true" not in lines
+    assert f"plugin_opt_config_file {tmp_path / 'dynsec.json'}" in lines
+    assert any(line.startswith("plugin ") and "mosquitto_dynamic_security.so" in line for line in lines)
     assert "persistence true" in lines
     assert f"persistence_location {tmp_path / 'data'}/" in lines
     assert not any(line.startswith("user ") for line in lines)
-    assert "user root" in mosquitto_conf(tmp_path, user="root").splitlines()
+    assert "user root" in mosquitto_conf(tmp_path, tmp_path / "d.json", user="root").splitlines()
 
 
 def test_connect_packet_layout() -> None:
@@ -121,6 +124,9 @@ def test_connect_packet_layout() -> None:
     assert packet[1] == len(packet) - 2
     assert packet[2:9] == b"\x00\x04MQTT\x04"
     assert packet.endswith(b"\x00\x03abc")
+    login = connect_packet("c" * 100, "user", "p" * 200)
+    assert login[1:3] == bytes([(len(login) - 3) % 128 | 0x80, (len(login) - 3) // 128])
+    assert login[10] == 0xC2 and login.endswith(b"\x00\x04user\x00\xc8" + b"p" * 200)
 
 
 def _serve_once(reply: bytes) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from canopy.telemetry.ingest import (
     UNKNOWN_DEVICE,
     Submission,
     assess,
+    authenticate,
     refusal_letter,
 )
 from canopy.telemetry.metrics import UNKNOWN, counted_device
@@ -48,8 +50,8 @@ def record(spec: Any = TEMP, token: str = TOKEN) -> DeviceRecord:
     )
 
 
-def submit(reading: Any, token: str = TOKEN, device_id: str = "t1") -> Submission:
-    return Submission(device_id, token, reading, NOW, 7, "mqtt")
+def submit(reading: Any, device_id: str = "t1") -> Submission:
+    return Submission(device_id, reading, NOW, 7, "mqtt")
 
 
 def test_a_good_reading_is_accepted_normalised_and_stamped() -> None:
@@ -77,10 +79,20 @@ def test_a_bad_reading_is_refused_as_invalid_with_the_reason(reading: Any, reaso
     assert verdict.refusal == INVALID and reason in verdict.reason
 
 
-def test_unknown_devices_and_wrong_credentials_are_refused_before_validation() -> None:
+def test_unknown_devices_and_wrong_credentials_are_refused() -> None:
     assert assess(submit({"temperature": 1}), None, NOW).refusal == UNKNOWN_DEVICE
-    assert assess(submit({"temperature": 1}, token="wrong"), record(), NOW).refusal == BAD_CREDENTIAL
-    assert assess(submit({"temperature": "x"}, token=""), record(), NOW).refusal == BAD_CREDENTIAL
+    assert authenticate(None, "t1", TOKEN) == assess(submit({"temperature": 1}), None, NOW)
+    refused = [authenticate(record(), "t1", token) for token in ("wrong", "")]
+    assert [verdict.refusal for verdict in refused if verdict] == [BAD_CREDENTIAL, BAD_CREDENTIAL]
+    assert authenticate(record(), "t1", TOKEN) is None
+
+
+def test_a_credential_echoed_in_a_refusal_reason_is_scrubbed() -> None:
+    def echo(reading: dict[str, Any]) -> dict[str, Any]:
+        raise ValueError(f"bad value {reading['temperature']!r}")
+
+    verdict = assess(submit({"temperature": TOKEN + "_long"}), replace(record(), check_reading=echo), NOW)
+    assert verdict.refusal == INVALID and "cnd_" not in verdict.reason
 
 
 def test_the_current_type_decides() -> None:
@@ -92,11 +104,12 @@ def test_the_current_type_decides() -> None:
 
 
 def test_a_refusal_letter_names_the_reason_and_never_carries_the_credential() -> None:
-    submission = submit({"temperature": "x"})
+    submission = submit({"temperature": "x", "token": "s3cret", "note": f"mine is {TOKEN}"})
     verdict = assess(submission, record(), NOW)
     letter = refusal_letter(submission, verdict, "device_manager")
     assert letter.reason.startswith("invalid: ") and letter.source_topic == "mqtt:t1"
-    assert TOKEN not in letter.payload and json.loads(letter.payload)["seq"] == 7
+    assert TOKEN not in letter.payload and "s3cret" not in letter.payload
+    assert json.loads(letter.payload)["seq"] == 7
 
 
 def test_unknown_ids_share_one_counter() -> None:
@@ -120,11 +133,20 @@ def test_mqtt_topics_and_payloads_round_trip() -> None:
     assert parse_topic("canopy/devices/t1/state") == ("t1", "state")
     for bad in ("canopy/devices//telemetry", "canopy/devices/t1/other", "x/devices/t1/telemetry", "a/b"):
         assert parse_topic(bad) is None
-    submission = submission_from_payload("t1", telemetry_payload(TOKEN, {"temperature": 2.5}, NOW, 3))
-    assert submission == Submission("t1", TOKEN, {"temperature": 2.5}, NOW, 3, "mqtt")
+    payload = telemetry_payload({"temperature": 2.5}, NOW, 3)
+    assert b"token" not in payload
+    submission = submission_from_payload("t1", payload)
+    assert submission == Submission("t1", {"temperature": 2.5}, NOW, 3, "mqtt")
 
 
-@pytest.mark.parametrize("payload", [b"not json", b"[1]", b'{"reading": {"temperature": 1}}', b"\xff"])
+def test_an_old_payload_with_a_credential_is_accepted_and_the_credential_dropped() -> None:
+    old = json.dumps({"token": TOKEN, "reading": {"temperature": 2.5}, "at": NOW.isoformat(), "seq": 3})
+    submission = submission_from_payload("t1", old.encode())
+    assert submission == Submission("t1", {"temperature": 2.5}, NOW, 3, "mqtt")
+    assert TOKEN not in repr(submission) and assess(submission, record(), NOW).accepted
+
+
+@pytest.mark.parametrize("payload", [b"not json", b"[1]", b'{"reading": "hot"}', b"\xff"])
 def test_malformed_mqtt_payloads_are_refused(payload: bytes) -> None:
     submission = submission_from_payload("t1", payload, now=NOW)
     assert submission.at == NOW

@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -20,6 +20,7 @@ from canopy.devices.packages import register_device_package, register_type_packa
 from canopy.errors import BadRequest
 from canopy.roles import Role
 from canopy.telemetry.models import LatestReading
+from canopy.telemetry.mqtt_accounts import DeviceAccounts, device_accounts, put_account, remove_account
 from services.gateway.access import allow
 from services.gateway.context import gateway_context
 from services.gateway.views.helpers import json_body
@@ -30,6 +31,21 @@ READERS = (Role.PLATFORM_ADMIN, Role.APP_DEVELOPER, Role.END_USER)
 
 def _session() -> AbstractContextManager[Session]:
     return gateway_context().backends.store.session()
+
+
+def _accounts() -> DeviceAccounts:
+    """The broker's device accounts, kept in step with registrations, rotations and removals."""
+    accounts: DeviceAccounts | None = current_app.extensions.get("canopy-mqtt-accounts")
+    if accounts is None:
+        accounts = device_accounts(gateway_context().backends.config)
+        current_app.extensions["canopy-mqtt-accounts"] = accounts
+    return accounts
+
+
+def _with_account(new: devices.NewDevice) -> devices.NewDevice:
+    """A new device, once its broker account (mqtt devices) has its credential; before the commit."""
+    put_account(_accounts(), new.device.id, new.device.transport, new.credential)
+    return new
 
 
 def _type_view(row: devices.DeviceType, device_count: int | None = None) -> dict[str, Any]:
@@ -174,7 +190,7 @@ def create_device() -> tuple[Response, int]:
     """Register a device; the reply carries its credential, shown only this once."""
     spec = devices.parse_device(json_body())
     with _session() as session:
-        return jsonify(_new_device_view(devices.create_device(session, spec))), 201
+        return jsonify(_new_device_view(_with_account(devices.create_device(session, spec)))), 201
 
 
 @blueprint.post("/devices/upload")
@@ -183,7 +199,7 @@ def upload_devices() -> tuple[Response, int]:
     """Register every device in a zip (original sensors/ and controllers/ files, or devices/), or none."""
     data = _upload()
     with _session() as session:
-        added = register_device_package(session, data)
+        added = [(file, _with_account(new)) for file, new in register_device_package(session, data)]
         return jsonify({"devices": [{"file": file, **_new_device_view(new)} for file, new in added]}), 201
 
 
@@ -199,9 +215,11 @@ def show_device(device_id: str) -> Response:
 @blueprint.delete("/devices/<device_id>")
 @allow(Role.PLATFORM_ADMIN)
 def delete_device(device_id: str) -> tuple[str, int]:
-    """Remove a device; its credential stops working."""
+    """Remove a device; its credential (and broker account) stops working."""
     with _session() as session:
+        transport = devices.get_device(session, device_id).transport
         devices.delete_device(session, device_id)
+        remove_account(_accounts(), device_id, transport)
     return "", 204
 
 
@@ -210,7 +228,9 @@ def delete_device(device_id: str) -> tuple[str, int]:
 def rotate_credential(device_id: str) -> Response:
     """Give a device a new credential, shown only this once; the old one stops working."""
     with _session() as session:
-        return jsonify({"id": device_id, "credential": devices.rotate_credential(session, device_id)})
+        credential = devices.rotate_credential(session, device_id)
+        put_account(_accounts(), device_id, devices.get_device(session, device_id).transport, credential)
+        return jsonify({"id": device_id, "credential": credential})
 
 
 @blueprint.get("/locations")

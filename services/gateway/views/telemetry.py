@@ -24,7 +24,7 @@ from canopy.errors import BadRequest, NotFound, Timeout, Unauthorized, Unavailab
 from canopy.roles import Role
 from canopy.store.models import utcnow
 from canopy.telemetry.directory import CachedDirectory, DeviceRecord
-from canopy.telemetry.ingest import BAD_CREDENTIAL, UNKNOWN_DEVICE, Submission, assess
+from canopy.telemetry.ingest import BAD_CREDENTIAL, UNKNOWN_DEVICE, Submission, assess, authenticate
 from canopy.telemetry.metrics import report_refusal
 from canopy.telemetry.models import CommandRecord, RefusalCount
 from canopy.telemetry.registry import StoreDirectory
@@ -64,20 +64,21 @@ def _device_token() -> str:
 @blueprint.post("/devices/<device_id>/telemetry")
 @allow(PUBLIC)
 def post_telemetry(device_id: str) -> tuple[Response, int]:
-    """Accept one reading from a device that authenticates with its own credential."""
+    """Authenticate a device by its own credential, then publish its reading (never the credential)."""
     body = request.get_json(silent=True)
     body = body if isinstance(body, dict) else {}
     seq = body.get("seq")
     submission = Submission(
         device_id=device_id,
-        token=_device_token(),
         reading=body.get("reading"),
         at=_timestamp(body.get("at")),
         seq=seq if isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0 else None,
         source="http",
     )
     backends = gateway_context().backends
-    verdict = assess(submission, _directory().find(device_id), datetime.now(UTC))
+    record = _directory().find(device_id)
+    now = datetime.now(UTC)
+    verdict = authenticate(record, device_id, _device_token()) or assess(submission, record, now)
     if verdict.reading is None:
         device = report_refusal(backends.bus, submission, verdict, "gateway")
         with backends.store.session() as session:
@@ -89,7 +90,6 @@ def post_telemetry(device_id: str) -> tuple[Response, int]:
         raise BadRequest(verdict.reason)
     message = TelemetrySubmission(
         device_id=device_id,
-        token=submission.token,
         reading=verdict.reading.reading,
         at=submission.at,
         seq=submission.seq,
