@@ -29,4 +29,5 @@ def gateway_components(backends: Backends) -> list[Component]:
             flush=True,
         )
     app = create_app(backends)
-    return [HttpServer(app, backends.config.api_host, backends.config.api_port)]
+    config = backends.config
+    return [HttpServer(app, config.api_host, config.api_port, threads=config.api_threads)]

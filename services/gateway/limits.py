@@ -1,0 +1,68 @@
+"""Request body limits per route and a nesting limit on JSON, applied before authentication and parsing."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import request
+from flask.json.provider import DefaultJSONProvider
+
+from canopy.devices.packages import LIMITS as DEVICE_PACKAGE_LIMITS
+from canopy.errors import BadRequest, PayloadTooLarge
+from canopy.models.repository import UPLOAD_LIMITS as MODEL_UPLOAD_LIMITS
+
+KIB = 1024
+LOGIN_PATH = "/api/v1/auth/login"
+LOGIN_BYTES = 4 * KIB
+JSON_BYTES = 64 * KIB
+MAX_JSON_DEPTH = 32
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def body_limit(method: str, path: str) -> int:
+    """The largest body in bytes the route accepts: uploads their own, login 4 KiB, others 64 KiB."""
+    if method != "POST":
+        return JSON_BYTES
+    path = path.rstrip("/")
+    if path == LOGIN_PATH:
+        return LOGIN_BYTES
+    if path == "/api/v1/models":
+        return MODEL_UPLOAD_LIMITS.max_total_bytes
+    if path in ("/api/v1/devices/upload", "/api/v1/device-types/upload"):
+        return DEVICE_PACKAGE_LIMITS.max_total_bytes
+    return JSON_BYTES
+
+
+def too_large_message(limit: int) -> str:
+    """What a client whose body is over `limit` is told."""
+    return f"the request body is larger than this route accepts ({limit} bytes); send less"
+
+
+def enforce_body_limit() -> None:
+    """before_request hook, ahead of authentication: refuse bodies over the route's limit unread."""
+    limit = body_limit(request.method, request.path)
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(too_large_message(limit))
+    request.max_content_length = limit
+
+
+def nesting_depth(text: bytes) -> int:
+    """How deeply the arrays and objects of a JSON text nest (brackets inside strings do not count)."""
+    depth = deepest = 0
+    for bracket in _JSON_STRING.sub(b"", text).translate(None, _NOT_BRACKETS):
+        depth += 1 if bracket in b"[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+class BoundedJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, refusing texts nested deeper than MAX_JSON_DEPTH with a 400 instead of recursing."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        """Parse JSON once its nesting is known to be within the limit."""
+        text = s.encode() if isinstance(s, str) else s
+        if nesting_depth(text) > MAX_JSON_DEPTH:
+            raise BadRequest(f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels; flatten it")
+        return super().loads(s, **kwargs)
