@@ -88,9 +88,9 @@ def _send(message: DeployRequest) -> tuple[Response, int]:
 @allow(*DEPLOYERS)
 def deploy_model(model_id: str) -> tuple[Response, int]:
     """Ask the deployer to run the model with {replicas, node_labels}; follow GET .../deployment."""
-    body = _body()
     with gateway_context().backends.store.session() as session:
         record = managed_model(session, model_id, "deploy")
+        body = _body()
         default = int(json.loads(record.manifest).get("replicas") or 1)
         replicas = _replicas(body, default)
         message = build_deploy_request(session, record, replicas, _labels(body))
@@ -113,11 +113,11 @@ def undeploy_model(model_id: str) -> tuple[Response, int]:
 @allow(*DEPLOYERS)
 def scale_model(model_id: str) -> tuple[Response, int]:
     """Change the replica count of a deployed model: {replicas}."""
-    body = _body()
-    if "replicas" not in body:
-        raise ValidationFailed('send {"replicas": N}', details={"replicas": "required"})
     with gateway_context().backends.store.session() as session:
         record = managed_model(session, model_id, "scale")
+        body = _body()
+        if "replicas" not in body:
+            raise ValidationFailed('send {"replicas": N}', details={"replicas": "required"})
         deployment = session.get(Deployment, record.id)
         if deployment is None:
             raise Conflict(f"model {record.id} is not deployed; deploy it first")
