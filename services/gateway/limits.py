@@ -21,13 +21,20 @@ _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
-def body_limit(method: str, path: str) -> int:
-    """The largest body in bytes the route accepts: uploads their own, login 4 KiB, others 64 KiB."""
+def body_limit(method: str, path: str, authorization: str) -> int:
+    """The largest body in bytes the route accepts: login 4 KiB, others 64 KiB, uploads their own.
+
+    Uploads get their large limit only when a bearer token is presented, so an anonymous upload is
+    refused from its headers; the token itself is checked once the body is in.
+    """
     if method != "POST":
         return JSON_BYTES
     path = path.rstrip("/")
     if path == LOGIN_PATH:
         return LOGIN_BYTES
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return JSON_BYTES
     if path == "/api/v1/models":
         return MODEL_UPLOAD_LIMITS.max_total_bytes
     if path in ("/api/v1/devices/upload", "/api/v1/device-types/upload"):
@@ -42,7 +49,7 @@ def too_large_message(limit: int) -> str:
 
 def enforce_body_limit() -> None:
     """before_request hook, ahead of authentication: refuse bodies over the route's limit unread."""
-    limit = body_limit(request.method, request.path)
+    limit = body_limit(request.method, request.path, request.headers.get("Authorization", ""))
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(too_large_message(limit))
     request.max_content_length = limit

@@ -22,7 +22,9 @@ class RouteLimitedParser(HTTPRequestParser):  # type: ignore[misc]
         """Parse the headers, then narrow the body limit to the one of the requested route."""
         super().parse_header(header_plus)
         self.adj = copy.copy(self.adj)
-        self.adj.max_request_body_size = body_limit(str(self.command), str(getattr(self, "path", ""))) + 1
+        authorization = str(self.headers.get("AUTHORIZATION", ""))
+        limit = body_limit(str(self.command), str(getattr(self, "path", "")), authorization)
+        self.adj.max_request_body_size = limit + 1
 
 
 class RouteLimitedChannel(HTTPChannel):  # type: ignore[misc]
