@@ -124,7 +124,10 @@ def test_devb_cannot_deploy_undeploy_scale_or_delete_devas_model(
         assert gateway.call(method, path, "devb", json={"replicas": 0}).status_code == 403, (method, path)
     view = gateway.call("GET", f"/api/v1/models/{model_id}/deployment", "deva").json()
     assert (view["generation"], view["desired_replicas"]) == (1, 1)
-    assert gateway.call("POST", f"/api/v1/models/{model_id}/undeploy", "admin").status_code == 202
+    by_admin = as_user(gateway, "admin", monkeypatch).invoke(
+        cli, ["model", "undeploy", "deva/fan-health", "--no-wait"]
+    )
+    assert by_admin.exit_code == 0 and f"generation 2 of {model_id}" in by_admin.output, by_admin.output
 
 
 class _Replica(BaseHTTPRequestHandler):
