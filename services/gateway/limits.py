@@ -8,11 +8,12 @@ from typing import Any
 from flask import request
 from flask.json.provider import DefaultJSONProvider
 
-from canopy.devices.packages import LIMITS as DEVICE_PACKAGE_LIMITS
+from canopy.devices import packages
 from canopy.errors import BadRequest, PayloadTooLarge
-from canopy.models.repository import UPLOAD_LIMITS as MODEL_UPLOAD_LIMITS
+from canopy.models import repository
 
 KIB = 1024
+MULTIPART_SLACK = 1024 * KIB
 LOGIN_PATH = "/api/v1/auth/login"
 LOGIN_BYTES = 4 * KIB
 JSON_BYTES = 64 * KIB
@@ -36,9 +37,9 @@ def body_limit(method: str, path: str, authorization: str) -> int:
     if scheme.lower() != "bearer" or not token.strip():
         return JSON_BYTES
     if path == "/api/v1/models":
-        return MODEL_UPLOAD_LIMITS.max_total_bytes
+        return repository.UPLOAD_LIMITS.max_total_bytes + MULTIPART_SLACK
     if path in ("/api/v1/devices/upload", "/api/v1/device-types/upload"):
-        return DEVICE_PACKAGE_LIMITS.max_total_bytes
+        return packages.LIMITS.max_total_bytes + MULTIPART_SLACK
     return JSON_BYTES
 
 
