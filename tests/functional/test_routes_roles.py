@@ -37,8 +37,8 @@ DEVICE_ROUTES = {
     "devices.show_device",
     "telemetry.get_latest",
     "telemetry.stream",
-    "telemetry.send_command",
-    "telemetry.get_command",
+    "commands.send_command",
+    "commands.get_command",
 }
 # Public to users, but the view demands the device's own credential, which no user token is.
 DEVICE_CREDENTIAL_ROUTES = {"telemetry.post_telemetry"}

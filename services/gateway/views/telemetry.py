@@ -1,4 +1,4 @@
-"""Device telemetry: readings posted by devices, latest values, live streams and controller commands.
+"""Device telemetry: readings posted by devices, latest values and live streams (commands: commands.py).
 
 POST .../telemetry is declared public because devices are not users: the view itself authenticates
 the caller with the DEVICE credential (Authorization: Bearer <device token>) before anything else.
@@ -9,34 +9,31 @@ from __future__ import annotations
 import json
 import queue
 import time
-import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import select
 
 from canopy.bus.typed import publish
-from canopy.contracts.devices import CommandAck, DeviceCommand, TelemetrySubmission
+from canopy.contracts.devices import TelemetrySubmission
 from canopy.devices.instances import device_status
-from canopy.errors import BadRequest, NotFound, Timeout, Unauthorized, Unavailable, ValidationFailed
+from canopy.errors import BadRequest, NotFound, Unauthorized
 from canopy.roles import Role
 from canopy.store.models import utcnow
 from canopy.telemetry.directory import CachedDirectory, DeviceRecord
 from canopy.telemetry.ingest import BAD_CREDENTIAL, UNKNOWN_DEVICE, Submission, assess
 from canopy.telemetry.metrics import report_refusal
-from canopy.telemetry.models import CommandRecord, RefusalCount
+from canopy.telemetry.models import RefusalCount
 from canopy.telemetry.registry import StoreDirectory
-from canopy.telemetry.storage import add_refusals, command_view, latest, reading_view, refusals
+from canopy.telemetry.storage import add_refusals, latest, reading_view, refusals
 from services.gateway.access import PUBLIC, allow, current_principal
 from services.gateway.context import gateway_context
 from services.gateway.ownership import require_device_user
 
 blueprint = Blueprint("telemetry", __name__, url_prefix="/api/v1")
 DEVICE_ROLES = (Role.PLATFORM_ADMIN, Role.APP_DEVELOPER, Role.END_USER)
-MAX_ACK_WAIT = 30.0
-DEFAULT_ACK_WAIT = 5.0
 KEEPALIVE_SECONDS = 10.0
 
 
@@ -57,7 +54,7 @@ def _device(device_id: str) -> DeviceRecord:
     return record
 
 
-def _usable_device(device_id: str) -> DeviceRecord:
+def usable_device(device_id: str) -> DeviceRecord:
     """The device, if the caller may use it directly (checked first, so refusals reveal nothing)."""
     require_device_user(current_principal(), device_id)
     return _device(device_id)
@@ -123,7 +120,7 @@ def _timestamp(value: Any) -> datetime:
 @allow(*DEVICE_ROLES)
 def get_latest(device_id: str) -> Response:
     """The newest reading (or controller state), whether the device is online, and its refusals."""
-    record = _usable_device(device_id)
+    record = usable_device(device_id)
     with gateway_context().backends.store.session() as session:
         row = latest(session, device_id)
         counts = refusals(session, device_id)
@@ -164,7 +161,7 @@ def stream(device_id: str) -> Response:
     Streams are bounded per user and in total (429 beyond) and read from the gateway's one device
     feed; see services.gateway.slots for why they cannot starve ordinary requests.
     """
-    _usable_device(device_id)
+    usable_device(device_id)
     limit = _query_number("limit", int)
     timeout = _query_number("timeout", float)
     context, user = gateway_context(), current_principal().name
@@ -207,92 +204,3 @@ def _query_number(name: str, kind: type[int] | type[float]) -> float:
     if not 0 <= value < float("inf"):
         raise BadRequest(f"?{name} must be a non-negative number, not {raw[:20]!r}")
     return value
-
-
-def _ack_wait(raw: Any) -> float:
-    """The seconds to wait for an acknowledgement: 'timeout' in the body, else DEFAULT_ACK_WAIT."""
-    if raw is None:
-        return DEFAULT_ACK_WAIT
-    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not 0 < raw <= MAX_ACK_WAIT:
-        raise ValidationFailed(
-            f"timeout is a number of seconds above 0 and at most {MAX_ACK_WAIT:g}",
-            details={"timeout": "invalid"},
-        )
-    return float(raw)
-
-
-@blueprint.post("/devices/<device_id>/commands")
-@allow(*DEVICE_ROLES)
-def send_command(device_id: str) -> Response:
-    """Validate a command against the controller's type, deliver it and return its acknowledgement."""
-    record = _usable_device(device_id)
-    body = request.get_json(silent=True)
-    body = body if isinstance(body, dict) else {}
-    command_name = body.get("command")
-    params = body.get("params", {})
-    wait = _ack_wait(body.get("timeout"))
-    if record.kind != "controller":
-        raise BadRequest(f"{device_id} is a {record.device_type} sensor; only controllers take commands")
-    name, checked = record.check_command(command_name if isinstance(command_name, str) else None, params)
-    context = gateway_context()
-    backends = context.backends
-    now = datetime.now(UTC)
-    command = DeviceCommand(
-        command_id=uuid.uuid4().hex,
-        device_id=device_id,
-        command=name,
-        params=checked,
-        issued_at=now,
-        expires_at=now + timedelta(seconds=wait),
-    )
-    row = CommandRecord(
-        command_id=command.command_id, device_id=device_id, command=name, params=checked, issued_at=now
-    )
-    with context.slots.hold(current_principal().name):
-        with backends.store.session() as session:
-            session.add(row)
-        waiter = context.feed.expect(command.command_id, device_id)
-        try:
-            publish(backends.bus, command, key=device_id)
-            backends.bus.flush()
-            ack = waiter.wait(wait)
-        finally:
-            context.feed.forget(command.command_id)
-    return jsonify(_outcome(row, ack, wait))
-
-
-def _outcome(sent: CommandRecord, ack: CommandAck | None, wait: float) -> dict[str, Any]:
-    """The acknowledged command, or Unavailable when it failed, or Timeout when none came in time.
-
-    The acknowledgement normally arrives through the device feed; the store is read once at the end,
-    in case the device manager recorded an acknowledgement the feed did not see.
-    """
-    if ack is not None:
-        sent.status = "acked" if ack.ok else "failed"
-        sent.state, sent.error, sent.acked_at = ack.state, ack.error, ack.at
-        view = command_view(sent)
-    else:
-        with gateway_context().backends.store.session() as session:
-            row = session.get(CommandRecord, sent.command_id)
-            view = command_view(row) if row is not None else command_view(sent)
-    if view["status"] == "acked":
-        return view
-    if view["status"] == "failed":
-        raise Unavailable(f"the controller did not carry out the command: {view['error']}", details=view)
-    raise Timeout(
-        f"the controller did not acknowledge command {sent.command_id} within {wait:g} s; "
-        f"GET /api/v1/devices/<id>/commands/{sent.command_id} shows if it does later",
-        details={"command_id": sent.command_id},
-    )
-
-
-@blueprint.get("/devices/<device_id>/commands/<command_id>")
-@allow(*DEVICE_ROLES)
-def get_command(device_id: str, command_id: str) -> Response:
-    """A command sent to a device and its acknowledgement, if any."""
-    require_device_user(current_principal(), device_id)
-    with gateway_context().backends.store.session() as session:
-        row = session.get(CommandRecord, command_id)
-        if row is None or row.device_id != device_id:
-            raise NotFound(f"no command {command_id!r} for device {device_id!r}")
-        return jsonify(command_view(row))
