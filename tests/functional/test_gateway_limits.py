@@ -47,9 +47,9 @@ def controller(backends: Backends) -> Iterator[list[str]]:
                     state={"on": command.params.get("on")},
                     at=datetime.now(UTC),
                 )
+                acked.append(command.command_id)
                 publish(backends.bus, ack, key=command.device_id)
                 backends.bus.flush()
-                acked.append(command.command_id)
         consumer.close()
 
     thread = threading.Thread(target=run, daemon=True)
