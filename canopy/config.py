@@ -148,6 +148,27 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CANOPY_API_HOST", "Address the gateway listens on.", "127.0.0.1", accepted="an IP address"),
     Setting("CANOPY_API_PORT", "Port the gateway listens on.", "8080", parse=_port, accepted="0-65535"),
     Setting(
+        "CANOPY_API_THREADS",
+        "Gateway threads for ordinary requests (streams and command waits get their own on top).",
+        "8",
+        parse=_positive_int,
+        accepted="an integer >= 1",
+    ),
+    Setting(
+        "CANOPY_STREAMS_PER_USER",
+        "Device streams and command waits one user may hold open at once; more get 429.",
+        "4",
+        parse=_positive_int,
+        accepted="an integer >= 1",
+    ),
+    Setting(
+        "CANOPY_STREAMS_TOTAL",
+        "Device streams and command waits the gateway serves at once, over all users; more get 429.",
+        "32",
+        parse=_positive_int,
+        accepted="an integer >= 1",
+    ),
+    Setting(
         "CANOPY_API_URL",
         "Gateway URL used by the CLI and the SDK.",
         "http://127.0.0.1:8080",

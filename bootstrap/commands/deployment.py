@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from typing import Any
+from urllib.parse import quote
 
 import click
 from platform_sdk._client import ApiClient, default_client
@@ -17,13 +18,18 @@ WAIT_TIMEOUT_SECONDS = 600.0
 FINAL = {"ready", "failed", "stopped"}
 
 
+def model_path(model: str, suffix: str = "") -> str:
+    """The API path of a model reference (an id, a name of your own, or owner/name)."""
+    return f"/api/v1/models/{quote(model, safe='/')}{suffix}"
+
+
 def follow(
     client: ApiClient, model_id: str, generation: int, timeout: float = WAIT_TIMEOUT_SECONDS
 ) -> dict[str, Any]:
     """Print the deployment's progress events of `generation` until it is ready, failed or stopped."""
     since, deadline = 0, time.monotonic() + timeout
     while time.monotonic() < deadline:
-        view: dict[str, Any] = client.get(f"/api/v1/models/{model_id}/deployment", params={"since": since})
+        view: dict[str, Any] = client.get(model_path(model_id, "/deployment"), params={"since": since})
         for event in view["events"]:
             since = event["id"]
             if event["generation"] != generation:
@@ -67,12 +73,16 @@ def _finish(client: ApiClient, reply: dict[str, Any], wait: bool) -> None:
 )
 @reports_errors
 def deploy(model_id: str, replicas: int | None, node_labels: tuple[str, ...], wait: bool) -> None:
-    """Deploy model MODEL_ID and stream building, placing, starting, ready (or failed, with logs)."""
+    """Deploy model MODEL_ID and stream building, placing, starting, ready (or failed, with logs).
+
+    MODEL_ID is an id, the name of one of your models, or owner/name; only a model's owner or a
+    platform_admin may deploy, scale or undeploy it.
+    """
     client = default_client()
     body: dict[str, Any] = {"node_labels": parse_labels(node_labels, "--node-label")}
     if replicas is not None:
         body["replicas"] = replicas
-    _finish(client, client.post(f"/api/v1/models/{model_id}/deploy", json=body), wait)
+    _finish(client, client.post(model_path(model_id, "/deploy"), json=body), wait)
 
 
 @click.command("undeploy")
@@ -82,7 +92,7 @@ def deploy(model_id: str, replicas: int | None, node_labels: tuple[str, ...], wa
 def undeploy(model_id: str, wait: bool) -> None:
     """Stop and remove every replica of model MODEL_ID."""
     client = default_client()
-    _finish(client, client.post(f"/api/v1/models/{model_id}/undeploy"), wait)
+    _finish(client, client.post(model_path(model_id, "/undeploy")), wait)
 
 
 @click.command("scale")
@@ -93,7 +103,7 @@ def undeploy(model_id: str, wait: bool) -> None:
 def scale(model_id: str, replicas: int, wait: bool) -> None:
     """Change the number of replicas of deployed model MODEL_ID."""
     client = default_client()
-    _finish(client, client.post(f"/api/v1/models/{model_id}/scale", json={"replicas": replicas}), wait)
+    _finish(client, client.post(model_path(model_id, "/scale"), json={"replicas": replicas}), wait)
 
 
 @click.command("status")
@@ -101,7 +111,7 @@ def scale(model_id: str, replicas: int, wait: bool) -> None:
 @reports_errors
 def status(model_id: str) -> None:
     """Show the deployment of MODEL_ID: status, replicas, nodes and endpoints."""
-    view = default_client().get(f"/api/v1/models/{model_id}/deployment")
+    view = default_client().get(model_path(model_id, "/deployment"))
     click.echo(f"status: {view['status']} (generation {view['generation']}): {view['message']}")
     for replica in view["replicas"]:
         where = f"node={replica['node_id']}  {replica['state']}  {replica['endpoint']}"
@@ -116,7 +126,7 @@ def status(model_id: str) -> None:
 @click.option("--timeout", type=float, default=30.0, show_default=True)
 @reports_errors
 def predict(model_id: str, payload: str, timeout: float) -> None:
-    """Call deployed model MODEL_ID with a JSON input and print its JSON output."""
+    """Call deployed model MODEL_ID (an id, your model's name, or owner/name) and print its output."""
     from platform_sdk.models import ModelClient
 
     try:

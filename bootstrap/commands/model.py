@@ -13,7 +13,7 @@ from typing import Any, BinaryIO
 import click
 from platform_sdk._client import default_client
 
-from bootstrap.commands.deployment import DEPLOYMENT_COMMANDS
+from bootstrap.commands.deployment import DEPLOYMENT_COMMANDS, model_path
 from bootstrap.commands.output import print_table, reports_errors
 from canopy.archive import package_zip
 
@@ -109,9 +109,9 @@ def model_list() -> None:
 @click.argument("model_id")
 @reports_errors
 def model_show(model_id: str) -> None:
-    """Show model MODEL_ID with its input and output schema."""
+    """Show model MODEL_ID (an id, your model's name, or owner/name) with its input and output schema."""
     with closing(default_client()) as client:
-        reply: dict[str, Any] = client.get(f"/api/v1/models/{model_id}")
+        reply: dict[str, Any] = client.get(model_path(model_id))
     for field in SHOWN_FIELDS:
         click.echo(f"{field}: {reply[field]}")
     manifest = reply["manifest"]

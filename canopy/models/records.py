@@ -25,10 +25,13 @@ def package_key(model_id: str) -> str:
 
 
 class ModelRecord(Base):
-    """One uploaded model version: its identity, normalised manifest and where its package is stored."""
+    """One uploaded model version: its identity, normalised manifest and where its package is stored.
+
+    A name belongs to its owner: (owner, name, version) is unique, so two owners may both have a "fan".
+    """
 
     __tablename__ = "models"
-    __table_args__ = (UniqueConstraint("name", "version"),)
+    __table_args__ = (UniqueConstraint("owner_id", "name", "version"),)
 
     id: Mapped[str] = mapped_column(String(16), primary_key=True)
     name: Mapped[str] = mapped_column(String(64))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -12,11 +13,12 @@ from sqlalchemy.orm import Session
 
 from canopy.archive import ArchiveLimits, extract_zip
 from canopy.blob import BlobStore
-from canopy.errors import Conflict, Forbidden, NotFound
+from canopy.errors import Conflict, NotFound
 from canopy.models.manifest import ModelManifest
 from canopy.models.records import ModelRecord, new_model_id, package_key
 from canopy.models.validate import ValidatedPackage, validate_package
 from canopy.store import Store, conflict_on_duplicate
+from canopy.store.models import User
 
 # Caps on an uploaded model archive; read when a repository is made, so tests can lower them.
 UPLOAD_LIMITS = ArchiveLimits()
@@ -29,11 +31,25 @@ def check_package(package: Path, workspace: Path, limits: ArchiveLimits) -> Vali
     return validate_package(workspace)
 
 
-def _find(session: Session, model_id: str) -> ModelRecord:
-    """The model with this id, or NotFound."""
-    record = session.get(ModelRecord, model_id)
+def resolve_model(session: Session, ref: str, caller_id: int) -> ModelRecord:
+    """The model `ref` names for a caller: an id, `owner/name` or a bare name of the caller's own.
+
+    A name never resolves to another owner's model unless that owner is named, so nobody can capture
+    a name's traffic by uploading a model with the same name. A name means its newest version.
+    """
+    record = session.get(ModelRecord, ref)
+    if record is not None:
+        return record
+    owner_name, slash, name = ref.rpartition("/")
+    query = select(ModelRecord).filter_by(name=name).order_by(ModelRecord.created_at.desc())
+    if slash:
+        query = query.join(User, ModelRecord.owner_id == User.id).where(User.name == owner_name)
+    else:
+        query = query.filter_by(owner_id=caller_id)
+    record = session.scalars(query.limit(1)).first()
     if record is None:
-        raise NotFound(f"no model {model_id!r}; `canopy model list` shows the models")
+        hint = "" if slash else "; another owner's model is addressed as owner/name"
+        raise NotFound(f"no model {ref!r}{hint}; `canopy model list` shows the models")
     return record
 
 
@@ -63,7 +79,9 @@ class ModelRepository:
         """Put the zip in the blob store, then insert the row; remove the blob if the insert fails."""
         duplicate = f"model {manifest.name} {manifest.version} already exists; upload a new version"
         with self.store.session() as session:
-            taken = select(ModelRecord.id).filter_by(name=manifest.name, version=manifest.version)
+            taken = select(ModelRecord.id).filter_by(
+                owner_id=owner_id, name=manifest.name, version=manifest.version
+            )
             if session.scalar(taken) is not None:
                 raise Conflict(duplicate)
         model_id = new_model_id()
@@ -98,16 +116,15 @@ class ModelRepository:
             query = select(ModelRecord).order_by(ModelRecord.name, ModelRecord.created_at)
             return list(session.scalars(query).unique())
 
-    def get(self, model_id: str) -> ModelRecord:
-        """The model with this id, or NotFound."""
+    def get(self, ref: str, caller_id: int) -> ModelRecord:
+        """The model `ref` names for the caller (see resolve_model), or NotFound."""
         with self.store.session() as session:
-            return _find(session, model_id)
+            return resolve_model(session, ref, caller_id)
 
-    def delete(self, model_id: str, user_id: int, may_delete_any: bool) -> None:
-        """Remove a model's row and package; only its owner, or a caller who may delete any, can."""
+    def delete(self, ref: str, caller_id: int, may_manage: Callable[[ModelRecord], None]) -> None:
+        """Remove a model's row and package once `may_manage` (which raises when not) allows it."""
         with self.store.session() as session:
-            record = _find(session, model_id)
-            if record.owner_id != user_id and not may_delete_any:
-                raise Forbidden(f"only the owner of model {model_id} or a platform_admin may delete it")
+            record = resolve_model(session, ref, caller_id)
+            may_manage(record)
             session.delete(record)
         self.blob.delete(record.blob_key)

@@ -11,11 +11,14 @@ from canopy.errors import CanopyError
 from canopy.runtime.backends import Backends
 from services.gateway.access import enforce_roles, undeclared_endpoints
 from services.gateway.context import GatewayContext
+from services.gateway.limits import BoundedJSONProvider, enforce_body_limit
+from services.gateway.live import DeviceFeed
+from services.gateway.slots import LongLivedSlots
 from services.gateway.throttle import LoginThrottle
-from services.gateway.views import auth, deployments, devices, health, models, telemetry, users
+from services.gateway.views import auth, commands, deployments, devices, health, models, telemetry, users
+from services.gateway.views.helpers import ModelRefConverter
 
 log = logging.getLogger(__name__)
-MAX_REQUEST_BYTES = 64 * 1024 * 1024
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -29,10 +32,18 @@ SECURITY_HEADERS = {
 def create_app(backends: Backends) -> Flask:
     """Build the gateway app; refuses to build if any route does not declare its roles."""
     app = Flask("canopy.gateway", static_folder=None)
-    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
-    app.extensions["canopy"] = GatewayContext(backends=backends, throttle=LoginThrottle())
-    for area in (health, auth, users, models, telemetry, devices, deployments):
+    app.json = BoundedJSONProvider(app)
+    app.url_map.converters["model"] = ModelRefConverter
+    config = backends.config
+    app.extensions["canopy"] = GatewayContext(
+        backends=backends,
+        throttle=LoginThrottle(),
+        slots=LongLivedSlots(config.streams_per_user, config.streams_total),
+        feed=DeviceFeed(backends.bus),
+    )
+    for area in (health, auth, users, models, telemetry, commands, devices, deployments):
         app.register_blueprint(area.blueprint)
+    app.before_request(enforce_body_limit)
     app.before_request(enforce_roles)
     app.after_request(_add_security_headers)
     app.register_error_handler(CanopyError, _canopy_error)

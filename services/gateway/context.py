@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from flask import current_app
 
 from canopy.runtime.backends import Backends
+from services.gateway.live import DeviceFeed
+from services.gateway.slots import LongLivedSlots
 from services.gateway.throttle import LoginThrottle
 
 
@@ -16,6 +18,12 @@ class GatewayContext:
 
     backends: Backends
     throttle: LoginThrottle
+    slots: LongLivedSlots
+    feed: DeviceFeed
+
+    def close(self) -> None:
+        """Stop the background work the gateway started (the device feed)."""
+        self.feed.stop()
 
 
 def gateway_context() -> GatewayContext:

@@ -59,4 +59,5 @@ def gateway_components(backends: Backends) -> list[Component]:
     if generated:
         hand_over_password(generated, backends.config.home, sys.stdout)
     app = create_app(backends)
-    return [HttpServer(app, backends.config.api_host, backends.config.api_port)]
+    config = backends.config
+    return [HttpServer(app, config.api_host, config.api_port, threads=config.api_threads)]

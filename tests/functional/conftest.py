@@ -30,9 +30,11 @@ def backends(canopy_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bac
 
 
 @pytest.fixture()
-def client(backends: Backends) -> FlaskClient:
-    """A test client of the gateway app."""
-    return create_app(backends).test_client()
+def client(backends: Backends) -> Iterator[FlaskClient]:
+    """A test client of the gateway app; its device feed stops afterwards."""
+    app = create_app(backends)
+    yield app.test_client()
+    app.extensions["canopy"].close()
 
 
 @pytest.fixture()

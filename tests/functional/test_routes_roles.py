@@ -1,53 +1,158 @@
-"""Walk every registered route with every role and with no token: only declared roles get through."""
+"""Walk every route with every role, with no token, and on own and foreign objects: route x role x owner.
+
+Each endpoint is classified here (a new route fails the test until it is): `role` routes let every
+declared role through; `owner` routes only the model's owner and platform_admin (403 for anyone else);
+`device` routes only callers that services.gateway.ownership.may_use_device lets use the device;
+device-credential routes refuse every user token.
+"""
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Callable
+from datetime import timedelta
 
+import pytest
 from flask.testing import FlaskClient
 
+from canopy import devices
 from canopy.roles import Role
+from canopy.runtime.backends import Backends
+from services.gateway import accounts
 from services.gateway.access import PUBLIC, declared_roles, undeclared_endpoints
+from tests.fixtures.device_packages.corpus import sample
+from tests.fixtures.model_packages.corpus import good_modern_package
 from tests.functional.conftest import bearer
 
 PLACEHOLDER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+OWNER_ROUTES = {
+    "deployments.deploy_model",
+    "deployments.undeploy_model",
+    "deployments.scale_model",
+    "deployments.show_deployment",
+    "models.delete_model",
+}
+DEVICE_ROUTES = {
+    "devices.show_device",
+    "telemetry.get_latest",
+    "telemetry.stream",
+    "commands.send_command",
+    "commands.get_command",
+}
+# Public to users, but the view demands the device's own credential, which no user token is.
+DEVICE_CREDENTIAL_ROUTES = {"telemetry.post_telemetry"}
+# Callers: a name, the role of the user, and the user name (None: no token).
+CALLERS = [
+    ("anonymous", None, None),
+    ("end_user", Role.END_USER, "eve"),
+    ("app_developer", Role.APP_DEVELOPER, "appdev"),
+    ("other_developer", Role.AI_DEVELOPER, "devb"),
+    ("owner", Role.AI_DEVELOPER, "deva"),
+    ("platform_admin", Role.PLATFORM_ADMIN, "admin"),
+]
+MANAGERS = {"owner", "platform_admin"}
+DEVICE_USERS = {"platform_admin"}
 
 
-def _routes(client: FlaskClient) -> list[tuple[str, str, str]]:
-    app = client.application
+@pytest.fixture()
+def world(client: FlaskClient, backends: Backends) -> dict[str, str]:
+    """The model of deva, a registered controller, and a way to mint tokens for each caller."""
+    with backends.store.session() as session:
+        for _, role, name in CALLERS:
+            if role is not None and name != "admin":
+                accounts.create_user(session, name, role, "password-123")
+        devices.register_type(session, devices.parse_type(sample("types/fan.json")))
+        fan_type = devices.parse_type(sample("types/fan.json")).name
+        spec = devices.parse_device({"id": "fan-1", "type": fan_type, "location": "hyd/lab"})
+        devices.create_device(session, spec)
+    uploaded = client.post(
+        "/api/v1/models",
+        data={"file": (io.BytesIO(good_modern_package()), "model.zip")},
+        headers=bearer(token_for(backends, "deva")),
+        content_type="multipart/form-data",
+    )
+    assert uploaded.status_code == 201, uploaded.get_json()
+    return {"model_id": uploaded.get_json()["id"], "device_id": "fan-1"}
+
+
+def token_for(backends: Backends, name: str) -> str:
+    """A fresh token of user `name`."""
+    with backends.store.session() as session:
+        return accounts.issue_token(session, accounts.find_user(session, name), timedelta(hours=1)).secret
+
+
+def _routes(client: FlaskClient, world: dict[str, str]) -> list[tuple[str, str, str]]:
+    """Every (method, concrete path, endpoint), deletions last so they do not remove objects early."""
+    values = {**world, "path": "hyd", "name": "no-such-thing"}
     routes = []
-    for rule in app.url_map.iter_rules():
-        path = PLACEHOLDER.sub("no-such-thing", rule.rule)
+    for rule in client.application.url_map.iter_rules():
+        path = PLACEHOLDER.sub(lambda m: values.get(m.group(1), "no-such-thing"), rule.rule)
+        if rule.endpoint == "telemetry.stream":
+            path += "?timeout=0.1"
         routes.extend(
             (method, path, rule.endpoint) for method in sorted(set(rule.methods or ()) - {"HEAD", "OPTIONS"})
         )
-    return routes
+    return sorted(routes, key=lambda route: route[0] == "DELETE")
+
+
+def expected(caller: str, role: Role | None, roles: frozenset[str], endpoint: str) -> str:
+    """'401', '403' or 'through' (any other status) for a caller on a route."""
+    if endpoint in DEVICE_CREDENTIAL_ROUTES:
+        return "401"
+    if PUBLIC in roles:
+        return "through"
+    if role is None:
+        return "401"
+    if role.value not in roles:
+        return "403"
+    if endpoint in OWNER_ROUTES and caller not in MANAGERS:
+        return "403"
+    if endpoint in DEVICE_ROUTES and caller not in DEVICE_USERS:
+        return "403"
+    return "through"
 
 
 def test_every_route_declares_its_roles(client: FlaskClient) -> None:
     assert undeclared_endpoints(client.application) == []
-    assert len(_routes(client)) >= 9
+    endpoints = {rule.endpoint for rule in client.application.url_map.iter_rules()}
+    assert endpoints >= OWNER_ROUTES | DEVICE_ROUTES
 
 
-def test_only_declared_roles_get_through(client: FlaskClient, issue_token: Callable[[Role], str]) -> None:
+def test_route_role_owner_matrix(client: FlaskClient, backends: Backends, world: dict[str, str]) -> None:
     app = client.application
-    checked = 0
-    for method, path, endpoint in _routes(client):
+    checked: dict[str, int] = {"401": 0, "403": 0, "through": 0}
+    for method, path, endpoint in _routes(client, world):
         roles = declared_roles(app, endpoint) or frozenset()
-        anonymous = client.open(path, method=method, json={})
-        if PUBLIC in roles:
-            assert anonymous.status_code not in (401, 403), (method, path)
-        else:
-            assert anonymous.status_code == 401, (method, path, anonymous.status_code)
-        for role in Role:
-            response = client.open(path, method=method, json={}, headers=bearer(issue_token(role)))
-            if PUBLIC in roles or role.value in roles:
-                assert response.status_code not in (401, 403), (method, path, role, response.get_json())
-            else:
-                assert response.status_code == 403, (method, path, role, response.status_code)
-            checked += 1
-    assert checked >= 40
+        for caller, role, name in CALLERS:
+            headers = bearer(token_for(backends, name)) if name else {}
+            response = client.open(path, method=method, json={}, headers=headers)
+            status = response.status_code
+            response.close()
+            want = expected(caller, role, roles, endpoint)
+            got = str(status) if status in (401, 403) else "through"
+            assert got == want, (method, path, caller, status, response.get_json(silent=True))
+            checked[want] += 1
+    assert checked["403"] >= 60 and checked["through"] >= 60 and checked["401"] >= 30
+
+
+def test_lists_show_only_what_the_caller_may_manage(
+    client: FlaskClient, backends: Backends, world: dict[str, str]
+) -> None:
+    model_id = world["model_id"]
+    deva, devb = (bearer(token_for(backends, name)) for name in ("deva", "devb"))
+    admin, eve = (bearer(token_for(backends, name)) for name in ("admin", "eve"))
+    assert client.post(f"/api/v1/models/{model_id}/deploy", json={}, headers=deva).status_code == 202
+
+    def deployed(headers: dict[str, str]) -> list[str]:
+        reply = client.get("/api/v1/deployments", headers=headers).get_json()
+        return [deployment["model_id"] for deployment in reply["deployments"]]
+
+    assert deployed(deva) == deployed(admin) == [model_id]
+    assert deployed(devb) == []
+    assert [d["id"] for d in client.get("/api/v1/devices", headers=admin).get_json()["devices"]] == ["fan-1"]
+    assert client.get("/api/v1/devices", headers=eve).get_json()["devices"] == []
+    assert client.get("/api/v1/locations/hyd/devices", headers=eve).get_json()["devices"] == []
 
 
 def test_a_revoked_or_garbage_token_is_refused(client: FlaskClient, role_tokens: dict[Role, str]) -> None:
@@ -57,3 +162,19 @@ def test_a_revoked_or_garbage_token_is_refused(client: FlaskClient, role_tokens:
     assert client.get("/api/v1/auth/whoami", headers=bearer(token)).status_code == 401
     for garbage in ("cnp_x_y", "nonsense", token[:-2] + "zz"):
         assert client.get("/api/v1/auth/whoami", headers=bearer(garbage)).status_code == 401
+
+
+def test_the_old_role_only_walk_still_holds(client: FlaskClient, issue_token: Callable[[Role], str]) -> None:
+    """With no objects at all, undeclared roles get 403 and missing tokens 401 on every route."""
+    app = client.application
+    for rule in app.url_map.iter_rules():
+        path = PLACEHOLDER.sub("no-such-thing", rule.rule)
+        roles = declared_roles(app, rule.endpoint) or frozenset()
+        for method in sorted(set(rule.methods or ()) - {"HEAD", "OPTIONS"}):
+            if PUBLIC in roles:
+                continue
+            assert client.open(path, method=method, json={}).status_code == 401, (method, path)
+            for role in Role:
+                if role.value not in roles:
+                    response = client.open(path, method=method, json={}, headers=bearer(issue_token(role)))
+                    assert response.status_code == 403, (method, path, role)

@@ -61,7 +61,7 @@ def wait_for(probe: Callable[[], Any], timeout: float = 20.0) -> Any:
 def test_a_posted_reading_becomes_the_latest_value(
     client: FlaskClient, fleet: dict[str, str], role_tokens: dict[Role, str]
 ) -> None:
-    reader = bearer(role_tokens[Role.APP_DEVELOPER])
+    reader = bearer(role_tokens[Role.PLATFORM_ADMIN])
     before = client.get("/api/v1/devices/t1/latest", headers=reader).get_json()
     assert before["latest"] is None and before["status"] == "offline"
     assert post(client, "t1", fleet["t1"], {"temperature": 21}).status_code == 202
@@ -94,7 +94,7 @@ def test_the_stream_sends_new_readings_as_server_sent_events(
     client: FlaskClient, fleet: dict[str, str], role_tokens: dict[Role, str]
 ) -> None:
     response = client.get(
-        "/api/v1/devices/t1/stream?limit=2&timeout=20", headers=bearer(role_tokens[Role.END_USER])
+        "/api/v1/devices/t1/stream?limit=2&timeout=20", headers=bearer(role_tokens[Role.PLATFORM_ADMIN])
     )
     assert response.mimetype == "text/event-stream"
     stop = threading.Event()

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from canopy.errors import Conflict, NoSuchDriver, Unavailable
 from canopy.store import ApiToken, Base, Store, User, conflict_on_duplicate, open_store
 
-HEAD = "0007_secrets_bootstrap_marker"
+HEAD = "0008_merge_security"
 TABLES = {
     "alembic_version",
     "users",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 
 from canopy.errors import TooManyRequests, Unauthorized
 from services.gateway import accounts
@@ -21,19 +21,19 @@ def login() -> tuple[Response, int]:
     """Exchange a user name and password for an API token."""
     body = json_body("user", "password")
     context = gateway_context()
-    name = str(body["user"])
-    wait = context.throttle.retry_after(name)
+    name, address = str(body["user"]), request.remote_addr or "unknown"
+    wait = context.throttle.retry_after(name, address)
     if wait:
-        raise TooManyRequests(f"too many failed logins for {name!r}; retry in {wait:.0f} s")
+        raise TooManyRequests(f"too many failed logins from {address}; retry in {wait:.0f} s")
     ttl = timedelta(hours=context.backends.config.token_ttl_hours)
     with context.backends.store.session() as session:
         try:
             user = accounts.authenticate(session, name, str(body["password"]))
         except Unauthorized:
-            context.throttle.failed(name)
+            context.throttle.failed(name, address)
             raise
         issued = accounts.issue_token(session, user, ttl, label=str(body.get("label", "login")))
-        context.throttle.succeeded(name)
+        context.throttle.succeeded(name, address)
         reply = {
             "token": issued.secret,
             "token_id": issued.token_id,

@@ -1,4 +1,8 @@
-"""Deploy, undeploy and scale models (published to the deployer), and read deployments and endpoints."""
+"""Deploy, undeploy and scale models (published to the deployer), and read deployments and endpoints.
+
+Only a model's owner or a platform_admin may change or inspect its deployment; anyone signed in may
+resolve its endpoints, since model_call is how apps use other owners' models.
+"""
 
 from __future__ import annotations
 
@@ -15,23 +19,26 @@ from canopy.deployments.records import build_deploy_request, deployment_view, li
 from canopy.deployments.tables import Deployment
 from canopy.errors import Conflict, NotFound, ValidationFailed
 from canopy.models import ModelRecord
+from canopy.models.repository import resolve_model
 from canopy.roles import Role
-from services.gateway.access import allow, any_role
+from services.gateway.access import allow, any_role, current_principal
 from services.gateway.context import gateway_context
+from services.gateway.ownership import require_model_manager
 
 blueprint = Blueprint("deployments", __name__, url_prefix="/api/v1")
 MAX_REPLICAS = 32
 DEPLOYERS = (Role.AI_DEVELOPER, Role.PLATFORM_ADMIN)
 
 
-def find_model(session: Session, name_or_id: str) -> ModelRecord:
-    """A model by id, or the newest upload of that name."""
-    record = session.get(ModelRecord, name_or_id)
-    if record is None:
-        newest = select(ModelRecord).filter_by(name=name_or_id).order_by(ModelRecord.created_at.desc())
-        record = session.scalars(newest.limit(1)).first()
-    if record is None:
-        raise NotFound(f"no model {name_or_id!r}; `canopy model list` shows the uploaded models")
+def find_model(session: Session, ref: str) -> ModelRecord:
+    """The model `ref` (an id, `owner/name` or the caller's own name) names for the caller."""
+    return resolve_model(session, ref, current_principal().user_id)
+
+
+def managed_model(session: Session, ref: str, action: str) -> ModelRecord:
+    """The model `ref` names, if the caller may `action` it (its owner or a platform_admin)."""
+    record = find_model(session, ref)
+    require_model_manager(current_principal(), record, action)
     return record
 
 
@@ -77,40 +84,40 @@ def _send(message: DeployRequest) -> tuple[Response, int]:
     return jsonify({**reply, "status": "requested"}), 202
 
 
-@blueprint.post("/models/<model_id>/deploy")
+@blueprint.post("/models/<model:model_id>/deploy")
 @allow(*DEPLOYERS)
 def deploy_model(model_id: str) -> tuple[Response, int]:
     """Ask the deployer to run the model with {replicas, node_labels}; follow GET .../deployment."""
-    body = _body()
     with gateway_context().backends.store.session() as session:
-        record = find_model(session, model_id)
+        record = managed_model(session, model_id, "deploy")
+        body = _body()
         default = int(json.loads(record.manifest).get("replicas") or 1)
         replicas = _replicas(body, default)
         message = build_deploy_request(session, record, replicas, _labels(body))
     return _send(message)
 
 
-@blueprint.post("/models/<model_id>/undeploy")
+@blueprint.post("/models/<model:model_id>/undeploy")
 @allow(*DEPLOYERS)
 def undeploy_model(model_id: str) -> tuple[Response, int]:
     """Ask the deployer to stop and remove every replica of the model."""
     with gateway_context().backends.store.session() as session:
-        record = find_model(session, model_id)
+        record = managed_model(session, model_id, "undeploy")
         if session.get(Deployment, record.id) is None:
             raise Conflict(f"model {record.id} is not deployed")
         message = build_deploy_request(session, record, 0, {})
     return _send(message)
 
 
-@blueprint.post("/models/<model_id>/scale")
+@blueprint.post("/models/<model:model_id>/scale")
 @allow(*DEPLOYERS)
 def scale_model(model_id: str) -> tuple[Response, int]:
     """Change the replica count of a deployed model: {replicas}."""
-    body = _body()
-    if "replicas" not in body:
-        raise ValidationFailed('send {"replicas": N}', details={"replicas": "required"})
     with gateway_context().backends.store.session() as session:
-        record = find_model(session, model_id)
+        record = managed_model(session, model_id, "scale")
+        body = _body()
+        if "replicas" not in body:
+            raise ValidationFailed('send {"replicas": N}', details={"replicas": "required"})
         deployment = session.get(Deployment, record.id)
         if deployment is None:
             raise Conflict(f"model {record.id} is not deployed; deploy it first")
@@ -119,7 +126,7 @@ def scale_model(model_id: str) -> tuple[Response, int]:
     return _send(message)
 
 
-@blueprint.get("/models/<model_id>/deployment")
+@blueprint.get("/models/<model:model_id>/deployment")
 @allow(*any_role())
 def show_deployment(model_id: str) -> Response:
     """Status, replicas, nodes, endpoints and progress events after ?since=<event id>."""
@@ -127,14 +134,14 @@ def show_deployment(model_id: str) -> Response:
     if not since.isdigit():
         raise ValidationFailed("since is an event id", details={"since": "invalid"})
     with gateway_context().backends.store.session() as session:
-        record = find_model(session, model_id)
+        record = managed_model(session, model_id, "see the deployment of")
         view = deployment_view(session, record.id, int(since))
     if view is None:
         raise NotFound(f"model {record.id} has never been deployed")
     return jsonify(view)
 
 
-@blueprint.get("/models/<model_id>/endpoints")
+@blueprint.get("/models/<model:model_id>/endpoints")
 @allow(*any_role())
 def model_endpoints(model_id: str) -> Response:
     """The endpoints of the model's ready replicas, for model_call."""
@@ -146,9 +153,14 @@ def model_endpoints(model_id: str) -> Response:
 @blueprint.get("/deployments")
 @allow(*any_role())
 def list_deployments() -> Response:
-    """Every deployment with its status, replicas and endpoints (no events)."""
+    """The caller's deployments (a platform_admin's: all) with status, replicas and endpoints (no events)."""
+    principal = current_principal()
+    query = select(Deployment.model_id).order_by(Deployment.model_id)
+    if principal.role is not Role.PLATFORM_ADMIN:
+        owned = select(ModelRecord.id).where(ModelRecord.owner_id == principal.user_id)
+        query = query.where(Deployment.model_id.in_(owned))
     with gateway_context().backends.store.session() as session:
-        ids = session.scalars(select(Deployment.model_id).order_by(Deployment.model_id)).all()
+        ids = session.scalars(query).all()
         views = [deployment_view(session, model_id, since=2**62) for model_id in ids]
     return jsonify({"deployments": [v for v in views if v is not None]})
 

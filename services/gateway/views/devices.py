@@ -1,7 +1,8 @@
 """Device types, devices and locations: platform_admin registers and changes; readers look.
 
-Readers are platform_admin, app_developer (apps declare device types and use devices) and end_user
-(who books apps at locations); ai_developer has no use for devices and is refused.
+Readers of types and locations are platform_admin, app_developer (apps declare device types) and
+end_user (who books apps at locations); ai_developer has no use for devices and is refused. Devices
+themselves are read only by those services.gateway.ownership.may_use_device lets through.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from canopy.errors import BadRequest
 from canopy.roles import Role
 from canopy.telemetry.models import LatestReading
 from canopy.telemetry.mqtt_accounts import DeviceAccounts, device_accounts, put_account, remove_account
-from services.gateway.access import allow
+from services.gateway.access import allow, current_principal
 from services.gateway.context import gateway_context
+from services.gateway.ownership import may_use_device, require_device_user
 from services.gateway.views.helpers import json_body
 
 blueprint = Blueprint("devices", __name__, url_prefix="/api/v1")
@@ -91,6 +93,8 @@ def _device_view(
 
 
 def _devices_view(session: Session, found: list[devices.Device]) -> Response:
+    principal = current_principal()
+    found = [device for device in found if may_use_device(principal, device.id)]
     latest = _latest(session, (device.id for device in found))
     return jsonify({"devices": [_device_view(device, latest.get(device.id)) for device in found]})
 
@@ -207,6 +211,7 @@ def upload_devices() -> tuple[Response, int]:
 @allow(*READERS)
 def show_device(device_id: str) -> Response:
     """One device with its status and latest reading."""
+    require_device_user(current_principal(), device_id)
     with _session() as session:
         device = devices.get_device(session, device_id)
         return jsonify(_device_view(device, _latest(session, [device_id]).get(device_id), full=True))

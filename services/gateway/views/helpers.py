@@ -1,10 +1,11 @@
-"""Small helpers shared by views: reading a JSON body."""
+"""Small helpers shared by views: reading a JSON body and the model reference URL converter."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from flask import request
+from werkzeug.routing import BaseConverter
 
 from canopy.errors import BadRequest, ValidationFailed
 
@@ -18,3 +19,10 @@ def json_body(*required: str) -> dict[str, Any]:
     if missing:
         raise ValidationFailed(f"missing or empty fields: {', '.join(missing)}", details=missing)
     return body
+
+
+class ModelRefConverter(BaseConverter):
+    """A model in a URL: its id or name, or `owner/name` (the one slash a model reference may hold)."""
+
+    regex = r"[^/]+(?:/[^/]+)?"
+    part_isolating = False

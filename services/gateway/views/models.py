@@ -14,6 +14,7 @@ from canopy.models import ModelRecord, ModelRepository
 from canopy.roles import Role
 from services.gateway.access import allow, any_role, current_principal
 from services.gateway.context import gateway_context
+from services.gateway.ownership import require_model_manager
 
 blueprint = Blueprint("models", __name__, url_prefix="/api/v1")
 UPLOAD_FIELD = "file"
@@ -69,19 +70,21 @@ def list_models() -> Response:
         return jsonify({"models": [_model_view(record, session) for record in records]})
 
 
-@blueprint.get("/models/<model_id>")
+@blueprint.get("/models/<model:model_id>")
 @allow(*any_role())
 def show_model(model_id: str) -> Response:
-    """One model with its manifest."""
-    record = _repository().get(model_id)
+    """One model with its manifest: by id, `owner/name`, or the name of one of the caller's own."""
+    record = _repository().get(model_id, current_principal().user_id)
     with gateway_context().backends.store.session() as session:
         return jsonify(_model_view(record, session, with_manifest=True))
 
 
-@blueprint.delete("/models/<model_id>")
+@blueprint.delete("/models/<model:model_id>")
 @allow(Role.AI_DEVELOPER, Role.PLATFORM_ADMIN)
 def delete_model(model_id: str) -> tuple[str, int]:
     """Delete a model's record and package (its owner or a platform_admin)."""
     principal = current_principal()
-    _repository().delete(model_id, principal.user_id, principal.role is Role.PLATFORM_ADMIN)
+    _repository().delete(
+        model_id, principal.user_id, lambda record: require_model_manager(principal, record, "delete")
+    )
     return "", 204

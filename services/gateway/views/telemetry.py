@@ -1,4 +1,4 @@
-"""Device telemetry: readings posted by devices, latest values, live streams and controller commands.
+"""Device telemetry: readings posted by devices, latest values and live streams (commands: commands.py).
 
 POST .../telemetry is declared public because devices are not users: the view itself authenticates
 the caller with the DEVICE credential (Authorization: Bearer <device token>) before anything else.
@@ -7,34 +7,33 @@ the caller with the DEVICE credential (Authorization: Bearer <device token>) bef
 from __future__ import annotations
 
 import json
+import queue
 import time
-import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
+from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import select
 
 from canopy.bus.typed import publish
-from canopy.contracts import decode, topics
-from canopy.contracts.devices import DeviceCommand, TelemetryReading, TelemetrySubmission
+from canopy.contracts.devices import TelemetrySubmission
 from canopy.devices.instances import device_status
-from canopy.errors import BadRequest, NotFound, Timeout, Unauthorized, Unavailable
+from canopy.errors import BadRequest, NotFound, Unauthorized
 from canopy.roles import Role
 from canopy.store.models import utcnow
 from canopy.telemetry.directory import CachedDirectory, DeviceRecord
 from canopy.telemetry.ingest import BAD_CREDENTIAL, UNKNOWN_DEVICE, Submission, assess, authenticate
 from canopy.telemetry.metrics import report_refusal
-from canopy.telemetry.models import CommandRecord, RefusalCount
+from canopy.telemetry.models import RefusalCount
 from canopy.telemetry.registry import StoreDirectory
-from canopy.telemetry.storage import add_refusals, command_view, latest, reading_view, refusals
-from services.gateway.access import PUBLIC, allow
+from canopy.telemetry.storage import add_refusals, latest, reading_view, refusals
+from services.gateway.access import PUBLIC, allow, current_principal
 from services.gateway.context import gateway_context
+from services.gateway.ownership import require_device_user
 
 blueprint = Blueprint("telemetry", __name__, url_prefix="/api/v1")
 DEVICE_ROLES = (Role.PLATFORM_ADMIN, Role.APP_DEVELOPER, Role.END_USER)
-MAX_ACK_WAIT = 30.0
 KEEPALIVE_SECONDS = 10.0
 
 
@@ -53,6 +52,12 @@ def _device(device_id: str) -> DeviceRecord:
     if record is None:
         raise NotFound(f"no device {device_id!r}; `canopy device list` shows the registered ones")
     return record
+
+
+def usable_device(device_id: str) -> DeviceRecord:
+    """The device, if the caller may use it directly (checked first, so refusals reveal nothing)."""
+    require_device_user(current_principal(), device_id)
+    return _device(device_id)
 
 
 def _device_token() -> str:
@@ -115,7 +120,7 @@ def _timestamp(value: Any) -> datetime:
 @allow(*DEVICE_ROLES)
 def get_latest(device_id: str) -> Response:
     """The newest reading (or controller state), whether the device is online, and its refusals."""
-    record = _device(device_id)
+    record = usable_device(device_id)
     with gateway_context().backends.store.session() as session:
         row = latest(session, device_id)
         counts = refusals(session, device_id)
@@ -151,104 +156,51 @@ def list_refusals() -> Response:
 @blueprint.get("/devices/<device_id>/stream")
 @allow(*DEVICE_ROLES)
 def stream(device_id: str) -> Response:
-    """New readings of a device as server-sent events; ?limit=N and ?timeout=S end the stream early."""
-    _device(device_id)
-    limit = request.args.get("limit", default=0, type=int)
-    timeout = request.args.get("timeout", default=0.0, type=float)
-    bus = gateway_context().backends.bus
-    bus.ensure_topic(topics.DEVICE_TELEMETRY)
-    consumer = bus.consumer(
-        f"gateway-stream-{uuid.uuid4().hex}", [topics.DEVICE_TELEMETRY], from_beginning=False
-    )
+    """New readings of a device as server-sent events; ?limit=N and ?timeout=S end the stream early.
+
+    Streams are bounded per user and in total (429 beyond) and read from the gateway's one device
+    feed; see services.gateway.slots for why they cannot starve ordinary requests.
+    """
+    usable_device(device_id)
+    limit = _query_number("limit", int)
+    timeout = _query_number("timeout", float)
+    context, user = gateway_context(), current_principal().name
+    context.slots.admit(user)
+    try:
+        readings = context.feed.subscribe(device_id)
+    except BaseException:
+        context.slots.release(user)
+        raise
 
     def events() -> Iterator[str]:
-        """The server-sent events of the stream; closes the consumer at the end."""
-        sent, started, quiet_since = 0, time.monotonic(), time.monotonic()
+        """The server-sent events of the stream."""
+        sent, deadline = 0, time.monotonic() + timeout if timeout else float("inf")
         yield ": stream of device readings\n\n"
-        try:
-            while (not limit or sent < limit) and (not timeout or time.monotonic() - started < timeout):
-                record = consumer.poll(0.5)
-                if record is None or record.key != device_id:
-                    if time.monotonic() - quiet_since > KEEPALIVE_SECONDS:
-                        quiet_since = time.monotonic()
-                        yield ": keep-alive\n\n"
-                    continue
-                message = decode(record.value).message
-                if isinstance(message, TelemetryReading):
-                    sent += 1
-                    quiet_since = time.monotonic()
-                    yield f"event: reading\ndata: {json.dumps(message.model_dump(mode='json'))}\n\n"
-        finally:
-            consumer.close()
+        while (not limit or sent < limit) and time.monotonic() < deadline:
+            try:
+                reading = readings.get(timeout=min(KEEPALIVE_SECONDS, max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
+                yield ": keep-alive\n\n"
+                continue
+            sent += 1
+            yield f"event: reading\ndata: {json.dumps(reading.model_dump(mode='json'))}\n\n"
 
-    return Response(stream_with_context(events()), mimetype="text/event-stream")
+    def finish() -> None:
+        context.feed.unsubscribe(device_id, readings)
+        context.slots.release(user)
 
-
-@blueprint.post("/devices/<device_id>/commands")
-@allow(*DEVICE_ROLES)
-def send_command(device_id: str) -> Response:
-    """Validate a command against the controller's type, deliver it and return its acknowledgement."""
-    record = _device(device_id)
-    body = request.get_json(silent=True)
-    body = body if isinstance(body, dict) else {}
-    command_name = body.get("command")
-    params = body.get("params", {})
-    wait = min(float(body.get("timeout") or 5.0), MAX_ACK_WAIT)
-    if record.kind != "controller":
-        raise BadRequest(f"{device_id} is a {record.device_type} sensor; only controllers take commands")
-    name, checked = record.check_command(command_name if isinstance(command_name, str) else None, params)
-    backends = gateway_context().backends
-    now = datetime.now(UTC)
-    command = DeviceCommand(
-        command_id=uuid.uuid4().hex,
-        device_id=device_id,
-        command=name,
-        params=checked,
-        issued_at=now,
-        expires_at=now + timedelta(seconds=wait),
-    )
-    with backends.store.session() as session:
-        session.add(
-            CommandRecord(
-                command_id=command.command_id,
-                device_id=device_id,
-                command=name,
-                params=checked,
-                issued_at=now,
-            )
-        )
-    publish(backends.bus, command, key=device_id)
-    backends.bus.flush()
-    return jsonify(_await_ack(command.command_id, wait))
+    response = Response(events(), mimetype="text/event-stream")
+    response.call_on_close(finish)
+    return response
 
 
-def _await_ack(command_id: str, wait: float) -> dict[str, Any]:
-    """Poll the command record until it is acknowledged, failed or the wait is over."""
-    deadline = time.monotonic() + wait
-    store = gateway_context().backends.store
-    while True:
-        with store.session() as session:
-            row = session.get(CommandRecord, command_id)
-            view = command_view(row) if row is not None else None
-        if view is not None and view["status"] == "acked":
-            return view
-        if view is not None and view["status"] == "failed":
-            raise Unavailable(f"the controller did not carry out the command: {view['error']}", details=view)
-        if time.monotonic() >= deadline:
-            raise Timeout(
-                f"the controller did not acknowledge command {command_id} within {wait:g} s; "
-                f"GET /api/v1/devices/<id>/commands/{command_id} shows if it does later",
-                details={"command_id": command_id},
-            )
-        time.sleep(0.02)
-
-
-@blueprint.get("/devices/<device_id>/commands/<command_id>")
-@allow(*DEVICE_ROLES)
-def get_command(device_id: str, command_id: str) -> Response:
-    """A command sent to a device and its acknowledgement, if any."""
-    with gateway_context().backends.store.session() as session:
-        row = session.get(CommandRecord, command_id)
-        if row is None or row.device_id != device_id:
-            raise NotFound(f"no command {command_id!r} for device {device_id!r}")
-        return jsonify(command_view(row))
+def _query_number(name: str, kind: type[int] | type[float]) -> float:
+    """A non-negative number from the query string (0 when absent); BadRequest when malformed."""
+    raw = request.args.get(name, "0")
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise BadRequest(f"?{name} must be a non-negative number, not {raw[:20]!r}") from None
+    if not 0 <= value < float("inf"):
+        raise BadRequest(f"?{name} must be a non-negative number, not {raw[:20]!r}")
+    return value

@@ -1,0 +1,147 @@
+"""One bus consumer per gateway that fans device readings out to streams and wakes command waiters."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import uuid
+from collections import defaultdict
+
+from canopy.bus import Bus, Consumer, Record
+from canopy.contracts import decode, topics
+from canopy.contracts.devices import CommandAck, TelemetryReading
+from canopy.errors import CanopyError
+
+log = logging.getLogger(__name__)
+QUEUE_SIZE = 256
+POLL_SECONDS = 0.5
+
+
+class AckWaiter:
+    """A future for one command's acknowledgement, completed by the feed's consumer thread."""
+
+    def __init__(self, device_id: str) -> None:
+        self.device_id = device_id
+        self._done = threading.Event()
+        self.ack: CommandAck | None = None
+
+    def complete(self, ack: CommandAck) -> None:
+        """Hand over the acknowledgement and wake the waiting request."""
+        self.ack = ack
+        self._done.set()
+
+    def wait(self, timeout: float) -> CommandAck | None:
+        """The acknowledgement, or None when none arrived within `timeout` seconds."""
+        self._done.wait(timeout)
+        return self.ack
+
+
+class DeviceFeed:
+    """Reads device readings and acknowledgements once, for every stream and command of this gateway.
+
+    Streams subscribe to a device and get bounded queues (a slow reader loses its oldest readings,
+    never the consumer's progress); command requests register a waiter before publishing the command.
+    """
+
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
+        self._subscribers: dict[str, set[queue.Queue[TelemetryReading]]] = defaultdict(set)
+        self._waiters: dict[str, AckWaiter] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Join the bus now (so nothing published after this returns is missed) and start reading."""
+        with self._lock:
+            if self._thread is not None:
+                return
+            for topic in (topics.DEVICE_TELEMETRY, topics.DEVICE_EVENTS):
+                self.bus.ensure_topic(topic)
+            consumer = self.bus.consumer(
+                f"gateway-feed-{uuid.uuid4().hex}",
+                [topics.DEVICE_TELEMETRY, topics.DEVICE_EVENTS],
+                from_beginning=False,
+            )
+            self._thread = threading.Thread(target=self._run, args=(consumer,), name="feed", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop reading and leave the bus."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def subscribe(self, device_id: str) -> queue.Queue[TelemetryReading]:
+        """A queue that receives the device's new readings until unsubscribed."""
+        self.start()
+        readings: queue.Queue[TelemetryReading] = queue.Queue(QUEUE_SIZE)
+        with self._lock:
+            self._subscribers[device_id].add(readings)
+        return readings
+
+    def unsubscribe(self, device_id: str, readings: queue.Queue[TelemetryReading]) -> None:
+        """Stop delivering to a stream's queue."""
+        with self._lock:
+            subscribers = self._subscribers.get(device_id, set())
+            subscribers.discard(readings)
+            if not subscribers:
+                self._subscribers.pop(device_id, None)
+
+    def expect(self, command_id: str, device_id: str) -> AckWaiter:
+        """Register a waiter for a command's acknowledgement; call before publishing the command."""
+        self.start()
+        waiter = AckWaiter(device_id)
+        with self._lock:
+            self._waiters[command_id] = waiter
+        return waiter
+
+    def forget(self, command_id: str) -> None:
+        """Drop a command's waiter once its request is answered."""
+        with self._lock:
+            self._waiters.pop(command_id, None)
+
+    def _run(self, consumer: Consumer) -> None:
+        try:
+            while not self._stopping.is_set():
+                try:
+                    record = consumer.poll(POLL_SECONDS)
+                except Exception:
+                    log.exception("the gateway's device feed could not read the bus; retrying")
+                    self._stopping.wait(1.0)
+                    continue
+                if record is not None:
+                    self._dispatch(record)
+        finally:
+            consumer.close()
+
+    def _dispatch(self, record: Record) -> None:
+        """Deliver one reading to its streams or one acknowledgement to its waiter."""
+        try:
+            message = decode(record.value).message
+        except CanopyError as exc:
+            log.warning("the device feed skipped an undecodable record: %s", exc)
+            return
+        if isinstance(message, CommandAck):
+            with self._lock:
+                waiter = self._waiters.get(message.command_id)
+            if waiter is not None and waiter.device_id == message.device_id and waiter.ack is None:
+                waiter.complete(message)
+        elif isinstance(message, TelemetryReading):
+            with self._lock:
+                targets = list(self._subscribers.get(message.device_id, ()))
+            for readings in targets:
+                _offer(readings, message)
+
+
+def _offer(readings: queue.Queue[TelemetryReading], reading: TelemetryReading) -> None:
+    """Queue a reading, dropping the oldest one when the reader is behind."""
+    while True:
+        try:
+            readings.put_nowait(reading)
+            return
+        except queue.Full:
+            with contextlib.suppress(queue.Empty):
+                readings.get_nowait()
