@@ -24,7 +24,7 @@ from canopy.workloads.wheels import HOST_PYTHON, choose_python, file_lock
 
 DOCKERFILE = Path(__file__).resolve().parents[2] / "deploy" / "model.Dockerfile"
 DEPS_DOCKERFILE = DOCKERFILE.with_name("deps.Dockerfile")
-CORE_MODULES = ("__init__.py", "config.py", "errors.py")
+CORE_MODULES = ("__init__.py", "config.py", "errors.py", "private.py")
 
 
 @dataclass(frozen=True)

@@ -49,4 +49,4 @@ def test_the_sdk_and_model_server_import_only_the_standard_library() -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["canopy", "canopy.config", "canopy.errors"]
+    assert result.stdout.split() == ["canopy", "canopy.config", "canopy.errors", "canopy.private"]
