@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -10,6 +11,7 @@ import signal
 import socket
 import subprocess
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +86,9 @@ class ProcessRuntime(Runtime):
         self.privileged = os.geteuid() == 0
         self.cgroup_version = cgroups.detect()
         self._procs: dict[str, _Process] = {}
+        # --die-with-parent ties the sandbox to the thread that forks bwrap: one thread forks them all
+        # and lives as long as the runtime (command threads come and go).
+        self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-spawner")
         if not self.privileged:
             log.warning(
                 "the platform does not run as root: process workloads run sandboxed by bubblewrap but as the "
@@ -134,7 +139,8 @@ class ProcessRuntime(Runtime):
                 limits=rlimits(spec.resources.memory_mb, dedicated_uid=uid is not None),
                 cores=cores,
             )
-            popen = subprocess.Popen(
+            spawn = functools.partial(
+                subprocess.Popen,
                 argv,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -142,6 +148,7 @@ class ProcessRuntime(Runtime):
                 env={},  # bwrap's own process (pid 1 in the sandbox) must carry no platform setting either
                 preexec_fn=preexec(confinement),
             )
+            popen: subprocess.Popen[bytes] = self._spawner.submit(spawn).result()
         assert popen.stdout is not None
         endpoint = f"http://127.0.0.1:{port}"
         self._procs[workload_id] = _Process(popen, LogPump(popen.stdout, log_path), endpoint, uid, cgroup)
@@ -192,3 +199,4 @@ class ProcessRuntime(Runtime):
         """Stop every workload."""
         for workload_id in list(self._procs):
             self.stop(workload_id)
+        self._spawner.shutdown()
