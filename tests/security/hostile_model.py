@@ -115,12 +115,28 @@ def chatty():
     return {"printed": 4 * 1024 * 1024}
 
 
+def connect(targets):
+    import socket
+
+    reached = {}
+    for target in targets.split(","):
+        host, port = target.rsplit(":", 1)
+        try:
+            socket.create_connection((host, int(port)), timeout=2).close()
+            reached[target] = True
+        except OSError:
+            reached[target] = False
+    return reached
+
+
 class Hostile:
     def load(self, path):
         self.at_load = escape()
 
     def predict(self, inputs):
         attack = inputs["attack"]
+        if attack.startswith("connect:"):
+            return {"report": connect(attack[len("connect:"):])}
         if attack == "escape":
             return {"report": {"load": self.at_load, "predict": escape()}}
         attacks = {"fork": fork_bomb, "memory": allocate, "file": big_file, "chatty": chatty}

@@ -9,7 +9,10 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import socket
 import subprocess
+import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,10 +22,15 @@ import requests
 from click.testing import CliRunner
 
 from bootstrap.cli import cli
+from canopy.archive import extract_zip
+from canopy.config import load_config
+from canopy.contracts.deploy import WorkloadSpec
 from canopy.roles import Role
 from canopy.runtime import Service
 from canopy.runtime.backends import Backends
+from canopy.workloads.builder import Package, build_image
 from canopy.workloads.commands import key_paths
+from canopy.workloads.docker_runtime import DockerRuntime, container_name
 from services.deployer.service import deployer_components
 from services.gateway.app import create_app
 from services.gateway.server import HttpServer
@@ -166,3 +174,58 @@ def test_limits_stop_fork_bombs_memory_hogs_big_files_and_endless_logs(
         pass
     assert subprocess.run(["true"], check=False).returncode == 0, "the host can still fork"
     assert requests.get(f"{platform}/api/v1/health", timeout=5).status_code == 200, "so did the platform"
+
+
+@pytest.fixture()
+def host_listener() -> Iterator[tuple[int, list[str]]]:
+    """A TCP listener on every host address (as a careless host service would be); records who connects."""
+    server = socket.create_server(("0.0.0.0", 0))
+    server.settimeout(0.2)
+    accepted: list[str] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, peer = server.accept()
+            except TimeoutError:
+                continue
+            accepted.append(peer[0])
+            connection.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], accepted
+    stop.set()
+    thread.join(2)
+    server.close()
+
+
+def test_docker_workloads_reach_neither_the_host_nor_each_other(
+    docker_socket: str, canopy_home: Path, tmp_path: Path, host_listener: tuple[int, list[str]]
+) -> None:
+    _needs_root_and_bubblewrap()
+    share_build_caches(canopy_home)
+    directory = tmp_path / "net-model"
+    extract_zip(hostile_package("net", {"files": [], "dirs": [], "agent_pid": 1}, MARKER), directory)
+    package = Package("sec-net", directory, uuid.uuid4().hex[:16], [], "3.11")
+    image = build_image(package, canopy_home, Path(load_config().rootfs_dir))
+    runtime = DockerRuntime(f"sec-net-{uuid.uuid4().hex[:6]}")
+    spec = WorkloadSpec(model_id="sec-net", runtime="docker", image=image)
+    names = [f"sec-victim-{uuid.uuid4().hex[:6]}", f"sec-attacker-{uuid.uuid4().hex[:6]}"]
+    try:
+        endpoints = [runtime.start(name, spec, 1) for name in names]
+        assert all(runtime.wait_ready(n, e).ready for n, e in zip(names, endpoints, strict=True))
+        victim = runtime.client.containers.get(container_name(names[0])).attrs["NetworkSettings"]["Networks"]
+        network = next(iter(victim.values()))
+        listener_port, accepted = host_listener
+        ports = [listener_port, 9092, 9093, 5432, 10000, 1883, 8080]
+        targets = [f"{network['Gateway']}:{port}" for port in ports] + [f"{network['IPAddress']}:8000"]
+        reached = _attack(endpoints[1], "connect:" + ",".join(targets))
+        assert {target: ok for target, ok in reached.items() if ok} == {}
+        assert accepted == [], "the host listener saw a workload connection"
+        assert requests.get(f"{endpoints[0]}/health", timeout=5).status_code == 200, "published ports answer"
+    finally:
+        for name in names:
+            runtime.stop(name)
+        runtime.close()
