@@ -6,7 +6,8 @@ Two packages: iris (scikit-learn, whose import dominates) and a `python`-framewo
 imports nothing (the sandbox's own cost). Both sides run the same package with the same virtualenv
 (built once in the Python 3.11 root filesystem) and poll /health the same way; the sandboxed side
 goes through ProcessRuntime (bubblewrap, a uid of its own and cgroups when root), the baseline is the
-bare model server process on the host's Python. Starts alternate between the two; the median, p90 and their ratio are printed as JSON.
+bare model server process on the host's Python. Starts alternate between the two; the median, p90
+and their ratio are printed as JSON.
 """
 
 from __future__ import annotations
