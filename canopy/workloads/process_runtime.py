@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import os
@@ -139,16 +138,19 @@ class ProcessRuntime(Runtime):
                 limits=rlimits(spec.resources.memory_mb, dedicated_uid=uid is not None),
                 cores=cores,
             )
-            spawn = functools.partial(
-                subprocess.Popen,
-                argv,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env={},  # bwrap's own process (pid 1 in the sandbox) must carry no platform setting either
-                preexec_fn=preexec(confinement),
-            )
-            popen: subprocess.Popen[bytes] = self._spawner.submit(spawn).result()
+
+            def spawn() -> subprocess.Popen[bytes]:
+                """Fork bwrap (on the spawner thread); its own environment is empty like the workload's."""
+                return subprocess.Popen(
+                    argv,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env={},
+                    preexec_fn=preexec(confinement),
+                )
+
+            popen = self._spawner.submit(spawn).result()
         assert popen.stdout is not None
         endpoint = f"http://127.0.0.1:{port}"
         self._procs[workload_id] = _Process(popen, LogPump(popen.stdout, log_path), endpoint, uid, cgroup)
