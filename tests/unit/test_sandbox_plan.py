@@ -6,9 +6,16 @@ import io
 import resource
 from pathlib import Path
 
+import pytest
+
+from canopy.contracts.deploy import WorkloadSpec
+from canopy.errors import ValidationFailed
 from canopy.workloads.cgroups import limit_files
+from canopy.workloads.docker_network import NETWORK, OPTIONS, firewall_rules, jump_rule
+from canopy.workloads.docker_runtime import hardening
 from canopy.workloads.isolation import staged_paths
 from canopy.workloads.logpump import LogPump, read_log
+from canopy.workloads.rootfs import suite_for
 from canopy.workloads.sandbox import (
     MODEL,
     UID_BASE,
@@ -107,3 +114,26 @@ def test_the_log_keeps_at_most_two_caps_of_the_latest_output(tmp_path: Path) -> 
     kept = read_log(path)
     assert len(kept) <= 20_000 and kept.endswith(b"line 009999\n")
     assert path.stat().st_size <= 10_000 and pump.rotated.exists()
+
+
+def test_the_workload_firewall_lets_replies_through_then_drops_everything_from_the_bridge() -> None:
+    rules = firewall_rules("CHAIN")
+    assert rules[0] == ["CHAIN", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"]
+    assert rules[-1] == ["CHAIN", "-j", "DROP"] and len(rules) == 2
+    assert jump_rule("br0", "CHAIN") == ["INPUT", "-i", "br0", "-j", "CHAIN"]
+
+
+def test_docker_workloads_join_their_own_network() -> None:
+    assert hardening(WorkloadSpec(model_id="m", runtime="docker", image="i"))["network"] == NETWORK
+    assert OPTIONS["com.docker.network.bridge.enable_icc"] == "false"
+
+
+def test_root_filesystems_exist_for_3_11_and_3_9_only() -> None:
+    assert (suite_for("3.11").name, suite_for("3.9").name) == ("bookworm", "bullseye")
+    with pytest.raises(ValidationFailed, match=r"Debian ships no 3\.10"):
+        suite_for("3.10")
+
+
+def test_an_old_workload_spec_without_a_python_still_decodes() -> None:
+    old = '{"model_id": "m", "runtime": "process", "package_dir": "/p", "env_dir": "/e", "sdk_dir": "/s"}'
+    assert WorkloadSpec.model_validate_json(old).python == ""
