@@ -30,6 +30,7 @@ from canopy.models.validate import find_package_root
 from canopy.workloads.builder import Package, build_process_env
 from canopy.workloads.process_runtime import ProcessRuntime, free_port
 from canopy.workloads.runtime import Runtime
+from canopy.workloads.sandbox import workload_env
 from tests.deploy_helpers import IRIS_PACKAGE, share_build_caches
 
 
@@ -44,7 +45,8 @@ class Bare(Runtime):
         port = free_port()
         command = [f"{spec.env_dir}/bin/python", "-m", "platform_sdk.serving", "--package", spec.package_dir]
         command += ["--host", "127.0.0.1", "--port", str(port), "--model-id", spec.model_id]
-        env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": spec.sdk_dir, "HOME": tempfile.gettempdir()}
+        env = workload_env(1) | {"PATH": f"{spec.env_dir}/bin:/usr/bin:/bin", "PYTHONPATH": spec.sdk_dir}
+        env["HOME"] = tempfile.gettempdir()
         self.procs[workload_id] = subprocess.Popen(
             command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
