@@ -123,13 +123,7 @@ class ProcessRuntime(Runtime):
         argv = [bwrap_path(), *bwrap_argv(sandbox)[1:]]
         with file_lock(self.rootfs_cache / ".uids.lock"):
             uid = pick_uid(workload_id, self._uids_in_use()) if self.privileged else None
-            cgroup = None
-            if self.cgroup_version:
-                name = f"{workload_id}-{os.getpid()}"
-                resources = spec.resources
-                cgroup = cgroups.Cgroup.create(
-                    self.cgroup_version, name, resources.memory_mb, resources.cpu, PROCESSES
-                )
+            cgroup = self._cgroup(workload_id, spec)
             confinement = Confinement(
                 uid=uid,
                 stage_dir=stage,
@@ -158,6 +152,19 @@ class ProcessRuntime(Runtime):
             "workload %s started in bubblewrap as uid %s on %s", workload_id, uid or os.geteuid(), endpoint
         )
         return endpoint
+
+    def _cgroup(self, workload_id: str, spec: WorkloadSpec) -> cgroups.Cgroup | None:
+        """The workload's cgroup with its memory, CPU and pids limits; None (rlimits only) if impossible."""
+        if not self.cgroup_version:
+            return None
+        name, resources = f"{workload_id}-{os.getpid()}", spec.resources
+        try:
+            return cgroups.Cgroup.create(
+                self.cgroup_version, name, resources.memory_mb, resources.cpu, PROCESSES
+            )
+        except OSError as exc:
+            log.warning("no cgroup for %s (%s): only rlimits bound it", workload_id, exc)
+            return None
 
     def _uids_in_use(self) -> set[int]:
         """Uids owned by running processes on this machine and those this runtime handed out."""

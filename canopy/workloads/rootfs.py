@@ -63,12 +63,12 @@ def ensure_rootfs(cache: Path, python: str) -> Path:
     target = rootfs_dir(cache, python)
     if rootfs_id(target):
         return target
+    _check_can_build(cache)
     cache.mkdir(parents=True, exist_ok=True)
     cache.chmod(0o755)  # sandboxed uids must traverse it; nobody but the platform may write
     with file_lock(cache / f".{target.name}.lock"):
         if rootfs_id(target):
             return target
-        _check_can_build(cache)
         staging = Path(tempfile.mkdtemp(prefix=f".build-{target.name}-", dir=cache))
         try:
             tree = staging / "rootfs"
