@@ -125,7 +125,10 @@ def test_a_workload_reads_no_secret_no_other_workload_and_writes_nothing_it_runs
         platform, token, hostile_package("victim", {"files": [], "dirs": [], "agent_pid": 1}, MARKER)
     )
     victim_package = next((canopy_home / "packages" / victim_id).rglob("model.json")).parent
-    victim_env = next((canopy_home / "envs").glob("*/pyvenv.cfg")).parent
+    envs = canopy_home / "envs"  # the victim's (rootfs-*), or on unsandboxed code any stored virtualenv
+    victim_env = (sorted(envs.glob("rootfs-*/pyvenv.cfg")) or sorted(envs.glob("*/pyvenv.cfg")))[0].parent
+    for stale in victim_env.rglob("pwned*"):  # the shared cache may keep one from a run on unsandboxed code
+        stale.unlink()
     key, _ = key_paths(canopy_home)
     files = [key, canopy_home / "canopy.db", canopy_home / "bus.db", canopy_home / "credentials.json"]
     files += [victim_package / "hostile.py", victim_env / "pyvenv.cfg"]
