@@ -39,6 +39,7 @@ bench: install infra  ## benchmarks, printing JSON figures
 	$(BIN)/python tests/bench/telemetry.py
 	$(BIN)/python tests/bench/models_serving.py
 	$(BIN)/python tests/bench/models.py
+	$(BIN)/python tests/bench/sandbox.py
 
 TRAIN_VENV ?= $(VENV)/train
 

@@ -60,6 +60,13 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _rootfs_dir(raw: str) -> str:
+    """The root filesystem cache: as root a system directory workload uids can traverse, else the user's."""
+    if raw:
+        return str(Path(raw).expanduser())
+    return "/var/lib/canopy/rootfs" if os.geteuid() == 0 else str(Path("~/.cache/canopy/rootfs").expanduser())
+
+
 def _url(*schemes: str) -> Parser:
     def parse(raw: str) -> str:
         if raw and "://" not in raw:
@@ -76,6 +83,14 @@ SETTINGS: tuple[Setting, ...] = (
         "~/.canopy",
         parse=lambda raw: str(Path(raw).expanduser()),
         accepted="a directory path",
+    ),
+    Setting(
+        "CANOPY_ROOTFS_DIR",
+        "Cache of the Debian root filesystems workloads run in (outside CANOPY_HOME, shared by every "
+        "platform on the machine); empty: /var/lib/canopy/rootfs as root, else ~/.cache/canopy/rootfs.",
+        "",
+        parse=_rootfs_dir,
+        accepted="a directory path, or empty",
     ),
     Setting(
         "CANOPY_BUS_URL",

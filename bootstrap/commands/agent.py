@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from bootstrap.commands.output import parse_labels, reports_errors
+from bootstrap.infra.base import InfraPaths
+from bootstrap.infra.packages import ensure_sandbox_tools
 from bootstrap.launch import ops_server, serve
 from canopy.config import load_config
 from canopy.runtime import Service
@@ -55,5 +57,7 @@ def agent(node_id: str, labels: str, runtime: str, max_workloads: int, simulated
         backends.checks.update(component_checks(components))
         return Service(f"node_agent:{node_id}", components)
 
+    if runtime == "process":
+        ensure_sandbox_tools(InfraPaths.default().log("system"))
     click.echo(f"Node agent {node_id} ({runtime}) running; Ctrl-C stops.")
     serve(load_config(), make_service)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from bootstrap.commands.output import reports_errors
-from bootstrap.infra.base import InfraError, InfraPaths
-from bootstrap.infra.packages import PLATFORM_BINARIES, ensure_binaries
+from bootstrap.infra.base import InfraPaths
+from bootstrap.infra.packages import ensure_sandbox_tools
 from bootstrap.launch import SERVICES, run_services
 from canopy.config import load_config
 
@@ -23,10 +23,7 @@ def up(demo: bool) -> None:
     controllers at two locations start sending (see simulators/).
     """
     config = load_config()
-    try:
-        ensure_binaries(PLATFORM_BINARIES, InfraPaths.default().log("system"))
-    except InfraError as exc:
-        raise click.ClickException(f"{exc} (Canopy runs pip inside bubblewrap)") from exc
+    ensure_sandbox_tools(InfraPaths.default().log("system"))
     click.echo(f"Canopy: bus {config.bus_url}, store {_redact(config.db_url)}, blobs {config.blob_url}")
     click.echo(f"API on http://{config.api_host}:{config.api_port}/api/v1 ; Ctrl-C stops.")
     run_services([name for name in SERVICES if demo or name != "demo"], config)

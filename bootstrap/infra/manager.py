@@ -21,7 +21,7 @@ from bootstrap.infra.base import (
 from bootstrap.infra.dockerd import Docker
 from bootstrap.infra.kafka import Kafka
 from bootstrap.infra.mosquitto import Mosquitto
-from bootstrap.infra.packages import PLATFORM_BINARIES, ensure_binaries
+from bootstrap.infra.packages import SANDBOX_BINARIES, ensure_binaries
 from bootstrap.infra.postgres import Postgres
 from bootstrap.infra.process import wait_until
 
@@ -75,7 +75,7 @@ def up(names: Sequence[str] | None = None, paths: InfraPaths | None = None) -> N
     paths = paths or InfraPaths.default()
     components = build(paths, resolve(names))
     with locked(paths):
-        needed: dict[str, str] = dict(PLATFORM_BINARIES)
+        needed: dict[str, str] = dict(SANDBOX_BINARIES)  # the tests and `canopy up` sandbox workloads
         for component in components:
             if not component.answers(1.0):
                 needed.update(component.binaries())

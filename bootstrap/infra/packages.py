@@ -17,7 +17,6 @@ from bootstrap.infra.process import run_logged, tail
 POLICY_RC = Path("/usr/sbin/policy-rc.d")
 _EXTRA_DIRS = ("/usr/local/sbin", "/usr/sbin", "/sbin")
 # Binaries the platform itself runs, whatever the backends: bubblewrap sandboxes pip on the host.
-PLATFORM_BINARIES = {"bwrap": "bubblewrap"}
 _updated = False
 
 
@@ -95,3 +94,17 @@ def ensure_binaries(binaries: Mapping[str, str], log: Path) -> None:
     still = [spec for spec in binaries if find_binary(spec) is None]
     if still:
         raise InfraError(f"system: still missing after apt-get install: {', '.join(still)}")
+
+
+# Process workloads run under bubblewrap in root filesystems that debootstrap builds (also for images).
+SANDBOX_BINARIES = {"bwrap": "bubblewrap", "debootstrap": "debootstrap"}
+
+
+def ensure_sandbox_tools(log: Path) -> None:
+    """Install bubblewrap and debootstrap when missing (root only); otherwise say which apt command to run."""
+    missing = missing_packages(SANDBOX_BINARIES)
+    if missing and os.geteuid() != 0:
+        raise InfraError(
+            f"process workloads need {', '.join(missing)}: run `sudo apt-get install -y {' '.join(missing)}`"
+        )
+    ensure_binaries(SANDBOX_BINARIES, log)

@@ -33,6 +33,9 @@ class WorkloadSpec(BaseModel):
     package_dir: str = Field(default="", description="process: the unpacked package on the host")
     env_dir: str = Field(default="", description="process: the virtualenv with the model server")
     sdk_dir: str = Field(default="", description="process: the PYTHONPATH entry holding platform_sdk")
+    python: str = Field(
+        default="", description="process: the Python whose root filesystem it runs in (3.11 if empty)"
+    )
     image: str = Field(default="", description="docker: the image to run")
     resources: Resources = Resources()
 

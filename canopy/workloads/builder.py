@@ -6,7 +6,6 @@ import functools
 import hashlib
 import shutil
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +18,10 @@ from canopy.blob import BlobStore
 from canopy.errors import ValidationFailed
 from canopy.models.requirements import checked_requirements
 from canopy.models.validate import find_package_root
-from canopy.workloads.base_images import BASE_IMAGES, build_base_image, image_exists
-from canopy.workloads.wheels import HOST_PYTHON, choose_python, file_lock
+from canopy.workloads.base_images import build_base_image, image_exists
+from canopy.workloads.rootfs import SUITES, ensure_rootfs, suite_for
+from canopy.workloads.sandbox import VENV, WHEELS, Sandbox, build_env, bwrap_argv
+from canopy.workloads.wheels import choose_python, file_lock
 
 DOCKERFILE = Path(__file__).resolve().parents[2] / "deploy" / "model.Dockerfile"
 DEPS_DOCKERFILE = DOCKERFILE.with_name("deps.Dockerfile")
@@ -91,35 +92,55 @@ def _pycache(_dir: str, names: list[str]) -> list[str]:
     return [name for name in names if name == "__pycache__"]
 
 
-def build_process_env(package: Package, home: Path) -> tuple[Path, Path]:
-    """A virtualenv for the host Python with the package's pinned wheels; returns (env, sdk dir)."""
-    if package.python and package.python != HOST_PYTHON:
-        raise ValidationFailed(
-            f"the package asks for Python {package.python}; the process runtime has only {HOST_PYTHON} "
-            "(use a docker node)"
-        )
-    _, wheels = choose_python(package.requirements, [HOST_PYTHON], home / "wheels", private=home)
-    env = home / "envs" / wheels.name
-    with file_lock(home / "envs" / f".{wheels.name}.lock"):
+@dataclass(frozen=True)
+class ProcessEnv:
+    """What a process workload runs with: its Python, the virtualenv built in that rootfs, the SDK bundle."""
+
+    python: str
+    env: Path
+    sdk: Path
+
+
+def build_process_env(package: Package, home: Path, rootfs_cache: Path) -> ProcessEnv:
+    """A virtualenv with the package's pinned wheels, built inside the root filesystem it will run in.
+
+    The Python is the newest whose wheels fit every pin (as for images); the build runs in bubblewrap
+    with the rootfs as /, the wheels read-only, no network and a scrubbed environment, so the
+    virtualenv's interpreter paths are the ones the sandbox sees.
+    """
+    python, wheels = choose_python(
+        package.requirements, python_candidates(package.python), home / "wheels", private=home
+    )
+    rootfs = ensure_rootfs(rootfs_cache, python)
+    env = home / "envs" / f"rootfs-{wheels.name}"
+    with file_lock(home / "envs" / f".rootfs-{wheels.name}.lock"):
         if not (env / ".complete").exists():
             shutil.rmtree(env, ignore_errors=True)
-            subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True)
-            _run_pip(env / "bin" / "python", wheels)
+            env.mkdir(parents=True)
+            _install_in_sandbox(rootfs, env, wheels)
             (env / ".complete").touch()
-    return env, _process_sdk(home)
+    return ProcessEnv(python, env, _process_sdk(home))
 
 
-def _run_pip(python: Path, wheels: Path) -> None:
-    """Install the wheel directory's requirements into the virtualenv, offline."""
-    command = [sys.executable, "-m", "pip", "--python", str(python), "install", "-q"]
-    command += ["--disable-pip-version-check", "--no-index", "--find-links", str(wheels)]
-    command += ["-r", str(wheels / "requirements.txt")]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+def _install_in_sandbox(rootfs: Path, env: Path, wheels: Path) -> None:
+    """python3 -m venv and an offline pip install of the wheel directory, inside the rootfs."""
+    script = f"python3 -m venv {VENV} && {VENV}/bin/python -m pip install -q --disable-pip-version-check "
+    script += f"--no-index --find-links {WHEELS} -r {WHEELS}/requirements.txt"
+    sandbox = Sandbox(
+        rootfs=str(rootfs),
+        read_only={WHEELS: str(wheels)},
+        writable={VENV: str(env)},
+        env=build_env(),
+        command=["/bin/sh", "-c", script],
+        network=False,
+    )
+    result = subprocess.run(bwrap_argv(sandbox), capture_output=True, text=True, env={}, check=False)
     if result.returncode != 0:
+        shutil.rmtree(env, ignore_errors=True)
         raise ValidationFailed(f"installing the requirements failed: {result.stderr.strip()[-500:]}")
 
 
-def build_image(package: Package, home: Path) -> str:
+def build_image(package: Package, home: Path, rootfs_cache: Path) -> str:
     """A local image holding the package, its wheels and the SDK; nothing in the build uses the network."""
     candidates = python_candidates(package.python)
     python, wheels = choose_python(package.requirements, candidates, home / "wheels", private=home)
@@ -129,7 +150,7 @@ def build_image(package: Package, home: Path) -> str:
     deps = f"canopy/deps:{python}-{wheels.name}"
     with file_lock(home / "images" / f".{wheels.name}.lock"):
         if not image_exists(deps):
-            base = build_base_image(python)
+            base = build_base_image(python, rootfs_cache)
             with tempfile.TemporaryDirectory(prefix="canopy-deps-") as tmp:
                 context = Path(tmp)
                 shutil.copytree(wheels, context / "wheels", ignore=shutil.ignore_patterns(".complete"))
@@ -154,15 +175,10 @@ def _docker_build(context: Path, dockerfile: Path, tag: str, args: dict[str, str
 
 
 def python_candidates(requested: str) -> list[str]:
-    """The Pythons to try, newest first: the one the package asks for, or every base image's."""
-    candidates = [requested] if requested else sorted(BASE_IMAGES, key=_version_key, reverse=True)
-    unknown = [python for python in candidates if python not in BASE_IMAGES]
-    if unknown:
-        raise ValidationFailed(
-            f"no base image for Python {unknown[0]} (available: {', '.join(sorted(BASE_IMAGES))}; "
-            "Debian ships no 3.10)"
-        )
-    return candidates
+    """The Pythons to try, newest first: the one the package asks for, or every root filesystem's."""
+    if requested:
+        return [suite_for(requested).python]
+    return sorted(SUITES, key=_version_key, reverse=True)
 
 
 def _version_key(python: str) -> tuple[int, ...]:

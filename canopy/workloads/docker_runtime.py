@@ -1,4 +1,4 @@
-"""The docker runtime: hardened containers (non-root, no capabilities, read-only root, limits)."""
+"""The docker runtime: hardened containers (non-root, no capabilities, read-only root, limits, own net)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from docker.errors import DockerException, NotFound
 from docker.models.containers import Container
 
 from canopy.contracts.deploy import WorkloadSpec
+from canopy.workloads.docker_network import NETWORK, ensure_network
 from canopy.workloads.runtime import Adopted, Runtime, tail
 
 CONTAINER_PORT = 8000
@@ -34,6 +35,7 @@ def hardening(spec: WorkloadSpec) -> dict[str, object]:
         "nano_cpus": int(spec.resources.cpu * 1_000_000_000),
         "pids_limit": PIDS_LIMIT,
         "ports": {f"{CONTAINER_PORT}/tcp": ("127.0.0.1", None)},
+        "network": NETWORK,
     }
 
 
@@ -66,6 +68,7 @@ class DockerRuntime(Runtime):
             container.remove(force=True)
             container = None
         if container is None:
+            ensure_network(self.client)
             command = ["/opt/venv/bin/python", "-m", "platform_sdk.serving", "--package", "/opt/model"]
             command += ["--host", "0.0.0.0", "--port", str(CONTAINER_PORT), "--model-id", spec.model_id]
             container = self.client.containers.run(

@@ -1,20 +1,42 @@
-"""The process runtime: a model server subprocess in the model's virtualenv, with resource limits."""
+"""The process runtime: each model server in a bubblewrap sandbox, as a uid of its own, within limits."""
 
 from __future__ import annotations
 
+import logging
 import math
 import os
-import resource
+import shutil
 import signal
 import socket
 import subprocess
 import zlib
-from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 from canopy.contracts.deploy import WorkloadSpec
+from canopy.workloads import cgroups
+from canopy.workloads.isolation import Confinement, preexec, stage_dir, staged_paths
+from canopy.workloads.logpump import LogPump, read_log
+from canopy.workloads.rootfs import ensure_rootfs
 from canopy.workloads.runtime import Runtime, tail
+from canopy.workloads.sandbox import (
+    MODEL,
+    PROCESSES,
+    SDK,
+    VENV,
+    Sandbox,
+    bwrap_argv,
+    pick_uid,
+    rlimits,
+    workload_env,
+)
+from canopy.workloads.wheels import file_lock
+
+log = logging.getLogger(__name__)
+DEFAULT_PYTHON = "3.11"  # what a spec from before the sandbox (no python field) was built for
 
 
 def free_port() -> int:
@@ -25,100 +47,158 @@ def free_port() -> int:
         return port
 
 
-def _limits(memory_mb: int, cores: list[int]) -> Callable[[], None]:
-    """preexec_fn: own process group, address-space limit, CPU affinity and a lower priority."""
-
-    def apply() -> None:
-        """Runs in the child between fork and exec."""
-        os.setsid()
-        address_space = (memory_mb + 2048) * 1024 * 1024  # headroom for shared libraries and arenas
-        resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
-        os.sched_setaffinity(0, cores)
-        os.nice(5)
-
-    return apply
+def bwrap_path() -> str:
+    """The bubblewrap binary, or a RuntimeError saying how to install it."""
+    found = shutil.which("bwrap", path=os.environ.get("PATH", "") + ":/usr/bin:/bin")
+    if found is None:
+        raise RuntimeError("bubblewrap is missing: run `apt-get install -y bubblewrap` (as root)")
+    return found
 
 
-def _cores_for(workload_id: str, cpu: float) -> list[int]:
+def _cores_for(workload_id: str, cpu: float) -> tuple[int, ...]:
     """ceil(cpu) of the cores this process may use, starting at an offset chosen by the workload id."""
     available = sorted(os.sched_getaffinity(0))
     count = min(len(available), max(1, math.ceil(cpu)))
     offset = zlib.crc32(workload_id.encode()) % len(available)
-    return [available[(offset + i) % len(available)] for i in range(count)]
+    return tuple(available[(offset + i) % len(available)] for i in range(count))
 
 
 @dataclass
 class _Process:
-    """A started model server process, its log file and endpoint."""
+    """A started sandbox: bwrap's process, its log pump, endpoint, uid and cgroup."""
 
     popen: subprocess.Popen[bytes]
-    log_path: Path
+    pump: LogPump
     endpoint: str
+    uid: int | None
+    cgroup: cgroups.Cgroup | None
 
 
 class ProcessRuntime(Runtime):
-    """Runs each workload as `python -m platform_sdk.serving` on 127.0.0.1, logging to a file."""
+    """Runs each workload as `python -m platform_sdk.serving` on 127.0.0.1 inside bubblewrap."""
 
     name = "process"
 
-    def __init__(self, work_dir: Path) -> None:
+    def __init__(self, work_dir: Path, rootfs_cache: Path) -> None:
         self.work_dir = work_dir
+        self.rootfs_cache = rootfs_cache
+        self.privileged = os.geteuid() == 0
+        self.cgroup_version = cgroups.detect()
         self._procs: dict[str, _Process] = {}
+        # --die-with-parent ties the sandbox to the thread that forks bwrap: one thread forks them all
+        # and lives as long as the runtime (command threads come and go).
+        self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-spawner")
+        if not self.privileged:
+            log.warning(
+                "the platform does not run as root: process workloads run sandboxed by bubblewrap but as the "
+                "platform's own uid and without cgroup limits (a uid of their own and cgroups need root)"
+            )
 
     def start(self, workload_id: str, spec: WorkloadSpec, generation: int) -> str:
-        """Start the model server; return its endpoint (idempotent while it runs)."""
+        """Start the model server in its sandbox; return its endpoint (idempotent while it runs)."""
         current = self._procs.get(workload_id)
         if current is not None and current.popen.poll() is None:
             return current.endpoint
         port = free_port()
+        cores = _cores_for(workload_id, spec.resources.cpu)
+        sources = {
+            "rootfs": str(ensure_rootfs(self.rootfs_cache, spec.python or DEFAULT_PYTHON)),
+            "venv": spec.env_dir,
+            "model": spec.package_dir,
+            "sdk": spec.sdk_dir,
+        }
+        stage = stage_dir(self.rootfs_cache) if self.privileged else ""
+        seen = staged_paths(sources, stage) if stage else sources
+        command = [f"{VENV}/bin/python", "-m", "platform_sdk.serving", "--package", MODEL]
+        command += ["--host", "127.0.0.1", "--port", str(port), "--model-id", spec.model_id]
+        sandbox = Sandbox(
+            rootfs=seen["rootfs"],
+            read_only={VENV: seen["venv"], MODEL: seen["model"], SDK: seen["sdk"]},
+            env=workload_env(len(cores)),
+            command=command,
+            cwd=MODEL,
+        )
         log_path = self.work_dir / "logs" / f"{workload_id}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        cores = _cores_for(workload_id, spec.resources.cpu)
-        threads = str(len(cores))
-        env = {
-            "PATH": f"{spec.env_dir}/bin:/usr/bin:/bin",
-            "PYTHONPATH": spec.sdk_dir,
-            "HOME": str(self.work_dir),
-            "PYTHONUNBUFFERED": "1",
-            **{name: threads for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")},
-        }
-        command = [f"{spec.env_dir}/bin/python", "-m", "platform_sdk.serving", "--package", spec.package_dir]
-        command += ["--host", "127.0.0.1", "--port", str(port), "--model-id", spec.model_id]
-        with log_path.open("ab") as log_file:
-            popen = subprocess.Popen(
-                command,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                cwd=spec.package_dir,
-                preexec_fn=_limits(spec.resources.memory_mb, cores),
+        argv = [bwrap_path(), *bwrap_argv(sandbox)[1:]]
+        with file_lock(self.rootfs_cache / ".uids.lock"):
+            uid = pick_uid(workload_id, self._uids_in_use()) if self.privileged else None
+            cgroup = self._cgroup(workload_id, spec)
+            confinement = Confinement(
+                uid=uid,
+                stage_dir=stage,
+                sources=sources if stage else {},
+                cgroup=cgroup,
+                limits=rlimits(spec.resources.memory_mb, dedicated_uid=uid is not None),
+                cores=cores,
             )
+
+            def spawn() -> subprocess.Popen[bytes]:
+                """Fork bwrap (on the spawner thread); its own environment is empty like the workload's."""
+                return subprocess.Popen(
+                    argv,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env={},
+                    preexec_fn=preexec(confinement),
+                )
+
+            popen = self._spawner.submit(spawn).result()
+        assert popen.stdout is not None
         endpoint = f"http://127.0.0.1:{port}"
-        self._procs[workload_id] = _Process(popen, log_path, endpoint)
+        self._procs[workload_id] = _Process(popen, LogPump(popen.stdout, log_path), endpoint, uid, cgroup)
+        log.info(
+            "workload %s started in bubblewrap as uid %s on %s", workload_id, uid or os.geteuid(), endpoint
+        )
         return endpoint
 
-    def stop(self, workload_id: str) -> None:
-        """Terminate the workload's process group, then kill it after 5 s; idempotent."""
-        proc = self._procs.pop(workload_id, None)
-        if proc is None or proc.popen.poll() is not None:
-            return
-        os.killpg(proc.popen.pid, signal.SIGTERM)
+    def _cgroup(self, workload_id: str, spec: WorkloadSpec) -> cgroups.Cgroup | None:
+        """The workload's cgroup with its memory, CPU and pids limits; None (rlimits only) if impossible."""
+        if not self.cgroup_version:
+            return None
+        name, resources = f"{workload_id}-{os.getpid()}", spec.resources
         try:
-            proc.popen.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.popen.pid, signal.SIGKILL)
-            proc.popen.wait(timeout=5)
+            return cgroups.Cgroup.create(
+                self.cgroup_version, name, resources.memory_mb, resources.cpu, PROCESSES
+            )
+        except OSError as exc:
+            log.warning("no cgroup for %s (%s): only rlimits bound it", workload_id, exc)
+            return None
+
+    def _uids_in_use(self) -> set[int]:
+        """Uids owned by running processes on this machine and those this runtime handed out."""
+        taken = {proc.uid for proc in self._procs.values() if proc.uid is not None}
+        for process in psutil.process_iter(["uids"]):
+            uids = process.info.get("uids")
+            if uids is not None:
+                taken.add(uids.real)
+        return taken
+
+    def stop(self, workload_id: str) -> None:
+        """Terminate the sandbox, kill it after 5 s and anything left in its cgroup; idempotent."""
+        proc = self._procs.pop(workload_id, None)
+        if proc is None:
+            return
+        if proc.popen.poll() is None:
+            os.killpg(proc.popen.pid, signal.SIGTERM)
+            try:
+                proc.popen.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.popen.pid, signal.SIGKILL)
+                proc.popen.wait(timeout=5)
+        if proc.cgroup is not None:
+            proc.cgroup.destroy()
+        proc.pump.join(timeout=2)
 
     def running(self, workload_id: str) -> bool:
-        """Whether the process is alive."""
+        """Whether the sandbox is alive."""
         proc = self._procs.get(workload_id)
         return proc is not None and proc.popen.poll() is None
 
     def logs(self, workload_id: str, lines: int = 20) -> list[str]:
         """The last lines the workload wrote."""
-        path = self.work_dir / "logs" / f"{workload_id}.log"
-        return tail(path.read_bytes() if path.exists() else b"", lines)
+        return tail(read_log(self.work_dir / "logs" / f"{workload_id}.log"), lines)
 
     def workloads(self) -> list[str]:
         """Every workload this runtime started and has not stopped."""
@@ -128,3 +208,4 @@ class ProcessRuntime(Runtime):
         """Stop every workload."""
         for workload_id in list(self._procs):
             self.stop(workload_id)
+        self._spawner.shutdown()

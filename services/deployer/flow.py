@@ -8,6 +8,7 @@ import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -157,21 +158,22 @@ class Deployer:
 
     def build(self, request: DeployRequest, package: Package, runtime: str) -> WorkloadSpec:
         """Build the artefact the runtime starts: a virtualenv or an image."""
-        home = self.backends.config.home
+        home, rootfs_cache = self.backends.config.home, Path(self.backends.config.rootfs_dir)
         if runtime == "docker":
             self.event(request, "building", "building the image from the local base image")
-            image = build_image(package, home)
+            image = build_image(package, home, rootfs_cache)
             return WorkloadSpec(
                 model_id=request.model_id, runtime="docker", image=image, resources=request.resources
             )
-        self.event(request, "building", "preparing the virtualenv from the wheel cache")
-        env, sdk = build_process_env(package, home)
+        self.event(request, "building", "preparing the virtualenv in the sandbox root filesystem")
+        built = build_process_env(package, home, rootfs_cache)
         return WorkloadSpec(
             model_id=request.model_id,
             runtime="process",
             package_dir=str(package.directory),
-            env_dir=str(env),
-            sdk_dir=str(sdk),
+            env_dir=str(built.env),
+            sdk_dir=str(built.sdk),
+            python=built.python,
             resources=request.resources,
         )
 

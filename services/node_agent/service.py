@@ -50,15 +50,15 @@ class AgentLifecycle:
         self.agent.shutdown()
 
 
-def make_runtime(kind: str, node_id: str, home: Path) -> Runtime:
-    """The runtime named `kind` for this node."""
+def make_runtime(kind: str, node_id: str, home: Path, rootfs_dir: Path) -> Runtime:
+    """The runtime named `kind` for this node; process workloads run in the rootfs of rootfs_dir."""
     if kind == "docker":
         from canopy.workloads.docker_runtime import DockerRuntime
 
         return DockerRuntime(node_id)
     from canopy.workloads.process_runtime import ProcessRuntime
 
-    return ProcessRuntime(home / "agents" / node_id)
+    return ProcessRuntime(home / "agents" / node_id, rootfs_dir)
 
 
 def agent_components(
@@ -73,7 +73,7 @@ def agent_components(
     """The components of one node agent."""
     home = backends.config.home
     settings = AgentSettings(node_id, home, dict(labels or {}), max_workloads, simulated_load)
-    workload_runtime = make_runtime(runtime, node_id, home)
+    workload_runtime = make_runtime(runtime, node_id, home, Path(backends.config.rootfs_dir))
     agent = NodeAgent(backends.bus, workload_runtime, settings)
     subscribe: Callable[[], Subscriber] = lambda: Subscriber(  # noqa: E731
         backends.bus, f"node-agent-{node_id}", [topics.NODE_COMMANDS], agent.on_command

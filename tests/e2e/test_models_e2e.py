@@ -99,7 +99,7 @@ def platform(
 ) -> Iterator[Platform]:
     """Gateway, node manager and deployer in this process; three docker agents as subprocesses."""
     for python in ("3.11", "3.9"):
-        build_base_image(python)  # a no-op when the image is cached
+        build_base_image(python, Path(load_config().rootfs_dir))  # a no-op when the image is cached
     run = uuid.uuid4().hex[:8]
     home = tmp_path_factory.mktemp("canopy-e2e")
     share_build_caches(home)

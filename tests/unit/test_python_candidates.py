@@ -15,5 +15,5 @@ def test_a_requested_python_is_the_only_candidate() -> None:
 
 
 def test_a_python_without_a_base_image_is_refused() -> None:
-    with pytest.raises(ValidationFailed, match=r"no base image for Python 3\.10"):
+    with pytest.raises(ValidationFailed, match=r"no root filesystem for Python 3\.10"):
         python_candidates("3.10")

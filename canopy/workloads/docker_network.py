@@ -1,0 +1,78 @@
+"""The docker workloads' own network: no traffic between containers and no route into the host."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import docker
+from docker.errors import APIError, NotFound
+
+from canopy.workloads.wheels import file_lock
+
+log = logging.getLogger(__name__)
+
+NETWORK = "canopy-workloads"
+BRIDGE = "canopy-wl0"  # the host-side interface of the network, named so the firewall can match it
+CHAIN = "CANOPY-WORKLOADS"
+OPTIONS = {"com.docker.network.bridge.enable_icc": "false", "com.docker.network.bridge.name": BRIDGE}
+
+
+def firewall_rules(chain: str = CHAIN) -> list[list[str]]:
+    """The iptables rules (without the -A/-I verb) that drop every connection a workload opens to the host.
+
+    Replies to connections the host opened (published ports reached through 127.0.0.1) still pass;
+    anything else arriving from the bridge, whatever host address or port it aims at, is dropped.
+    """
+    return [
+        [chain, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
+        [chain, "-j", "DROP"],
+    ]
+
+
+def jump_rule(bridge: str = BRIDGE, chain: str = CHAIN) -> list[str]:
+    """The INPUT rule sending traffic from the workload bridge to the chain."""
+    return ["INPUT", "-i", bridge, "-j", chain]
+
+
+def ensure_network(client: docker.DockerClient) -> str:
+    """Create the workload network (ICC off) and its firewall unless they exist; return its name."""
+    with file_lock(Path(tempfile.gettempdir()) / "canopy-workload-network.lock"):
+        try:
+            client.networks.get(NETWORK)
+        except NotFound:
+            try:
+                client.networks.create(
+                    NETWORK, driver="bridge", options=OPTIONS, labels={"canopy": "workloads"}
+                )
+            except APIError as exc:
+                if exc.status_code != 409:  # created by another agent meanwhile
+                    raise
+        ensure_firewall()
+    return NETWORK
+
+
+def ensure_firewall() -> None:
+    """Add the chain and rules that are missing (idempotent); needs root, else warns."""
+    if os.geteuid() != 0:
+        log.warning(
+            "not root: docker workloads can reach host ports through %s (the firewall needs root)", BRIDGE
+        )
+        return
+    _iptables(["-N", CHAIN], allow_failure=True)  # exists already: fine
+    for rule in firewall_rules():
+        if not _iptables(["-C", *rule], allow_failure=True):
+            _iptables(["-A", *rule])
+    if not _iptables(["-C", *jump_rule()], allow_failure=True):
+        _iptables(["-I", *jump_rule()[:1], "1", *jump_rule()[1:]])
+
+
+def _iptables(args: list[str], allow_failure: bool = False) -> bool:
+    """Run iptables -w; True when it succeeded, RuntimeError on failure unless allowed."""
+    result = subprocess.run(["iptables", "-w", *args], capture_output=True, text=True, check=False)
+    if result.returncode != 0 and not allow_failure:
+        raise RuntimeError(f"iptables {' '.join(args)} failed: {result.stderr.strip()}")
+    return result.returncode == 0
