@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shlex
+
 import click
 
-from bootstrap.infra.base import InfraError
+from bootstrap.infra.base import InfraError, InfraPaths
+from bootstrap.infra.kafka import Kafka
 from bootstrap.infra.manager import NAMES, down, format_status, status, up
 
 _COMPONENTS = click.Choice(NAMES, case_sensitive=False)
@@ -15,7 +18,7 @@ def infra() -> None:
     """Run the platform's infrastructure on this machine, all on 127.0.0.1.
 
     \b
-    kafka      Apache Kafka (KRaft, single node)   127.0.0.1:9092
+    kafka      Apache Kafka (KRaft, single node)   127.0.0.1:9092  SASL/SCRAM + ACLs
     postgres   PostgreSQL (Debian cluster)         127.0.0.1:5432  canopy/canopy, db canopy
     azurite    Azure Blob emulator                 127.0.0.1:10000
     mosquitto  MQTT broker                         127.0.0.1:1883
@@ -57,5 +60,21 @@ def down_command(names: tuple[str, ...]) -> None:
 
 @infra.command("status")
 def status_command() -> None:
-    """Show whether each component is up, its address and who started it."""
+    """Show whether each component is up, its address and who started it, and how to log in to Kafka."""
     click.echo(format_status(status()))
+    click.echo(Kafka(InfraPaths.default()).usage())
+
+
+@infra.command("env")
+def env_command() -> None:
+    """Print `export` lines giving platform processes their Kafka login (secrets: keep the output private).
+
+    Use as: eval "$(canopy infra env)"
+    """
+    kafka = Kafka(InfraPaths.default())
+    credentials = kafka.credentials()
+    if credentials is None:
+        raise click.ClickException(f"no Kafka logins in {kafka.credentials_file}; run `canopy infra up kafka`")
+    settings = {"CANOPY_BUS_URL": f"kafka://{kafka.address}", **credentials.environment()}
+    for key, value in settings.items():
+        click.echo(f"export {key}={shlex.quote(value)}")
