@@ -9,8 +9,14 @@ import shutil
 import time
 import zipfile
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from canopy.nodes.enrolment import enrol_here
+from canopy.runtime.backends import Backends
 
 REPO = Path(__file__).resolve().parents[1]
 IRIS_PACKAGE = REPO / "examples" / "models" / "sklearn-iris" / "package"
@@ -64,3 +70,9 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: 
 def clean_dir(path: Path) -> None:
     """Remove a directory if it exists."""
     shutil.rmtree(path, ignore_errors=True)
+
+
+def enrolled_key(backends: Backends, node_id: str) -> Ed25519PrivateKey:
+    """Enrol `node_id` (as `canopy node add` + the agent's join would) and return the key it joined with."""
+    with backends.store.session() as session:
+        return enrol_here(session, backends.config.home, node_id, datetime.now(UTC))

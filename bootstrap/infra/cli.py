@@ -74,7 +74,9 @@ def env_command() -> None:
     kafka = Kafka(InfraPaths.default())
     credentials = kafka.credentials()
     if credentials is None:
-        raise click.ClickException(f"no Kafka logins in {kafka.credentials_file}; run `canopy infra up kafka`")
+        raise click.ClickException(
+            f"no Kafka logins in {kafka.credentials_file}; run `canopy infra up kafka`"
+        )
     settings = {"CANOPY_BUS_URL": f"kafka://{kafka.address}", **credentials.environment()}
     for key, value in settings.items():
         click.echo(f"export {key}={shlex.quote(value)}")

@@ -12,7 +12,7 @@ from canopy.runtime.backends import Backends
 from services.gateway.access import enforce_roles, undeclared_endpoints
 from services.gateway.context import GatewayContext
 from services.gateway.throttle import LoginThrottle
-from services.gateway.views import auth, deployments, devices, health, models, telemetry, users
+from services.gateway.views import auth, deployments, devices, health, models, nodes, telemetry, users
 
 log = logging.getLogger(__name__)
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
@@ -31,7 +31,7 @@ def create_app(backends: Backends) -> Flask:
     app = Flask("canopy.gateway", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.extensions["canopy"] = GatewayContext(backends=backends, throttle=LoginThrottle())
-    for area in (health, auth, users, models, telemetry, devices, deployments):
+    for area in (health, auth, users, models, telemetry, devices, deployments, nodes):
         app.register_blueprint(area.blueprint)
     app.before_request(enforce_roles)
     app.after_request(_add_security_headers)

@@ -28,6 +28,7 @@ from services.node_manager.service import node_manager_components
 from tests.deploy_helpers import (
     IRIS_INPUT,
     IRIS_PACKAGE,
+    enrolled_key,
     failing_hook_package,
     share_build_caches,
     wait_for,
@@ -45,7 +46,9 @@ def platform(backends: Backends, canopy_home: Path) -> Iterator[HttpServer]:
         gateway,
         *node_manager_components(backends),
         *deployer_components(backends),
-        *agent_components(backends, "node-a", runtime="process", labels={"zone": "lab"}),
+        *agent_components(
+            backends, "node-a", enrolled_key(backends, "node-a"), runtime="process", labels={"zone": "lab"}
+        ),
     ]
     service = Service("test-platform", components)
     service.start()

@@ -1,0 +1,76 @@
+"""Node enrolment: a platform_admin adds or removes a node; an agent joins with its token and public key."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Response, jsonify
+from flask.blueprints import Blueprint
+
+from canopy.bus.kafka_acl import Provisioner, node_grants, node_user
+from canopy.config import Config
+from canopy.errors import ValidationFailed
+from canopy.nodes.enrolment import DEFAULT_ADDRESSES, JOIN_TOKEN_TTL, add_node, join_node, remove_node
+from canopy.roles import Role
+from services.gateway.access import PUBLIC, allow
+from services.gateway.context import gateway_context
+from services.gateway.views.helpers import json_body
+
+blueprint = Blueprint("nodes", __name__, url_prefix="/api/v1")
+
+
+def provisioner(config: Config) -> Provisioner | None:
+    """The Kafka admin client that creates node principals, or None when the bus needs none."""
+    if not config.bus_url.startswith("kafka://") or not config.kafka_admin_username:
+        return None
+    return Provisioner(config.bus_url, config.kafka_admin_username, config.kafka_admin_password)
+
+
+@blueprint.post("/nodes")
+@allow(Role.PLATFORM_ADMIN)
+def create_node() -> Response:
+    """Add a node (or re-issue its join token) and answer the one-time token its agent joins with."""
+    body = json_body("node_id")
+    addresses = body.get("addresses") or list(DEFAULT_ADDRESSES)
+    if not isinstance(addresses, list) or not all(isinstance(a, str) for a in addresses):
+        raise ValidationFailed("addresses is a list of strings", details={"addresses": "invalid"})
+    with gateway_context().backends.store.session() as session:
+        token = add_node(session, body["node_id"], addresses, datetime.now(UTC))
+    answer = {
+        "node_id": body["node_id"],
+        "addresses": addresses,
+        "join_token": token,
+        "expires_in_seconds": int(JOIN_TOKEN_TTL.total_seconds()),
+    }
+    return Response(response=jsonify(answer).get_data(), status=201, mimetype="application/json")
+
+
+@blueprint.post("/nodes/<node_id>/join")
+@allow(PUBLIC)
+def join(node_id: str) -> Response:
+    """Redeem a join token with the agent's public key; answer the node's Kafka login, if the bus has one."""
+    body = json_body("token", "public_key")
+    backends = gateway_context().backends
+    with backends.store.session() as session:
+        join_node(session, node_id, body["token"], body["public_key"], datetime.now(UTC))
+        kafka: dict[str, Any] | None = None
+        admin = provisioner(backends.config)
+        if admin is not None:
+            kafka = {"username": node_user(node_id), "password": secrets.token_urlsafe(32)}
+            admin.provision(kafka["username"], kafka["password"], node_grants(node_id))
+    return jsonify({"node_id": node_id, "kafka": kafka})
+
+
+@blueprint.delete("/nodes/<node_id>")
+@allow(Role.PLATFORM_ADMIN)
+def delete_node(node_id: str) -> Response:
+    """Remove a node: its key verifies nothing more and its Kafka login stops working."""
+    backends = gateway_context().backends
+    with backends.store.session() as session:
+        remove_node(session, node_id)
+        admin = provisioner(backends.config)
+        if admin is not None:
+            admin.remove(node_user(node_id))
+    return Response(status=204)
