@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from canopy import devices
 from canopy.archive import package_zip
+from canopy.bus.kafka_acl import provision_device
 from canopy.bus.typed import publish
 from canopy.deployments.records import build_deploy_request
 from canopy.deployments.tables import Deployment
@@ -117,6 +118,8 @@ class DemoFleet:
         register_types(self.backends.store)
         mqtt_url: str = self.backends.config.mqtt_url
         config = register_fleet(self.backends.store, "mqtt" if mqtt_url else "kafka", mqtt_url or None)
+        for device in config.devices:
+            provision_device(self.backends.config, device.id, device.transport, device.token)
         self.fleet = Fleet(config, bus=self.backends.bus)
         self.fleet.connect()
         self._thread = threading.Thread(

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
     AclBinding,
     AclOperation,
@@ -19,8 +19,10 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     UserScramCredentialDeletion,
     UserScramCredentialUpsertion,
 )
+from confluent_kafka.cimpl import NewTopic
 
 from canopy.bus.kafka import describe, parse_url, sasl_settings
+from canopy.config import Config
 from canopy.contracts import topics
 from canopy.errors import Unavailable
 
@@ -124,6 +126,18 @@ class Provisioner:
             self._admin.create_acls([grant.binding(user) for grant in grants]), f"adding ACLs for {user}"
         )
 
+    def create_topics(self, names: list[str], partitions: int) -> None:
+        """Create topics a principal without CREATE will use (existing ones are left as they are)."""
+        new = [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in names]
+        for name, future in self._admin.create_topics(new, operation_timeout=ADMIN_TIMEOUT).items():
+            try:
+                future.result(timeout=ADMIN_TIMEOUT)
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise Unavailable(
+                        f"Kafka at {self.servers}: creating {name} failed: {describe(exc)}"
+                    ) from exc
+
     def remove(self, user: str) -> None:
         """Delete `user`'s SCRAM credential so it can no longer log in (its ACLs then grant nothing)."""
         futures = self._admin.alter_user_scram_credentials(
@@ -144,3 +158,26 @@ class Provisioner:
                 raise Unavailable(f"Kafka at {self.servers}: {what} failed: {describe(exc)}") from exc
             except TimeoutError as exc:
                 raise Unavailable(f"Kafka at {self.servers}: {what} timed out") from exc
+
+
+def provisioner_for(config: Config) -> Provisioner | None:
+    """The admin client that creates node and device principals, or None when the bus needs none."""
+    if not config.bus_url.startswith("kafka://") or not config.kafka_admin_username:
+        return None
+    return Provisioner(config.bus_url, config.kafka_admin_username, config.kafka_admin_password)
+
+
+def provision_device(config: Config, device_id: str, transport: str, credential: str) -> None:
+    """Let a kafka-transport device log in as device-<id> with its credential (no-op otherwise)."""
+    admin = provisioner_for(config)
+    if admin is not None and transport == "kafka":
+        own = [topics.ingest_topic(device_id), topics.device_command_topic(device_id)]
+        admin.create_topics(own, config.bus_partitions)
+        admin.provision(device_user(device_id), credential, device_grants(device_id))
+
+
+def unprovision_device(config: Config, device_id: str) -> None:
+    """Stop a removed device's Kafka login (no-op when the bus has no principals)."""
+    admin = provisioner_for(config)
+    if admin is not None:
+        admin.remove(device_user(device_id))

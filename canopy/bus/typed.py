@@ -23,9 +23,11 @@ HANDLED = Counter("canopy_messages_handled_total", "Messages decoded and handled
 Handler = Callable[[Envelope, Record], None]
 
 
-def publish(bus: Bus, message: Message, *, key: str | None = None, message_id: str | None = None) -> None:
-    """Publish a contract on its own topic."""
-    bus.publish(message.TOPIC, encode(message, message_id=message_id), key=key)
+def publish(
+    bus: Bus, message: Message, *, key: str | None = None, message_id: str | None = None, topic: str = ""
+) -> None:
+    """Publish a contract on its own topic (or on `topic`, for per-device topics)."""
+    bus.publish(topic or message.TOPIC, encode(message, message_id=message_id), key=key)
 
 
 def dead_letter_for(record: Record, group: str, reason: str) -> DeadLetter:

@@ -1,6 +1,7 @@
 """A consumer-group member in its own process that never commits: it prints each value it receives.
 
-Usage: python bus_member.py BUS_URL GROUP TOPIC (logging in as CANOPY_KAFKA_USERNAME on Kafka). Prints "joined", then one line per record, until it
+Usage: python bus_member.py BUS_URL GROUP TOPIC (as CANOPY_KAFKA_USERNAME on Kafka). Prints "joined",
+then one line per record, until it
 is killed (the contract suite sends SIGKILL) or LIFETIME seconds pass.
 """
 

@@ -22,8 +22,10 @@ from platform_sdk._client import ApiClient
 from prometheus_client import REGISTRY
 
 from bootstrap.infra import down, up
+from bootstrap.infra.kafka.credentials import KafkaCredentials
 from canopy import devices
-from canopy.bus import Bus
+from canopy.bus import Bus, Credentials, open_bus
+from canopy.bus.kafka_acl import device_user, provision_device
 from canopy.bus.typed import publish
 from canopy.config import load_config
 from canopy.contracts import DeadLetter, decode, topics
@@ -38,7 +40,7 @@ from services.gateway.server import HttpServer
 from services.gateway.service import bootstrap_admin
 from simulators import TYPES_DIR
 from simulators.transports import BusLink, MqttLink
-from tests.conftest import port_open, require
+from tests.conftest import kafka_environment, port_open, require
 
 pytestmark = pytest.mark.timeout(240)
 REAL_HOME = Path(os.environ.get("CANOPY_HOME") or "~/.canopy").expanduser()
@@ -122,15 +124,20 @@ def register(backends: Backends, run: str) -> dict[str, str]:
                 {"id": f"{short}-{run}", "type": type_name, "location": "test/lab", "transport": transport}
             )
             credentials[f"{short}-{run}"] = devices.create_device(session, spec).credential
+            provision_device(backends.config, f"{short}-{run}", transport, credentials[f"{short}-{run}"])
     return credentials
 
 
 @pytest.fixture()
 def platform(
-    canopy_home: Path, kafka_url: str, mqtt_url: str, monkeypatch: pytest.MonkeyPatch
+    canopy_home: Path,
+    kafka_url: str,
+    kafka_logins: KafkaCredentials,
+    mqtt_url: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Platform]:
     run = uuid.uuid4().hex[:8]
-    monkeypatch.setenv("CANOPY_BUS_URL", kafka_url)
+    kafka_environment(monkeypatch, kafka_url, kafka_logins)
     monkeypatch.setenv("CANOPY_MQTT_URL", mqtt_url)
     monkeypatch.setenv("CANOPY_ADMIN_PASSWORD", "admin-password-1")
     backends = open_backends(load_config())
@@ -176,11 +183,12 @@ def sender(platform: Platform, name: str, transport: str) -> Callable[[dict[str,
         assert link.ready.wait(30)
         return lambda reading, seq: link.send(reading, datetime.now(UTC), seq)
     if transport == "kafka":
-        bus_link = BusLink(platform.backends.bus, device, token)
+        own_bus = open_bus(platform.backends.bus.url, credentials=Credentials(device_user(device), token))
+        bus_link = BusLink(own_bus, device, token)
 
         def send_bus(reading: dict[str, Any], seq: int) -> None:
             bus_link.send(reading, datetime.now(UTC), seq)
-            platform.backends.bus.flush()
+            own_bus.flush()
 
         return send_bus
     url = f"{platform.api.api_url}/api/v1/devices/{device}/telemetry"

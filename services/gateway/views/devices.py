@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from canopy import devices
+from canopy.bus.kafka_acl import provision_device, unprovision_device
 from canopy.devices.packages import register_device_package, register_type_package
 from canopy.errors import BadRequest
 from canopy.roles import Role
@@ -81,6 +82,13 @@ def _devices_view(session: Session, found: list[devices.Device]) -> Response:
 
 def _new_device_view(new: devices.NewDevice) -> dict[str, Any]:
     return {**_device_view(new.device, None), "credential": new.credential}
+
+
+def _provision(added: list[devices.NewDevice]) -> None:
+    """Give new kafka-transport devices their Kafka login (inside the registering transaction)."""
+    config = gateway_context().backends.config
+    for new in added:
+        provision_device(config, new.device.id, new.device.transport, new.credential)
 
 
 def _upload() -> bytes:
@@ -174,7 +182,9 @@ def create_device() -> tuple[Response, int]:
     """Register a device; the reply carries its credential, shown only this once."""
     spec = devices.parse_device(json_body())
     with _session() as session:
-        return jsonify(_new_device_view(devices.create_device(session, spec))), 201
+        new = devices.create_device(session, spec)
+        _provision([new])
+        return jsonify(_new_device_view(new)), 201
 
 
 @blueprint.post("/devices/upload")
@@ -184,6 +194,7 @@ def upload_devices() -> tuple[Response, int]:
     data = _upload()
     with _session() as session:
         added = register_device_package(session, data)
+        _provision([new for _, new in added])
         return jsonify({"devices": [{"file": file, **_new_device_view(new)} for file, new in added]}), 201
 
 
@@ -202,6 +213,7 @@ def delete_device(device_id: str) -> tuple[str, int]:
     """Remove a device; its credential stops working."""
     with _session() as session:
         devices.delete_device(session, device_id)
+        unprovision_device(gateway_context().backends.config, device_id)
     return "", 204
 
 
@@ -210,7 +222,10 @@ def delete_device(device_id: str) -> tuple[str, int]:
 def rotate_credential(device_id: str) -> Response:
     """Give a device a new credential, shown only this once; the old one stops working."""
     with _session() as session:
-        return jsonify({"id": device_id, "credential": devices.rotate_credential(session, device_id)})
+        credential = devices.rotate_credential(session, device_id)
+        device = devices.get_device(session, device_id)
+        provision_device(gateway_context().backends.config, device_id, device.transport, credential)
+        return jsonify({"id": device_id, "credential": credential})
 
 
 @blueprint.get("/locations")

@@ -9,8 +9,7 @@ from typing import Any
 from flask import Response, jsonify
 from flask.blueprints import Blueprint
 
-from canopy.bus.kafka_acl import Provisioner, node_grants, node_user
-from canopy.config import Config
+from canopy.bus.kafka_acl import node_grants, node_user, provisioner_for
 from canopy.errors import ValidationFailed
 from canopy.nodes.enrolment import DEFAULT_ADDRESSES, JOIN_TOKEN_TTL, add_node, join_node, remove_node
 from canopy.roles import Role
@@ -19,13 +18,6 @@ from services.gateway.context import gateway_context
 from services.gateway.views.helpers import json_body
 
 blueprint = Blueprint("nodes", __name__, url_prefix="/api/v1")
-
-
-def provisioner(config: Config) -> Provisioner | None:
-    """The Kafka admin client that creates node principals, or None when the bus needs none."""
-    if not config.bus_url.startswith("kafka://") or not config.kafka_admin_username:
-        return None
-    return Provisioner(config.bus_url, config.kafka_admin_username, config.kafka_admin_password)
 
 
 @blueprint.post("/nodes")
@@ -56,7 +48,7 @@ def join(node_id: str) -> Response:
     with backends.store.session() as session:
         join_node(session, node_id, body["token"], body["public_key"], datetime.now(UTC))
         kafka: dict[str, Any] | None = None
-        admin = provisioner(backends.config)
+        admin = provisioner_for(backends.config)
         if admin is not None:
             kafka = {"username": node_user(node_id), "password": secrets.token_urlsafe(32)}
             admin.provision(kafka["username"], kafka["password"], node_grants(node_id))
@@ -70,7 +62,7 @@ def delete_node(node_id: str) -> Response:
     backends = gateway_context().backends
     with backends.store.session() as session:
         remove_node(session, node_id)
-        admin = provisioner(backends.config)
+        admin = provisioner_for(backends.config)
         if admin is not None:
             admin.remove(node_user(node_id))
     return Response(status=204)
