@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 )
 from confluent_kafka.cimpl import NewTopic
 
+from canopy.bus.base import Credentials
 from canopy.bus.kafka import describe, parse_url, sasl_settings
 from canopy.config import Config
 from canopy.contracts import topics
@@ -167,6 +169,24 @@ def provisioner_for(config: Config) -> Provisioner | None:
     return Provisioner(config.bus_url, config.kafka_admin_username, config.kafka_admin_password)
 
 
+def provision_node(config: Config, node_id: str) -> Credentials | None:
+    """A fresh Kafka login for node-<id> with its ACLs and topics, or None when the bus needs none."""
+    admin = provisioner_for(config)
+    if admin is None:
+        return None
+    login = Credentials(node_user(node_id), secrets.token_urlsafe(32))
+    admin.create_topics([topics.NODE_COMMANDS, *NODE_WRITES], config.bus_partitions)
+    admin.provision(login.username, login.password, node_grants(node_id))
+    return login
+
+
+def unprovision(config: Config, user: str) -> None:
+    """Stop a removed node's or device's Kafka login (no-op when the bus has no principals)."""
+    admin = provisioner_for(config)
+    if admin is not None:
+        admin.remove(user)
+
+
 def provision_device(config: Config, device_id: str, transport: str, credential: str) -> None:
     """Let a kafka-transport device log in as device-<id> with its credential (no-op otherwise)."""
     admin = provisioner_for(config)
@@ -178,6 +198,4 @@ def provision_device(config: Config, device_id: str, transport: str, credential:
 
 def unprovision_device(config: Config, device_id: str) -> None:
     """Stop a removed device's Kafka login (no-op when the bus has no principals)."""
-    admin = provisioner_for(config)
-    if admin is not None:
-        admin.remove(device_user(device_id))
+    unprovision(config, device_user(device_id))

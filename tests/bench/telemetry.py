@@ -26,13 +26,15 @@ import paho.mqtt.client as mqtt
 import psutil
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bootstrap.infra.base import InfraPaths
+from bootstrap.infra.kafka.credentials import credentials_path, load_credentials
 from canopy import devices
 from canopy.bus import Bus, open_bus
 from canopy.bus.typed import publish
 from canopy.config import load_config
 from canopy.contracts import encode, topics
 from canopy.contracts.devices import TelemetryReading, TelemetrySubmission
-from canopy.runtime.backends import open_backends
+from canopy.runtime.backends import bus_credentials, open_backends
 from canopy.telemetry.mqtt import telemetry_payload, topic_for
 
 CORES = 2
@@ -300,9 +302,13 @@ def main() -> None:
         return
     run = uuid.uuid4().hex[:8]
     prefix = f"b{run}"
+    logins = load_credentials(credentials_path(InfraPaths.default().cache("kafka")))
+    if logins is None:
+        raise SystemExit("no Kafka logins from `canopy infra up kafka`; run it first")
     with tempfile.TemporaryDirectory() as home:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CANOPY_")}
         env.update(
+            **logins.environment(),
             CANOPY_HOME=home,
             CANOPY_BUS_URL=args.kafka_url,
             CANOPY_MQTT_URL=args.mqtt_url,
@@ -320,7 +326,7 @@ def main() -> None:
         try:
             assert server.stdout is not None and server.stdout.readline().strip() == "started"
             dm = psutil.Process(server.pid)
-            bus = open_bus(args.kafka_url)
+            bus = open_bus(args.kafka_url, credentials=bus_credentials(load_config()))
             bus.ensure_topic(f"bench-{prefix}-baseline")
             collector = Collector(bus, prefix)
             collector.start()

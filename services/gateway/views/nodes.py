@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import UTC, datetime
-from typing import Any
 
 from flask import Response, jsonify
 from flask.blueprints import Blueprint
 
-from canopy.bus.kafka_acl import node_grants, node_user, provisioner_for
+from canopy.bus.kafka_acl import node_user, provision_node, unprovision
 from canopy.errors import ValidationFailed
 from canopy.nodes.enrolment import DEFAULT_ADDRESSES, JOIN_TOKEN_TTL, add_node, join_node, remove_node
 from canopy.roles import Role
@@ -47,11 +45,8 @@ def join(node_id: str) -> Response:
     backends = gateway_context().backends
     with backends.store.session() as session:
         join_node(session, node_id, body["token"], body["public_key"], datetime.now(UTC))
-        kafka: dict[str, Any] | None = None
-        admin = provisioner_for(backends.config)
-        if admin is not None:
-            kafka = {"username": node_user(node_id), "password": secrets.token_urlsafe(32)}
-            admin.provision(kafka["username"], kafka["password"], node_grants(node_id))
+        login = provision_node(backends.config, node_id)
+    kafka = None if login is None else {"username": login.username, "password": login.password}
     return jsonify({"node_id": node_id, "kafka": kafka})
 
 
@@ -62,7 +57,5 @@ def delete_node(node_id: str) -> Response:
     backends = gateway_context().backends
     with backends.store.session() as session:
         remove_node(session, node_id)
-        admin = provisioner_for(backends.config)
-        if admin is not None:
-            admin.remove(node_user(node_id))
+        unprovision(backends.config, node_user(node_id))
     return Response(status=204)
