@@ -272,19 +272,19 @@ def produce_error(url: str, login: Credentials | None, topic: str, value: bytes 
     return errors[0] if errors else "NO_REPORT"
 
 
-def consumed(url: str, login: Credentials | None, topic: str, group: str, seconds: float = 8.0) -> int:
-    """How many records a consumer logged in as `login` reads from `topic` within `seconds`."""
+def consume_outcome(url: str, login: Credentials | None, topic: str, group: str, seconds: float = 8.0) -> str:
+    """What a consumer logged in as `login` gets from `topic`: 'records', an error name, or 'nothing'."""
     consumer = Consumer({**_client_settings(url, login), "group.id": group, "auto.offset.reset": "earliest"})
     consumer.subscribe([topic])
-    count, ends = 0, datetime.now(UTC) + timedelta(seconds=seconds)
+    outcome, ends = "nothing", datetime.now(UTC) + timedelta(seconds=seconds)
     try:
-        while datetime.now(UTC) < ends:
+        while datetime.now(UTC) < ends and outcome == "nothing":
             message = consumer.poll(0.5)
-            if message is not None and message.error() is None:
-                count += 1
+            if message is not None:
+                outcome = "records" if message.error() is None else message.error().name()
     finally:
         consumer.close()
-    return count
+    return outcome
 
 
 @pytest.fixture(scope="module")
@@ -303,14 +303,13 @@ def principals(kafka_url: str, kafka_logins: KafkaCredentials) -> dict[str, Cred
         admin.create_topics([topics.ingest_topic(device), topics.device_command_topic(device)], 3)
         admin.provision(logins[name].username, logins[name].password, device_grants(device))
     platform = open_bus(kafka_url, credentials=logins["platform"])
-    for topic in CONTROL_TOPICS:
+    for topic in (*CONTROL_TOPICS, PLATFORM_SCRATCH):
         platform.ensure_topic(topic)
-        platform.publish(topic, b"something to read", key="k")
-    platform.flush()
     platform.close()
     return logins
 
 
+PLATFORM_SCRATCH = f"sec-scratch-{uuid.uuid4().hex[:8]}"
 CONTROL_TOPICS = (
     topics.DEPLOY_REQUESTS,
     topics.PLACEMENT,
@@ -326,10 +325,12 @@ CONTROL_TOPICS = (
 @pytest.mark.kafka
 def test_an_unauthenticated_client_can_neither_produce_nor_consume(kafka_url: str, principals: Any) -> None:
     assert produce_error(kafka_url, None, topics.DEPLOY_REQUESTS) != ""
-    assert consumed(kafka_url, None, topics.DEPLOY_REQUESTS, f"anon-{uuid.uuid4().hex[:8]}") == 0
+    assert (
+        consume_outcome(kafka_url, None, topics.DEPLOY_REQUESTS, f"anon-{uuid.uuid4().hex[:8]}") != "records"
+    )
     wrong = Credentials(principals["platform"].username, "not-the-password")
     assert produce_error(kafka_url, wrong, topics.DEPLOY_REQUESTS) != ""
-    assert produce_error(kafka_url, principals["platform"], topics.DEPLOY_REQUESTS, b"{}") == ""
+    assert produce_error(kafka_url, principals["platform"], PLATFORM_SCRATCH) == ""
 
 
 @pytest.mark.kafka
@@ -340,7 +341,10 @@ def test_a_node_principal_cannot_produce_control_messages_or_device_telemetry(
     for topic in (*CONTROL_TOPICS, device_topic):
         assert produce_error(kafka_url, node, topic) == "TOPIC_AUTHORIZATION_FAILED", topic
     assert produce_error(kafka_url, node, topics.NODE_STATUS, b"{}") == ""
-    assert consumed(kafka_url, node, topics.DEPLOY_REQUESTS, node.username) == 0
+    own_group = (
+        f"node-agent-{node.username.removeprefix('node-')}"  # a group it may use, on a topic it may not
+    )
+    assert consume_outcome(kafka_url, node, topics.DEPLOY_REQUESTS, own_group) == "TOPIC_AUTHORIZATION_FAILED"
 
 
 @pytest.mark.kafka
@@ -353,7 +357,8 @@ def test_a_device_principal_writes_only_its_own_topic(
     assert produce_error(kafka_url, device, theirs) == "TOPIC_AUTHORIZATION_FAILED"
     for topic in (*CONTROL_TOPICS, topics.NODE_STATUS, topics.WORKLOAD_EVENTS):
         assert produce_error(kafka_url, device, topic) == "TOPIC_AUTHORIZATION_FAILED", topic
-    assert consumed(kafka_url, device, topics.DEVICE_COMMANDS, device.username) == 0
+    outcome = consume_outcome(kafka_url, device, topics.DEVICE_COMMANDS, device.username)
+    assert outcome == "TOPIC_AUTHORIZATION_FAILED"
 
 
 @pytest.mark.kafka
