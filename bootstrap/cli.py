@@ -9,6 +9,7 @@ from bootstrap.commands.agent import agent
 from bootstrap.commands.config_cmd import config_command
 from bootstrap.commands.device import device, location
 from bootstrap.commands.model import model
+from bootstrap.commands.node import node
 from bootstrap.commands.simulate import simulate
 from bootstrap.commands.up import up
 from bootstrap.infra.cli import infra
@@ -35,6 +36,7 @@ for command in (
     config_command,
     model,
     agent,
+    node,
     simulate,
     device,
     location,

@@ -107,6 +107,20 @@ SETTINGS: tuple[Setting, ...] = (
         accepted="an integer >= 1",
     ),
     Setting(
+        "CANOPY_KAFKA_USERNAME",
+        "SASL/SCRAM user of this process on a kafka:// bus (`canopy infra status` prints it); empty: none.",
+        "",
+    ),
+    Setting("CANOPY_KAFKA_PASSWORD", "SASL/SCRAM password of CANOPY_KAFKA_USERNAME.", "", secret=True),
+    Setting(
+        "CANOPY_KAFKA_ADMIN_USERNAME",
+        "Kafka admin user the gateway creates node and device principals with; empty: it creates none.",
+        "",
+    ),
+    Setting(
+        "CANOPY_KAFKA_ADMIN_PASSWORD", "SASL/SCRAM password of CANOPY_KAFKA_ADMIN_USERNAME.", "", secret=True
+    ),
+    Setting(
         "CANOPY_DB_URL",
         "Platform state: an SQLAlchemy URL (sqlite:///path or postgresql://...).",
         "sqlite:///{home}/canopy.db",

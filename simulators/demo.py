@@ -13,6 +13,7 @@ from sqlalchemy import select
 from canopy import devices
 from canopy.archive import package_zip
 from canopy.bus.typed import publish
+from canopy.config import Config
 from canopy.deployments.records import build_deploy_request
 from canopy.deployments.tables import Deployment
 from canopy.errors import Conflict
@@ -22,7 +23,8 @@ from canopy.runtime import Component
 from canopy.runtime.backends import Backends
 from canopy.store import Store
 from canopy.store.models import User
-from canopy.telemetry.mqtt_accounts import DeviceAccounts, device_accounts, put_account
+from canopy.telemetry.device_logins import grant_login
+from canopy.telemetry.mqtt_accounts import device_accounts
 from simulators import TYPES_DIR
 from simulators.config import DeviceConfig, FleetConfig
 from simulators.runner import Fleet
@@ -73,9 +75,10 @@ def register_types(store: Store) -> list[str]:
 
 
 def register_fleet(
-    store: Store, transport: str, accounts: DeviceAccounts, mqtt_url: str | None = None
+    store: Store, transport: str, settings: Config, mqtt_url: str | None = None
 ) -> FleetConfig:
-    """Register the demo devices (or give existing ones a fresh credential and broker account)."""
+    """Register the demo devices (or give existing ones a fresh credential and broker login)."""
+    accounts = device_accounts(settings)
     configs = []
     for entry in DEMO_DEVICES:
         with store.session() as session:
@@ -91,7 +94,7 @@ def register_fleet(
                 token = devices.create_device(session, spec).credential
             else:
                 token = devices.rotate_credential(session, entry["id"])
-            put_account(accounts, entry["id"], transport, token)
+            grant_login(settings, accounts, entry["id"], transport, token)
         configs.append(
             DeviceConfig(
                 id=entry["id"],
@@ -122,7 +125,7 @@ class DemoFleet:
         settings = self.backends.config
         mqtt_url: str = settings.mqtt_url
         transport = "mqtt" if mqtt_url else "kafka"
-        config = register_fleet(self.backends.store, transport, device_accounts(settings), mqtt_url or None)
+        config = register_fleet(self.backends.store, transport, settings, mqtt_url or None)
         self.fleet = Fleet(config, bus=self.backends.bus)
         self.fleet.connect()
         self._thread = threading.Thread(

@@ -11,12 +11,13 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from canopy.bus import Bus, open_bus
+from canopy.bus import Bus, Credentials, open_bus
+from canopy.bus.kafka_acl import device_user
 from canopy.config import load_config
 from simulators.config import DeviceConfig, FleetConfig
 from simulators.controllers import CommandError, Controller
 from simulators.generators import GENERATORS
-from simulators.transports import BusCommands, BusLink, CommandHandler, HttpLink, Link, MqttLink
+from simulators.transports import BusCommands, BusLink, HttpLink, Link, MqttLink
 
 log = logging.getLogger(__name__)
 
@@ -80,33 +81,35 @@ class Fleet:
         now = clock()
         self.devices = [make_device(device, now) for device in config.devices]
         self._bus = bus
-        self._own_bus = False
+        self._buses: dict[str, Bus] = {}
         self.links: dict[str, Link] = {}
-        self._commands: BusCommands | None = None
+        self._commands: list[BusCommands] = []
         self.sent = 0
 
     def connect(self) -> None:
-        """Open a link per device, and the bus command consumer for kafka controllers."""
-        kafka_controllers: dict[str, CommandHandler] = {}
+        """Open a link per device, and a command consumer per kafka controller."""
         for device in self.devices:
             self.links[device.config.id] = self._link(device)
             if device.controller is not None and device.config.transport == "kafka":
-                kafka_controllers[device.config.id] = device.command
-        if kafka_controllers:
-            self._commands = BusCommands(self.bus(), kafka_controllers)
+                self._commands.append(BusCommands(self.bus(device.config), device.config.id, device.command))
 
-    def bus(self) -> Bus:
-        """The bus kafka devices use (opened on first use)."""
-        if self._bus is None:
-            self._bus = open_bus(self.config.bus_url or load_config().bus_url)
-            self._own_bus = True
-        return self._bus
+    def bus(self, device: DeviceConfig) -> Bus:
+        """The bus a kafka device uses: the one given, else its own, logged in as device-<id> on Kafka."""
+        if self._bus is not None:
+            return self._bus
+        url = self.config.bus_url or load_config().bus_url
+        kafka = url.startswith("kafka://")
+        name = device.id if kafka else ""  # SQLite has no logins: one bus serves every device
+        if name not in self._buses:
+            login = Credentials(device_user(device.id), device.token) if kafka else None
+            self._buses[name] = open_bus(url, credentials=login)
+        return self._buses[name]
 
     def _link(self, device: SimulatedDevice) -> Link:
         """The device's link for its transport."""
         config = device.config
         if config.transport == "kafka":
-            return BusLink(self.bus(), config.id, config.token)
+            return BusLink(self.bus(config), config.id, config.token)
         if config.transport == "http":
             return HttpLink(self.config.api_url or load_config().api_url, config.id, config.token)
         parts = urlsplit(self.config.mqtt_url)
@@ -133,9 +136,9 @@ class Fleet:
 
     def close(self) -> None:
         """Flush and disconnect every link."""
-        if self._commands is not None:
-            self._commands.close()
+        for commands in self._commands:
+            commands.close()
         for link in self.links.values():
             link.close()
-        if self._own_bus and self._bus is not None:
-            self._bus.close()
+        for bus in self._buses.values():
+            bus.close()

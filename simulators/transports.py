@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -15,8 +14,8 @@ import requests
 from paho.mqtt.enums import CallbackAPIVersion
 
 from canopy.bus import Bus
-from canopy.bus.typed import publish
-from canopy.contracts import decode, topics
+from canopy.bus.kafka_acl import device_user
+from canopy.contracts import decode, encode, topics
 from canopy.contracts.devices import CommandAck, DeviceCommand, TelemetrySubmission
 from canopy.errors import DecodeError
 from canopy.telemetry.mqtt import telemetry_payload, topic_for
@@ -38,15 +37,16 @@ class Link(Protocol):
 
 
 class BusLink:
-    """A device on the kafka transport: TelemetrySubmission onto the bus, keyed by device id."""
+    """A device on the kafka transport: TelemetrySubmission onto its own ingest topic, keyed by device id."""
 
     def __init__(self, bus: Bus, device_id: str, token: str) -> None:
         self.bus, self.device_id, self.token = bus, device_id, token
+        self.topic = topics.ingest_topic(device_id)
 
     def send(self, reading: dict[str, Any], at: datetime, seq: int) -> None:
         """Publish one submission (asynchronously; close() flushes)."""
         message = TelemetrySubmission(device_id=self.device_id, reading=reading, at=at, seq=seq)
-        publish(self.bus, message, key=self.device_id)
+        self.bus.publish(self.topic, encode(message), key=self.device_id)
 
     def close(self) -> None:
         """Flush what is queued."""
@@ -54,32 +54,33 @@ class BusLink:
 
 
 class BusCommands:
-    """Delivers DeviceCommands from the bus to the kafka controllers of this process and publishes acks."""
+    """Delivers one kafka controller's commands from its own command topic and acks on its ingest topic."""
 
-    def __init__(self, bus: Bus, handlers: dict[str, CommandHandler]) -> None:
-        self.bus, self.handlers = bus, handlers
-        bus.ensure_topic(topics.DEVICE_COMMANDS)
-        self._consumer = bus.consumer(
-            f"simulators-{uuid.uuid4().hex[:12]}", [topics.DEVICE_COMMANDS], from_beginning=False
-        )
+    def __init__(self, bus: Bus, device_id: str, handler: CommandHandler) -> None:
+        self.bus, self.device_id, self.handler = bus, device_id, handler
+        topic = topics.device_command_topic(device_id)
+        bus.ensure_topic(topic)
+        self._consumer = bus.consumer(device_user(device_id), [topic], from_beginning=False)
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="bus-commands", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"commands-{device_id}", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        """Consume commands for this process's controllers until closed."""
+        """Consume this controller's commands until closed."""
         while not self._stopping.is_set():
             record = self._consumer.poll(0.2)
-            if record is None or record.key not in self.handlers:
+            if record is None:
                 continue
             try:
                 command = decode(record.value).message
             except DecodeError:
                 continue
-            if isinstance(command, DeviceCommand) and command.expires_at >= datetime.now(UTC):
-                ok, state, error = self.handlers[command.device_id](
-                    command.command, command.command_id, command.params
-                )
+            if (
+                isinstance(command, DeviceCommand)
+                and command.device_id == self.device_id
+                and command.expires_at >= datetime.now(UTC)
+            ):
+                ok, state, error = self.handler(command.command, command.command_id, command.params)
                 ack = CommandAck(
                     command_id=command.command_id,
                     device_id=command.device_id,
@@ -88,7 +89,7 @@ class BusCommands:
                     error=error,
                     at=datetime.now(UTC),
                 )
-                publish(self.bus, ack, key=command.device_id)
+                self.bus.publish(topics.ingest_topic(self.device_id), encode(ack), key=self.device_id)
                 self.bus.flush()
 
     def close(self) -> None:

@@ -13,12 +13,23 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bootstrap.infra.kafka.credentials import KafkaCredentials, load_credentials
 from bootstrap.infra.mosquitto_auth import read_env_file
+from canopy.bus import Credentials
 from canopy.config import Config, load_config
 from canopy.telemetry.mqtt import MqttLogin
 from canopy.telemetry.mqtt_accounts import DynsecAccounts
 
 KAFKA_URL = os.environ.get("TEST_KAFKA_URL", "kafka://127.0.0.1:9092")
+KAFKA_PORT = int(KAFKA_URL.rpartition(":")[2].split("?")[0])
+# The logins `canopy infra up` wrote for the broker the tests use (read before tests change CANOPY_HOME).
+KAFKA_CREDENTIALS = Path(
+    os.environ.get("TEST_KAFKA_CREDENTIALS")
+    or Path(os.environ.get("CANOPY_HOME") or "~/.canopy").expanduser()
+    / "infra"
+    / "kafka"
+    / "credentials.json"
+)
 AZURITE_CONNECTION_STRING = "UseDevelopmentStorage=true"
 MQTT_URL = "mqtt://127.0.0.1:1883"
 # The platform account `canopy infra up` generated for its Mosquitto (TEST_MQTT_ENV: another broker's).
@@ -51,8 +62,30 @@ def require(name: str, reachable: bool) -> None:
 @pytest.fixture(scope="session")
 def kafka_url() -> str:
     """The address of the real Kafka broker."""
-    require("Kafka", port_open("127.0.0.1", 9092))
+    require("Kafka", port_open("127.0.0.1", KAFKA_PORT))
     return KAFKA_URL
+
+
+@pytest.fixture(scope="session")
+def kafka_logins(kafka_url: str) -> KafkaCredentials:
+    """The admin and platform logins of the real broker, as `canopy infra up` wrote them."""
+    logins = load_credentials(KAFKA_CREDENTIALS)
+    require(f"Kafka with SASL logins in {KAFKA_CREDENTIALS}", logins is not None)
+    assert logins is not None
+    return logins
+
+
+@pytest.fixture(scope="session")
+def kafka_platform(kafka_logins: KafkaCredentials) -> Credentials:
+    """The platform services' Kafka login."""
+    return Credentials(kafka_logins.platform_user, kafka_logins.platform_password)
+
+
+def kafka_environment(monkeypatch: pytest.MonkeyPatch, url: str, logins: KafkaCredentials) -> None:
+    """Point CANOPY_BUS_URL at the real broker with the platform's and the admin's logins."""
+    monkeypatch.setenv("CANOPY_BUS_URL", url)
+    for key, value in logins.environment().items():
+        monkeypatch.setenv(key, value)
 
 
 @pytest.fixture(scope="session")

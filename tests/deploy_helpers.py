@@ -10,11 +10,14 @@ import time
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from platform_sdk._client import ApiClient
 
+from canopy.nodes.enrolment import enrol_here
 from canopy.runtime import Service
 from canopy.runtime.backends import Backends
 from services.deployer.service import deployer_components
@@ -39,7 +42,9 @@ def running_platform(backends: Backends, home: Path, runtime: str) -> Iterator[H
         gateway,
         *node_manager_components(backends),
         *deployer_components(backends),
-        *agent_components(backends, "node-a", runtime=runtime, labels={"zone": "lab"}),
+        *agent_components(
+            backends, "node-a", enrolled_key(backends, "node-a"), runtime=runtime, labels={"zone": "lab"}
+        ),
     ]
     service = Service("test-platform", components)
     service.start()
@@ -109,3 +114,9 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: 
 def clean_dir(path: Path) -> None:
     """Remove a directory if it exists."""
     shutil.rmtree(path, ignore_errors=True)
+
+
+def enrolled_key(backends: Backends, node_id: str) -> Ed25519PrivateKey:
+    """Enrol `node_id` (as `canopy node add` + the agent's join would) and return the key it joined with."""
+    with backends.store.session() as session:
+        return enrol_here(session, backends.config.home, node_id, datetime.now(UTC))

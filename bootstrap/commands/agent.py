@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import json
+import os
+
 import click
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from platform_sdk._client import ApiClient
 
 from bootstrap.commands.output import parse_labels, reports_errors
 from bootstrap.infra.base import InfraPaths
 from bootstrap.infra.packages import ensure_sandbox_tools
 from bootstrap.launch import ops_server, serve
-from canopy.config import load_config
+from canopy.config import Config, load_config
+from canopy.errors import ConfigError
+from canopy.nodes.enrolment import identity_dir, node_key
 from canopy.runtime import Service
 from canopy.runtime.backends import Backends
 from canopy.runtime.health import component_checks
 from canopy.runtime.heartbeat import HeartbeatSender
+from canopy.workloads.commands import public_pem
+
+KAFKA_LOGIN = "kafka.json"
 
 
 def parse_load(text: str) -> tuple[float, float] | None:
@@ -25,8 +35,43 @@ def parse_load(text: str) -> tuple[float, float] | None:
     return parts[0], parts[-1]
 
 
+def join(config: Config, node_id: str, token: str) -> None:
+    """Join the platform: send this node's public key with the token, keep the Kafka login it answers."""
+    key = node_key(config.home, node_id)
+    answer = ApiClient(config.api_url).post(
+        f"/api/v1/nodes/{node_id}/join", json={"token": token, "public_key": public_pem(key)}
+    )
+    login = identity_dir(config.home, node_id) / KAFKA_LOGIN
+    login.unlink(missing_ok=True)
+    if answer.get("kafka"):
+        fd = os.open(login, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(answer["kafka"], handle)
+
+
+def node_config(config: Config, node_id: str) -> tuple[Config, Ed25519PrivateKey]:
+    """The configuration with this node's own Kafka login, and its key; refuses a node that never joined."""
+    directory = identity_dir(config.home, node_id)
+    if not (directory / "node.key").exists():
+        raise ConfigError(
+            f"node {node_id} has not joined: ask a platform_admin to run `canopy node add {node_id}`, "
+            f"then start the agent once with --join-token"
+        )
+    values = dict(config.values)
+    if (directory / KAFKA_LOGIN).exists():
+        login = json.loads((directory / KAFKA_LOGIN).read_text())
+        values["CANOPY_KAFKA_USERNAME"], values["CANOPY_KAFKA_PASSWORD"] = (
+            login["username"],
+            login["password"],
+        )
+    return Config(values), node_key(config.home, node_id)
+
+
 @click.command()
-@click.option("--node-id", required=True, help="This node's name, unique in the platform.")
+@click.option("--node-id", required=True, help="This node's name, as `canopy node add` gave it.")
+@click.option(
+    "--join-token", default="", help="The one-time token from `canopy node add` (first start only)."
+)
 @click.option("--labels", default="", help="Labels placement can require, as k=v,k2=v2.")
 @click.option("--runtime", type=click.Choice(["process", "docker"]), default="process", show_default=True)
 @click.option("--max-workloads", type=click.IntRange(0, 256), default=8, show_default=True)
@@ -34,8 +79,14 @@ def parse_load(text: str) -> tuple[float, float] | None:
     "--simulated-load", default="", hidden=True, help="Report CPU[,MEMORY] percent instead of psutil's."
 )
 @reports_errors
-def agent(node_id: str, labels: str, runtime: str, max_workloads: int, simulated_load: str) -> None:
-    """Run a node agent: execute signed start/stop commands for NODE_ID and report load every 2 s."""
+def agent(
+    node_id: str, join_token: str, labels: str, runtime: str, max_workloads: int, simulated_load: str
+) -> None:
+    """Run a node agent: execute signed start/stop commands for NODE_ID and report load every 2 s.
+
+    The first start joins the platform with --join-token: the agent makes its Ed25519 key under
+    CANOPY_HOME/agents/NODE_ID/identity (0600) and receives its own Kafka login there.
+    """
     from services.node_agent.service import agent_components
 
     parsed_labels, parsed_load = (
@@ -43,10 +94,16 @@ def agent(node_id: str, labels: str, runtime: str, max_workloads: int, simulated
         parse_load(simulated_load),
     )
 
+    config = load_config()
+    if join_token:
+        join(config, node_id, join_token)
+    config, key = node_config(config, node_id)
+
     def make_service(backends: Backends) -> Service:
         components = agent_components(
             backends,
             node_id,
+            key,
             runtime=runtime,
             labels=parsed_labels,
             simulated_load=parsed_load,
@@ -60,4 +117,4 @@ def agent(node_id: str, labels: str, runtime: str, max_workloads: int, simulated
     if runtime == "process":
         ensure_sandbox_tools(InfraPaths.default().log("system"))
     click.echo(f"Node agent {node_id} ({runtime}) running; Ctrl-C stops.")
-    serve(load_config(), make_service)
+    serve(config, make_service)

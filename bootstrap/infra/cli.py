@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shlex
+
 import click
 
-from bootstrap.infra.base import InfraError
+from bootstrap.infra.base import InfraError, InfraPaths
+from bootstrap.infra.kafka import Kafka
 from bootstrap.infra.manager import NAMES, down, format_status, status, up
 from bootstrap.infra.postgres import saved_database_url
 
@@ -16,7 +19,7 @@ def infra() -> None:
     """Run the platform's infrastructure on this machine, all on 127.0.0.1.
 
     \b
-    kafka      Apache Kafka (KRaft, single node)   127.0.0.1:9092
+    kafka      Apache Kafka (KRaft, single node)   127.0.0.1:9092  SASL/SCRAM + ACLs
     postgres   PostgreSQL (Debian cluster)         127.0.0.1:5432  role and db canopy, password
                                                    generated per install (`status --show-secrets`)
     azurite    Azure Blob emulator                 127.0.0.1:10000
@@ -61,9 +64,27 @@ def down_command(names: tuple[str, ...]) -> None:
 @infra.command("status")
 @click.option("--show-secrets", is_flag=True, help="Show the PostgreSQL password in CANOPY_DB_URL.")
 def status_command(show_secrets: bool) -> None:
-    """Show whether each component is up, its address and who started it, and the CANOPY_DB_URL to use."""
+    """Show whether each component is up, its address, the CANOPY_DB_URL and how to log in to Kafka."""
     click.echo(format_status(status()))
     url = saved_database_url(reveal=show_secrets)
     if url is not None:
         hint = "" if show_secrets else "  (--show-secrets shows the password)"
         click.echo(f"\nCANOPY_DB_URL={url}{hint}")
+    click.echo(Kafka(InfraPaths.default()).usage())
+
+
+@infra.command("env")
+def env_command() -> None:
+    """Print `export` lines giving platform processes their Kafka login (secrets: keep the output private).
+
+    Use as: eval "$(canopy infra env)"
+    """
+    kafka = Kafka(InfraPaths.default())
+    credentials = kafka.credentials()
+    if credentials is None:
+        raise click.ClickException(
+            f"no Kafka logins in {kafka.credentials_file}; run `canopy infra up kafka`"
+        )
+    settings = {"CANOPY_BUS_URL": f"kafka://{kafka.address}", **credentials.environment()}
+    for key, value in settings.items():
+        click.echo(f"export {key}={shlex.quote(value)}")

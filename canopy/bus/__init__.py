@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from canopy.bus.base import Bus, Consumer, Record
+from canopy.bus.base import Bus, Consumer, Credentials, Record
 from canopy.drivers import load_driver
 
 DRIVERS = {
@@ -11,11 +11,11 @@ DRIVERS = {
 }
 
 
-def open_bus(url: str, *, partitions: int = 3) -> Bus:
-    """Open the bus named by `url`, e.g. sqlite:///var/bus.db or kafka://127.0.0.1:9092."""
+def open_bus(url: str, *, partitions: int = 3, credentials: Credentials | None = None) -> Bus:
+    """Open the bus named by `url`, e.g. sqlite:///var/bus.db or kafka://127.0.0.1:9092, as `credentials`."""
     driver = load_driver("bus", url, DRIVERS)
-    bus: Bus = driver(url, partitions=partitions)
+    bus: Bus = driver(url, partitions=partitions, credentials=credentials)
     return bus
 
 
-__all__ = ["Bus", "Consumer", "Record", "open_bus"]
+__all__ = ["Bus", "Consumer", "Credentials", "Record", "open_bus"]

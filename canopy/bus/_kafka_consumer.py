@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from confluent_kafka import Consumer as RdKafkaConsumer
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
@@ -16,15 +17,22 @@ log = logging.getLogger(__name__)
 
 LOOKUP_TIMEOUT = 10.0
 COMMIT_INTERVAL = 0.05
+PATTERN_REFRESH_MS = 5000
 
 
 class KafkaConsumer(Consumer):
     """Batches commits of handled records; librdkafka settles them before partitions move or it closes."""
 
     def __init__(
-        self, servers: str, group: str, topics: Sequence[str], *, session_timeout: float, from_beginning: bool
+        self,
+        common: Mapping[str, Any],
+        group: str,
+        topics: Sequence[str],
+        *,
+        session_timeout: float,
+        from_beginning: bool,
     ) -> None:
-        self._servers = servers
+        self._servers = str(common["bootstrap.servers"])
         self._from_beginning = from_beginning
         self._joined_ms = time.time_ns() // 1_000_000
         self._closed = False
@@ -34,9 +42,8 @@ class KafkaConsumer(Consumer):
         session_ms = int(session_timeout * 1000)
         self._consumer = RdKafkaConsumer(
             {
-                "bootstrap.servers": servers,
+                **common,
                 "group.id": group,
-                "logger": log,
                 "on_commit": self._on_commit,
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
@@ -45,7 +52,8 @@ class KafkaConsumer(Consumer):
                 "heartbeat.interval.ms": session_ms // 4,
                 "fetch.wait.max.ms": 10,
                 "socket.nagle.disable": True,
-                "reconnect.backoff.max.ms": 1000,
+                # pattern subscriptions see topics created later within this many milliseconds
+                "topic.metadata.refresh.interval.ms": PATTERN_REFRESH_MS,
             }
         )
         self._consumer.subscribe(list(topics), on_assign=self._on_assign, on_revoke=self._on_revoke)

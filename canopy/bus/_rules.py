@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from canopy.errors import BadRequest, PayloadTooLarge
 
@@ -25,3 +26,26 @@ def check_value(topic: str, value: bytes) -> bytes:
             f"{MAX_VALUE_BYTES} bytes; put large data in the blob store"
         )
     return value
+
+
+def is_pattern(subscription: str) -> bool:
+    """Whether a consumer's topic is a regular expression (Kafka's convention: it starts with '^')."""
+    return subscription.startswith("^")
+
+
+def check_subscription(subscription: str) -> str:
+    """Return a topic name or a valid '^regex' pattern, else raise BadRequest."""
+    if not is_pattern(subscription):
+        return check_topic(subscription)
+    try:
+        re.compile(subscription)
+    except re.error as exc:
+        raise BadRequest(f"Topic pattern {subscription!r} is not a valid regular expression: {exc}") from exc
+    return subscription
+
+
+def subscribes(subscriptions: Sequence[str], topic: str) -> bool:
+    """Whether `topic` is one of the subscriptions or matches one of their patterns."""
+    return any(
+        re.fullmatch(sub, topic) is not None if is_pattern(sub) else sub == topic for sub in subscriptions
+    )

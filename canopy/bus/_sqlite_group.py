@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from canopy.bus._rules import subscribes
 from canopy.bus._sqlite_schema import head_offset, write_transaction
 
 TopicPartition = tuple[str, int]
@@ -19,7 +20,8 @@ def assign(
     """Give each partition to its least-loaded subscriber; topics with fewer subscribers go first."""
     assignment: dict[str, set[TopicPartition]] = {member: set() for member in members}
     subscribers = {
-        topic: sorted(member for member, topics in members.items() if topic in topics) for topic in partitions
+        topic: sorted(member for member, topics in members.items() if subscribes(topics, topic))
+        for topic in partitions
     }
     for topic in sorted(partitions, key=lambda topic: (len(subscribers[topic]), topic)):
         for partition in range(partitions[topic] if subscribers[topic] else 0):
@@ -69,7 +71,7 @@ class GroupMember:
         with write_transaction(self.conn):
             self._insert_member(now)
             for topic, partitions in self._partitions().items():
-                if topic not in self.topics:
+                if not subscribes(self.topics, topic):
                     continue
                 for partition in range(partitions):
                     start = 0 if self.from_beginning else head_offset(self.conn, topic, partition)

@@ -20,6 +20,14 @@ class Record:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Credentials:
+    """A bus login: a SASL/SCRAM-SHA-512 user name and password (the SQLite bus needs none)."""
+
+    username: str
+    password: str = field(repr=False)
+
+
 class Consumer(ABC):
     """A member of a consumer group; partitions of its topics are spread over the group's members."""
 
@@ -39,9 +47,10 @@ class Consumer(ABC):
 class Bus(ABC):
     """A message bus chosen by URL; see canopy.bus.open_bus."""
 
-    def __init__(self, url: str, *, partitions: int = 3) -> None:
+    def __init__(self, url: str, *, partitions: int = 3, credentials: Credentials | None = None) -> None:
         self.url = url
         self.partitions = partitions
+        self.credentials = credentials
 
     @abstractmethod
     def ensure_topic(self, topic: str, partitions: int | None = None) -> None:
@@ -59,7 +68,11 @@ class Bus(ABC):
 
     @abstractmethod
     def consumer(self, group: str, topics: Sequence[str], *, from_beginning: bool = True) -> Consumer:
-        """Join consumer `group` on `topics`; new groups start at the earliest or the latest offset."""
+        """Join consumer `group` on `topics`; new groups start at the earliest or the latest offset.
+
+        A topic starting with '^' is a regular expression: every topic matching it, now or created
+        later, is consumed (a topic created after the join is read from its beginning).
+        """
 
     @abstractmethod
     def close(self) -> None:

@@ -14,10 +14,10 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from canopy.bus._rules import check_topic, check_value
+from canopy.bus._rules import check_subscription, check_topic, check_value, is_pattern
 from canopy.bus._sqlite_consumer import SqliteConsumer
 from canopy.bus._sqlite_schema import connect, head_offset, parse_url, write_transaction
-from canopy.bus.base import Bus, Consumer
+from canopy.bus.base import Bus, Consumer, Credentials
 from canopy.errors import Timeout, Unavailable
 
 MAX_PENDING_MESSAGES = 20_000
@@ -50,8 +50,8 @@ class _Pending:
 class SqliteBus(Bus):
     """sqlite:///abs/path.db[?session_timeout=S&retention_hours=H]: a writer thread commits batches."""
 
-    def __init__(self, url: str, *, partitions: int = 3) -> None:
-        super().__init__(url, partitions=partitions)
+    def __init__(self, url: str, *, partitions: int = 3, credentials: Credentials | None = None) -> None:
+        super().__init__(url, partitions=partitions, credentials=credentials)
         self.options = parse_url(url)
         self._control = connect(self.options.path, check_same_thread=False)
         self._writer_conn = connect(self.options.path, check_same_thread=False)
@@ -119,10 +119,12 @@ class SqliteBus(Bus):
         self._sync_to_disk()
 
     def consumer(self, group: str, topics: Sequence[str], *, from_beginning: bool = True) -> Consumer:
-        """Join `group` on `topics`, creating the topics if needed."""
+        """Join `group` on `topics` ('^regex' patterns too), creating the named topics if needed."""
         if not topics:
             raise ValueError("a consumer needs at least one topic")
         for topic in topics:
+            if is_pattern(check_subscription(topic)):
+                continue
             self.ensure_topic(topic)
         return SqliteConsumer(
             self.options.path,

@@ -38,9 +38,11 @@ def failure_reason(exc: BaseException, attempts: int) -> str:
     return f"handler failed {attempts} time(s): {text}"[:MAX_REASON]
 
 
-def publish(bus: Bus, message: Message, *, key: str | None = None, message_id: str | None = None) -> None:
-    """Publish a contract on its own topic."""
-    bus.publish(message.TOPIC, encode(message, message_id=message_id), key=key)
+def publish(
+    bus: Bus, message: Message, *, key: str | None = None, message_id: str | None = None, topic: str = ""
+) -> None:
+    """Publish a contract on its own topic (or on `topic`, for per-device topics)."""
+    bus.publish(topic or message.TOPIC, encode(message, message_id=message_id), key=key)
 
 
 def dead_letter_for(record: Record, group: str, reason: str) -> DeadLetter:

@@ -24,6 +24,16 @@ class Message(BaseModel):
     TOPIC: ClassVar[str] = ""
 
 
+class SignedMessage(Message):
+    """A message carrying an Ed25519 signature by its sender over every other field."""
+
+    signature: str = ""
+
+    def signed_payload(self) -> bytes:
+        """The canonical bytes the signature covers: every field but the signature."""
+        return self.model_copy(update={"signature": ""}).model_dump_json().encode()
+
+
 @dataclass(frozen=True)
 class Envelope:
     """A decoded message with its envelope fields."""

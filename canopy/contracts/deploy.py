@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from canopy.contracts import topics
-from canopy.contracts.base import Message, contract
+from canopy.contracts.base import Message, SignedMessage, contract
 
 Stage = Literal["requested", "building", "placing", "starting", "ready", "failed", "stopping", "stopped"]
 WorkloadState = Literal["starting", "ready", "failed", "stopped"]
@@ -78,8 +78,8 @@ class WorkloadStatus(BaseModel):
 
 
 @contract("nodes-status", topic=topics.NODE_STATUS)
-class NodeStatus(Message):
-    """A node agent's periodic report of its load, capacity, labels and workloads."""
+class NodeStatus(SignedMessage):
+    """A node agent's periodic report of its load, capacity, labels and workloads, signed by the node."""
 
     node_id: str = Field(min_length=1, max_length=64)
     runtime: Literal["process", "docker"]
@@ -118,7 +118,7 @@ class PlacementDecision(Message):
 
 
 @contract("node-commands-command", topic=topics.NODE_COMMANDS)
-class NodeCommand(Message):
+class NodeCommand(SignedMessage):
     """A start/stop/restart order for one node, Ed25519-signed by the control plane, with an expiry."""
 
     cmd_id: str
@@ -130,16 +130,11 @@ class NodeCommand(Message):
     issued_at: datetime
     expires_at: datetime
     spec: WorkloadSpec | None = None
-    signature: str = ""
-
-    def signed_payload(self) -> bytes:
-        """The canonical bytes the signature covers: every field but the signature."""
-        return self.model_copy(update={"signature": ""}).model_dump_json().encode()
 
 
 @contract("workloads-event", topic=topics.WORKLOAD_EVENTS)
-class WorkloadEvent(Message):
-    """A workload changed state on a node; failures carry the last log lines."""
+class WorkloadEvent(SignedMessage):
+    """A workload changed state on a node, signed by that node; failures carry the last log lines."""
 
     node_id: str
     workload_id: str

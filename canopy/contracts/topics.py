@@ -1,4 +1,4 @@
-"""Topic names: every topic the platform uses is declared here, as canopy.<group>."""
+"""Topic names: every topic the platform uses is declared here, as canopy.<group>[.<device id>]."""
 
 from __future__ import annotations
 
@@ -15,3 +15,22 @@ DEVICE_TELEMETRY = "canopy.telemetry"
 TELEMETRY_INGEST = "canopy.telemetry-ingest"
 DEVICE_COMMANDS = "canopy.device-commands"
 DEVICE_EVENTS = "canopy.devices"
+
+INGEST_PREFIX = "canopy.ingest."
+DEVICE_COMMAND_PREFIX = "canopy.commands."
+INGEST_PATTERN = "^canopy[.]ingest[.].+"
+
+
+def ingest_topic(device_id: str) -> str:
+    """The topic a kafka-transport device produces its readings and acknowledgements to."""
+    return f"{INGEST_PREFIX}{device_id}"
+
+
+def device_command_topic(device_id: str) -> str:
+    """The topic a kafka-transport controller reads its commands from."""
+    return f"{DEVICE_COMMAND_PREFIX}{device_id}"
+
+
+def device_of_ingest_topic(topic: str) -> str | None:
+    """The device id an ingest topic belongs to, or None for any other topic."""
+    return topic[len(INGEST_PREFIX) :] or None if topic.startswith(INGEST_PREFIX) else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from canopy.blob import BlobStore, open_blob
-from canopy.bus import Bus, open_bus
+from canopy.bus import Bus, Credentials, open_bus
 from canopy.config import Config
 from canopy.runtime.health import Check
 from canopy.store import Store, open_store
@@ -27,10 +27,17 @@ class Backends:
         self.store.close()
 
 
+def bus_credentials(config: Config) -> Credentials | None:
+    """The bus login CANOPY_KAFKA_USERNAME/PASSWORD name, or None when no user is set."""
+    if not config.kafka_username:
+        return None
+    return Credentials(config.kafka_username, config.kafka_password)
+
+
 def open_backends(config: Config) -> Backends:
     """Open every backend and bring the store's schema up to date."""
     config.home  # noqa: B018 - creates the data directory the embedded defaults live in
-    bus = open_bus(config.bus_url, partitions=config.bus_partitions)
+    bus = open_bus(config.bus_url, partitions=config.bus_partitions, credentials=bus_credentials(config))
     store = open_store(config.db_url)
     store.migrate()
     return Backends(config, bus, store, open_blob(config.blob_url, config))

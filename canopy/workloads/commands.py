@@ -1,4 +1,4 @@
-"""Signed node commands: Ed25519 keys, signing, and the agent's pure freshness check."""
+"""Signed control messages: Ed25519 keys, signing, and the agent's pure command freshness check."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from canopy.contracts.base import SignedMessage
 from canopy.contracts.deploy import NodeCommand
 from canopy.private import write_private_file
 
@@ -23,23 +25,45 @@ def key_paths(home: Path) -> tuple[Path, Path]:
     return home / "keys" / "node-commands.key", home / "keys" / "node-commands.pub"
 
 
-def load_or_create_signing_key(home: Path) -> Ed25519PrivateKey:
-    """The control plane's private key, created (mode 0600) with its public key on first use."""
-    private_path, public_path = key_paths(home)
-    if private_path.exists():
-        key = serialization.load_pem_private_key(private_path.read_bytes(), password=None)
+def load_or_create_private_key(path: Path) -> Ed25519PrivateKey:
+    """The Ed25519 private key at `path`, created with mode 0600 on first use."""
+    if path.exists():
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
         if not isinstance(key, Ed25519PrivateKey):
-            raise ValueError(f"{private_path} is not an Ed25519 private key")
+            raise ValueError(f"{path} is not an Ed25519 private key")
         return key
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    write_private_file(private_path, pem)
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    write_private_file(path, pem)
+    return key
+
+
+def public_pem(key: Ed25519PrivateKey) -> str:
+    """The PEM text of a private key's public half."""
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
     )
-    write_private_file(public_path, public)
+
+
+def parse_public_pem(text: str) -> Ed25519PublicKey:
+    """An Ed25519 public key from PEM text; ValueError when it is anything else."""
+    key = serialization.load_pem_public_key(text.encode())
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError("not an Ed25519 public key")
+    return key
+
+
+def load_or_create_signing_key(home: Path) -> Ed25519PrivateKey:
+    """The control plane's private key, created (mode 0600) with its public key on first use."""
+    private_path, public_path = key_paths(home)
+    existed = private_path.exists()
+    key = load_or_create_private_key(private_path)
+    if not existed or not public_path.exists():
+        write_private_file(public_path, public_pem(key).encode())
     return key
 
 
@@ -48,24 +72,27 @@ def load_verify_key(home: Path) -> Ed25519PublicKey | None:
     _, public_path = key_paths(home)
     if not public_path.exists():
         return None
-    key = serialization.load_pem_public_key(public_path.read_bytes())
-    if not isinstance(key, Ed25519PublicKey):
-        raise ValueError(f"{public_path} is not an Ed25519 public key")
-    return key
+    try:
+        return parse_public_pem(public_path.read_text())
+    except ValueError:
+        raise ValueError(f"{public_path} is not an Ed25519 public key") from None
 
 
-def sign(command: NodeCommand, key: Ed25519PrivateKey) -> NodeCommand:
-    """The command with its signature set."""
-    signature = base64.b64encode(key.sign(command.signed_payload())).decode()
-    return command.model_copy(update={"signature": signature})
+S = TypeVar("S", bound=SignedMessage)
 
 
-def signature_valid(command: NodeCommand, key: Ed25519PublicKey | None) -> bool:
-    """Whether the command carries a valid signature by the control plane."""
-    if key is None or not command.signature:
+def sign(message: S, key: Ed25519PrivateKey) -> S:
+    """The message with its signature set."""
+    signature = base64.b64encode(key.sign(message.signed_payload())).decode()
+    return message.model_copy(update={"signature": signature})
+
+
+def signature_valid(message: SignedMessage, key: Ed25519PublicKey | None) -> bool:
+    """Whether the message carries a valid signature by `key`."""
+    if key is None or not message.signature:
         return False
     try:
-        key.verify(base64.b64decode(command.signature), command.signed_payload())
+        key.verify(base64.b64decode(message.signature), message.signed_payload())
     except (InvalidSignature, ValueError):
         return False
     return True

@@ -10,6 +10,8 @@ from canopy.bus.base import Record
 from canopy.contracts import Envelope, Message
 from canopy.contracts.deploy import PlacementDecision, WorkloadEvent
 from canopy.deployments.tables import Replica
+from canopy.nodes.enrolment import enrolled
+from canopy.nodes.trust import SentCommand, event_refusal
 from canopy.store import Store
 from canopy.store.models import utcnow
 
@@ -40,6 +42,10 @@ class Replies:
         if isinstance(message, PlacementDecision):
             key = message.request_id
         elif isinstance(message, WorkloadEvent):
+            refused = self._refusal(message)
+            if refused is not None:
+                log.warning("refused a workload event of %s: %s", message.workload_id, refused)
+                return
             key = message.workload_id
             if message.state in ("failed", "stopped"):
                 self._mark_failed(message)
@@ -49,6 +55,17 @@ class Replies:
             waiter = self._waiters.get(key)
         if waiter is not None:
             waiter.put(message)
+
+    def _refusal(self, event: WorkloadEvent) -> str | None:
+        """Why a workload event is not to be believed: not signed by the node told to run it, or None."""
+        with self.store.session() as session:
+            replica = session.get(Replica, event.workload_id)
+            sent = (
+                None
+                if replica is None
+                else SentCommand(replica.node_id, replica.model_id, replica.generation)
+            )
+            return event_refusal(event, enrolled(session, event.node_id), sent)
 
     def _mark_failed(self, event: WorkloadEvent) -> None:
         """Take a replica that died after being ready out of the endpoints."""

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from canopy.bus import Bus, Record
 from canopy.bus.typed import publish
-from canopy.contracts import Envelope
+from canopy.contracts import Envelope, topics
 from canopy.contracts.devices import CommandAck, DeviceCommand, TelemetryReading
 from canopy.store import Store
 from canopy.telemetry.directory import DeviceDirectory
@@ -27,8 +27,9 @@ class CommandSender(Protocol):
 class CommandRouter:
     """Bus handler for DeviceCommand: MQTT controllers get it on canopy/devices/<id>/commands.
 
-    Controllers on the kafka transport consume the command topic themselves; HTTP controllers cannot
-    receive commands, so those are answered at once with a failed acknowledgement.
+    Controllers on the kafka transport get it on their own topic canopy.commands.<id> (only they may
+    read it); HTTP controllers cannot receive commands, so those are answered at once with a failed
+    acknowledgement.
     """
 
     def __init__(self, bus: Bus, directory: DeviceDirectory, sender: CommandSender | None) -> None:
@@ -42,7 +43,7 @@ class CommandRouter:
         if not isinstance(command, DeviceCommand):
             return
         record = self.directory.find(command.device_id)
-        if record is None or record.transport == "kafka":
+        if record is None:
             return
         if command.expires_at < datetime.now(UTC):
             self._fail(command, "the command expired before it could be delivered")
@@ -55,6 +56,10 @@ class CommandRouter:
                     "params": command.params,
                     "expires_at": command.expires_at.isoformat(),
                 },
+            )
+        elif record.transport == "kafka":
+            publish(
+                self.bus, command, key=command.device_id, topic=topics.device_command_topic(command.device_id)
             )
         elif record.transport == "mqtt":
             self._fail(command, "the MQTT bridge is not configured (set CANOPY_MQTT_URL)")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from canopy.bus import Record
-from canopy.bus.typed import Handler, Subscriber
+from canopy.bus.typed import Handler, Subscriber, publish
 from canopy.contracts import Envelope, topics
-from canopy.contracts.devices import TelemetrySubmission
+from canopy.contracts.devices import CommandAck, TelemetrySubmission
 from canopy.runtime import Component
 from canopy.runtime.backends import Backends
 from canopy.runtime.component import LoopThread
@@ -20,6 +21,8 @@ from canopy.telemetry.storage import LatestWriter
 from services.device_manager.commands import AckRecorder, CommandRouter, StateFromMqtt
 from services.device_manager.mqtt_bridge import MqttBridge, installation_client_id
 from services.device_manager.processor import GROUP, TelemetryProcessor
+
+log = logging.getLogger(__name__)
 
 
 class LatestFlusher(LoopThread):
@@ -43,15 +46,25 @@ class LatestFlusher(LoopThread):
 
 
 def ingest_handler(processor: TelemetryProcessor) -> Handler:
-    """A bus handler that feeds TelemetrySubmission messages to the processor."""
+    """A bus handler for readings: relayed ones on canopy.telemetry-ingest, and each kafka device's own.
 
-    def handle(envelope: Envelope, _record: Record) -> None:
-        """Judge one TelemetrySubmission from the bus."""
+    On a device's topic (canopy.ingest.<id>, which only that device may write on Kafka) the device is
+    the topic's; a message naming another device is refused, and a controller's acknowledgement is
+    passed on to canopy.devices, which only the platform may write.
+    """
+
+    def handle(envelope: Envelope, record: Record) -> None:
+        """Judge one message from the bus."""
         message = envelope.message
-        if isinstance(message, TelemetrySubmission):
-            processor.handle(
-                Submission(message.device_id, message.reading, message.at, message.seq, message.source)
-            )
+        owner = topics.device_of_ingest_topic(record.topic)
+        claimed = getattr(message, "device_id", None)
+        if owner is not None and claimed != owner:
+            log.warning("refused a %s on %s: it names device %s", message.TYPE, record.topic, claimed)
+        elif isinstance(message, TelemetrySubmission):
+            source = "kafka" if owner is not None else message.source
+            processor.handle(Submission(message.device_id, message.reading, message.at, message.seq, source))
+        elif isinstance(message, CommandAck) and owner is not None:
+            publish(processor.bus, message, key=owner)
 
     return handle
 
@@ -84,18 +97,23 @@ def device_manager_components(
         client_id = where.mqtt_client_id or installation_client_id(config.home)
         bridge = MqttBridge(login, bus, processor.handle, StateFromMqtt(bus, directory), client_id)
 
-    def loop(name: str, suffix: str, topic: str, handler: Handler) -> SubscriptionLoop:
-        """A subscription loop of this placement on one topic."""
+    def loop(name: str, suffix: str, subscribed: list[str], handler: Handler) -> SubscriptionLoop:
+        """A subscription loop of this placement on some topics."""
         group = f"{where.group}{suffix}"
         return SubscriptionLoop(
-            name, lambda: Subscriber(bus, group, [topic], handler, from_beginning=where.from_beginning)
+            name, lambda: Subscriber(bus, group, subscribed, handler, from_beginning=where.from_beginning)
         )
 
     components: list[Component] = [
         LatestFlusher(writer),
-        loop("telemetry-ingest", "", topics.TELEMETRY_INGEST, ingest_handler(processor)),
-        loop("command-acks", "-acks", topics.DEVICE_EVENTS, AckRecorder(store, directory, writer)),
-        loop("command-router", "-commands", topics.DEVICE_COMMANDS, CommandRouter(bus, directory, bridge)),
+        loop(
+            "telemetry-ingest",
+            "",
+            [topics.TELEMETRY_INGEST, topics.INGEST_PATTERN],
+            ingest_handler(processor),
+        ),
+        loop("command-acks", "-acks", [topics.DEVICE_EVENTS], AckRecorder(store, directory, writer)),
+        loop("command-router", "-commands", [topics.DEVICE_COMMANDS], CommandRouter(bus, directory, bridge)),
     ]
     if bridge is not None:
         components.append(bridge)

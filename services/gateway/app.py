@@ -15,7 +15,17 @@ from services.gateway.limits import BoundedJSONProvider, enforce_body_limit
 from services.gateway.live import DeviceFeed
 from services.gateway.slots import LongLivedSlots
 from services.gateway.throttle import LoginThrottle
-from services.gateway.views import auth, commands, deployments, devices, health, models, telemetry, users
+from services.gateway.views import (
+    auth,
+    commands,
+    deployments,
+    devices,
+    health,
+    models,
+    nodes,
+    telemetry,
+    users,
+)
 from services.gateway.views.helpers import ModelRefConverter
 
 log = logging.getLogger(__name__)
@@ -41,7 +51,7 @@ def create_app(backends: Backends) -> Flask:
         slots=LongLivedSlots(config.streams_per_user, config.streams_total),
         feed=DeviceFeed(backends.bus),
     )
-    for area in (health, auth, users, models, telemetry, commands, devices, deployments):
+    for area in (health, auth, users, models, telemetry, commands, devices, deployments, nodes):
         app.register_blueprint(area.blueprint)
     app.before_request(enforce_body_limit)
     app.before_request(enforce_roles)

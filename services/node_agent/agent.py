@@ -10,13 +10,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from canopy.bus import Bus
 from canopy.bus.base import Record
 from canopy.bus.typed import publish
 from canopy.contracts import Envelope
 from canopy.contracts.deploy import NodeCommand, NodeStatus, WorkloadEvent, WorkloadState, WorkloadStatus
-from canopy.workloads.commands import CommandLedger, load_verify_key, refusal, signature_valid
+from canopy.workloads.commands import CommandLedger, load_verify_key, refusal, sign, signature_valid
 from canopy.workloads.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -24,10 +25,11 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class AgentSettings:
-    """Who the node is and how it reports itself."""
+    """Who the node is (its id and the key it joined with) and how it reports itself."""
 
     node_id: str
     home: Path
+    key: Ed25519PrivateKey
     labels: Mapping[str, str] = field(default_factory=dict)
     max_workloads: int = 8
     simulated_load: tuple[float, float] | None = None
@@ -134,7 +136,7 @@ class NodeAgent:
         logs: list[str],
         endpoint: str = "",
     ) -> None:
-        """Publish a workload event."""
+        """Publish a workload event signed with the node's key."""
         event = WorkloadEvent(
             node_id=self.settings.node_id,
             workload_id=workload_id,
@@ -145,7 +147,7 @@ class NodeAgent:
             message=message,
             logs=logs,
         )
-        publish(self.bus, event, key=model_id)
+        publish(self.bus, sign(event, self.settings.key), key=model_id)
         self.bus.flush()
 
     def adopt(self) -> None:
@@ -179,7 +181,7 @@ class NodeAgent:
                 )
 
     def status(self) -> NodeStatus:
-        """The node's load, size, labels and workloads right now."""
+        """The node's load, size, labels and workloads right now, signed with the node's key."""
         memory = psutil.virtual_memory()
         cpu, mem = psutil.cpu_percent(None), memory.percent
         if self.settings.simulated_load is not None:
@@ -195,7 +197,7 @@ class NodeAgent:
                 )
                 for wid, w in self.workloads.items()
             ]
-        return NodeStatus(
+        status = NodeStatus(
             node_id=self.settings.node_id,
             runtime="docker" if self.runtime.name == "docker" else "process",
             labels=dict(self.settings.labels),
@@ -207,6 +209,7 @@ class NodeAgent:
             workloads=workloads,
             at=datetime.now(UTC),
         )
+        return sign(status, self.settings.key)
 
     def report(self) -> None:
         """Check workloads, then publish the node status."""

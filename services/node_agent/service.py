@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from canopy.bus.typed import Subscriber
 from canopy.contracts import topics
+from canopy.nodes.enrolment import enrol_here
 from canopy.runtime import Component
 from canopy.runtime.backends import Backends
 from canopy.runtime.component import LoopThread
@@ -64,15 +68,16 @@ def make_runtime(kind: str, node_id: str, home: Path, rootfs_dir: Path) -> Runti
 def agent_components(
     backends: Backends,
     node_id: str,
+    key: Ed25519PrivateKey,
     *,
     runtime: str = "process",
     labels: Mapping[str, str] | None = None,
     simulated_load: tuple[float, float] | None = None,
     max_workloads: int = 8,
 ) -> list[Component]:
-    """The components of one node agent."""
+    """The components of one node agent that joined with `key`."""
     home = backends.config.home
-    settings = AgentSettings(node_id, home, dict(labels or {}), max_workloads, simulated_load)
+    settings = AgentSettings(node_id, home, key, dict(labels or {}), max_workloads, simulated_load)
     workload_runtime = make_runtime(runtime, node_id, home, Path(backends.config.rootfs_dir))
     agent = NodeAgent(backends.bus, workload_runtime, settings)
     subscribe: Callable[[], Subscriber] = lambda: Subscriber(  # noqa: E731
@@ -86,8 +91,11 @@ def agent_components(
 
 
 def local_agent_components(backends: Backends) -> list[Component]:
-    """The agent `canopy up` starts: this machine, process runtime."""
-    return agent_components(backends, f"local-{socket.gethostname()}"[:64], runtime="process")
+    """The agent `canopy up` starts: this machine, process runtime, enrolled in-process on first start."""
+    node_id = f"local-{socket.gethostname()}"[:64]
+    with backends.store.session() as session:
+        key = enrol_here(session, backends.config.home, node_id, datetime.now(UTC))
+    return agent_components(backends, node_id, key, runtime="process")
 
 
 def main() -> None:

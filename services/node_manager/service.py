@@ -14,6 +14,8 @@ from canopy.contracts import Envelope, topics
 from canopy.contracts.deploy import NodeStatus, PlacementDecision, PlacementRequest
 from canopy.deployments.records import platform_group
 from canopy.deployments.tables import Node
+from canopy.nodes.enrolment import enrolled
+from canopy.nodes.trust import status_refusal
 from canopy.placement import Demand, NodeView, NoNodeFits, place
 from canopy.runtime import Component
 from canopy.runtime.backends import Backends
@@ -46,11 +48,15 @@ class NodeManager:
         self.backends = backends
 
     def on_status(self, envelope: Envelope, _record: Record) -> None:
-        """Upsert the reporting node's row."""
+        """Upsert the reporting node's row, if the report is signed by that node and timely."""
         status = envelope.message
         if not isinstance(status, NodeStatus):
             return
         with self.backends.store.session() as session:
+            refused = status_refusal(status, enrolled(session, status.node_id), datetime.now(UTC))
+            if refused is not None:
+                log.warning("refused a status report of node %s: %s", status.node_id, refused)
+                return
             node = session.get(Node, status.node_id) or Node(node_id=status.node_id)
             if node.last_seen is not None and node.last_seen > status.at:
                 return  # an older report arriving late

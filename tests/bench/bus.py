@@ -1,6 +1,10 @@
 """Bus benchmark: publish throughput and end-to-end latency per driver, printed as one JSON document.
 
-Usage: python tests/bench/bus.py [--drivers sqlite,kafka] [--duration S] [--kafka-url URL]
+Usage: python tests/bench/bus.py [--drivers sqlite,kafka] [--duration S]
+
+"kafka" runs on two fresh throwaway brokers started from the jars `canopy infra up` fetched, in the
+same run: one with the platform's SASL/SCRAM-SHA-512 configuration, one PLAINTEXT, and reports the
+ratio of the two ("sasl_vs_plaintext").
 
 Every case runs for --duration seconds. Latency is measured from publish() in this process to poll()
 returning in a consumer subprocess (which commits each record, like a service does), for 1 KB values
@@ -20,9 +24,18 @@ import tempfile
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
-from canopy.bus import Bus, open_bus
+from bootstrap.infra.base import InfraPaths
+from canopy.bus import Bus, Credentials, open_bus
+from canopy.bus.kafka import sasl_settings
+from canopy.config import load_config
+from canopy.runtime.backends import bus_credentials
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.bench.kafka_brokers import bench_broker
 
 VALUE_BYTES = 1024
 PROBE, MEASURED, STOP = 0, 1, 2
@@ -43,9 +56,9 @@ def message(kind: int, number: int = 0) -> bytes:
     return head + PADDING[: VALUE_BYTES - len(head)]
 
 
-def publish_throughput(url: str, duration: float) -> float:
+def publish_throughput(url: str, login: Credentials | None, duration: float) -> float:
     """Messages per second published at full speed, the final flush included."""
-    bus = open_bus(url)
+    bus = open_bus(url, credentials=login)
     topic = f"bench-publish-{uuid.uuid4().hex[:8]}"
     bus.publish(topic, message(PROBE))
     bus.flush()
@@ -61,7 +74,7 @@ def publish_throughput(url: str, duration: float) -> float:
     return round(count / elapsed)
 
 
-def raw_client_throughput(driver: str, url: str, duration: float) -> float:
+def raw_client_throughput(driver: str, url: str, login: Credentials | None, duration: float) -> float:
     """Baseline for the same run: the raw client (confluent-kafka, or sqlite3 batches) with no bus on top."""
     value, count, started = message(PROBE), 0, time.perf_counter()
     if driver == "kafka":
@@ -75,10 +88,11 @@ def raw_client_throughput(driver: str, url: str, duration: float) -> float:
                 "acks": "all",
                 "linger.ms": 1,
                 "compression.type": "lz4",
+                **(sasl_settings(login.username, login.password) if login else {}),
             }
         )
         topic = f"bench-raw-{uuid.uuid4().hex[:8]}"
-        open_bus(url).ensure_topic(topic)
+        open_bus(url, credentials=login).ensure_topic(topic)
         started = time.perf_counter()
         while time.perf_counter() - started < duration:
             for _ in range(1000):
@@ -111,13 +125,16 @@ def raw_client_throughput(driver: str, url: str, duration: float) -> float:
     return round(count / (time.perf_counter() - started))
 
 
-def latency(url: str, duration: float, rate: float | None) -> dict[str, Any]:
+def latency(url: str, login: Credentials | None, duration: float, rate: float | None) -> dict[str, Any]:
     """Percentiles of publish-to-poll latency at `rate` msg/s (None: as fast as possible)."""
-    bus = open_bus(url)
+    bus = open_bus(url, credentials=login)
     topic = f"bench-latency-{uuid.uuid4().hex[:8]}"
     bus.ensure_topic(topic)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CANOPY_KAFKA_")}
+    if login is not None:
+        env.update(CANOPY_KAFKA_USERNAME=login.username, CANOPY_KAFKA_PASSWORD=login.password)
     consumer = subprocess.Popen(
-        [sys.executable, __file__, "--consume", url, topic], stdout=subprocess.PIPE, text=True
+        [sys.executable, __file__, "--consume", url, topic], stdout=subprocess.PIPE, text=True, env=env
     )
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=pump, args=(consumer, lines), daemon=True).start()
@@ -163,7 +180,7 @@ def wait_until_ready(bus: Bus, topic: str, lines: queue.Queue[str]) -> None:
 
 def consume(url: str, topic: str) -> None:
     """The consumer subprocess: print 'ready' at the first probe, then the latency figures as JSON."""
-    bus = open_bus(url)
+    bus = open_bus(url, credentials=bus_credentials(load_config()))
     consumer = bus.consumer(f"bench-{uuid.uuid4().hex[:8]}", [topic])
     latencies: list[float] = []
     expected: int | None = None
@@ -209,15 +226,16 @@ def percentiles(latencies: list[float], expected: int | None) -> dict[str, Any]:
     }
 
 
-def bench_driver(driver: str, url: str, duration: float) -> dict[str, Any]:
+def bench_driver(driver: str, url: str, login: Credentials | None, duration: float) -> dict[str, Any]:
     """Every case for one driver, with its targets and whether they were met."""
-    throughput = publish_throughput(url, duration)
-    baseline = raw_client_throughput(driver, url, duration)
-    at_rate = latency(url, duration, RATES[driver])
-    full_speed = latency(url, duration, None)
+    throughput = publish_throughput(url, login, duration)
+    baseline = raw_client_throughput(driver, url, login, duration)
+    at_rate = latency(url, login, duration, RATES[driver])
+    full_speed = latency(url, login, duration, None)
     target = TARGETS[driver]
     return {
         "url": url,
+        "sasl": login is not None,
         "publish_msg_per_s": throughput,
         "baseline_raw_client_msg_per_s": baseline,
         "publish_vs_raw_client": round(throughput / baseline, 3),
@@ -229,6 +247,23 @@ def bench_driver(driver: str, url: str, duration: float) -> dict[str, Any]:
     }
 
 
+def bench_kafka(duration: float) -> dict[str, Any]:
+    """The Kafka cases on two fresh brokers of the same jars, one with SASL/SCRAM and one PLAINTEXT."""
+    libs = InfraPaths.default().cache("kafka") / "libs"
+    with bench_broker(libs, sasl=True) as sasl_broker, bench_broker(libs, sasl=False) as plain_broker:
+        for warm_up in (sasl_broker, plain_broker):
+            publish_throughput(*warm_up, duration)
+        sasl = bench_driver("kafka", *sasl_broker, duration)
+        plain = bench_driver("kafka", *plain_broker, duration)
+    at_rate = f"latency_at_{RATES['kafka']}_msg_per_s"
+    ratio = {
+        "publish": round(sasl["publish_msg_per_s"] / plain["publish_msg_per_s"], 3),
+        "p50_at_rate": round(sasl[at_rate]["p50_ms"] / max(0.01, plain[at_rate]["p50_ms"]), 3),
+        "p99_at_rate": round(sasl[at_rate]["p99_ms"] / max(0.01, plain[at_rate]["p99_ms"]), 3),
+    }
+    return {"kafka_sasl": sasl, "kafka_plaintext": plain, "sasl_vs_plaintext": ratio}
+
+
 def main() -> None:
     """Parse the arguments and print the JSON report (or run as the consumer subprocess)."""
     parser = argparse.ArgumentParser(
@@ -236,19 +271,21 @@ def main() -> None:
     )
     parser.add_argument("--drivers", default="sqlite,kafka", help="comma-separated: sqlite, kafka")
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per case (default 3)")
-    parser.add_argument("--kafka-url", default=os.environ.get("TEST_KAFKA_URL", "kafka://127.0.0.1:9092"))
     parser.add_argument("--consume", nargs=2, metavar=("URL", "TOPIC"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.consume:
         consume(*args.consume)
         return
     report: dict[str, Any] = {"duration_s": args.duration, "value_bytes": VALUE_BYTES}
-    with tempfile.TemporaryDirectory(prefix="canopy-bench-") as scratch:
-        urls = {"sqlite": f"sqlite:///{scratch}/bus.db", "kafka": args.kafka_url}
-        for driver in [name.strip() for name in args.drivers.split(",") if name.strip()]:
-            if driver not in urls:
-                parser.error(f"unknown driver {driver!r}; choose from sqlite, kafka")
-            report[driver] = bench_driver(driver, urls[driver], args.duration)
+    drivers = [name.strip() for name in args.drivers.split(",") if name.strip()]
+    for driver in drivers:
+        if driver not in ("sqlite", "kafka"):
+            parser.error(f"unknown driver {driver!r}; choose from sqlite, kafka")
+    if "sqlite" in drivers:
+        with tempfile.TemporaryDirectory(prefix="canopy-bench-") as scratch:
+            report["sqlite"] = bench_driver("sqlite", f"sqlite:///{scratch}/bus.db", None, args.duration)
+    if "kafka" in drivers:
+        report.update(bench_kafka(args.duration))
     print(json.dumps(report, indent=2))
 
 

@@ -26,7 +26,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.deploy_helpers import IRIS_INPUT, IRIS_PACKAGE, share_build_caches, zip_package
+from tests.deploy_helpers import IRIS_INPUT, IRIS_PACKAGE, enrolled_key, share_build_caches, zip_package
 
 ROOT = Path(__file__).resolve().parents[2]
 FAN_INPUT = {"rpm": 598.0, "vibration": 0.31, "temperature": 45.2, "sound": 60.4}
@@ -57,7 +57,9 @@ def _platform(home: Path) -> tuple[Any, Any, str]:
     gateway = HttpServer(create_app(backends), "127.0.0.1", 0)
     components = [gateway, *node_manager_components(backends), *deployer_components(backends)]
     for runtime in ("process", "docker"):
-        components += agent_components(backends, f"bench-{runtime}", runtime=runtime, labels={"rt": runtime})
+        node_id = f"bench-{runtime}"
+        key = enrolled_key(backends, node_id)
+        components += agent_components(backends, node_id, key, runtime=runtime, labels={"rt": runtime})
     service = Service("bench", components)
     service.start()
     return service, backends, f"http://127.0.0.1:{gateway.port}|{token}"

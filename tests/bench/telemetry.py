@@ -28,6 +28,8 @@ import paho.mqtt.client as mqtt
 import psutil
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bootstrap.infra.base import InfraPaths
+from bootstrap.infra.kafka.credentials import credentials_path, load_credentials
 from bootstrap.infra.mosquitto_auth import read_env_file
 from canopy import devices
 from canopy.bus import Bus, open_bus
@@ -35,7 +37,7 @@ from canopy.bus.typed import publish
 from canopy.config import load_config
 from canopy.contracts import encode, topics
 from canopy.contracts.devices import TelemetryReading, TelemetrySubmission
-from canopy.runtime.backends import open_backends
+from canopy.runtime.backends import bus_credentials, open_backends
 from canopy.telemetry.mqtt import MqttLogin, telemetry_payload, topic_for
 from canopy.telemetry.mqtt_accounts import DynsecAccounts, device_accounts
 
@@ -323,10 +325,17 @@ def main() -> None:
         mqtt_settings["CANOPY_MQTT_USERNAME"],
         mqtt_settings["CANOPY_MQTT_PASSWORD"],
     )
+    logins = load_credentials(credentials_path(InfraPaths.default().cache("kafka")))
+    if logins is None:
+        raise SystemExit("no Kafka logins from `canopy infra up kafka`; run it first")
     with tempfile.TemporaryDirectory() as home:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CANOPY_")}
         env.update(
-            CANOPY_HOME=home, CANOPY_BUS_URL=args.kafka_url, CANOPY_LOG_LEVEL="WARNING", **mqtt_settings
+            **logins.environment(),
+            **mqtt_settings,
+            CANOPY_HOME=home,
+            CANOPY_BUS_URL=args.kafka_url,
+            CANOPY_LOG_LEVEL="WARNING",
         )
         os.environ.update(env)
         fleet = register(DEVICES, prefix)
@@ -340,7 +349,7 @@ def main() -> None:
         try:
             assert server.stdout is not None and server.stdout.readline().strip() == "started"
             dm = psutil.Process(server.pid)
-            bus = open_bus(args.kafka_url)
+            bus = open_bus(args.kafka_url, credentials=bus_credentials(load_config()))
             bus.ensure_topic(f"bench-{prefix}-baseline")
             collector = Collector(bus, prefix)
             collector.start()

@@ -19,6 +19,7 @@ from platform_sdk.models import ModelClient
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
+from bootstrap.infra.kafka.credentials import KafkaCredentials
 from canopy.config import load_config
 from canopy.errors import ValidationFailed
 from canopy.roles import Role
@@ -92,12 +93,17 @@ def _schema_url(server_url: str, schema: str) -> str:
 @pytest.fixture(scope="module")
 def platform(
     kafka_url: str,
+    kafka_logins: KafkaCredentials,
     postgres_url: str,
     azurite_connection_string: str,
     docker_socket: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Platform]:
-    """Gateway, node manager and deployer in this process; three docker agents as subprocesses."""
+    """Gateway, node manager and deployer in this process; three docker agents as subprocesses.
+
+    Each agent joins as `canopy node add` + `canopy agent --join-token` would: with its own key and
+    its own Kafka login, never the platform's.
+    """
     for python in ("3.11", "3.9"):
         build_base_image(python, Path(load_config().rootfs_dir))  # a no-op when the image is cached
     run = uuid.uuid4().hex[:8]
@@ -114,6 +120,7 @@ def platform(
         "CANOPY_BLOB_URL": f"azure://e2e-{run}",
         "CANOPY_AZURE_CONNECTION_STRING": azurite_connection_string,
         "CANOPY_LOG_LEVEL": "INFO",
+        **kafka_logins.environment(),
     }
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
@@ -121,10 +128,21 @@ def platform(
     with backends.store.session() as session:
         user = accounts.create_user(session, "e2e-dev", Role.AI_DEVELOPER, "password-123")
         token = accounts.issue_token(session, user, timedelta(hours=2)).secret
+        operator = accounts.create_user(session, "e2e-admin", Role.PLATFORM_ADMIN, "password-123")
+        admin_token = accounts.issue_token(session, operator, timedelta(hours=2)).secret
     gateway = HttpServer(create_app(backends), "127.0.0.1", 0)
     service = Service("e2e", [gateway, *node_manager_components(backends), *deployer_components(backends)])
     service.start()
+    api = f"http://127.0.0.1:{gateway.port}"
     nodes = {name: f"e2e-{run}-{name}" for name in AGENTS}
+    join_tokens = {
+        name: ApiClient(api, admin_token).post("/api/v1/nodes", json={"node_id": node_id})["join_token"]
+        for name, node_id in nodes.items()
+    }
+    agent_env = {
+        **{key: value for key, value in os.environ.items() if not key.startswith("CANOPY_KAFKA_")},
+        "CANOPY_API_URL": api,
+    }
     agents = [
         subprocess.Popen(
             [
@@ -136,17 +154,19 @@ def platform(
                     nodes[name],
                     "--runtime",
                     "docker",
+                    "--join-token",
+                    join_tokens[name],
                 ),
                 *("--labels", f"{labels},run={run}", "--simulated-load", load),
             ],
             cwd=REPO,
-            env={**os.environ, **env},
+            env=agent_env,
             stdout=(home / f"agent-{name}.log").open("wb"),
             stderr=subprocess.STDOUT,
         )
         for name, (labels, load) in AGENTS.items()
     ]
-    platform = Platform(f"http://127.0.0.1:{gateway.port}", token, run, nodes)
+    platform = Platform(api, token, run, nodes)
     try:
         wait_for(lambda: _registered(platform) >= 3, 60, "three agents to report")
         yield platform

@@ -13,7 +13,7 @@ from canopy.runtime.backends import Backends
 from canopy.workloads.commands import load_or_create_signing_key, sign
 from canopy.workloads.runtime import Adopted, Readiness, Runtime
 from services.node_agent.agent import AgentSettings, NodeAgent
-from tests.deploy_helpers import wait_for
+from tests.deploy_helpers import enrolled_key, wait_for
 
 SPEC = WorkloadSpec(model_id="m1", runtime="process")
 RECORD = Record(topic="canopy.node-commands", partition=0, offset=0, key=None, value=b"", timestamp_ms=0)
@@ -77,7 +77,9 @@ def _command(home: Path, *, signed: bool = True, **changes: object) -> Envelope:
 
 def test_the_agent_runs_only_valid_commands_once(backends: Backends, canopy_home: Path) -> None:
     runtime = FakeRuntime()
-    agent = NodeAgent(backends.bus, runtime, AgentSettings("node-a", canopy_home))
+    agent = NodeAgent(
+        backends.bus, runtime, AgentSettings("node-a", canopy_home, enrolled_key(backends, "node-a"))
+    )
     past = datetime.now(UTC) - timedelta(minutes=5)
     for refused in (
         _command(canopy_home, node_id="node-b"),
@@ -94,7 +96,9 @@ def test_the_agent_runs_only_valid_commands_once(backends: Backends, canopy_home
     wait_for(lambda: runtime.stopped == ["w1"], 5, "the stop")
     time.sleep(0.3)
     assert runtime.started == ["w1"] and runtime.stopped == ["w1"]
-    restarted = NodeAgent(backends.bus, runtime, AgentSettings("node-a", canopy_home))
+    restarted = NodeAgent(
+        backends.bus, runtime, AgentSettings("node-a", canopy_home, enrolled_key(backends, "node-a"))
+    )
     restarted.on_command(_command(canopy_home, generation=2), RECORD)  # the ledger survived the restart
     time.sleep(0.3)
     assert runtime.started == ["w1"]
@@ -115,13 +119,17 @@ class KeepingRuntime(FakeRuntime):
 def test_restarted_agents_adopt_kept_workloads_and_stop_processes(
     backends: Backends, canopy_home: Path
 ) -> None:
-    keeping = NodeAgent(backends.bus, KeepingRuntime(), AgentSettings("node-k", canopy_home))
+    keeping = NodeAgent(
+        backends.bus, KeepingRuntime(), AgentSettings("node-k", canopy_home, enrolled_key(backends, "node-k"))
+    )
     keeping.adopt()
     assert [(w.workload_id, w.state) for w in keeping.status().workloads] == [("w9", "ready")]
     keeping.shutdown()
     assert keeping.runtime.stopped == []  # type: ignore[attr-defined]
     runtime = FakeRuntime()
-    processes = NodeAgent(backends.bus, runtime, AgentSettings("node-p", canopy_home))
+    processes = NodeAgent(
+        backends.bus, runtime, AgentSettings("node-p", canopy_home, enrolled_key(backends, "node-p"))
+    )
     processes.on_command(_command(canopy_home, node_id="node-p"), RECORD)
     wait_for(lambda: processes.status().workloads, 5, "the workload to start")
     processes.shutdown()

@@ -1,6 +1,7 @@
 """A consumer-group member in its own process that never commits: it prints each value it receives.
 
-Usage: python bus_member.py BUS_URL GROUP TOPIC. Prints "joined", then one line per record, until it
+Usage: python bus_member.py BUS_URL GROUP TOPIC (as CANOPY_KAFKA_USERNAME on Kafka). Prints "joined",
+then one line per record, until it
 is killed (the contract suite sends SIGKILL) or LIFETIME seconds pass.
 """
 
@@ -10,13 +11,15 @@ import sys
 import time
 
 from canopy.bus import open_bus
+from canopy.config import load_config
+from canopy.runtime.backends import bus_credentials
 
 LIFETIME = 120.0
 
 
 def main(url: str, group: str, topic: str) -> None:
     """Join `group` on `topic` and echo every record's value without committing."""
-    bus = open_bus(url)
+    bus = open_bus(url, credentials=bus_credentials(load_config()))
     consumer = bus.consumer(group, [topic])
     print("joined", flush=True)
     deadline = time.monotonic() + LIFETIME

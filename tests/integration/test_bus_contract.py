@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -19,11 +20,11 @@ from typing import Any
 
 import pytest
 
-from canopy.bus import Bus, Consumer, Record, open_bus
+from canopy.bus import Bus, Consumer, Credentials, Record, open_bus
 from canopy.bus.typed import Subscriber
 from canopy.contracts import DeadLetter, Heartbeat, Message, decode, encode, topics
-from canopy.errors import NoSuchDriver, Unavailable
-from tests.conftest import port_open, require
+from canopy.errors import BadRequest, NoSuchDriver, Unavailable
+from tests.conftest import KAFKA_PORT, port_open, require
 
 MEMBER_SCRIPT = Path(__file__).with_name("bus_member.py")
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,9 +50,18 @@ def bus_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture()
-def bus(bus_url: str) -> Iterator[Bus]:
+def login(bus_url: str, request: pytest.FixtureRequest) -> Credentials | None:
+    """The platform's Kafka login on the real broker; none on SQLite."""
+    if bus_url.startswith("sqlite"):
+        return None
+    credentials: Credentials = request.getfixturevalue("kafka_platform")
+    return credentials
+
+
+@pytest.fixture()
+def bus(bus_url: str, login: Credentials | None) -> Iterator[Bus]:
     """An opened bus, closed after the test."""
-    opened = open_bus(bus_url)
+    opened = open_bus(bus_url, credentials=login)
     yield opened
     opened.close()
 
@@ -169,13 +179,18 @@ def test_two_members_of_a_group_share_the_partitions(bus: Bus, names: Names) -> 
     assert sorted(both, key=int) == [str(n) for n in range(published)]
 
 
-def test_records_of_a_killed_member_go_to_another_member(bus: Bus, bus_url: str, names: Names) -> None:
+def test_records_of_a_killed_member_go_to_another_member(
+    bus: Bus, bus_url: str, login: Credentials | None, names: Names
+) -> None:
+    logins = (
+        {"CANOPY_KAFKA_USERNAME": login.username, "CANOPY_KAFKA_PASSWORD": login.password} if login else {}
+    )
     member = subprocess.Popen(
         [sys.executable, str(MEMBER_SCRIPT), bus_url, names.group, names.topic],
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, **logins, "PYTHONPATH": str(ROOT)},
     )
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=pump, args=(member, lines), daemon=True).start()
@@ -342,10 +357,12 @@ def test_unreachable_broker_is_reported_within_bounded_time() -> None:
 
 
 @pytest.mark.kafka
-def test_broker_outage_loses_no_acknowledged_message(kafka_url: str, names: Names) -> None:
+def test_broker_outage_loses_no_acknowledged_message(
+    kafka_url: str, kafka_platform: Credentials, names: Names
+) -> None:
     from bootstrap.infra import down, up
 
-    bus = open_bus(kafka_url)
+    bus = open_bus(kafka_url, credentials=kafka_platform)
     published: list[int] = []
     acknowledged: list[int] = []
 
@@ -362,7 +379,9 @@ def test_broker_outage_loses_no_acknowledged_message(kafka_url: str, names: Name
         send(500)
         confirm()
         down(["kafka"])
-        require("A Kafka broker started by canopy (so it can be bounced)", not port_open("127.0.0.1", 9092))
+        require(
+            "A Kafka broker started by canopy (so it can be bounced)", not port_open("127.0.0.1", KAFKA_PORT)
+        )
         outage_ends = time.monotonic() + 10
         while time.monotonic() < outage_ends:
             send(50)
@@ -371,7 +390,7 @@ def test_broker_outage_loses_no_acknowledged_message(kafka_url: str, names: Name
         send(500)
         confirm()
     finally:
-        if not port_open("127.0.0.1", 9092):
+        if not port_open("127.0.0.1", KAFKA_PORT):
             up(["kafka"])
     consumer = bus.consumer(names.group, [names.topic])
     try:
@@ -381,3 +400,24 @@ def test_broker_outage_loses_no_acknowledged_message(kafka_url: str, names: Name
         bus.close()
     assert acknowledged == published
     assert set(acknowledged) - received == set()
+
+
+def test_a_pattern_subscription_reads_topics_created_after_it_joined(bus: Bus, names: Names) -> None:
+    first = f"{names.topic}.a"
+    bus.ensure_topic(first)
+    consumer = bus.consumer(names.group, [f"^{re.escape(names.topic)}[.].+"])
+    try:
+        later = f"{names.topic}.b"
+        bus.publish(first, b"one", key="k")
+        bus.publish(later, b"two", key="k")
+        bus.publish(f"{names.topic}-other", b"never", key="k")
+        bus.flush()
+        got = drain(consumer, 2, timeout=60)
+    finally:
+        consumer.close()
+    assert sorted((r.topic, r.value) for r in got) == [(first, b"one"), (later, b"two")]
+
+
+def test_a_bad_topic_pattern_is_refused(bus: Bus, names: Names) -> None:
+    with pytest.raises(BadRequest, match="not a valid regular expression"):
+        bus.consumer(names.group, ["^(unclosed"])

@@ -13,6 +13,8 @@ from click.testing import CliRunner
 from bootstrap.infra import NAMES, down, status, up
 from bootstrap.infra.base import InfraPaths, load_ownership
 from bootstrap.infra.cli import infra
+from bootstrap.infra.kafka.credentials import KafkaCredentials
+from canopy.bus.kafka import sasl_settings
 from tests.conftest import require
 
 EXPECTED = {
@@ -85,6 +87,18 @@ def test_cli_status_prints_a_table_and_exits_0() -> None:
         "",
         "CANOPY_DB_URL=postgresql://canopy:***@127.0.0.1:5432/canopy  (--show-secrets shows the password)",
     ]
+    assert "SASL/SCRAM-SHA-512" in result.output and 'eval "$(canopy infra env)"' in result.output
+
+
+def test_cli_env_prints_the_platform_login_owner_only(kafka_logins: KafkaCredentials) -> None:
+    result = CliRunner().invoke(infra, ["env"])
+    assert result.exit_code == 0, result.output
+    exports = dict(line.removeprefix("export ").split("=", 1) for line in result.output.splitlines())
+    assert exports["CANOPY_KAFKA_USERNAME"] == kafka_logins.platform_user
+    assert exports["CANOPY_KAFKA_PASSWORD"] == kafka_logins.platform_password
+    assert exports["CANOPY_BUS_URL"] == f"kafka://{EXPECTED['kafka']}"
+    credentials = InfraPaths.default().cache("kafka") / "credentials.json"
+    assert os.stat(credentials).st_mode & 0o777 == 0o600
 
 
 def test_cli_rejects_unknown_component() -> None:
@@ -98,21 +112,22 @@ def test_cli_rejects_unknown_component() -> None:
     os.environ.get("CI") != "true" and os.environ.get("TEST_INFRA_BOUNCE") != "1",
     reason="bounces the shared broker; runs under CI=true or TEST_INFRA_BOUNCE=1",
 )
-def test_kafka_bounce_keeps_topics() -> None:
+def test_kafka_bounce_keeps_topics(kafka_logins: KafkaCredentials) -> None:
     from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+    login = sasl_settings(kafka_logins.admin_user, kafka_logins.admin_password)
     require(
         "A Kafka broker started by canopy (so it can be bounced)",
         next(row for row in status() if row.name == "kafka").started_by_canopy,
     )
     topic = f"infra-bounce-{os.getpid()}"
-    admin = AdminClient({"bootstrap.servers": EXPECTED["kafka"]})
+    admin = AdminClient({"bootstrap.servers": EXPECTED["kafka"], **login})
     for future in admin.create_topics([NewTopic(topic, 1, 1)]).values():
         future.result(timeout=30)
     down(["kafka"])
     assert not next(row for row in status() if row.name == "kafka").up
     up(["kafka"])
-    metadata = AdminClient({"bootstrap.servers": EXPECTED["kafka"]}).list_topics(timeout=10)
+    metadata = AdminClient({"bootstrap.servers": EXPECTED["kafka"], **login}).list_topics(timeout=10)
     assert topic in metadata.topics
     for future in admin.delete_topics([topic]).values():
         future.result(timeout=30)

@@ -39,6 +39,7 @@ TABLES = {
     "telemetry_refusals",
     "device_commands",
     "platform_markers",
+    "node_keys",
 }
 
 

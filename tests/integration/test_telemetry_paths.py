@@ -20,16 +20,19 @@ from platform_sdk._client import ApiClient
 from prometheus_client import REGISTRY
 
 from bootstrap.infra import down, up
+from bootstrap.infra.kafka.credentials import KafkaCredentials
 from canopy import devices
-from canopy.bus import Bus
+from canopy.bus import Bus, Credentials, open_bus
+from canopy.bus.kafka_acl import device_user
 from canopy.config import load_config
 from canopy.contracts import DeadLetter, decode, topics
 from canopy.contracts.devices import TelemetryReading
 from canopy.errors import NotFound, ValidationFailed
 from canopy.runtime import Component
 from canopy.runtime.backends import Backends, open_backends
+from canopy.telemetry.device_logins import grant_login
 from canopy.telemetry.mqtt import MqttLogin
-from canopy.telemetry.mqtt_accounts import device_accounts, put_account
+from canopy.telemetry.mqtt_accounts import device_accounts
 from services.device_manager.mqtt_bridge import MqttBridge
 from services.device_manager.service import Placement, device_manager_components
 from services.gateway.app import create_app
@@ -37,7 +40,7 @@ from services.gateway.server import HttpServer
 from services.gateway.service import bootstrap_admin
 from simulators import TYPES_DIR
 from simulators.transports import BusLink, MqttLink
-from tests.conftest import MqttBroker, port_open, require
+from tests.conftest import MqttBroker, kafka_environment, port_open, require
 
 pytestmark = pytest.mark.timeout(240)
 REAL_HOME = Path(os.environ.get("CANOPY_HOME") or "~/.canopy").expanduser()
@@ -108,18 +111,26 @@ def register(backends: Backends, run: str) -> dict[str, str]:
                 {"id": f"{short}-{run}", "type": type_name, "location": "test/lab", "transport": transport}
             )
             credentials[f"{short}-{run}"] = devices.create_device(session, spec).credential
-            put_account(
-                device_accounts(backends.config), spec.id or "", transport, credentials[f"{short}-{run}"]
+            grant_login(
+                backends.config,
+                device_accounts(backends.config),
+                f"{short}-{run}",
+                transport,
+                credentials[f"{short}-{run}"],
             )
     return credentials
 
 
 @pytest.fixture()
 def platform(
-    canopy_home: Path, kafka_url: str, mqtt_broker: MqttBroker, monkeypatch: pytest.MonkeyPatch
+    canopy_home: Path,
+    kafka_url: str,
+    kafka_logins: KafkaCredentials,
+    mqtt_broker: MqttBroker,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Platform]:
     run = uuid.uuid4().hex[:8]
-    monkeypatch.setenv("CANOPY_BUS_URL", kafka_url)
+    kafka_environment(monkeypatch, kafka_url, kafka_logins)
     for key, value in mqtt_broker.settings().items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("CANOPY_ADMIN_PASSWORD", "admin-password-1")
@@ -167,11 +178,12 @@ def sender(platform: Platform, name: str, transport: str) -> Callable[[dict[str,
         assert link.ready.wait(30)
         return lambda reading, seq: link.send(reading, datetime.now(UTC), seq)
     if transport == "kafka":
-        bus_link = BusLink(platform.backends.bus, device, token)
+        own_bus = open_bus(platform.backends.bus.url, credentials=Credentials(device_user(device), token))
+        bus_link = BusLink(own_bus, device, token)
 
         def send_bus(reading: dict[str, Any], seq: int) -> None:
             bus_link.send(reading, datetime.now(UTC), seq)
-            platform.backends.bus.flush()
+            own_bus.flush()
 
         return send_bus
     url = f"{platform.api.api_url}/api/v1/devices/{device}/telemetry"

@@ -22,12 +22,19 @@ from bootstrap.infra.base import (
 )
 from bootstrap.infra.dockerd import ping
 from bootstrap.infra.kafka import (
+    broker_port,
     java_major,
     kafka_version,
     log4j_config,
     new_cluster_id,
     pom_text,
     server_properties,
+)
+from bootstrap.infra.kafka.credentials import (
+    KafkaCredentials,
+    create_credentials,
+    credentials_path,
+    load_credentials,
 )
 from bootstrap.infra.manager import NAMES, format_status, resolve
 from bootstrap.infra.mosquitto import mosquitto_conf, mqtt_accepts
@@ -42,13 +49,16 @@ def _props(text: str) -> dict[str, str]:
     return {key: value for key, value in pairs}
 
 
+LOGINS = KafkaCredentials("admin-secret", "platform-secret", "controller-secret")
+
+
 def test_server_properties_single_kraft_node_on_loopback(tmp_path: Path) -> None:
-    props = _props(server_properties(tmp_path / "data"))
+    props = _props(server_properties(tmp_path / "data", LOGINS))
     assert props["process.roles"] == "broker,controller"
     assert props["node.id"] == "1"
     assert props["controller.quorum.voters"] == "1@127.0.0.1:9093"
-    assert props["listeners"] == "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093"
-    assert props["advertised.listeners"].startswith("PLAINTEXT://127.0.0.1:9092")
+    assert props["listeners"] == "SASL_PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093"
+    assert props["advertised.listeners"].startswith("SASL_PLAINTEXT://127.0.0.1:9092")
     assert props["controller.listener.names"] == "CONTROLLER"
     assert props["log.dirs"] == str(tmp_path / "data")
     assert props["num.partitions"] == "3"
@@ -64,9 +74,42 @@ def test_server_properties_single_kraft_node_on_loopback(tmp_path: Path) -> None
         assert props[key] == "1", key
 
 
+def test_server_properties_require_sasl_and_acls_with_no_anonymous_access(tmp_path: Path) -> None:
+    props = _props(server_properties(tmp_path / "data", LOGINS))
+    assert (
+        props["listener.security.protocol.map"] == "CONTROLLER:SASL_PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT"
+    )
+    assert props["sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+    assert props["sasl.mechanism.inter.broker.protocol"] == "SCRAM-SHA-512"
+    assert props["authorizer.class.name"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    assert props["allow.everyone.if.no.acl.found"] == "false"
+    assert props["super.users"] == "User:canopy-admin;User:controller"
+    assert 'password="admin-secret"' in props["listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config"]
+    assert 'user_controller="controller-secret"' in props["listener.name.controller.plain.sasl.jaas.config"]
+    assert "PLAINTEXT://" not in props["listeners"].replace("SASL_PLAINTEXT://", "")
+
+
+def test_kafka_listens_on_the_port_of_a_local_kafka_bus_url() -> None:
+    assert broker_port("kafka://127.0.0.1:19092") == 19092
+    assert broker_port("kafka://10.0.0.1:19092") == 9092
+    assert broker_port("sqlite:///x.db") == 9092
+
+
+def test_credentials_are_generated_once_and_owner_only(tmp_path: Path) -> None:
+    path = credentials_path(tmp_path)
+    assert load_credentials(path) is None
+    made = create_credentials(path)
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    assert load_credentials(path) == made and len(made.platform_password) >= 32
+    assert made.admin_password not in repr(made)
+    path.write_text("{}")
+    with pytest.raises(ValueError, match="not a valid Kafka credentials file"):
+        load_credentials(path)
+
+
 def test_server_properties_custom_ports(tmp_path: Path) -> None:
-    props = _props(server_properties(tmp_path, port=19092, controller_port=19093))
-    assert props["listeners"] == "PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"
+    props = _props(server_properties(tmp_path, LOGINS, port=19092, controller_port=19093))
+    assert props["listeners"] == "SASL_PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"
     assert props["controller.quorum.voters"] == "1@127.0.0.1:19093"
 
 

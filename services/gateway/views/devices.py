@@ -20,8 +20,9 @@ from canopy import devices
 from canopy.devices.packages import register_device_package, register_type_package
 from canopy.errors import BadRequest
 from canopy.roles import Role
+from canopy.telemetry.device_logins import grant_login, revoke_login
 from canopy.telemetry.models import LatestReading
-from canopy.telemetry.mqtt_accounts import DeviceAccounts, device_accounts, put_account, remove_account
+from canopy.telemetry.mqtt_accounts import DeviceAccounts, device_accounts
 from services.gateway.access import allow, current_principal
 from services.gateway.context import gateway_context
 from services.gateway.ownership import may_use_device, require_device_user
@@ -45,8 +46,9 @@ def _accounts() -> DeviceAccounts:
 
 
 def _with_account(new: devices.NewDevice) -> devices.NewDevice:
-    """A new device, once its broker account (mqtt devices) has its credential; before the commit."""
-    put_account(_accounts(), new.device.id, new.device.transport, new.credential)
+    """A new device, once its broker login (mqtt or kafka devices) has its credential; before the commit."""
+    config = gateway_context().backends.config
+    grant_login(config, _accounts(), new.device.id, new.device.transport, new.credential)
     return new
 
 
@@ -224,7 +226,7 @@ def delete_device(device_id: str) -> tuple[str, int]:
     with _session() as session:
         transport = devices.get_device(session, device_id).transport
         devices.delete_device(session, device_id)
-        remove_account(_accounts(), device_id, transport)
+        revoke_login(gateway_context().backends.config, _accounts(), device_id, transport)
     return "", 204
 
 
@@ -234,7 +236,8 @@ def rotate_credential(device_id: str) -> Response:
     """Give a device a new credential, shown only this once; the old one stops working."""
     with _session() as session:
         credential = devices.rotate_credential(session, device_id)
-        put_account(_accounts(), device_id, devices.get_device(session, device_id).transport, credential)
+        device = devices.get_device(session, device_id)
+        grant_login(gateway_context().backends.config, _accounts(), device_id, device.transport, credential)
         return jsonify({"id": device_id, "credential": credential})
 
 

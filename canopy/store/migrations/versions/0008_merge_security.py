@@ -1,9 +1,9 @@
-"""Join the trust-boundary branches (admin bootstrap marker, per-owner model names) into one head."""
+"""Join the trust-boundary branches (admin bootstrap marker, per-owner model names, node keys) into one head."""
 
 from __future__ import annotations
 
 revision = "0008_merge_security"
-down_revision = ("0007_secrets_bootstrap_marker", "0007_gateway_model_owner_names")
+down_revision = ("0007_secrets_bootstrap_marker", "0007_gateway_model_owner_names", "0007_control_node_keys")
 branch_labels = None
 depends_on = None
 
