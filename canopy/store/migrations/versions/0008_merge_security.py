@@ -1,4 +1,4 @@
-"""Join the trust-boundary branches (admin bootstrap marker, per-owner model names, node keys) into one head."""
+"""Join the trust-boundary branches (admin marker, per-owner model names, node keys) into one head."""
 
 from __future__ import annotations
 
