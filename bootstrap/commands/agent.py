@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import click
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -16,11 +15,12 @@ from bootstrap.launch import ops_server, serve
 from canopy.config import Config, load_config
 from canopy.errors import ConfigError
 from canopy.nodes.enrolment import identity_dir, node_key
+from canopy.private import write_private_file
 from canopy.runtime import Service
 from canopy.runtime.backends import Backends
 from canopy.runtime.health import component_checks
 from canopy.runtime.heartbeat import HeartbeatSender
-from canopy.workloads.commands import public_pem
+from canopy.workloads.commands import key_paths, public_pem
 
 KAFKA_LOGIN = "kafka.json"
 
@@ -36,17 +36,17 @@ def parse_load(text: str) -> tuple[float, float] | None:
 
 
 def join(config: Config, node_id: str, token: str) -> None:
-    """Join the platform: send this node's public key with the token, keep the Kafka login it answers."""
+    """Join: send this node's public key with the token; keep the command key and Kafka login answered."""
     key = node_key(config.home, node_id)
     answer = ApiClient(config.api_url).post(
         f"/api/v1/nodes/{node_id}/join", json={"token": token, "public_key": public_pem(key)}
     )
+    _, commands_key = key_paths(config.home)
+    write_private_file(commands_key, str(answer["commands_public_key"]).encode())
     login = identity_dir(config.home, node_id) / KAFKA_LOGIN
     login.unlink(missing_ok=True)
     if answer.get("kafka"):
-        fd = os.open(login, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(answer["kafka"], handle)
+        write_private_file(login, json.dumps(answer["kafka"]).encode())
 
 
 def node_config(config: Config, node_id: str) -> tuple[Config, Ed25519PrivateKey]:

@@ -6,9 +6,12 @@ import shlex
 
 import click
 
+from bootstrap.infra.azurite import CONNECTION_STRING as AZURITE_CONNECTION_STRING
 from bootstrap.infra.base import InfraError, InfraPaths
 from bootstrap.infra.kafka import Kafka
 from bootstrap.infra.manager import NAMES, down, format_status, status, up
+from bootstrap.infra.mosquitto import Mosquitto
+from bootstrap.infra.mosquitto_auth import read_env_file
 from bootstrap.infra.postgres import saved_database_url
 
 _COMPONENTS = click.Choice(NAMES, case_sensitive=False)
@@ -75,16 +78,21 @@ def status_command(show_secrets: bool) -> None:
 
 @infra.command("env")
 def env_command() -> None:
-    """Print `export` lines giving platform processes their Kafka login (secrets: keep the output private).
+    """Print `export` lines pointing the platform at the real engines, with its logins (keep it private).
 
-    Use as: eval "$(canopy infra env)"
+    Use as: eval "$(canopy infra env)" then `canopy up`.
     """
-    kafka = Kafka(InfraPaths.default())
+    paths = InfraPaths.default()
+    kafka = Kafka(paths)
     credentials = kafka.credentials()
     if credentials is None:
-        raise click.ClickException(
-            f"no Kafka logins in {kafka.credentials_file}; run `canopy infra up kafka`"
-        )
+        raise click.ClickException(f"no Kafka logins in {kafka.credentials_file}; run `canopy infra up`")
     settings = {"CANOPY_BUS_URL": f"kafka://{kafka.address}", **credentials.environment()}
+    database_url = saved_database_url(paths)
+    if database_url is not None:
+        settings["CANOPY_DB_URL"] = database_url
+    settings.update(read_env_file(Mosquitto(paths).platform_env))
+    settings["CANOPY_BLOB_URL"] = "azure://canopy"
+    settings["CANOPY_AZURE_CONNECTION_STRING"] = AZURITE_CONNECTION_STRING
     for key, value in settings.items():
         click.echo(f"export {key}={shlex.quote(value)}")

@@ -14,6 +14,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from canopy.private import write_private_file
 from canopy.telemetry.mqtt_acl import with_platform_account
 
 PLATFORM_USERNAME = "canopy-platform"
@@ -28,16 +29,6 @@ def read_env_file(path: Path) -> dict[str, str]:
         return {}
     pairs = (line.split("=", 1) for line in lines if "=" in line and not line.lstrip().startswith("#"))
     return {key.strip(): value.strip() for key, value in pairs}
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write a file only its owner can read (0600), replacing it whole."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
 
 
 def platform_env(port: int, username: str, password: str) -> str:
@@ -55,9 +46,10 @@ def ensure_platform_account(env_file: Path, dynsec_file: Path, port: int) -> tup
     known = read_env_file(env_file)
     username = known.get("CANOPY_MQTT_USERNAME") or PLATFORM_USERNAME
     password = known.get("CANOPY_MQTT_PASSWORD") or secrets.token_urlsafe(32)
-    write_private(env_file, platform_env(port, username, password))
+    write_private_file(env_file, platform_env(port, username, password).encode())
     document: dict[str, Any] = json.loads(dynsec_file.read_text()) if dynsec_file.exists() else {}
-    write_private(dynsec_file, json.dumps(with_platform_account(document, username, password), indent=2))
+    document = with_platform_account(document, username, password)
+    write_private_file(dynsec_file, json.dumps(document, indent=2).encode())
     return username, password
 
 

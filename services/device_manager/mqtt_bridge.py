@@ -14,6 +14,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from canopy.bus import Bus
+from canopy.private import write_private_file
 from canopy.telemetry.mqtt import (
     STATE_FILTER,
     TELEMETRY_FILTER,
@@ -41,8 +42,7 @@ def installation_client_id(home: Path) -> str:
         return path.read_text().strip()
     except FileNotFoundError:
         client_id = f"canopy-bridge-{uuid.uuid4().hex}"
-        path.write_text(client_id + "\n")
-        path.chmod(0o600)
+        write_private_file(path, (client_id + "\n").encode())
         return client_id
 
 

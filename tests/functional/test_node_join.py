@@ -8,7 +8,7 @@ from flask.testing import FlaskClient
 from canopy.nodes.enrolment import enrolled
 from canopy.roles import Role
 from canopy.runtime.backends import Backends
-from canopy.workloads.commands import public_pem
+from canopy.workloads.commands import load_or_create_signing_key, public_pem
 from tests.functional.conftest import bearer
 
 
@@ -26,7 +26,9 @@ def test_a_node_joins_once_with_its_token_and_key(
     key = Ed25519PrivateKey.generate()
     body = {"token": added["join_token"], "public_key": public_pem(key)}
     reply = client.post("/api/v1/nodes/edge-1/join", json=body)
-    assert reply.status_code == 200 and reply.get_json() == {"node_id": "edge-1", "kafka": None}
+    commands_key = public_pem(load_or_create_signing_key(backends.config.home))
+    expected = {"node_id": "edge-1", "commands_public_key": commands_key, "kafka": None}
+    assert reply.status_code == 200 and reply.get_json() == expected
     with backends.store.session() as session:
         node = enrolled(session, "edge-1")
     assert node is not None and node.addresses == ("10.0.0.7", "edge-1.lan")

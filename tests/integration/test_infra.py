@@ -90,13 +90,16 @@ def test_cli_status_prints_a_table_and_exits_0() -> None:
     assert "SASL/SCRAM-SHA-512" in result.output and 'eval "$(canopy infra env)"' in result.output
 
 
-def test_cli_env_prints_the_platform_login_owner_only(kafka_logins: KafkaCredentials) -> None:
+def test_cli_env_prints_every_engine_with_the_platform_logins(kafka_logins: KafkaCredentials) -> None:
     result = CliRunner().invoke(infra, ["env"])
     assert result.exit_code == 0, result.output
     exports = dict(line.removeprefix("export ").split("=", 1) for line in result.output.splitlines())
     assert exports["CANOPY_KAFKA_USERNAME"] == kafka_logins.platform_user
     assert exports["CANOPY_KAFKA_PASSWORD"] == kafka_logins.platform_password
     assert exports["CANOPY_BUS_URL"] == f"kafka://{EXPECTED['kafka']}"
+    assert exports["CANOPY_DB_URL"].startswith("postgresql://canopy:")
+    assert exports["CANOPY_MQTT_URL"] == f"mqtt://{EXPECTED['mosquitto']}"
+    assert exports["CANOPY_MQTT_PASSWORD"] and exports["CANOPY_BLOB_URL"] == "azure://canopy"
     credentials = InfraPaths.default().cache("kafka") / "credentials.json"
     assert os.stat(credentials).st_mode & 0o777 == 0o600
 

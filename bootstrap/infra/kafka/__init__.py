@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import os
 import re
 import shutil
 import subprocess
@@ -29,6 +28,7 @@ from canopy.bus.kafka import sasl_settings
 from canopy.bus.kafka_acl import PLATFORM_USER, Provisioner, platform_grants
 from canopy.config import load_config
 from canopy.errors import Unavailable
+from canopy.private import write_private_file
 
 PORT = 9092
 CONTROLLER_PORT = 9093
@@ -111,14 +111,6 @@ def broker_port(bus_url: str) -> int:
     if parts.scheme == "kafka" and parts.hostname == HOST and parts.port:
         return parts.port
     return PORT
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write a file readable by its owner only."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
 
 
 def log4j_config() -> str:
@@ -240,9 +232,9 @@ class Kafka(Component):
                 f"`canopy infra down kafka`, remove {self.data} and run `canopy infra up kafka` again"
             )
         credentials = credentials or create_credentials(self.credentials_file)
-        write_private(
+        write_private_file(
             self.cache / "server.properties",
-            server_properties(self.data, credentials, self.port, self.controller_port),
+            server_properties(self.data, credentials, self.port, self.controller_port).encode(),
         )
         (self.cache / "log4j2.properties").write_text(log4j_config())
         if not formatted:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from canopy.bus.kafka_acl import ADMIN_USER, PLATFORM_USER
+from canopy.private import write_private_file
 
 FILE_NAME = "credentials.json"
 CONTROLLER_USER = "controller"
@@ -64,11 +64,5 @@ def create_credentials(path: Path) -> KafkaCredentials:
         "platform_password": made.platform_password,
         "controller_password": made.controller_password,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(json.dumps(body, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_private_file(path, (json.dumps(body, indent=2) + "\n").encode())
     return made

@@ -11,6 +11,7 @@ from canopy.bus.kafka_acl import node_user, provision_node, unprovision
 from canopy.errors import ValidationFailed
 from canopy.nodes.enrolment import DEFAULT_ADDRESSES, JOIN_TOKEN_TTL, add_node, join_node, remove_node
 from canopy.roles import Role
+from canopy.workloads.commands import load_or_create_signing_key, public_pem
 from services.gateway.access import PUBLIC, allow
 from services.gateway.context import gateway_context
 from services.gateway.views.helpers import json_body
@@ -40,14 +41,15 @@ def create_node() -> Response:
 @blueprint.post("/nodes/<node_id>/join")
 @allow(PUBLIC)
 def join(node_id: str) -> Response:
-    """Redeem a join token with the agent's public key; answer the node's Kafka login, if the bus has one."""
+    """Redeem a join token with the agent's public key; answer the command key and any Kafka login."""
     body = json_body("token", "public_key")
     backends = gateway_context().backends
     with backends.store.session() as session:
         join_node(session, node_id, body["token"], body["public_key"], datetime.now(UTC))
         login = provision_node(backends.config, node_id)
     kafka = None if login is None else {"username": login.username, "password": login.password}
-    return jsonify({"node_id": node_id, "kafka": kafka})
+    commands_key = public_pem(load_or_create_signing_key(backends.config.home))
+    return jsonify({"node_id": node_id, "commands_public_key": commands_key, "kafka": kafka})
 
 
 @blueprint.delete("/nodes/<node_id>")
