@@ -16,6 +16,7 @@ import psutil
 from bootstrap.infra.process import port_open, tail, terminate
 from canopy.config import load_config
 from canopy.errors import CanopyError
+from canopy.private import make_private_dir
 
 HOST = "127.0.0.1"
 
@@ -65,8 +66,7 @@ class InfraPaths:
     @property
     def lock(self) -> Path:
         """The file locked while an up or down runs."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        return self.root / "lock"
+        return make_private_dir(self.root) / "lock"
 
     def cache(self, name: str) -> Path:
         """The cache/data directory of one component."""
@@ -77,9 +77,7 @@ class InfraPaths:
         return self.logs / f"{name}.log"
 
     def _dir(self, name: str) -> Path:
-        path = self.root / name
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        return make_private_dir(self.root / name)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from canopy.errors import NotFound, Unauthorized, ValidationFailed
 from canopy.nodes.tables import NodeKey
 from canopy.nodes.trust import EnrolledNode
+from canopy.private import make_private_dir
 from canopy.workloads.commands import load_or_create_private_key, parse_public_pem, public_pem
 
 NODE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -121,7 +122,7 @@ def identity_dir(home: Path, node_id: str) -> Path:
 def node_key(home: Path, node_id: str) -> Ed25519PrivateKey:
     """The node's private key, created 0600 in its identity directory on first use."""
     directory = identity_dir(home, node_id)
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private_dir(directory)
     return load_or_create_private_key(directory / "node.key")
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import psutil
 
 from canopy.contracts.deploy import WorkloadSpec
+from canopy.private import make_private_dir
 from canopy.workloads import cgroups
 from canopy.workloads.isolation import Confinement, preexec, stage_dir, staged_paths
 from canopy.workloads.logpump import LogPump, read_log
@@ -119,7 +120,7 @@ class ProcessRuntime(Runtime):
             cwd=MODEL,
         )
         log_path = self.work_dir / "logs" / f"{workload_id}.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(log_path.parent)
         argv = [bwrap_path(), *bwrap_argv(sandbox)[1:]]
         with file_lock(self.rootfs_cache / ".uids.lock"):
             uid = pick_uid(workload_id, self._uids_in_use()) if self.privileged else None

@@ -6,7 +6,7 @@ import http.client
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlencode
 
 from canopy.config import load_config
@@ -51,7 +51,7 @@ class ApiClient:
         *,
         json: Any = None,
         data: Any = None,
-        files: dict[str, tuple[str, bytes]] | None = None,
+        files: dict[str, tuple[str, bytes | BinaryIO]] | None = None,
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> Any:

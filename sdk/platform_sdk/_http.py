@@ -7,7 +7,7 @@ import secrets
 import select
 import socket
 import threading
-from typing import Any, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 from urllib.parse import urlsplit
 
 IDLE_CONNECTIONS = 32
@@ -33,8 +33,8 @@ class Response(NamedTuple):
     body: bytes
 
 
-def encode_multipart(fields: dict[str, tuple[str, bytes]]) -> tuple[bytes, str]:
-    """A multipart/form-data body of file fields {name: (filename, bytes)}, and its Content-Type."""
+def encode_multipart(fields: dict[str, tuple[str, bytes | BinaryIO]]) -> tuple[bytes, str]:
+    """A multipart/form-data body of file fields {name: (filename, bytes or a binary file)}, and its type."""
     boundary = secrets.token_hex(16)
     parts = []
     for name, (filename, data) in fields.items():
@@ -42,7 +42,8 @@ def encode_multipart(fields: dict[str, tuple[str, bytes]]) -> tuple[bytes, str]:
             f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
             "Content-Type: application/octet-stream\r\n\r\n"
         )
-        parts.append(head.encode() + data + b"\r\n")
+        content = data if isinstance(data, bytes) else data.read()
+        parts.append(head.encode() + content + b"\r\n")
     return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 

@@ -17,7 +17,7 @@ from canopy.runtime.backends import Backends
 from services.deployer.service import deployer_components
 from services.node_agent.service import agent_components
 from services.node_manager.service import node_manager_components
-from tests.deploy_helpers import IRIS_PACKAGE, share_build_caches, wait_for, zip_package
+from tests.deploy_helpers import IRIS_PACKAGE, enrolled_key, share_build_caches, wait_for, zip_package
 from tests.functional.conftest import bearer
 
 
@@ -66,7 +66,7 @@ def test_a_deployment_left_requested_reaches_ready_when_a_fresh_deployer_starts(
         [
             *node_manager_components(backends),
             *deployer_components(backends),
-            *agent_components(backends, "node-a", runtime="process"),
+            *agent_components(backends, "node-a", enrolled_key(backends, "node-a"), runtime="process"),
         ],
     )
     service.start()

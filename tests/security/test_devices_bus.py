@@ -23,9 +23,10 @@ import requests
 from confluent_kafka import Consumer, TopicPartition
 
 from canopy.bus import Bus
+from canopy.bus.kafka import sasl_settings
 from canopy.contracts import topics
 from canopy.telemetry.mqtt import topic_for
-from tests.conftest import MqttBroker
+from tests.conftest import MqttBroker, kafka_environment
 from tests.security.device_site import Site, eventually, mosquitto, start_site
 
 pytestmark = pytest.mark.timeout(240)
@@ -41,14 +42,17 @@ BUS_TOPICS = (
 class BusTail:
     """Raw bytes of the records on the device topics, read bypassing canopy's bus code."""
 
-    def __init__(self, bus_url: str | None, home: Path) -> None:
+    def __init__(self, bus_url: str | None, home: Path, login: dict[str, str]) -> None:
         self.servers = bus_url.removeprefix("kafka://") if bus_url else ""
         self.home = home
+        self.login = login
         self.marks = self._ends() if self.servers else {}
 
     def _consumer(self) -> Consumer:
         """A raw Kafka consumer of its own group."""
-        return Consumer({"bootstrap.servers": self.servers, "group.id": f"sec-{uuid.uuid4().hex}"})
+        return Consumer(
+            {"bootstrap.servers": self.servers, "group.id": f"sec-{uuid.uuid4().hex}", **self.login}
+        )
 
     def _ends(self) -> dict[tuple[str, int], int]:
         """The next offset of every partition of the device topics."""
@@ -143,10 +147,14 @@ def test_no_credential_reaches_the_bus_a_dead_letter_or_a_log(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    bus_url = request.getfixturevalue("kafka_url") if bus == "kafka" else None
+    bus_url, login = None, {}
+    if bus == "kafka":
+        bus_url, logins = request.getfixturevalue("kafka_url"), request.getfixturevalue("kafka_logins")
+        kafka_environment(monkeypatch, bus_url, logins)
+        login = sasl_settings(logins.platform_user, logins.platform_password)
     caplog.set_level(logging.DEBUG)
     with start_site(canopy_home, mqtt_broker, monkeypatch, bus_url, bridge=True) as site:
-        tail, wrong = BusTail(bus_url, canopy_home), "cnd_" + secrets.token_urlsafe(32)
+        tail, wrong = BusTail(bus_url, canopy_home, login), "cnd_" + secrets.token_urlsafe(32)
         posted, sensor, written = readings_and_refusals(site, wrong)
         for device in (posted, sensor):
             eventually(partial(latest, site, device))

@@ -32,7 +32,14 @@ from canopy.workloads.wheels import download_command
 from services.deployer.service import deployer_components
 from services.node_agent.service import agent_components
 from services.node_manager.service import node_manager_components
-from tests.deploy_helpers import IRIS_PACKAGE, SHARED_CACHE, share_build_caches, wait_for, zip_package
+from tests.deploy_helpers import (
+    IRIS_PACKAGE,
+    SHARED_CACHE,
+    enrolled_key,
+    share_build_caches,
+    wait_for,
+    zip_package,
+)
 from tests.functional.conftest import bearer
 
 pytestmark = pytest.mark.timeout(300)
@@ -118,7 +125,7 @@ def platform(backends: Backends, canopy_home: Path) -> Iterator[None]:
     components = [
         *node_manager_components(backends),
         *deployer_components(backends),
-        *agent_components(backends, "node-a", runtime="process"),
+        *agent_components(backends, "node-a", enrolled_key(backends, "node-a"), runtime="process"),
     ]
     service = Service("test-platform", components)
     service.start()

@@ -36,7 +36,7 @@ from services.gateway.app import create_app
 from services.gateway.server import HttpServer
 from services.node_agent.service import agent_components
 from services.node_manager.service import node_manager_components
-from tests.deploy_helpers import share_build_caches, wait_for
+from tests.deploy_helpers import enrolled_key, share_build_caches, wait_for
 from tests.functional.conftest import ADMIN_PASSWORD, backends, issue_token, role_tokens  # noqa: F401
 from tests.security.hostile_model import hostile_package
 
@@ -72,7 +72,7 @@ def platform(
             gateway,
             *node_manager_components(backends),
             *deployer_components(backends),
-            *agent_components(backends, "node-a", runtime="process"),
+            *agent_components(backends, "node-a", enrolled_key(backends, "node-a"), runtime="process"),
         ],
     )
     service.start()
