@@ -19,7 +19,7 @@ from pathlib import Path
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from bootstrap.infra.kafka import JVM_OPTIONS, STORAGE_TOOL, new_cluster_id, server_properties
+from bootstrap.infra.kafka import JVM_OPTIONS, SINGLE_NODE, STORAGE_TOOL, new_cluster_id, server_properties
 from bootstrap.infra.kafka.credentials import KafkaCredentials
 from bootstrap.infra.packages import find_binary
 from canopy.bus import Credentials
@@ -44,13 +44,7 @@ def _properties(data: Path, port: int, controller: int) -> str:
         "controller.listener.names": "CONTROLLER",
         "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
         "log.dirs": str(data),
-        "offsets.topic.replication.factor": "1",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
-        "group.initial.rebalance.delay.ms": "0",
-        "auto.create.topics.enable": "false",
+        **SINGLE_NODE,
     }
     return "".join(f"{key}={value}\n" for key, value in settings.items())
 
