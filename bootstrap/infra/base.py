@@ -86,27 +86,32 @@ class Ownership:
 
     name: str
     pid: int
-    create_time: float
+    start_ticks: int
     extra: dict[str, Any]
 
     def alive(self) -> bool:
         """Whether the recorded process still runs (and is the same process, not a reused pid)."""
         try:
-            proc = psutil.Process(self.pid)
-            if abs(proc.create_time() - self.create_time) > 1.0:
+            if start_ticks(self.pid) != self.start_ticks:
                 return False
-            return proc.status() != psutil.STATUS_ZOMBIE
-        except psutil.Error:
+            return psutil.Process(self.pid).status() != psutil.STATUS_ZOMBIE
+        except (OSError, psutil.Error):
             return False
+
+
+def start_ticks(pid: int) -> int:
+    """When a process started, in clock ticks since boot: unlike a wall-clock time, no clock step moves it."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rpartition(")")[2].split()[19])
 
 
 def save_ownership(paths: InfraPaths, name: str, pid: int, **extra: Any) -> Ownership:
     """Record that canopy started `name` as process `pid`."""
-    record = Ownership(name, pid, psutil.Process(pid).create_time(), dict(extra))
+    record = Ownership(name, pid, start_ticks(pid), dict(extra))
     body = {
         "name": name,
         "pid": pid,
-        "create_time": record.create_time,
+        "start_ticks": record.start_ticks,
         "started_at": time.time(),
         "extra": record.extra,
     }
@@ -122,7 +127,7 @@ def load_ownership(paths: InfraPaths, name: str) -> Ownership | None:
     target = paths.state / f"{name}.json"
     try:
         body = json.loads(target.read_text())
-        return Ownership(name, int(body["pid"]), float(body["create_time"]), dict(body.get("extra", {})))
+        return Ownership(name, int(body["pid"]), int(body["start_ticks"]), dict(body.get("extra", {})))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,6 +53,8 @@ def pip_options(cache: Path) -> list[str]:
 def bwrap_argv(command: Sequence[str], sandbox: Sandbox, workdir: Path) -> list[str]:
     """The bubblewrap command line that runs `command` with the host read-only and private paths hidden."""
     argv = [BWRAP, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    for prefix in dict.fromkeys((sys.prefix, sys.base_prefix)):  # pip's own Python, even when under /tmp
+        argv += ["--ro-bind", prefix, prefix]
     for path in sandbox.hidden:
         if path.exists():
             argv += ["--tmpfs", str(path)]

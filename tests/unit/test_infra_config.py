@@ -281,7 +281,9 @@ def test_ownership_round_trip(tmp_path: Path) -> None:
     loaded = load_ownership(paths, "kafka")
     assert loaded == saved and loaded.alive() and loaded.extra == {"version": "x"}
     (paths.state / "kafka.json").write_text(
-        (paths.state / "kafka.json").read_text().replace(str(saved.create_time), "1.0")
+        (paths.state / "kafka.json")
+        .read_text()
+        .replace(f'"start_ticks": {saved.start_ticks}', '"start_ticks": 1')
     )
     reused = load_ownership(paths, "kafka")
     assert reused is not None and not reused.alive()
