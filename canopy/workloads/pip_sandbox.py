@@ -26,7 +26,7 @@ SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
 @dataclass(frozen=True)
-class Sandbox:
+class HostSandbox:
     """What a sandboxed run may see: paths hidden behind an empty tmpfs and paths it may write."""
 
     hidden: tuple[Path, ...]
@@ -50,7 +50,7 @@ def pip_options(cache: Path) -> list[str]:
     return [*options, "--timeout", str(SOCKET_TIMEOUT), "--cache-dir", str(cache)]
 
 
-def bwrap_argv(command: Sequence[str], sandbox: Sandbox, workdir: Path) -> list[str]:
+def host_bwrap_argv(command: Sequence[str], sandbox: HostSandbox, workdir: Path) -> list[str]:
     """The bubblewrap command line that runs `command` with the host read-only and private paths hidden."""
     argv = [BWRAP, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
     for prefix in dict.fromkeys((sys.prefix, sys.base_prefix)):  # pip's own Python, even when under /tmp
@@ -65,7 +65,7 @@ def bwrap_argv(command: Sequence[str], sandbox: Sandbox, workdir: Path) -> list[
 
 
 def run_sandboxed(
-    command: Sequence[str], sandbox: Sandbox, timeout: float = RUN_TIMEOUT
+    command: Sequence[str], sandbox: HostSandbox, timeout: float = RUN_TIMEOUT
 ) -> subprocess.CompletedProcess[str]:
     """Run `command` in the sandbox from a throw-away HOME outside every hidden path; capture its output."""
     if shutil.which(BWRAP) is None:
@@ -79,7 +79,7 @@ def run_sandboxed(
         workdir = Path(tmp)
         try:
             result = subprocess.run(
-                bwrap_argv(command, sandbox, workdir),
+                host_bwrap_argv(command, sandbox, workdir),
                 env=scrubbed_env(workdir),
                 cwd=workdir,
                 capture_output=True,

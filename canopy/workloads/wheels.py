@@ -12,7 +12,7 @@ from pathlib import Path
 
 from canopy.errors import ValidationFailed
 from canopy.models.requirements import checked_requirements
-from canopy.workloads.pip_sandbox import Sandbox, pip_cache_dir, pip_options, run_sandboxed
+from canopy.workloads.pip_sandbox import HostSandbox, pip_cache_dir, pip_options, run_sandboxed
 
 # The model server and SDK run on the standard library, so a workload's env holds exactly the package's pins.
 SDK_REQUIREMENTS: tuple[str, ...] = ()
@@ -63,7 +63,7 @@ def download_wheels(requirements: Sequence[str], python: str, cache: Path, *, pr
             return target
         target.mkdir(parents=True, exist_ok=True)
         (target / "requirements.txt").write_text("\n".join([*checked, *SDK_REQUIREMENTS]) + "\n")
-        sandbox = Sandbox(hidden=(private,), writable=(target, pip_cache_dir()))
+        sandbox = HostSandbox(hidden=(private,), writable=(target, pip_cache_dir()))
         result = run_sandboxed(download_command(target / "requirements.txt", target, python), sandbox)
         if result.returncode != 0:
             raise ValidationFailed(

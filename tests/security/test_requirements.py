@@ -27,7 +27,7 @@ from canopy.models import ModelRecord
 from canopy.roles import Role
 from canopy.runtime import Service
 from canopy.runtime.backends import Backends
-from canopy.workloads.pip_sandbox import Sandbox, run_sandboxed
+from canopy.workloads.pip_sandbox import HostSandbox, run_sandboxed
 from canopy.workloads.wheels import download_command
 from services.deployer.service import deployer_components
 from services.node_agent.service import agent_components
@@ -280,7 +280,7 @@ def test_pip_never_builds_a_source_package_even_from_a_hostile_index(
     (target / "requirements.txt").write_text("pwn==1.0\n")
     command = download_command(target / "requirements.txt", target, "3.11")
     command += ["--index-url", f"{hostile.url}/simple"]
-    result = run_sandboxed(command, Sandbox(hidden=(), writable=(target,)), timeout=120)
+    result = run_sandboxed(command, HostSandbox(hidden=(), writable=(target,)), timeout=120)
     assert result.returncode != 0
     assert "No matching distribution found for pwn==1.0" in result.stderr
     assert "/simple/pwn/" in hostile.requests and "/pwn-1.0.tar.gz" not in hostile.requests
@@ -321,7 +321,7 @@ def test_the_sandboxed_pip_sees_no_platform_secret(
     monkeypatch.setenv("CANOPY_DB_URL", "postgresql://canopy:pw@127.0.0.1/canopy")
     monkeypatch.setenv("AZURE_STORAGE_KEY", "azure-secret")
     command = [sys.executable, "-c", PROBE, str(home), str(target), str(os.getpid())]
-    result = run_sandboxed(command, Sandbox(hidden=(home,), writable=(target,)), timeout=60)
+    result = run_sandboxed(command, HostSandbox(hidden=(home,), writable=(target,)), timeout=60)
     assert result.returncode == 0, result.stderr
     seen = json.loads(result.stdout)
     assert set(seen["env"]) <= {"HOME", "LANG", "PATH", "PIP_CONFIG_FILE", "PWD"}
@@ -342,5 +342,5 @@ def test_a_sandbox_that_cannot_be_made_is_an_error_never_an_unsandboxed_run(
     not_a_folder.write_text("x")
     command = [sys.executable, "-c", f"open({str(writable / 'ran')!r}, 'w').write('ran')"]
     with pytest.raises(ConfigError, match="bubblewrap cannot make a sandbox"):
-        run_sandboxed(command, Sandbox(hidden=(not_a_folder,), writable=(writable,)), timeout=30)
+        run_sandboxed(command, HostSandbox(hidden=(not_a_folder,), writable=(writable,)), timeout=30)
     assert not (writable / "ran").exists()

@@ -8,7 +8,7 @@ import pytest
 
 from canopy.errors import ValidationFailed
 from canopy.models.requirements import checked_requirements, parse_requirements, requirement_problem
-from canopy.workloads.pip_sandbox import Sandbox, bwrap_argv, pip_options, scrubbed_env
+from canopy.workloads.pip_sandbox import HostSandbox, host_bwrap_argv, pip_options, scrubbed_env
 from canopy.workloads.wheels import download_command
 
 
@@ -106,8 +106,8 @@ def test_the_environment_holds_nothing_but_path_home_lang_and_no_pip_config(tmp_
 def test_bubblewrap_hides_the_platform_home_and_binds_back_only_the_target(tmp_path: Path) -> None:
     home, target, work = tmp_path / "home", tmp_path / "home" / "wheels" / "k", tmp_path / "work"
     home.mkdir()
-    argv = bwrap_argv(
-        ["pip", "download"], Sandbox(hidden=(home, tmp_path / "absent"), writable=(target,)), work
+    argv = host_bwrap_argv(
+        ["pip", "download"], HostSandbox(hidden=(home, tmp_path / "absent"), writable=(target,)), work
     )
     assert argv[:4] == ["bwrap", "--ro-bind", "/", "/"]
     pairs = [(argv[i], argv[i + 1]) for i in range(len(argv) - 1)]
