@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -45,6 +46,8 @@ log = logging.getLogger(__name__)
 
 COMMAND_TTL = timedelta(seconds=60)
 PLACEMENT_TIMEOUT = 15.0
+NODE_WAIT = 30.0  # how long a deployment waits for a node to report or free up before it fails
+NODE_RETRY = 2.0
 START_TIMEOUT = 90.0
 STOP_TIMEOUT = 15.0
 
@@ -55,6 +58,10 @@ class DeployFailed(Exception):
     def __init__(self, message: str, logs: list[str] | None = None) -> None:
         super().__init__(message)
         self.logs = logs or []
+
+
+class NoFitYet(Exception):
+    """The node manager found no node for the replicas this time."""
 
 
 @dataclass
@@ -138,7 +145,23 @@ class Deployer:
             return record.blob_key, record.sha256
 
     def place(self, request: DeployRequest, replicas: int, occupied: dict[str, int]) -> PlacementDecision:
-        """Ask the node manager for nodes and wait for its decision."""
+        """Ask for nodes; while none fits, ask again for up to NODE_WAIT s (agents may still be joining)."""
+        deadline, told = time.monotonic() + NODE_WAIT, False
+        while True:
+            try:
+                return self.ask_placement(request, replicas, occupied)
+            except NoFitYet as exc:
+                if time.monotonic() + NODE_RETRY > deadline:
+                    raise DeployFailed(f"no node fits: {exc}") from None
+                if not told:
+                    self.event(request, "placing", f"waiting up to {NODE_WAIT:.0f} s for a node: {exc}")
+                    told = True
+                time.sleep(NODE_RETRY)
+
+    def ask_placement(
+        self, request: DeployRequest, replicas: int, occupied: dict[str, int]
+    ) -> PlacementDecision:
+        """Ask the node manager for nodes once and wait for its decision."""
         placement = PlacementRequest(
             request_id=uuid.uuid4().hex,
             model_id=request.model_id,
@@ -153,7 +176,7 @@ class Deployer:
                 f"the node manager did not answer within {PLACEMENT_TIMEOUT:.0f} s; is it running?"
             )
         if answer.error:
-            raise DeployFailed(f"no node fits: {answer.error}")
+            raise NoFitYet(answer.error)
         return answer
 
     def build(self, request: DeployRequest, package: Package, runtime: str) -> WorkloadSpec:

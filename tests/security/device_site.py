@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from platform_sdk._client import ApiClient
 
 from canopy import devices
@@ -91,6 +92,8 @@ def start_site(
             "/api/v1/auth/login", json={"user": "admin", "password": ADMIN_PASSWORD}
         )["token"]
         site = Site(backends, ApiClient(server.url, token), broker.login, run)
+        if bridge:
+            wait_until_readings_flow(site)
         yield site
     finally:
         for component in reversed(components):
@@ -106,3 +109,17 @@ def eventually(probe: Callable[[], Any], timeout: float = 60.0) -> Any:
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.2)
     return result
+
+
+def wait_until_readings_flow(site: Site) -> None:
+    """Post readings of a warm-up device until one shows, so the device manager's group has joined."""
+    device = site.register("warm", "http")
+    headers = {"Authorization": f"Bearer {site.credentials[device]}"}
+    url = f"{site.api.api_url}/api/v1/devices/{device}/telemetry"
+
+    def shown() -> Any:
+        requests.post(url, json={"reading": {"temperature": 20}}, headers=headers, timeout=10)
+        time.sleep(1)
+        return site.api.get(f"/api/v1/devices/{device}/latest")["latest"]
+
+    eventually(shown, timeout=90)

@@ -1,4 +1,4 @@
-"""A deploy request the deployer took but never finished is resumed by the next deployer at start."""
+"""A deploy request left unfinished is resumed by the next deployer, which waits for a late node."""
 
 from __future__ import annotations
 
@@ -61,18 +61,21 @@ def test_a_deployment_left_requested_reaches_ready_when_a_fresh_deployer_starts(
 
     assert view()["status"] == "requested"
     share_build_caches(canopy_home)
-    service = Service(
-        "fresh-platform",
-        [
-            *node_manager_components(backends),
-            *deployer_components(backends),
-            *agent_components(backends, "node-a", enrolled_key(backends, "node-a"), runtime="process"),
-        ],
+    platform = Service("fresh-platform", [*node_manager_components(backends), *deployer_components(backends)])
+    agent = Service(
+        "late-agent",
+        agent_components(backends, "node-a", enrolled_key(backends, "node-a"), runtime="process"),
     )
-    service.start()
+    platform.start()
     try:
+        # The agent joins after the deployer resumed: the deployment waits for it instead of failing.
+        wait_for(lambda: view()["status"] == "placing", 120, "the resumed deployment to ask for a node")
+        time.sleep(3)
+        agent.start()
         final = wait_for(lambda: (v := view())["status"] in ("ready", "failed") and v, 300, "the deployment")
-        assert final["status"] == "ready", final
+        assert final["status"] == "ready", final["events"]
         assert len(final["endpoints"]) == 1
+        assert any("waiting up to" in event["message"] for event in final["events"]), final["events"]
     finally:
-        service.stop()
+        agent.stop()
+        platform.stop()
