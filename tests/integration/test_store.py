@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from canopy.errors import Conflict, NoSuchDriver, Unavailable
 from canopy.store import ApiToken, Base, Store, User, conflict_on_duplicate, open_store
 
-HEAD = "0008_merge_security"
+HEAD = "0009_apps"
 TABLES = {
     "alembic_version",
     "users",
@@ -40,6 +40,9 @@ TABLES = {
     "device_commands",
     "platform_markers",
     "node_keys",
+    "apps",
+    "app_instances",
+    "device_holds",
 }
 
 
@@ -120,6 +123,8 @@ TABLE_MODULES = (
     "canopy.devices.models",
     "canopy.telemetry.models",
     "canopy.deployments.tables",
+    "canopy.nodes.tables",
+    "canopy.apps.records",
 )
 
 
