@@ -37,6 +37,7 @@ class ModelUse(BaseModel):
     name: str = Field(pattern=ROLE_NAME, description="what the app passes to model_call")
     ref: str = Field(min_length=1, max_length=140, description="a model id, 'name' or 'owner/name'")
     version: str = Field(default="", max_length=64, description="a version range like '>=1.0,<2', or empty")
+    model_id: str | None = Field(default=None, max_length=16, description="the model `ref` named at upload")
 
 
 class DeviceRole(BaseModel):

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+from packaging.specifiers import SpecifierSet
+from packaging.version import InvalidVersion, Version
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -31,25 +33,42 @@ def check_package(package: Path, workspace: Path, limits: ArchiveLimits) -> Vali
     return validate_package(workspace)
 
 
-def resolve_model(session: Session, ref: str, caller_id: int) -> ModelRecord:
+def version_in(version: str, versions: SpecifierSet) -> bool:
+    """Whether a model version lies in a range (pre-releases count); unparsable versions never do."""
+    try:
+        return versions.contains(Version(version), prereleases=True)
+    except InvalidVersion:
+        return False
+
+
+def resolve_model(
+    session: Session, ref: str, caller_id: int, versions: SpecifierSet | None = None
+) -> ModelRecord:
     """The model `ref` names for a caller: an id, `owner/name` or a bare name of the caller's own.
 
     A name never resolves to another owner's model unless that owner is named, so nobody can capture
-    a name's traffic by uploading a model with the same name. A name means its newest version.
+    a name's traffic by uploading a model with the same name. A name means its newest version, or
+    the newest inside `versions` when a range is given; an id must lie inside the range.
     """
+    within = f" in the range {versions}" if versions else ""
     record = session.get(ModelRecord, ref)
     if record is not None:
-        return record
+        if versions is None or version_in(record.version, versions):
+            return record
+        raise NotFound(f"model {ref} is version {record.version}, not{within}")
     owner_name, slash, name = ref.rpartition("/")
     query = select(ModelRecord).filter_by(name=name).order_by(ModelRecord.created_at.desc())
     if slash:
         query = query.join(User, ModelRecord.owner_id == User.id).where(User.name == owner_name)
     else:
         query = query.filter_by(owner_id=caller_id)
-    record = session.scalars(query.limit(1)).first()
+    if versions is None:
+        query = query.limit(1)
+    matching = (r for r in session.scalars(query) if versions is None or version_in(r.version, versions))
+    record = next(matching, None)
     if record is None:
         hint = "" if slash else "; another owner's model is addressed as owner/name"
-        raise NotFound(f"no model {ref!r}{hint}; `canopy model list` shows the models")
+        raise NotFound(f"no model {ref!r}{within}{hint}; `canopy model list` shows the models")
     return record
 
 

@@ -34,13 +34,18 @@ class ValidatedPackage:
     manifest: ModelManifest
 
 
-def find_package_root(extracted: Path) -> Path:
-    """The folder with model.json (or legacy config.json): the archive's top, or its one top folder."""
+def package_folders(extracted: Path) -> list[Path]:
+    """Where a package's manifest may sit: the archive's top, then its one top folder if it has one."""
     candidates = [extracted]
     top = [entry for entry in extracted.iterdir() if entry.name not in IGNORED_TOP_LEVEL]
     if len(top) == 1 and top[0].is_dir():
         candidates.append(top[0])
-    for folder in candidates:
+    return candidates
+
+
+def find_package_root(extracted: Path) -> Path:
+    """The folder with model.json (or legacy config.json): the archive's top, or its one top folder."""
+    for folder in package_folders(extracted):
         if any((folder / name).is_file() for name in (MANIFEST_FILE, LEGACY_MANIFEST_FILE)):
             return folder
     raise ValidationFailed(
@@ -70,7 +75,7 @@ def read_manifest(root: Path) -> ModelManifest:
     return parse_fields(ModelManifest, data, f"{LEGACY_MANIFEST_FILE} (normalised)")
 
 
-def _inside(root: Path, relative: str) -> Path | None:
+def inside(root: Path, relative: str) -> Path | None:
     """The existing path named by a manifest path, or None if absent or outside the package."""
     path = (root / relative).resolve()
     return path if path.is_relative_to(root.resolve()) and path.exists() else None
@@ -90,7 +95,7 @@ def _model_file_problem(manifest: ModelManifest, found: Path) -> str | None:
     return f"a {manifest.framework} model must be a {' / '.join(accepted)} file{also}"
 
 
-def _top_level_names(tree: ast.Module) -> dict[str, ast.stmt]:
+def top_level_names(tree: ast.Module) -> dict[str, ast.stmt]:
     """Names a module binds at its top level (def, class, assignment, import), to their statements."""
     bound: dict[str, ast.stmt] = {}
     for node in tree.body:
@@ -104,7 +109,7 @@ def _top_level_names(tree: ast.Module) -> dict[str, ast.stmt]:
     return bound
 
 
-def _parse_module(path: Path) -> ast.Module:
+def parse_module(path: Path) -> ast.Module:
     """Parse a Python file without running it; ValueError says why it cannot be parsed."""
     try:
         return ast.parse(path.read_bytes(), filename=path.name)
@@ -117,11 +122,11 @@ def _parse_module(path: Path) -> ast.Module:
 def _code_ref_problem(root: Path, field: str, ref: str) -> str | None:
     """Why a 'file.py:name' reference does not resolve, or None when it does."""
     relative, name = split_code_ref(ref)
-    found = _inside(root, relative)
+    found = inside(root, relative)
     if found is None or not found.is_file():
         return f"file {relative} is not in the package"
     try:
-        bound = _top_level_names(_parse_module(found))
+        bound = top_level_names(parse_module(found))
     except ValueError as exc:
         return f"{relative}: {exc}"
     if name not in bound:
@@ -147,7 +152,7 @@ def _requirements(root: Path, manifest: ModelManifest) -> tuple[list[str], dict[
     """The manifest's requirements as a list, read from its requirements file when it names one."""
     if isinstance(manifest.requirements, list):
         return parse_requirements(manifest.requirements, "requirements[{index}]")
-    found = _inside(root, manifest.requirements)
+    found = inside(root, manifest.requirements)
     if found is None or not found.is_file():
         return [], {"requirements": f"file {manifest.requirements} is not in the package"}
     try:
@@ -163,11 +168,11 @@ def validate_package(extracted: Path) -> ValidatedPackage:
     manifest = read_manifest(root)
     problems: dict[str, str] = {}
     if manifest.model_file is not None:
-        found = _inside(root, manifest.model_file)
+        found = inside(root, manifest.model_file)
         problem = _model_file_problem(manifest, found) if found else f"{manifest.model_file} is missing"
         if problem:
             problems["model_file"] = problem
-    if manifest.readme is not None and _inside(root, manifest.readme) is None:
+    if manifest.readme is not None and inside(root, manifest.readme) is None:
         problems["readme"] = f"{manifest.readme} is missing"
     for field, ref in manifest.code_refs().items():
         if problem := _code_ref_problem(root, field, ref):

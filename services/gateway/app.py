@@ -16,6 +16,7 @@ from services.gateway.live import DeviceFeed
 from services.gateway.slots import LongLivedSlots
 from services.gateway.throttle import LoginThrottle
 from services.gateway.views import (
+    apps,
     auth,
     commands,
     deployments,
@@ -51,7 +52,7 @@ def create_app(backends: Backends) -> Flask:
         slots=LongLivedSlots(config.streams_per_user, config.streams_total),
         feed=DeviceFeed(backends.bus),
     )
-    for area in (health, auth, users, models, telemetry, commands, devices, deployments, nodes):
+    for area in (health, auth, users, models, apps, telemetry, commands, devices, deployments, nodes):
         app.register_blueprint(area.blueprint)
     app.before_request(enforce_body_limit)
     app.before_request(enforce_roles)

@@ -7,9 +7,11 @@ manage it would hide nothing, and the reason tells the caller what to do instead
 
 from __future__ import annotations
 
+from canopy.apps.records import AppRecord
 from canopy.errors import Forbidden
 from canopy.models import ModelRecord
 from canopy.roles import Role
+from canopy.store.models import User
 from services.gateway.accounts import Principal
 
 
@@ -18,14 +20,23 @@ def may_manage(principal: Principal, owner_id: int | None) -> bool:
     return principal.role is Role.PLATFORM_ADMIN or (owner_id is not None and owner_id == principal.user_id)
 
 
+def _require_manager(
+    principal: Principal, owner_id: int | None, owner: User | None, what: str, action: str
+) -> None:
+    """Forbidden unless the caller may manage an object owned by `owner_id`; `what` names the object."""
+    if not may_manage(principal, owner_id):
+        owned_by = owner.name if owner else "a removed user"
+        raise Forbidden(f"{what} belongs to {owned_by}; only its owner or a platform_admin may {action} it")
+
+
 def require_model_manager(principal: Principal, record: ModelRecord, action: str) -> None:
     """Forbidden unless the caller owns the model or is a platform_admin."""
-    if not may_manage(principal, record.owner_id):
-        owner = record.owner.name if record.owner else "a removed user"
-        raise Forbidden(
-            f"model {record.id} ({record.name}) belongs to {owner}; only its owner or a platform_admin "
-            f"may {action} it"
-        )
+    _require_manager(principal, record.owner_id, record.owner, f"model {record.id} ({record.name})", action)
+
+
+def require_app_manager(principal: Principal, record: AppRecord, action: str) -> None:
+    """Forbidden unless the caller owns the app or is a platform_admin."""
+    _require_manager(principal, record.owner_id, record.owner, f"app {record.id} ({record.name})", action)
 
 
 def may_use_device(principal: Principal, device_id: str) -> bool:

@@ -1,0 +1,123 @@
+"""App packages in the store and the blob store: upload (all or nothing), list, get and delete."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from canopy.apps.manifest import AppManifest
+from canopy.apps.records import AppInstance, AppRecord, app_package_key, new_app_id
+from canopy.apps.references import StoreRegistry, resolve_references
+from canopy.apps.validate import validate_package
+from canopy.archive import ArchiveLimits, extract_zip
+from canopy.blob import BlobStore
+from canopy.errors import Conflict, NotFound
+from canopy.store import Store, conflict_on_duplicate
+
+# Caps on an uploaded app archive; read when a repository is made, so tests can lower them.
+UPLOAD_LIMITS = ArchiveLimits(max_entries=2000, max_total_bytes=128 * 1024 * 1024)
+COPY_CHUNK = 1024 * 1024
+SHOWN_INSTANCES = 5
+
+
+def get_app(session: Session, app_id: str) -> AppRecord:
+    """The app with that id, or NotFound saying how to list them."""
+    record = session.get(AppRecord, app_id)
+    if record is None:
+        raise NotFound(f"no app {app_id!r}; `canopy app list` shows the apps")
+    return record
+
+
+class AppRepository:
+    """Uploads, lists, finds and deletes apps; a refused upload leaves no row, blob or file behind."""
+
+    def __init__(self, store: Store, blob: BlobStore, workspaces: Path, limits: ArchiveLimits | None = None):
+        self.store = store
+        self.blob = blob
+        self.workspaces = workspaces
+        self.limits = limits or UPLOAD_LIMITS
+
+    def upload(self, source: IO[bytes], owner_id: int) -> AppRecord:
+        """Check an uploaded zip (archive, files, code, then types and models) and store it and its record."""
+        self.workspaces.mkdir(parents=True, exist_ok=True)
+        workspace = Path(tempfile.mkdtemp(prefix="upload-", dir=self.workspaces))
+        try:
+            package = workspace / "package.zip"
+            with package.open("wb") as out:
+                shutil.copyfileobj(source, out, COPY_CHUNK)
+            extract_zip(package, workspace / "files", self.limits)
+            declared = validate_package(workspace / "files")
+            with self.store.session() as session:
+                manifest = resolve_references(StoreRegistry(session, owner_id), declared)
+            return self._store(package, manifest, owner_id)
+        finally:
+            shutil.rmtree(workspace, ignore_errors=True)
+
+    def _store(self, package: Path, manifest: AppManifest, owner_id: int) -> AppRecord:
+        """Put the zip in the blob store, then insert the row; remove the blob if the insert fails."""
+        duplicate = f"app {manifest.name} {manifest.version} already exists; upload a new version"
+        with self.store.session() as session:
+            taken = select(AppRecord.id).filter_by(
+                owner_id=owner_id, name=manifest.name, version=manifest.version
+            )
+            if session.scalar(taken) is not None:
+                raise Conflict(duplicate)
+        app_id = new_app_id()
+        key = app_package_key(app_id)
+        with package.open("rb") as handle:
+            stored = self.blob.put(key, handle)
+        try:
+            with conflict_on_duplicate(duplicate), self.store.session() as session:
+                record = AppRecord(
+                    id=app_id,
+                    name=manifest.name,
+                    version=manifest.version,
+                    description=manifest.description,
+                    format=manifest.format,
+                    manifest=manifest.model_dump_json(),
+                    owner_id=owner_id,
+                    blob_key=key,
+                    sha256=stored.sha256,
+                    size=stored.size,
+                )
+                session.add(record)
+                session.flush()
+                session.refresh(record)
+        except BaseException:
+            self.blob.delete(key)
+            raise
+        return record
+
+    def list(self) -> list[AppRecord]:
+        """Every app, by name and then upload time."""
+        with self.store.session() as session:
+            query = select(AppRecord).order_by(AppRecord.name, AppRecord.created_at)
+            return list(session.scalars(query).unique())
+
+    def get(self, app_id: str) -> AppRecord:
+        """The app with that id, or NotFound."""
+        with self.store.session() as session:
+            return get_app(session, app_id)
+
+    def delete(self, app_id: str, may_manage: Callable[[AppRecord], None]) -> None:
+        """Remove an app's row and package once `may_manage` allows it and no instance of it is left."""
+        with self.store.session() as session:
+            record = get_app(session, app_id)
+            may_manage(record)
+            instances = list(session.scalars(select(AppInstance.id).filter_by(app_id=app_id)))
+            if instances:
+                shown = ", ".join(instances[:SHOWN_INSTANCES]) + (
+                    ", ..." if len(instances) > SHOWN_INSTANCES else ""
+                )
+                raise Conflict(
+                    f"app {app_id} ({record.name}) has {len(instances)} instance(s): {shown}; "
+                    "stop and remove them first (`canopy app instances` lists them)"
+                )
+            session.delete(record)
+        self.blob.delete(record.blob_key)
