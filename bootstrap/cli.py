@@ -6,6 +6,7 @@ import click
 
 from bootstrap.commands.account import login, logout, token, user, whoami
 from bootstrap.commands.agent import agent
+from bootstrap.commands.app import app
 from bootstrap.commands.config_cmd import config_command
 from bootstrap.commands.device import device, location
 from bootstrap.commands.model import model
@@ -35,6 +36,7 @@ for command in (
     token,
     config_command,
     model,
+    app,
     agent,
     node,
     simulate,

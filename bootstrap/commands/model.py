@@ -72,6 +72,23 @@ class MultipartFileBody:
             part.close()
 
 
+def upload_package(path: Path, route: str) -> dict[str, Any]:
+    """POST the package at `path` (a zip, or a zipped folder) as multipart 'file', with progress."""
+    with closing(default_client()) as client, package_zip(path) as package:
+        client.timeout = UPLOAD_TIMEOUT_S
+        size = package.stat().st_size
+        hidden = size < PROGRESS_THRESHOLD
+        with click.progressbar(length=size, label="Uploading", file=sys.stderr, hidden=hidden) as bar:
+            body = MultipartFileBody("file", package, bar.update)
+            try:
+                reply: dict[str, Any] = client.post(
+                    route, data=body, headers={"Content-Type": body.content_type}
+                )
+            finally:
+                body.close()
+    return reply
+
+
 @click.group()
 def model() -> None:
     """Upload and inspect model packages."""
@@ -82,16 +99,7 @@ def model() -> None:
 @reports_errors
 def model_upload(path: Path) -> None:
     """Upload the model package at PATH (a .zip or a folder, which is zipped); prints the new id last."""
-    with closing(default_client()) as client, package_zip(path) as package:
-        client.timeout = UPLOAD_TIMEOUT_S
-        size = package.stat().st_size
-        hidden = size < PROGRESS_THRESHOLD
-        with click.progressbar(length=size, label="Uploading", file=sys.stderr, hidden=hidden) as bar:
-            body = MultipartFileBody("file", package, bar.update)
-            try:
-                reply = client.post("/api/v1/models", data=body, headers={"Content-Type": body.content_type})
-            finally:
-                body.close()
+    reply = upload_package(path, "/api/v1/models")
     legacy = ", legacy format" if reply["legacy"] else ""
     click.echo(f"Uploaded {reply['name']} {reply['version']} ({reply['framework']}{legacy}).")
     click.echo(reply["id"])
