@@ -11,6 +11,7 @@ from typing import IO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from canopy.apps.declared import DeclaredApp
 from canopy.apps.manifest import AppManifest
 from canopy.apps.records import AppInstance, AppRecord, app_package_key, new_app_id
 from canopy.apps.references import StoreRegistry, resolve_references
@@ -24,6 +25,12 @@ from canopy.store import Store, conflict_on_duplicate
 UPLOAD_LIMITS = ArchiveLimits(max_entries=2000, max_total_bytes=128 * 1024 * 1024)
 COPY_CHUNK = 1024 * 1024
 SHOWN_INSTANCES = 5
+
+
+def check_package(package: Path, workspace: Path, limits: ArchiveLimits) -> DeclaredApp:
+    """Safely extract a package zip into the new folder `workspace` and check its files and code."""
+    extract_zip(package, workspace, limits)
+    return validate_package(workspace)
 
 
 def get_app(session: Session, app_id: str) -> AppRecord:
@@ -51,8 +58,7 @@ class AppRepository:
             package = workspace / "package.zip"
             with package.open("wb") as out:
                 shutil.copyfileobj(source, out, COPY_CHUNK)
-            extract_zip(package, workspace / "files", self.limits)
-            declared = validate_package(workspace / "files")
+            declared = check_package(package, workspace / "files", self.limits)
             with self.store.session() as session:
                 manifest = resolve_references(StoreRegistry(session, owner_id), declared)
             return self._store(package, manifest, owner_id)
