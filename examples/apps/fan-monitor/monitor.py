@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Any
 
 from page import serve
 from platform_sdk import get_logger, get_sensor_data, model_call, notify, send_controller_data
@@ -18,12 +19,12 @@ from watch import Watch, env_float, model_inputs, probability_of, run_forever
 DEFAULT_PORT = 8080
 
 
-def alarm(probability: float, reading: dict, beeps: int) -> None:
+def alarm(probability: float, reading: dict[str, Any], beeps: int) -> None:
     """Sound the buzzer and send a notification for a new failure episode."""
     send_controller_data("buzzer", "beep", times=beeps)
     notify(
         subject=f"Fan failure predicted (p={probability:.2f})",
-        body=f"The fan-anomaly model gives a failure probability of {probability:.2f} for the reading {reading}.",
+        body=f"The fan-anomaly model gives a failure probability of {probability:.2f} for {reading}.",
     )
 
 

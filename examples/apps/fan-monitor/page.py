@@ -6,20 +6,22 @@ import html
 import json
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict
+from typing import Any
 
 from watch import FEATURES, OUTPUT, Watch
 
 ROW = "<tr class='{cls}'><td>{when}</td>{cells}<td>{p:.3f}</td></tr>"
 
 
-def render(status: Dict[str, Any]) -> str:
+def render(status: dict[str, Any]) -> str:
     """The HTML page of a status (relative links, so it works behind the gateway's /apps/<id>/ proxy)."""
     rows = []
     for entry in reversed(status["recent"]):
         cells = "".join(f"<td>{html.escape(str(entry['reading'].get(name, '')))}</td>" for name in FEATURES)
         when = time.strftime("%H:%M:%S", time.localtime(entry["time"]))
-        rows.append(ROW.format(cls="alarm" if entry["alarm"] else "", when=when, cells=cells, p=entry[OUTPUT]))
+        rows.append(
+            ROW.format(cls="alarm" if entry["alarm"] else "", when=when, cells=cells, p=entry[OUTPUT])
+        )
     state = "ALARM: failure predicted" if status["alarm"] else "normal"
     error = f"<p class='error'>{html.escape(status['last_error'])}</p>" if status["last_error"] else ""
     head = "".join(f"<th>{name}</th>" for name in (*FEATURES, OUTPUT))
@@ -39,7 +41,7 @@ def serve(watch: Watch, port: int) -> None:
     class Handler(BaseHTTPRequestHandler):
         """GET .../status answers JSON; any other path the HTML page (whatever prefix a proxy keeps)."""
 
-        def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+        def do_GET(self) -> None:
             """Answer the page or the JSON status."""
             if self.path.split("?", 1)[0].rstrip("/").endswith("/status"):
                 body, kind = json.dumps(watch.status()).encode(), "application/json"
@@ -51,7 +53,7 @@ def serve(watch: Watch, port: int) -> None:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
+        def log_message(self, format: str, *args: Any) -> None:
             """Keep request lines out of the app's log."""
 
     ThreadingHTTPServer(("0.0.0.0", port), Handler).serve_forever()

@@ -6,7 +6,8 @@ import os
 import threading
 import time
 from collections import deque
-from typing import Any, Callable, Deque, Dict, List, Optional
+from collections.abc import Callable
+from typing import Any
 
 FEATURES = ("rpm", "vibration", "temperature", "sound")
 OUTPUT = "failure_probability"
@@ -31,10 +32,10 @@ class Watch:
         self.alarm = False
         self.episodes = 0
         self.last_error = ""
-        self.recent: Deque[Dict[str, Any]] = deque(maxlen=history)
+        self.recent: deque[dict[str, Any]] = deque(maxlen=history)
         self.lock = threading.Lock()
 
-    def record(self, reading: Dict[str, Any], probability: float) -> bool:
+    def record(self, reading: dict[str, Any], probability: float) -> bool:
         """Remember one prediction; True when it starts a new alarm episode."""
         with self.lock:
             starts = not self.alarm and probability >= self.threshold
@@ -53,10 +54,10 @@ class Watch:
         with self.lock:
             self.last_error = f"{type(error).__name__}: {error}"
 
-    def status(self) -> Dict[str, Any]:
+    def status(self) -> dict[str, Any]:
         """What the page shows, as JSON."""
         with self.lock:
-            recent: List[Dict[str, Any]] = list(self.recent)
+            recent: list[dict[str, Any]] = list(self.recent)
             return {
                 "threshold": self.threshold,
                 "alarm": self.alarm,
@@ -67,14 +68,14 @@ class Watch:
             }
 
 
-def model_inputs(reading: Dict[str, Any]) -> Dict[str, float]:
+def model_inputs(reading: dict[str, Any]) -> dict[str, float]:
     """The fan-anomaly model's inputs from one TURBINE_FAN reading."""
     return {name: float(reading[name]) for name in FEATURES}
 
 
 def probability_of(answer: Any) -> float:
     """The failure probability in the model's answer ({"failure_probability": p})."""
-    value: Optional[Any] = answer.get(OUTPUT) if isinstance(answer, dict) else answer
+    value: Any | None = answer.get(OUTPUT) if isinstance(answer, dict) else answer
     if isinstance(value, list):
         value = value[0]
     return float(value)  # type: ignore[arg-type]
@@ -85,7 +86,7 @@ def run_forever(step: Callable[[], None], watch: Watch, interval: float, log: An
     while True:
         try:
             step()
-        except Exception as exc:  # noqa: BLE001 - the loop must outlive a missing reading or a model hiccup
+        except Exception as exc:  # the loop outlives a missing reading or a model hiccup
             watch.failed(exc)
             log.warning("step failed: %s", exc)
         time.sleep(interval)

@@ -3,7 +3,6 @@
 import threading
 
 from flask import Flask, jsonify, render_template
-
 from platform_sdk import get_mongo_db_database
 from scripts import script1
 

@@ -2,7 +2,13 @@
 
 import time
 
-from platform_sdk import get_logger, get_mongo_db_database, get_prediction, get_sensor_data, send_controller_data
+from platform_sdk import (
+    get_logger,
+    get_mongo_db_database,
+    get_prediction,
+    get_sensor_data,
+    send_controller_data,
+)
 
 NORMAL_PRESSURE = 1013.0  # hPa; below it the script estimates rain, 1 mm for every 4 hPa
 HPA_PER_MM = 4.0
