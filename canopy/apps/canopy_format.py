@@ -91,7 +91,6 @@ def declare_canopy(files: PackageFiles, raw: dict[str, Any]) -> DeclaredApp | No
     fields = app.model_dump(exclude={"devices", "models"})
     fields.update(format="canopy", requirements=requirements)
     return DeclaredApp(
-        root=files.root,
         manifest_file=MANIFEST_FILE,
         fields=fields,
         devices=[

@@ -43,7 +43,6 @@ class ModelNeed:
 class DeclaredApp:
     """A package that passed the file and code checks; its types and models are not yet looked up."""
 
-    root: Path
     manifest_file: str
     fields: dict[str, Any]
     devices: list[DeviceNeed]

@@ -187,4 +187,4 @@ def declare_legacy(files: PackageFiles, raw: dict[str, Any]) -> DeclaredApp | No
         "database": app.database,
         "scripts": [script.model_dump() for script in control.scripts] if app.script else [],
     }
-    return DeclaredApp(files.root, MANIFEST_FILE, fields, devices, models)
+    return DeclaredApp(MANIFEST_FILE, fields, devices, models)
