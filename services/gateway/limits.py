@@ -8,6 +8,7 @@ from typing import Any
 from flask import request
 from flask.json.provider import DefaultJSONProvider
 
+from canopy.apps import repository as app_repository
 from canopy.devices import packages
 from canopy.errors import BadRequest, PayloadTooLarge
 from canopy.models import repository
@@ -38,6 +39,8 @@ def body_limit(method: str, path: str, authorization: str) -> int:
         return JSON_BYTES
     if path == "/api/v1/models":
         return repository.UPLOAD_LIMITS.max_total_bytes + MULTIPART_SLACK
+    if path == "/api/v1/apps":
+        return app_repository.UPLOAD_LIMITS.max_total_bytes + MULTIPART_SLACK
     if path in ("/api/v1/devices/upload", "/api/v1/device-types/upload"):
         return packages.LIMITS.max_total_bytes + MULTIPART_SLACK
     return JSON_BYTES

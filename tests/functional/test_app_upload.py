@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import io
+import os
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -31,6 +32,7 @@ from tests.fixtures.app_packages.corpus import (
     EXAMPLES,
     MODELS,
     bad_apps,
+    canopy_files,
     good_canopy_package,
     good_legacy_package,
     legacy_files,
@@ -157,6 +159,15 @@ def test_a_legacy_package_uploads_and_its_models_resolve_for_its_uploader_only(
         {"config/models.json": {"count": 1, "instances": [{"model_id": f"{DEV_A}/weather-detection"}]}}
     )
     assert _upload(client, tokens["devb"], zip_bytes(by_owner)).status_code == 201
+
+
+def test_a_package_bigger_than_a_json_body_is_accepted(
+    client: FlaskClient, tokens: dict[str, dict[str, str]]
+) -> None:
+    files = {**canopy_files(), "static/photo.bin": os.urandom(256 * 1024)}
+    response = _upload(client, tokens["deva"], zip_bytes(files))
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["size"] > 256 * 1024
 
 
 def test_the_same_name_and_version_twice_is_a_conflict_that_stores_nothing(
