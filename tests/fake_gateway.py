@@ -36,7 +36,9 @@ class GatewayState:
     commands: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     predictions: list[tuple[str, str, bytes]] = field(default_factory=list)
     notifications: list[dict[str, Any]] = field(default_factory=list)
-    subscribers: dict[str, list[queue.Queue[dict[str, Any]]]] = field(default_factory=lambda: defaultdict(list))
+    subscribers: dict[str, list[queue.Queue[dict[str, Any]]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def publish(self, device: str, reading: dict[str, Any]) -> None:
@@ -68,7 +70,7 @@ class _Handler(BaseHTTPRequestHandler):
     state: GatewayState
     server_url: str
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet."""
 
     def _send(self, status: int, body: Any) -> None:
@@ -82,11 +84,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _body(self) -> bytes:
         return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         """GET routes."""
         self._route("GET")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         """POST routes."""
         self._route("POST")
 
@@ -128,7 +130,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _command(self, device: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """Check the command as the gateway does, acknowledge it with the parameters as the new state."""
         commands = self.state.devices[device].get("commands", {})
-        name = body.get("command") or self.state.devices[device].get("default_command") or next(iter(commands))
+        name = (
+            body.get("command") or self.state.devices[device].get("default_command") or next(iter(commands))
+        )
         allowed = commands[name]["parameters"]
         problems = {key: "unknown field" for key in body.get("params", {}) if key not in allowed}
         if problems:
@@ -209,7 +213,11 @@ def fake_gateway(state: GatewayState) -> Iterator[str]:
 def legacy_state() -> GatewayState:
     """An original-format weather app: TEMP (one field), PRESSURE (two), a CAMERA, a DISPLAY, a model."""
     temp = {"name": "TEMP", "kind": "sensor", "fields": {"data": {"type": "float"}}}
-    pressure = {"name": "PRESSURE", "kind": "sensor", "fields": {"zeta": {"type": "float"}, "alpha": {"type": "int"}}}
+    pressure = {
+        "name": "PRESSURE",
+        "kind": "sensor",
+        "fields": {"zeta": {"type": "float"}, "alpha": {"type": "int"}},
+    }
     camera = {"name": "CAMERA", "kind": "sensor", "fields": {"data": {"type": "image"}}}
     display = {
         "name": "DISPLAY",

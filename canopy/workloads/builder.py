@@ -70,7 +70,7 @@ def unpack(
 
 
 def sdk_bundle(target: Path) -> Path:
-    """Copy platform_sdk, which is self-contained (standard library only), into target (a PYTHONPATH entry)."""
+    """Copy platform_sdk, self-contained and standard library only, into target (a PYTHONPATH entry)."""
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(Path(platform_sdk.__file__).parent, target / "platform_sdk", ignore=_pycache)
     return target

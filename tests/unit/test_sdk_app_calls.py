@@ -1,4 +1,4 @@
-"""The SDK's app calls against a fake gateway: names inside an instance, the original index calls, host calls."""
+"""The SDK's app calls on a fake gateway: names inside an instance, the original index calls, host calls."""
 
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ def test_model_call_by_declared_name(state: GatewayState, instance: str) -> None
 def test_an_undeclared_role_or_model_names_the_declared_ones(instance: str) -> None:
     with pytest.raises(NotFound, match="no device role 'fan'; its roles are: alarm, controller_0, sensor_0"):
         platform_sdk.get_sensor_data("fan")
-    with pytest.raises(NotFound, match="sensor_7.*its roles are: alarm"):
+    with pytest.raises(NotFound, match=r"sensor_7.*its roles are: alarm"):
         platform_sdk.get_sensor_data(7)
     with pytest.raises(NotFound, match="no model 'weather'; its models are: forecast, model_0"):
         platform_sdk.model_call("weather", {})
@@ -140,13 +140,17 @@ def test_predictions_by_index_answer_as_legacy_models_do(state: GatewayState, in
     assert b'name="image"' in body and b"\x89PNG" in body
 
 
-def test_index_calls_outside_an_instance_say_what_to_do(gateway: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_index_calls_outside_an_instance_say_what_to_do(
+    gateway: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("CANOPY_INSTANCE_ID", raising=False)
-    with pytest.raises(ConfigError, match="sensor index 0 names the role sensor_0.*pass a device id"):
+    with pytest.raises(ConfigError, match=r"sensor index 0 names the role sensor_0.*pass a device id"):
         platform_sdk.get_sensor_data(0, ApiClient(gateway, TOKEN))
 
 
-def test_host_calls_take_device_ids(state: GatewayState, gateway: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_host_calls_take_device_ids(
+    state: GatewayState, gateway: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("CANOPY_INSTANCE_ID", raising=False)
     api = ApiClient(gateway, TOKEN)
     state.latest["press-1"] = {"zeta": 1.5, "alpha": 3}
@@ -200,7 +204,7 @@ def test_the_database_calls_need_the_database_flag_and_pymongo(monkeypatch: pyte
     monkeypatch.setenv("CANOPY_MONGODB_DATABASE", "i42")
     assert platform_sdk.get_mongo_db_uri() == "mongodb://u:p@127.0.0.1:27018/i42"
     monkeypatch.setitem(sys.modules, "pymongo", None)
-    with pytest.raises(ConfigError, match="add pymongo to the app's requirements.txt"):
+    with pytest.raises(ConfigError, match=r"add pymongo to the app's requirements\.txt"):
         platform_sdk.get_mongo_db_database()
     fake = types.ModuleType("pymongo")
     fake.MongoClient = lambda uri: {"i42": f"database i42 at {uri}"}  # type: ignore[attr-defined]
@@ -208,7 +212,9 @@ def test_the_database_calls_need_the_database_flag_and_pymongo(monkeypatch: pyte
     assert platform_sdk.get_mongo_db_database() == "database i42 at mongodb://u:p@127.0.0.1:27018/i42"
 
 
-def test_default_client_reads_the_token_canopy_login_saved(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_client_reads_the_token_canopy_login_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     home = tmp_path / "home"
     monkeypatch.setenv("CANOPY_HOME", str(home))
     monkeypatch.delenv("CANOPY_TOKEN", raising=False)
@@ -217,7 +223,9 @@ def test_default_client_reads_the_token_canopy_login_saved(tmp_path: Path, monke
     client = default_client({"CANOPY_HOME": str(home), "CANOPY_API_URL": "http://10.0.0.5:8080/"})
     assert (client.api_url, client.token) == ("http://10.0.0.5:8080", "cnp_saved")
     assert default_client({"CANOPY_HOME": str(home)}).token == ""
-    given = default_client({"CANOPY_HOME": str(home), "CANOPY_API_URL": "http://10.0.0.5:8080", "CANOPY_TOKEN": "t"})
+    given = default_client(
+        {"CANOPY_HOME": str(home), "CANOPY_API_URL": "http://10.0.0.5:8080", "CANOPY_TOKEN": "t"}
+    )
     assert given.token == "t"
 
 
