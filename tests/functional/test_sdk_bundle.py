@@ -24,15 +24,19 @@ from tests.fake_gateway import TOKEN, GatewayState, fake_gateway, legacy_state
 
 pytestmark = pytest.mark.timeout(600)
 
-# Runs as an app instance: the original index calls, name calls, then lists every module loaded from
-# outside the standard library and the bundle.
+# Imports every module of the bundle, runs as an app instance (the original index calls, name calls),
+# then lists every module loaded from outside the standard library and the bundle.
 SCRIPT = """
-import json, sys, sysconfig
+import importlib, json, pkgutil, sys, sysconfig
 BUNDLE = sys.argv[1]
 sys.path.insert(0, BUNDLE)
 import platform_sdk as sdk
 
 out = {"version": list(sys.version_info[:2])}
+out["modules"] = [m.name for m in pkgutil.walk_packages(sdk.__path__, "platform_sdk.")]
+for name in out["modules"]:
+    importlib.import_module(name)
+out["exports"] = [name for name in sdk.__all__ if not callable(getattr(sdk, name))]
 out["temp"] = sdk.get_sensor_data(0)
 out["pressure"] = sdk.get_sensor_data(1)
 out["display"] = sdk.send_controller_data(0, "Sun")
@@ -86,6 +90,8 @@ def _check(result: subprocess.CompletedProcess[str], state: GatewayState, python
     out: dict[str, Any] = json.loads(result.stdout)
     assert out["version"] == python
     assert out["foreign"] == []
+    assert "platform_sdk.database" in out["modules"] and "platform_sdk.serving.app" in out["modules"]
+    assert out["exports"] == []
     assert out["temp"] == 21.0 and out["pressure"] == [1013.0, 7]
     assert out["display"] == {"data": "Sun"} and out["alarm"] == {"seconds": 1}
     assert out["prediction"] == {"output": ["pressure", "temp"]}
