@@ -57,13 +57,6 @@ def _definition(binding: Binding, api: ApiClient) -> dict[str, Any]:
     return definition
 
 
-def latest_reading(device: Target, client: ApiClient | None = None) -> dict[str, Any]:
-    """The device's latest record: reading, when it was taken, its sequence number and status."""
-    api = _client(client)
-    reply: dict[str, Any] = api.get(_path(resolve(device, "sensor", api).device, "latest"))
-    return reply
-
-
 def stream_readings(
     device: Target, client: ApiClient | None = None, *, limit: int = 0, timeout: float = 0
 ) -> Iterator[dict[str, Any]]:
