@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from platform_sdk.environment import DEFAULT_API_URL, DEFAULT_HOME
+
 from canopy.errors import ConfigError
 from canopy.private import make_private_dir
 
@@ -80,7 +82,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "CANOPY_HOME",
         "Directory for the embedded backends' data, logs and caches.",
-        "~/.canopy",
+        DEFAULT_HOME,
         parse=lambda raw: str(Path(raw).expanduser()),
         accepted="a directory path",
     ),
@@ -200,7 +202,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "CANOPY_API_URL",
         "Gateway URL used by the CLI and the SDK.",
-        "http://127.0.0.1:8080",
+        DEFAULT_API_URL,
         parse=_url("http", "https"),
     ),
     Setting(

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import platform_sdk
 
-import canopy
 from canopy.archive import extract_zip
 from canopy.blob import BlobStore
 from canopy.errors import ValidationFailed
@@ -25,7 +24,6 @@ from canopy.workloads.wheels import choose_python, file_lock
 
 DOCKERFILE = Path(__file__).resolve().parents[2] / "deploy" / "model.Dockerfile"
 DEPS_DOCKERFILE = DOCKERFILE.with_name("deps.Dockerfile")
-CORE_MODULES = ("__init__.py", "config.py", "errors.py", "private.py")
 
 
 @dataclass(frozen=True)
@@ -72,12 +70,9 @@ def unpack(
 
 
 def sdk_bundle(target: Path) -> Path:
-    """Copy platform_sdk and the stdlib-only core it imports into target (a PYTHONPATH entry)."""
+    """Copy platform_sdk, self-contained and standard library only, into target (a PYTHONPATH entry)."""
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(Path(platform_sdk.__file__).parent, target / "platform_sdk", ignore=_pycache)
-    (target / "canopy").mkdir(parents=True)
-    for name in CORE_MODULES:
-        shutil.copy2(Path(canopy.__file__).parent / name, target / "canopy" / name)
     return target
 
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import http.client
 import json
-from collections.abc import Iterator
+import os
+import threading
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlencode
 
-from canopy.config import load_config
-from canopy.errors import CanopyError, ConfigError, Unavailable, error_from_payload
+from platform_sdk import environment
 from platform_sdk._http import ConnectionPool, HttpFailure, TimedOut, encode_multipart
+from platform_sdk.errors import CanopyError, ConfigError, Unavailable, error_from_payload
 
 CREDENTIALS_FILE = "credentials.json"
 
@@ -137,20 +139,27 @@ def _decode(status: int, body: bytes) -> Any:
 
 def credentials_path(home: Path | None = None) -> Path:
     """Where `canopy login` keeps tokens, per API URL (under CANOPY_HOME unless `home` is given)."""
-    return (home or load_config().home) / CREDENTIALS_FILE
+    return (home or environment.canopy_home()) / CREDENTIALS_FILE
 
 
 def saved_tokens(path: Path) -> dict[str, str]:
     """Tokens saved by `canopy login` in the credentials file at `path`, keyed by API URL."""
-    if not path.exists():
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
         return {}
-    data = json.loads(path.read_text())
+    except ValueError:
+        raise ConfigError(
+            f"{path} is not a JSON credentials file; delete it and run `canopy login`"
+        ) from None
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
 def save_token(api_url: str, token: str | None) -> None:
     """Store (or with None, forget) the token for an API URL, readable by the owner only."""
     path = credentials_path()
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True)
     tokens = saved_tokens(path)
     if token is None:
         tokens.pop(api_url, None)
@@ -162,8 +171,30 @@ def save_token(api_url: str, token: str | None) -> None:
     temporary.replace(path)
 
 
-def default_client() -> ApiClient:
-    """A client for CANOPY_API_URL using CANOPY_TOKEN, or else the token saved by `canopy login`."""
-    config = load_config()
-    api_url = config.api_url.rstrip("/")
-    return ApiClient(api_url, config.token or saved_tokens(credentials_path(config.home)).get(api_url, ""))
+def gateway_settings(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """The API URL and token: CANOPY_API_URL, and CANOPY_TOKEN or else the token saved by `canopy login`."""
+    api_url = environment.api_url(environ)
+    token = environment.token(environ)
+    if not token:
+        token = saved_tokens(credentials_path(environment.canopy_home(environ))).get(api_url, "")
+    return api_url, token
+
+
+def default_client(environ: Mapping[str, str] | None = None) -> ApiClient:
+    """A new client for CANOPY_API_URL using CANOPY_TOKEN, or else the token saved by `canopy login`."""
+    return ApiClient(*gateway_settings(environ))
+
+
+_shared: dict[tuple[str, str, int], ApiClient] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_client() -> ApiClient:
+    """The default client kept per gateway, token and process, so the SDK's calls reuse its connections."""
+    api_url, token = gateway_settings()
+    key = (api_url, token, os.getpid())
+    with _shared_lock:
+        client = _shared.get(key)
+        if client is None:
+            client = _shared[key] = ApiClient(api_url, token)
+        return client

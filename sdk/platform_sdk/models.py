@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from canopy.errors import CanopyError, Timeout, Unavailable, error_from_payload
-from platform_sdk._client import ApiClient, default_client
+from platform_sdk._client import ApiClient, shared_client
 from platform_sdk._http import ConnectionPool, HttpFailure, TimedOut, Unreachable, encode_multipart
+from platform_sdk.errors import CanopyError, Timeout, Unavailable, error_from_payload
+from platform_sdk.instance import inside_instance, instance_view
 
 RESOLVE_TTL = 30.0
 QUARANTINE = 5.0
@@ -107,7 +108,7 @@ class ModelClient:
             if cached is not None and cached.expires > now:
                 return cached
             try:
-                api = self._api = self._api or default_client()
+                api = self._api = self._api or shared_client()
                 answer = api.get(f"/api/v1/models/{quote(name, safe='')}/endpoints")
             except (Unavailable, Timeout):
                 if cached is None:
@@ -170,10 +171,16 @@ _shared_lock = threading.Lock()
 
 
 def model_call(name_or_id: str, data: Any, timeout: float = 10.0) -> Any:
-    """Predict with a deployed model by name or id; the gateway is CANOPY_API_URL, with CANOPY_TOKEN."""
+    """Predict with a deployed model; returns its outputs (a legacy model's whole {"output": ...} answer).
+
+    Inside an app instance `name_or_id` is a model name the app declared (legacy apps: model_<i>);
+    elsewhere a model id or name. The gateway is CANOPY_API_URL, called with CANOPY_TOKEN.
+    """
     global _shared
     client = _shared
     if client is None:
         with _shared_lock:
             client = _shared = _shared or ModelClient()
+    if inside_instance():
+        name_or_id = instance_view(shared_client()).model_id(name_or_id)
     return client.call(name_or_id, data, timeout)

@@ -69,7 +69,13 @@ def nesting_depth(text: bytes) -> int:
 
 
 class BoundedJSONProvider(DefaultJSONProvider):
-    """Flask's JSON, refusing texts nested deeper than MAX_JSON_DEPTH with a 400 instead of recursing."""
+    """Flask's JSON, refusing texts nested deeper than MAX_JSON_DEPTH with a 400 instead of recursing.
+
+    Keys keep their order (Flask sorts them by default): a device type's fields and a command's
+    parameters are ordered, and the SDK's legacy calls map positional values onto that order.
+    """
+
+    sort_keys = False
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         """Parse JSON once its nesting is known to be within the limit."""
