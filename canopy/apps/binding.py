@@ -75,7 +75,11 @@ def _no_device(role: DeviceRole, location: str, devices: Sequence[Candidate]) ->
 
 
 def _none_free(
-    role: DeviceRole, location: str, here: Sequence[Candidate], used: Mapping[str, str], holds: Mapping[str, str]
+    role: DeviceRole,
+    location: str,
+    here: Sequence[Candidate],
+    used: Mapping[str, str],
+    holds: Mapping[str, str],
 ) -> Conflict | Unprocessable:
     """Why every device of the role's type at the location is taken: held elsewhere or bound here."""
     details = {"role": role.name, "type": role.type, "location": location}

@@ -32,7 +32,10 @@ def test_nearest_location_wins_then_device_id() -> None:
 
 
 def test_locations_under_locations_count_and_siblings_do_not() -> None:
-    found = [device("fan-1", "FAN", "hyderabad/gachibowli/lab/room-10"), device("fan-2", "FAN", f"{ROOM}/a/b")]
+    found = [
+        device("fan-1", "FAN", "hyderabad/gachibowli/lab/room-10"),
+        device("fan-2", "FAN", f"{ROOM}/a/b"),
+    ]
     assert bind([FAN], ROOM, found, {})["fan"].device == "fan-2"
     assert bind([FAN], "hyderabad", found, {})["fan"].device == "fan-1"  # room-10 is nearer than room-1/a/b
     with pytest.raises(Unprocessable, match="2 FAN devices elsewhere"):  # 'room' is no prefix of 'room-1'
@@ -44,7 +47,7 @@ def test_two_roles_of_one_type_get_two_devices() -> None:
     found = [device("fan-2", "FAN", ROOM), device("fan-1", "FAN", ROOM)]
     bound = bind(roles, ROOM, found, {})
     assert (bound["left"].device, bound["right"].device) == ("fan-1", "fan-2")
-    with pytest.raises(Unprocessable, match="needs another FAN .* fan-2 \\(role 'left'\\)"):
+    with pytest.raises(Unprocessable, match=r"needs another FAN .* fan-2 \(role 'left'\)"):
         bind(roles, ROOM, found[:1], {})
 
 
@@ -52,7 +55,9 @@ def test_a_missing_type_lists_the_devices_elsewhere() -> None:
     found = [device("x", "FAN", "a/b"), device("y", "FAN", "c/d"), device("t", "TEMP", ROOM)]
     with pytest.raises(Unprocessable) as caught:
         bind([TEMP, FAN], ROOM, found, {})
-    assert str(caught.value).startswith(f"no FAN at {ROOM} for role 'fan' (2 FAN devices elsewhere: x at a/b, y at c/d)")
+    assert str(caught.value).startswith(
+        f"no FAN at {ROOM} for role 'fan' (2 FAN devices elsewhere: x at a/b, y at c/d)"
+    )
     assert caught.value.status == 422
     with pytest.raises(Unprocessable, match="no PUMP device is registered at all"):
         bind([DeviceRole(name="pump", type="PUMP")], ROOM, found, {})
@@ -60,12 +65,15 @@ def test_a_missing_type_lists_the_devices_elsewhere() -> None:
 
 def test_a_long_list_elsewhere_is_cut() -> None:
     found = [device(f"fan-{n}", "FAN", f"far/{n}") for n in range(8)]
-    with pytest.raises(Unprocessable, match="8 FAN devices elsewhere: .*fan-4 at far/4 and 3 more"):
+    with pytest.raises(Unprocessable, match=r"8 FAN devices elsewhere: .*fan-4 at far/4 and 3 more"):
         bind([FAN], ROOM, found, {})
 
 
 def test_held_devices_are_skipped_and_a_fully_held_type_names_the_holder() -> None:
-    found = [device("bz-1", "BUZZER", ROOM, "controller"), device("bz-2", "BUZZER", f"{ROOM}/x", "controller")]
+    found = [
+        device("bz-1", "BUZZER", ROOM, "controller"),
+        device("bz-2", "BUZZER", f"{ROOM}/x", "controller"),
+    ]
     bound = bind([BUZZER], ROOM, found, {"bz-1": "i0001"})
     assert bound["buzzer"].device == "bz-2" and bound["buzzer"].exclusive
     with pytest.raises(Conflict) as caught:
