@@ -1,7 +1,8 @@
 """Binding an app's device roles to devices at a location: pure, deterministic, and self-explaining.
 
 Each role gets a device of its type at or under the location, nearest first (the fewest path segments
-below the location), then by device id; within one instance every role gets its own device. A device
+below the location), then by device id (a failure lists the devices elsewhere in the same order: the
+deepest common path with the location first); within one instance every role gets its own device. A device
 held exclusively by another instance is bound to nobody else. Explicit picks are checked the same way.
 """
 
@@ -42,9 +43,24 @@ def _depth(path: str) -> int:
     return path.count("/") + 1
 
 
+def _common_depth(path: str, location: str) -> int:
+    """How many leading segments two paths share."""
+    shared = 0
+    for mine, theirs in zip(path.split("/"), location.split("/"), strict=False):
+        if mine != theirs:
+            break
+        shared += 1
+    return shared
+
+
 def _nearest_first(found: Iterable[Candidate], location: str) -> list[Candidate]:
-    """Devices ordered by how far below `location` they sit, then by id."""
-    return sorted(found, key=lambda device: (_depth(device.location) - _depth(location), device.id))
+    """Devices nearest `location` first: deepest common path, then fewest segments below it, then id."""
+
+    def nearness(device: Candidate) -> tuple[int, int, str]:
+        common = _common_depth(device.location, location)
+        return (-common, _depth(device.location) - common, device.id)
+
+    return sorted(found, key=nearness)
 
 
 def _listing(found: Sequence[Candidate]) -> str:

@@ -87,7 +87,7 @@ def _candidates(session: Session, types: set[str]) -> list[Candidate]:
 
 def _holds(session: Session) -> dict[str, str]:
     """Held device id -> holding instance id."""
-    return dict(session.execute(select(DeviceHold.device_id, DeviceHold.instance_id)).tuples().all())
+    return {row[0]: row[1] for row in session.execute(select(DeviceHold.device_id, DeviceHold.instance_id))}
 
 
 def _matches(version: str, wanted: SpecifierSet) -> bool:
