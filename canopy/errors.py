@@ -22,6 +22,7 @@ from platform_sdk.errors import (
     TooManyRequests,
     Unauthorized,
     Unavailable,
+    Unprocessable,
     ValidationFailed,
     error_from_payload,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "TooManyRequests",
     "Unauthorized",
     "Unavailable",
+    "Unprocessable",
     "ValidationFailed",
     "driver_not_found",
     "error_from_payload",

@@ -9,7 +9,7 @@ from platform_sdk._client import ApiClient, default_client, save_token
 
 from bootstrap.commands.output import print_table, reports_errors
 from canopy.config import load_config
-from canopy.roles import Role
+from canopy.roles import ALL_ROLES
 
 
 def _read_password(password_stdin: bool, prompt: str, confirm: bool = False) -> str:
@@ -66,7 +66,9 @@ def user() -> None:
 
 @user.command("add")
 @click.argument("name")
-@click.option("--role", required=True, type=click.Choice([r.value for r in Role]), help="The user's role.")
+@click.option(
+    "--role", required=True, type=click.Choice(sorted(r.value for r in ALL_ROLES)), help="The user's role."
+)
 @click.option("--password-stdin", is_flag=True, help="Read the new password from standard input.")
 @reports_errors
 def user_add(name: str, role: str, password_stdin: bool) -> None:

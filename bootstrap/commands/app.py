@@ -1,4 +1,4 @@
-"""App packages from the command line: `canopy app upload|list|show|remove`."""
+"""Apps from the command line: `canopy app upload|list|show|remove|instances`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from urllib.parse import quote
 import click
 from platform_sdk._client import default_client
 
+from bootstrap.commands.app_instances import instances
 from bootstrap.commands.model import upload_package
 from bootstrap.commands.output import print_table, reports_errors
 
@@ -92,3 +93,6 @@ def app_remove(app_id: str) -> None:
     with closing(default_client()) as client:
         client.delete(_app_path(app_id))
     click.echo(f"Removed app {app_id}.")
+
+
+app.add_command(instances)

@@ -15,6 +15,7 @@ DEVICE_TELEMETRY = "canopy.telemetry"
 TELEMETRY_INGEST = "canopy.telemetry-ingest"
 DEVICE_COMMANDS = "canopy.device-commands"
 DEVICE_EVENTS = "canopy.devices"
+NOTIFICATIONS = "canopy.notifications"
 
 INGEST_PREFIX = "canopy.ingest."
 DEVICE_COMMAND_PREFIX = "canopy.commands."

@@ -6,6 +6,7 @@ CanopyError
 ├── BadRequest (400)           the input is wrong; fix it and resend
 │   ├── ValidationFailed (400) with per-field errors
 │   ├── BadArchive (400)       an uploaded archive is malformed or unsafe
+│   ├── Unprocessable (422)    well-formed, but cannot be done as asked (e.g. no device to bind)
 │   └── PayloadTooLarge (413)
 │       └── ArchiveTooLarge (413) an archive is over an entry-count, size or ratio limit
 ├── Unauthorized (401)         no or bad credentials
@@ -61,6 +62,12 @@ class BadArchive(BadRequest):
     """An uploaded archive is not a zip, is corrupt, or holds unsafe entries."""
 
     code = "bad_archive"
+
+
+class Unprocessable(BadRequest):
+    """The request is well-formed but cannot be carried out as asked, e.g. no device fits a role."""
+
+    status, code = 422, "unprocessable"
 
 
 class PayloadTooLarge(BadRequest):

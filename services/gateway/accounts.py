@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from canopy.apps import credentials
 from canopy.errors import Conflict, NotFound, Unauthorized, ValidationFailed
-from canopy.roles import Role
+from canopy.roles import ALL_ROLES, Role
 from canopy.store import conflict_on_duplicate
 from canopy.store.models import ApiToken, PlatformMarker, User
 from services.gateway.passwords import dummy_verify, hash_password, verify_password
@@ -25,12 +28,19 @@ ADMIN_BOOTSTRAPPED = "admin_bootstrapped"
 
 @dataclass(frozen=True)
 class Principal:
-    """The authenticated caller of a request."""
+    """The authenticated caller of a request: a user, or an app instance (role workload).
+
+    A workload acts for the instance's owner (`user_id`) and carries what the instance is bound to:
+    `devices` maps each bound device id to its kind, `models` holds the declared model ids.
+    """
 
     user_id: int
     name: str
     role: Role
     token_id: str
+    instance_id: str | None = None
+    devices: Mapping[str, str] = field(default_factory=dict)
+    models: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -61,8 +71,10 @@ def _user_named(session: Session, name: str) -> User | None:
 
 
 def create_user(session: Session, name: str, role: Role, password: str) -> User:
-    """Add a user; Conflict if the name is taken."""
+    """Add a user; Conflict if the name is taken, ValidationFailed for a role users cannot have."""
     check_user_name(name)
+    if role not in ALL_ROLES:
+        raise ValidationFailed(f"users cannot have the role {role.value!r}", details={"role": "invalid"})
     if _user_named(session, name) is not None:
         raise Conflict(f"user {name!r} already exists")
     user = User(name=name, role=role.value, password_hash=hash_password(password))
@@ -105,6 +117,8 @@ def issue_token(session: Session, user: User, ttl: timedelta, label: str = "") -
 
 def resolve_token(session: Session, presented: str) -> Principal:
     """The principal a bearer token stands for; Unauthorized if unknown, expired, revoked or disabled."""
+    if credentials.is_instance_token(presented):
+        return _workload_principal(session, presented)
     prefix, _, rest = presented.partition("_")
     token_id, _, secret = rest.partition("_")
     token = session.get(ApiToken, token_id) if prefix == TOKEN_PREFIX and secret else None
@@ -119,6 +133,24 @@ def resolve_token(session: Session, presented: str) -> Principal:
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         token.last_used_at = now
     return Principal(user.id, user.name, Role(user.role), token.id)
+
+
+def _workload_principal(session: Session, presented: str) -> Principal:
+    """An app instance's credential as a workload principal acting for the instance's (enabled) owner."""
+    instance = credentials.instance_for_token(session, presented)
+    owner = instance.owner
+    if owner is None or owner.disabled:
+        raise Unauthorized(f"the user app instance {instance.id} runs for is disabled or removed")
+    kinds = {binding["device"]: binding["kind"] for binding in json.loads(instance.bindings).values()}
+    return Principal(
+        user_id=owner.id,
+        name=f"instance-{instance.id}",
+        role=Role.WORKLOAD,
+        token_id=instance.id,
+        instance_id=instance.id,
+        devices=kinds,
+        models=frozenset(json.loads(instance.models).values()),
+    )
 
 
 def revoke_token(session: Session, token_id: str, principal: Principal) -> None:

@@ -22,8 +22,10 @@ from services.gateway.views import (
     deployments,
     devices,
     health,
+    instances,
     models,
     nodes,
+    notifications,
     telemetry,
     users,
 )
@@ -52,7 +54,21 @@ def create_app(backends: Backends) -> Flask:
         slots=LongLivedSlots(config.streams_per_user, config.streams_total),
         feed=DeviceFeed(backends.bus),
     )
-    for area in (health, auth, users, models, apps, telemetry, commands, devices, deployments, nodes):
+    areas = (
+        health,
+        auth,
+        users,
+        models,
+        apps,
+        telemetry,
+        commands,
+        devices,
+        deployments,
+        nodes,
+        instances,
+        notifications,
+    )
+    for area in areas:
         app.register_blueprint(area.blueprint)
     app.before_request(enforce_body_limit)
     app.before_request(enforce_roles)

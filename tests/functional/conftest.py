@@ -10,7 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from canopy.config import load_config
-from canopy.roles import Role
+from canopy.roles import ALL_ROLES, Role
 from canopy.runtime.backends import Backends, open_backends
 from services.gateway import accounts
 from services.gateway.app import create_app
@@ -41,7 +41,7 @@ def client(backends: Backends) -> Iterator[FlaskClient]:
 def issue_token(backends: Backends) -> Callable[[Role], str]:
     """A function that issues a fresh bearer token for a user of the given role."""
     with backends.store.session() as session:
-        for role in Role:
+        for role in ALL_ROLES:
             accounts.create_user(session, _user_name(role), role, "password-123")
 
     def issue(role: Role) -> str:
@@ -55,7 +55,7 @@ def issue_token(backends: Backends) -> Callable[[Role], str]:
 @pytest.fixture()
 def role_tokens(issue_token: Callable[[Role], str]) -> dict[Role, str]:
     """A bearer token for a user of each role."""
-    return {role: issue_token(role) for role in Role}
+    return {role: issue_token(role) for role in ALL_ROLES}
 
 
 def _user_name(role: Role) -> str:

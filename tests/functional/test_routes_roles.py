@@ -3,7 +3,9 @@
 Each endpoint is classified here (a new route fails the test until it is): `role` routes let every
 declared role through; `owner` routes only the model's owner and platform_admin (403 for anyone else);
 `device` routes only callers that services.gateway.ownership.may_use_device lets use the device;
-device-credential routes refuse every user token.
+device-credential routes refuse every user token. The `workload` caller holds the credential of an
+app instance of eve's bound to fan-1 and declaring deva's model, so it gets through exactly on the
+routes that declare `workload`.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ import pytest
 from flask.testing import FlaskClient
 
 from canopy import devices
-from canopy.roles import Role
+from canopy.apps.credentials import issue_instance_token
+from canopy.roles import ALL_ROLES, Role
 from canopy.runtime.backends import Backends
 from services.gateway import accounts
 from services.gateway.access import PUBLIC, declared_roles, undeclared_endpoints
+from tests.app_world import add_app
 from tests.fixtures.device_packages.corpus import sample
 from tests.fixtures.model_packages.corpus import good_modern_package
 from tests.functional.conftest import bearer
@@ -42,7 +46,8 @@ DEVICE_ROUTES = {
 }
 # Public to users, but the view demands the device's own credential, which no user token is.
 DEVICE_CREDENTIAL_ROUTES = {"telemetry.post_telemetry"}
-# Callers: a name, the role of the user, and the user name (None: no token).
+# Callers: a name, the role of the user, and the user name (None: no token; WORKLOAD: the instance's).
+WORKLOAD = "@workload"
 CALLERS = [
     ("anonymous", None, None),
     ("end_user", Role.END_USER, "eve"),
@@ -50,17 +55,21 @@ CALLERS = [
     ("other_developer", Role.AI_DEVELOPER, "devb"),
     ("owner", Role.AI_DEVELOPER, "deva"),
     ("platform_admin", Role.PLATFORM_ADMIN, "admin"),
+    ("workload", Role.WORKLOAD, WORKLOAD),
 ]
 MANAGERS = {"owner", "platform_admin"}
-DEVICE_USERS = {"platform_admin"}
+DEVICE_USERS = {"platform_admin", "workload"}
+# Deleting the instance would end the workload's credential mid-walk; its owner rule is tested in
+# tests/functional/test_app_instances.py, so the walk deletes a non-existent one.
+KEEP = {"instances.remove_instance"}
 
 
 @pytest.fixture()
 def world(client: FlaskClient, backends: Backends) -> dict[str, str]:
-    """The model of deva, a registered controller, and a way to mint tokens for each caller."""
+    """The model of deva, a registered controller, an app of appdev's with an instance of eve's."""
     with backends.store.session() as session:
         for _, role, name in CALLERS:
-            if role is not None and name != "admin":
+            if role is not None and name not in ("admin", WORKLOAD):
                 accounts.create_user(session, name, role, "password-123")
         devices.register_type(session, devices.parse_type(sample("types/fan.json")))
         fan_type = devices.parse_type(sample("types/fan.json")).name
@@ -73,11 +82,41 @@ def world(client: FlaskClient, backends: Backends) -> dict[str, str]:
         content_type="multipart/form-data",
     )
     assert uploaded.status_code == 201, uploaded.get_json()
-    return {"model_id": uploaded.get_json()["id"], "device_id": "fan-1"}
+    model_id = uploaded.get_json()["id"]
+    fan = {"name": "fan", "type": fan_type, "kind": "controller", "exclusive": True}
+    app_id = add_app(
+        backends,
+        "appdev",
+        {
+            "name": "fan-app",
+            "entry": "app:main",
+            "devices": [fan],
+            "models": [{"name": "m", "ref": model_id}],
+        },
+    )
+    created = client.post(
+        f"/api/v1/apps/{app_id}/instances",
+        json={"location": "hyd"},
+        headers=bearer(token_for(backends, "eve")),
+    )
+    assert created.status_code == 201, created.get_json()
+    instance_id = created.get_json()["id"]
+    with backends.store.session() as session:
+        workload = issue_instance_token(session, instance_id)
+    return {
+        "model_id": model_id,
+        "device_id": "fan-1",
+        "app_id": app_id,
+        "instance_id": instance_id,
+        WORKLOAD: workload,
+    }
 
 
-def token_for(backends: Backends, name: str) -> str:
-    """A fresh token of user `name`."""
+def token_for(backends: Backends, name: str, world: dict[str, str] | None = None) -> str:
+    """A fresh token of user `name` (the instance credential for WORKLOAD)."""
+    if name == WORKLOAD:
+        assert world is not None
+        return world[WORKLOAD]
     with backends.store.session() as session:
         return accounts.issue_token(session, accounts.find_user(session, name), timedelta(hours=1)).secret
 
@@ -90,6 +129,8 @@ def _routes(client: FlaskClient, world: dict[str, str]) -> list[tuple[str, str, 
         path = PLACEHOLDER.sub(lambda m: values.get(m.group(1), "no-such-thing"), rule.rule)
         if rule.endpoint == "telemetry.stream":
             path += "?timeout=0.1"
+        if rule.endpoint in KEEP:
+            path = PLACEHOLDER.sub("no-such-thing", rule.rule)
         routes.extend(
             (method, path, rule.endpoint) for method in sorted(set(rule.methods or ()) - {"HEAD", "OPTIONS"})
         )
@@ -125,7 +166,7 @@ def test_route_role_owner_matrix(client: FlaskClient, backends: Backends, world:
     for method, path, endpoint in _routes(client, world):
         roles = declared_roles(app, endpoint) or frozenset()
         for caller, role, name in CALLERS:
-            headers = bearer(token_for(backends, name)) if name else {}
+            headers = bearer(token_for(backends, name, world)) if name else {}
             response = client.open(path, method=method, json={}, headers=headers)
             status = response.status_code
             response.close()
@@ -174,7 +215,7 @@ def test_the_old_role_only_walk_still_holds(client: FlaskClient, issue_token: Ca
             if PUBLIC in roles:
                 continue
             assert client.open(path, method=method, json={}).status_code == 401, (method, path)
-            for role in Role:
+            for role in ALL_ROLES:
                 if role.value not in roles:
                     response = client.open(path, method=method, json={}, headers=bearer(issue_token(role)))
                     assert response.status_code == 403, (method, path, role)

@@ -20,7 +20,7 @@ from canopy.telemetry.storage import command_view
 from services.gateway.access import allow, current_principal
 from services.gateway.context import gateway_context
 from services.gateway.ownership import require_device_user
-from services.gateway.views.telemetry import DEVICE_ROLES, usable_device
+from services.gateway.views.telemetry import DEVICE_ROLES, WORKLOAD_DEVICE_ROLES, usable_device
 
 blueprint = Blueprint("commands", __name__, url_prefix="/api/v1")
 MAX_ACK_WAIT = 30.0
@@ -40,10 +40,10 @@ def _ack_wait(raw: Any) -> float:
 
 
 @blueprint.post("/devices/<device_id>/commands")
-@allow(*DEVICE_ROLES)
+@allow(*WORKLOAD_DEVICE_ROLES)
 def send_command(device_id: str) -> Response:
     """Validate a command against the controller's type, deliver it and return its acknowledgement."""
-    record = usable_device(device_id)
+    record = usable_device(device_id, command=True)
     body = request.get_json(silent=True)
     body = body if isinstance(body, dict) else {}
     command_name = body.get("command")

@@ -23,7 +23,7 @@ from canopy.models.repository import resolve_model
 from canopy.roles import Role
 from services.gateway.access import allow, any_role, current_principal
 from services.gateway.context import gateway_context
-from services.gateway.ownership import require_model_manager
+from services.gateway.ownership import require_model_manager, require_model_user
 
 blueprint = Blueprint("deployments", __name__, url_prefix="/api/v1")
 MAX_REPLICAS = 32
@@ -142,9 +142,10 @@ def show_deployment(model_id: str) -> Response:
 
 
 @blueprint.get("/models/<model:model_id>/endpoints")
-@allow(*any_role())
+@allow(*any_role(), Role.WORKLOAD)
 def model_endpoints(model_id: str) -> Response:
-    """The endpoints of the model's ready replicas, for model_call."""
+    """The endpoints of the model's ready replicas, for model_call (a workload: of its declared models)."""
+    require_model_user(current_principal(), model_id)
     with gateway_context().backends.store.session() as session:
         record = find_model(session, model_id)
         return jsonify({"model_id": record.id, "endpoints": live_endpoints(session, record.id)})

@@ -34,6 +34,8 @@ from services.gateway.ownership import require_device_user
 
 blueprint = Blueprint("telemetry", __name__, url_prefix="/api/v1")
 DEVICE_ROLES = (Role.PLATFORM_ADMIN, Role.APP_DEVELOPER, Role.END_USER)
+# The routes an app instance uses on its bound devices (services.gateway.ownership decides which).
+WORKLOAD_DEVICE_ROLES = (*DEVICE_ROLES, Role.WORKLOAD)
 KEEPALIVE_SECONDS = 10.0
 
 
@@ -54,9 +56,9 @@ def _device(device_id: str) -> DeviceRecord:
     return record
 
 
-def usable_device(device_id: str) -> DeviceRecord:
-    """The device, if the caller may use it directly (checked first, so refusals reveal nothing)."""
-    require_device_user(current_principal(), device_id)
+def usable_device(device_id: str, *, command: bool = False) -> DeviceRecord:
+    """The device, if the caller may use (or command) it; checked first, so refusals reveal nothing."""
+    require_device_user(current_principal(), device_id, command=command)
     return _device(device_id)
 
 
@@ -117,7 +119,7 @@ def _timestamp(value: Any) -> datetime:
 
 
 @blueprint.get("/devices/<device_id>/latest")
-@allow(*DEVICE_ROLES)
+@allow(*WORKLOAD_DEVICE_ROLES)
 def get_latest(device_id: str) -> Response:
     """The newest reading (or controller state), whether the device is online, and its refusals."""
     record = usable_device(device_id)
@@ -154,7 +156,7 @@ def list_refusals() -> Response:
 
 
 @blueprint.get("/devices/<device_id>/stream")
-@allow(*DEVICE_ROLES)
+@allow(*WORKLOAD_DEVICE_ROLES)
 def stream(device_id: str) -> Response:
     """New readings of a device as server-sent events; ?limit=N and ?timeout=S end the stream early.
 

@@ -1,0 +1,92 @@
+"""App instances: create (bind at a location), list, show and remove; and an instance's view of itself."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+from sqlalchemy import select
+
+from canopy import devices
+from canopy.apps import instances
+from canopy.apps.records import AppInstance
+from canopy.roles import Role
+from services.gateway.access import allow, current_principal
+from services.gateway.context import gateway_context
+from services.gateway.ownership import require_instance_manager, require_instance_viewer
+from services.gateway.views.helpers import json_body
+
+blueprint = Blueprint("instances", __name__, url_prefix="/api/v1")
+INSTANCE_USERS = (Role.END_USER, Role.APP_DEVELOPER, Role.PLATFORM_ADMIN)
+
+
+@blueprint.post("/apps/<app_id>/instances")
+@allow(*INSTANCE_USERS)
+def create_instance(app_id: str) -> tuple[Response, int]:
+    """Bind the app at {"location": path} (with optional {"bind": {role: device}}) and store the instance."""
+    body = json_body()
+    location = instances.parse_location(body.get("location"))
+    picks = instances.parse_picks(body.get("bind"))
+    store = gateway_context().backends.store
+    created = instances.create_instance(store, app_id, current_principal().user_id, location, picks)
+    with store.session() as session:
+        instance = instances.get_instance(session, created.id)
+        return jsonify(instances.instance_view(instance, instances.held_devices(session, instance.id))), 201
+
+
+@blueprint.get("/app-instances")
+@allow(*INSTANCE_USERS)
+def list_instances() -> Response:
+    """The caller's instances (a platform_admin's: all)."""
+    principal = current_principal()
+    query = select(AppInstance).order_by(AppInstance.created_at, AppInstance.id)
+    if principal.role is not Role.PLATFORM_ADMIN:
+        query = query.where(AppInstance.owner_id == principal.user_id)
+    with gateway_context().backends.store.session() as session:
+        found = session.scalars(query).unique().all()
+        return jsonify({"instances": [instances.instance_view(instance) for instance in found]})
+
+
+@blueprint.get("/app-instances/self")
+@allow(Role.WORKLOAD)
+def own_instance() -> Response:
+    """The calling workload's instance: its app, location, bound devices with their types, and models."""
+    instance_id = current_principal().instance_id or ""
+    with gateway_context().backends.store.session() as session:
+        instance = instances.get_instance(session, instance_id)
+        bound: dict[str, dict[str, Any]] = json.loads(instance.bindings)
+        for binding in bound.values():
+            binding["definition"] = devices.get_type(session, binding["type"]).spec
+        return jsonify(
+            {
+                "id": instance.id,
+                "app_id": instance.app_id,
+                "app": instance.app.name,
+                "format": instance.app.format,
+                "location": instance.location,
+                "devices": bound,
+                "models": json.loads(instance.models),
+            }
+        )
+
+
+@blueprint.get("/app-instances/<instance_id>")
+@allow(*INSTANCE_USERS)
+def show_instance(instance_id: str) -> Response:
+    """One instance, to its user, its app's developer and platform_admin."""
+    with gateway_context().backends.store.session() as session:
+        instance = instances.get_instance(session, instance_id)
+        require_instance_viewer(current_principal(), instance.owner_id, instance.app.owner_id)
+        return jsonify(instances.instance_view(instance, instances.held_devices(session, instance_id)))
+
+
+@blueprint.delete("/app-instances/<instance_id>")
+@allow(*INSTANCE_USERS)
+def remove_instance(instance_id: str) -> tuple[str, int]:
+    """Remove an instance and release its exclusive holds (its user or a platform_admin)."""
+    with gateway_context().backends.store.session() as session:
+        instance = instances.get_instance(session, instance_id)
+        require_instance_manager(current_principal(), instance.owner_id)
+        instances.remove_instance(session, instance)
+    return "", 204
