@@ -44,8 +44,8 @@ def create_instance(client: ApiClient, app_id: str, location: str, binds: tuple[
 
 
 def _devices(view: dict[str, Any]) -> str:
-    """role=device pairs of an instance, for the list."""
-    return ", ".join(f"{role}={binding['device']}" for role, binding in view["bindings"].items())
+    """role=device pairs of an instance, by role name, for the list."""
+    return ", ".join(f"{role}={binding['device']}" for role, binding in sorted(view["bindings"].items()))
 
 
 @click.command("instances")
