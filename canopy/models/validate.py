@@ -34,18 +34,22 @@ class ValidatedPackage:
     manifest: ModelManifest
 
 
-def find_package_root(extracted: Path) -> Path:
-    """The folder with model.json (or legacy config.json): the archive's top, or its one top folder."""
+def find_package_root(
+    extracted: Path, markers: tuple[str, ...] = (MANIFEST_FILE, LEGACY_MANIFEST_FILE)
+) -> Path:
+    """The folder with model.json (or legacy config.json): the archive's top, or its one top folder.
+
+    Other packages (apps) pass the manifest names that mark their root as `markers`.
+    """
     candidates = [extracted]
     top = [entry for entry in extracted.iterdir() if entry.name not in IGNORED_TOP_LEVEL]
     if len(top) == 1 and top[0].is_dir():
         candidates.append(top[0])
     for folder in candidates:
-        if any((folder / name).is_file() for name in (MANIFEST_FILE, LEGACY_MANIFEST_FILE)):
+        if any((folder / name).is_file() for name in markers):
             return folder
     raise ValidationFailed(
-        f"the package has no {MANIFEST_FILE} (or legacy {LEGACY_MANIFEST_FILE}) at its top level",
-        details={MANIFEST_FILE: "missing"},
+        f"the package has no {' or '.join(markers)} at its top level", details={markers[0]: "missing"}
     )
 
 

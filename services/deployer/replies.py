@@ -6,9 +6,11 @@ import logging
 import queue
 import threading
 
+from canopy.apps.records import AppInstance
 from canopy.bus.base import Record
 from canopy.contracts import Envelope, Message
 from canopy.contracts.deploy import PlacementDecision, WorkloadEvent
+from canopy.deployments.records import record_event
 from canopy.deployments.tables import Replica
 from canopy.nodes.enrolment import enrolled
 from canopy.nodes.trust import SentCommand, event_refusal
@@ -68,7 +70,7 @@ class Replies:
             return event_refusal(event, enrolled(session, event.node_id), sent)
 
     def _mark_failed(self, event: WorkloadEvent) -> None:
-        """Take a replica that died after being ready out of the endpoints."""
+        """Take a replica that died after being ready out of the endpoints; an app that exits fails."""
         with self.store.session() as session:
             replica = session.get(Replica, event.workload_id)
             if replica is not None and replica.state == "ready":
@@ -80,3 +82,7 @@ class Replies:
                     event.message,
                 )
                 replica.state, replica.updated_at = "failed", utcnow()
+                if event.state == "failed" and session.get(AppInstance, replica.model_id) is not None:
+                    # An app runs until stopped: one that exits is a failed deployment, with its logs.
+                    message = f"the app exited on node {event.node_id}: {event.message}"
+                    record_event(session, replica.model_id, replica.generation, "failed", message, event.logs)

@@ -16,11 +16,13 @@ from services.gateway.live import DeviceFeed
 from services.gateway.slots import LongLivedSlots
 from services.gateway.throttle import LoginThrottle
 from services.gateway.views import (
+    app_proxy,
     auth,
     commands,
     deployments,
     devices,
     health,
+    instance_runs,
     models,
     nodes,
     telemetry,
@@ -51,7 +53,8 @@ def create_app(backends: Backends) -> Flask:
         slots=LongLivedSlots(config.streams_per_user, config.streams_total),
         feed=DeviceFeed(backends.bus),
     )
-    for area in (health, auth, users, models, telemetry, commands, devices, deployments, nodes):
+    areas = (health, auth, users, models, telemetry, commands, devices, deployments, nodes, instance_runs)
+    for area in (*areas, app_proxy):
         app.register_blueprint(area.blueprint)
     app.before_request(enforce_body_limit)
     app.before_request(enforce_roles)

@@ -7,6 +7,7 @@ manage it would hide nothing, and the reason tells the caller what to do instead
 
 from __future__ import annotations
 
+from canopy.apps.records import AppInstance
 from canopy.errors import Forbidden
 from canopy.models import ModelRecord
 from canopy.roles import Role
@@ -43,4 +44,29 @@ def require_device_user(principal: Principal, device_id: str) -> None:
         raise Forbidden(
             f"role {principal.role.value} has no direct access to devices; devices are read and "
             "commanded by a platform_admin or by the workloads they are bound to"
+        )
+
+
+def may_run_instance(principal: Principal, instance: AppInstance) -> bool:
+    """Whether the caller may start, stop or inspect an instance: its owner, its app's developer, an admin."""
+    return may_manage(principal, instance.owner_id) or (
+        instance.app.owner_id is not None and instance.app.owner_id == principal.user_id
+    )
+
+
+def require_instance_runner(principal: Principal, instance: AppInstance, action: str) -> None:
+    """Forbidden unless the caller owns the instance, developed its app, or is a platform_admin."""
+    if not may_run_instance(principal, instance):
+        raise Forbidden(
+            f"app instance {instance.id} belongs to another user; only its owner, the app's developer "
+            f"or a platform_admin may {action} it"
+        )
+
+
+def require_page_viewer(principal: Principal, instance: AppInstance) -> None:
+    """Forbidden unless the caller is the user the instance runs for (its owner) or a platform_admin."""
+    if not may_manage(principal, instance.owner_id):
+        raise Forbidden(
+            f"the page of app instance {instance.id} is open only to the user it runs for and to "
+            "platform_admin"
         )

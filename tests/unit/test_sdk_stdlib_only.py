@@ -12,6 +12,7 @@ MODULES = [
     "platform_sdk._client",
     "platform_sdk._http",
     "platform_sdk.models",
+    "platform_sdk.runner",
     "platform_sdk.serving.__main__",
     "platform_sdk.serving.adapters",
     "platform_sdk.serving.app",
