@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from click.testing import CliRunner
 from flask.testing import FlaskClient
 
+from bootstrap.commands import app_run
 from canopy.apps.records import AppInstance
 from canopy.roles import Role
 from canopy.runtime.backends import Backends
@@ -145,3 +147,40 @@ def test_bad_instance_requests_are_refused(
     )
     assert bad.status_code == 400
     assert client.get(f"/apps/{instance_id}", headers=owner).status_code == 308
+
+
+def test_the_cli_runs_shows_the_url_of_and_stops_an_instance(
+    platform: HttpServer,
+    backends: Backends,
+    role_tokens: dict[Role, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    api = f"http://127.0.0.1:{platform.port}"
+    monkeypatch.setenv("CANOPY_API_URL", api)
+    monkeypatch.setenv("CANOPY_TOKEN", role_tokens[Role.END_USER])
+    created: list[tuple[str, str, dict[str, str]]] = []
+    manifest, package = page_app()
+
+    def create(_client: object, app_id: str, location: str, bindings: dict[str, str]) -> str:
+        """Stands in for POST /api/v1/apps/<id>/instances (the binding routes land separately)."""
+        created.append((app_id, location, bindings))
+        return store_instance(backends, manifest, package, DEVELOPER, OWNER)
+
+    monkeypatch.setattr(app_run, "create_instance", create)
+    runner = CliRunner()
+    ran = runner.invoke(app_run.run, ["a123", "--location", "plant/lab", "--bind", "fan=fan-1"])
+    assert ran.exit_code == 0, ran.output
+    instance_id = ran.output.strip().splitlines()[-1]
+    assert created == [("a123", "plant/lab", {"fan": "fan-1"})] and instance_id.startswith("i")
+    assert "building" in ran.output and "ready" in ran.output
+    shown = runner.invoke(app_run.url, [instance_id])
+    assert shown.output.strip() == f"{api}/apps/{instance_id}/", shown.output
+    stopped = runner.invoke(app_run.stop, [instance_id])
+    assert stopped.exit_code == 0 and "stopped" in stopped.output, stopped.output
+    assert "not running" in runner.invoke(app_run.url, [instance_id]).output
+
+    manifest, package = crashing_app()  # what `create` stores from now on
+    ran = runner.invoke(app_run.run, ["a123", "--location", "plant/lab"])
+    assert ran.exit_code == 0, ran.output
+    pageless = runner.invoke(app_run.url, [ran.output.strip().splitlines()[-1]])
+    assert pageless.exit_code == 1 and "has no page" in pageless.output
