@@ -23,10 +23,13 @@ class Probe:
     settle: float = 0.0
 
 
+MODEL_PROBE = Probe()
+
+
 def probe_for(spec: WorkloadSpec) -> Probe:
     """A model is ready when /health says so; an app when its page answers, or after 2 s without a page."""
     if spec.kind == "model":
-        return Probe()
+        return MODEL_PROBE
     if spec.page_port:
         return Probe("/", health=False)
     return Probe("", health=False, settle=APP_SETTLE_SECONDS)
@@ -107,7 +110,7 @@ class Runtime(ABC):
         workload_id: str,
         endpoint: str,
         timeout: float = READY_TIMEOUT_SECONDS,
-        probe: Probe = Probe(),
+        probe: Probe = MODEL_PROBE,
     ) -> Readiness:
         """Poll the probe until the workload is ready, dies, or the timeout passes."""
         started = time.monotonic()
