@@ -127,7 +127,7 @@ def test_an_app_that_exits_is_reported_failed_with_its_last_log_lines(
         return reply if reply["status"] == "failed" else None
 
     dead = wait_for(failed, 30, "the exit to be reported")
-    assert "the app exited" in dead["message"]
+    assert "the app stopped running" in dead["message"]
     assert "fatal: the sensor is gone" in "\n".join(dead["logs"]), dead["logs"]
     assert [r["state"] for r in dead["replicas"]] == ["failed"]
     assert dead["events"][-1]["stage"] == "failed"
