@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 
 from bootstrap.commands import app_run
 from canopy.apps.records import AppInstance
+from canopy.deployments.records import request_generation, unfinished_requests
 from canopy.roles import Role
 from canopy.runtime.backends import Backends
 from canopy.workloads.sandbox import workload_env
@@ -184,3 +185,18 @@ def test_the_cli_runs_shows_the_url_of_and_stops_an_instance(
     assert ran.exit_code == 0, ran.output
     pageless = runner.invoke(app_run.url, [ran.output.strip().splitlines()[-1]])
     assert pageless.exit_code == 1 and "has no page" in pageless.output
+
+
+def test_a_restarted_deployer_resumes_an_unfinished_instance_start(
+    backends: Backends, role_tokens: dict[Role, str]
+) -> None:
+    instance_id = store_instance(backends, *page_app(), DEVELOPER, OWNER)
+    with backends.store.session() as session:
+        generation = request_generation(session, instance_id, 1, {"zone": "lab"})
+    with backends.store.session() as session:
+        (resumed,) = unfinished_requests(session)
+        app = session.get(AppInstance, instance_id)
+        assert app is not None
+        blob_key = app.app.blob_key
+    assert (resumed.kind, resumed.model_id, resumed.generation) == ("app", instance_id, generation)
+    assert resumed.replicas == 1 and resumed.node_labels == {"zone": "lab"} and resumed.blob_key == blob_key
