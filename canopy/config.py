@@ -206,6 +206,14 @@ SETTINGS: tuple[Setting, ...] = (
         parse=_url("http", "https"),
     ),
     Setting(
+        "CANOPY_GATEWAY_URL",
+        "Gateway URL as a node agent reaches it, which app workloads call (docker workloads get the "
+        "workload bridge's address with this port); empty: http://CANOPY_API_HOST:CANOPY_API_PORT.",
+        "",
+        parse=_url("http", "https"),
+        accepted="http://host:port, or empty",
+    ),
+    Setting(
         "CANOPY_TOKEN",
         "API token used by the CLI and the SDK; overrides the one saved by login.",
         "",
@@ -271,6 +279,15 @@ class Config:
     def home(self) -> Path:
         """The data directory, created (mode 0700) on first use."""
         return make_private_dir(Path(self.values["CANOPY_HOME"]))
+
+
+def gateway_url(config: Config) -> str:
+    """The gateway as app workloads reach it: CANOPY_GATEWAY_URL, else the API's listen address."""
+    if config.gateway_url:
+        return str(config.gateway_url).rstrip("/")
+    host = str(config.api_host)
+    host = "127.0.0.1" if host in ("", "0.0.0.0") else f"[{host}]" if ":" in host else host
+    return f"http://{host}:{config.api_port}"
 
 
 def load_config(environ: Mapping[str, str] | None = None) -> Config:

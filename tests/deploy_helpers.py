@@ -20,6 +20,7 @@ from platform_sdk._client import ApiClient
 from canopy.nodes.enrolment import enrol_here
 from canopy.runtime import Service
 from canopy.runtime.backends import Backends
+from canopy.workloads.process_runtime import free_port
 from services.deployer.service import deployer_components
 from services.gateway.app import create_app
 from services.gateway.server import HttpServer
@@ -34,16 +35,28 @@ SHARED_CACHE = Path(os.environ.get("CANOPY_TEST_CACHE", Path.home() / ".cache" /
 
 
 @contextmanager
-def running_platform(backends: Backends, home: Path, runtime: str) -> Iterator[HttpServer]:
-    """Gateway over HTTP, node manager, deployer and one agent (node-a, zone=lab) of the given runtime."""
+def running_platform(
+    backends: Backends, home: Path, runtime: str, host: str = "127.0.0.1"
+) -> Iterator[HttpServer]:
+    """Gateway over HTTP, node manager, deployer and one agent (node-a, zone=lab) of the given runtime.
+
+    The gateway listens on `host` ("0.0.0.0" lets docker app workloads reach it on their bridge);
+    the agent gives apps its 127.0.0.1 URL (docker workloads: the bridge address, same port).
+    """
     share_build_caches(home)
-    gateway = HttpServer(create_app(backends), "127.0.0.1", 0)
+    port = free_port()
+    gateway = HttpServer(create_app(backends), host, port)
     components = [
         gateway,
         *node_manager_components(backends),
         *deployer_components(backends),
         *agent_components(
-            backends, "node-a", enrolled_key(backends, "node-a"), runtime=runtime, labels={"zone": "lab"}
+            backends,
+            "node-a",
+            enrolled_key(backends, "node-a"),
+            runtime=runtime,
+            labels={"zone": "lab"},
+            gateway=f"http://127.0.0.1:{port}",
         ),
     ]
     service = Service("test-platform", components)

@@ -1,4 +1,4 @@
-"""Apps from the command line: `canopy app upload|list|show|remove|instances`."""
+"""Apps from the command line: `canopy app upload|list|show|remove|instances|run|stop|url`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import click
 from platform_sdk._client import default_client
 
 from bootstrap.commands.app_instances import instances
+from bootstrap.commands.app_run import RUN_COMMANDS
 from bootstrap.commands.model import upload_package
 from bootstrap.commands.output import print_table, reports_errors
 
@@ -95,4 +96,5 @@ def app_remove(app_id: str) -> None:
     click.echo(f"Removed app {app_id}.")
 
 
-app.add_command(instances)
+for command in (instances, *RUN_COMMANDS):
+    app.add_command(command)

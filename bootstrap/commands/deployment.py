@@ -24,12 +24,20 @@ def model_path(model: str, suffix: str = "") -> str:
 
 
 def follow(
-    client: ApiClient, model_id: str, generation: int, timeout: float = WAIT_TIMEOUT_SECONDS
+    client: ApiClient,
+    model_id: str,
+    generation: int,
+    timeout: float = WAIT_TIMEOUT_SECONDS,
+    view_path: str = "",
 ) -> dict[str, Any]:
-    """Print the deployment's progress events of `generation` until it is ready, failed or stopped."""
+    """Print the deployment's progress events of `generation` until it is ready, failed or stopped.
+
+    `view_path` is the deployment view's API path when it is not a model's (an app instance's).
+    """
     since, deadline = 0, time.monotonic() + timeout
     while time.monotonic() < deadline:
-        view: dict[str, Any] = client.get(model_path(model_id, "/deployment"), params={"since": since})
+        path = view_path or model_path(model_id, "/deployment")
+        view: dict[str, Any] = client.get(path, params={"since": since})
         for event in view["events"]:
             since = event["id"]
             if event["generation"] != generation:
@@ -42,9 +50,7 @@ def follow(
         if view["generation"] == generation and view["status"] in FINAL:
             return view
         time.sleep(POLL_SECONDS)
-    raise CanopyError(
-        f"the deployment did not finish within {timeout:.0f} s; see `canopy model show {model_id}`"
-    )
+    raise CanopyError(f"the deployment of {model_id} did not finish within {timeout:.0f} s; look again later")
 
 
 def _finish(client: ApiClient, reply: dict[str, Any], wait: bool) -> None:

@@ -12,6 +12,7 @@ from canopy.contracts.base import Message, SignedMessage, contract
 
 Stage = Literal["requested", "building", "placing", "starting", "ready", "failed", "stopping", "stopped"]
 WorkloadState = Literal["starting", "ready", "failed", "stopped"]
+WorkloadKind = Literal["model", "app"]
 
 
 class Resources(BaseModel):
@@ -24,11 +25,18 @@ class Resources(BaseModel):
 
 
 class WorkloadSpec(BaseModel):
-    """What a node agent needs to start one replica: the built artefact and its limits."""
+    """What a node agent needs to start one replica: the built artefact and its limits.
+
+    For an app (kind "app") `model_id` is the instance id, and the spec also carries the entry the
+    runner starts, the port its page listens on inside the workload (0: no page) and the instance's
+    own environment (CANOPY_INSTANCE_ID, CANOPY_TOKEN, ...); the runtime adds CANOPY_API_URL and
+    CANOPY_APP_PORT.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     model_id: str
+    kind: WorkloadKind = "model"
     runtime: Literal["process", "docker"]
     package_dir: str = Field(default="", description="process: the unpacked package on the host")
     env_dir: str = Field(default="", description="process: the virtualenv with the model server")
@@ -38,13 +46,23 @@ class WorkloadSpec(BaseModel):
     )
     image: str = Field(default="", description="docker: the image to run")
     resources: Resources = Resources()
+    entry: str = Field(default="", description="app: 'module:function', 'module' or 'file.py'")
+    page_port: int = Field(default=0, ge=0, le=65535, description="app: its page's port, 0 for none")
+    fixed_port: bool = Field(
+        default=False, description="app: it listens on page_port whatever CANOPY_APP_PORT says (legacy)"
+    )
+    env: dict[str, str] = Field(default_factory=dict, description="app: the instance's own variables")
 
 
 @contract("deploy-request", topic=topics.DEPLOY_REQUESTS)
 class DeployRequest(Message):
-    """Run `replicas` replicas of a model (0 undeploys); a higher generation supersedes a lower one."""
+    """Run `replicas` replicas of a model (0 undeploys); a higher generation supersedes a lower one.
+
+    An app instance is deployed the same way with kind "app": `model_id` is the instance id.
+    """
 
     model_id: str = Field(min_length=1, max_length=64)
+    kind: WorkloadKind = "model"
     generation: int = Field(ge=1)
     replicas: int = Field(ge=0, le=32)
     node_labels: dict[str, str] = Field(default_factory=dict)

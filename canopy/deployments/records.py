@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from canopy.apps.deploying import app_deploy_request
+from canopy.apps.records import AppInstance
 from canopy.contracts.deploy import DeployRequest, Resources
 from canopy.deployments.tables import Deployment, DeploymentEventRow, Node, Replica
 from canopy.models.records import ModelRecord
@@ -189,16 +191,23 @@ def build_deploy_request(
 def unfinished_requests(session: Session) -> list[DeployRequest]:
     """Requests rebuilt from the recorded desired state of every deployment left mid-way.
 
-    A deployment whose model was deleted meanwhile is brought to zero replicas.
+    A deployment whose model was deleted meanwhile is brought to zero replicas; app instances
+    (deployed under their instance id) are rebuilt from their instance.
     """
     requests: list[DeployRequest] = []
     for deployment in session.scalars(select(Deployment).where(Deployment.status.in_(UNFINISHED))):
+        labels = json.loads(deployment.node_labels)
+        instance = session.get(AppInstance, deployment.model_id)
+        if instance is not None:
+            requests.append(
+                app_deploy_request(instance, deployment.generation, deployment.desired_replicas, labels)
+            )
+            continue
         record = session.get(ModelRecord, deployment.model_id)
         if record is None:
             requests.append(
                 DeployRequest(model_id=deployment.model_id, generation=deployment.generation, replicas=0)
             )
             continue
-        labels = json.loads(deployment.node_labels)
         requests.append(deploy_request(record, deployment.generation, deployment.desired_replicas, labels))
     return requests

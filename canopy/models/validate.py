@@ -43,14 +43,15 @@ def package_folders(extracted: Path) -> list[Path]:
     return candidates
 
 
-def find_package_root(extracted: Path) -> Path:
-    """The folder with model.json (or legacy config.json): the archive's top, or its one top folder."""
+def find_package_root(
+    extracted: Path, markers: tuple[str, ...] = (MANIFEST_FILE, LEGACY_MANIFEST_FILE)
+) -> Path:
+    """The folder holding one of the `markers` (model.json or legacy config.json by default)."""
     for folder in package_folders(extracted):
-        if any((folder / name).is_file() for name in (MANIFEST_FILE, LEGACY_MANIFEST_FILE)):
+        if any((folder / name).is_file() for name in markers):
             return folder
     raise ValidationFailed(
-        f"the package has no {MANIFEST_FILE} (or legacy {LEGACY_MANIFEST_FILE}) at its top level",
-        details={MANIFEST_FILE: "missing"},
+        f"the package has no {' or '.join(markers)} at its top level", details={markers[0]: "missing"}
     )
 
 

@@ -45,11 +45,13 @@ def unpack(
     home: Path,
     requirements: list[str],
     python: str,
+    markers: tuple[str, ...] | None = None,
 ) -> Package:
     """Fetch the zip from the artifact store, check its recorded digest, unpack it once per digest.
 
     `requirements` and `python` come from the manifest validated at upload; they are checked again
-    here, so nothing a stored record or a forged request holds reaches pip unchecked.
+    here, so nothing a stored record or a forged request holds reaches pip unchecked. `model_id`
+    names the package (an app's id for apps); `markers` are the manifest names of its root folder.
     """
     data = blob.get(blob_key)
     found = hashlib.sha256(data).hexdigest()
@@ -66,7 +68,9 @@ def unpack(
             shutil.rmtree(directory, ignore_errors=True)
             extract_zip(data, directory / "files")
             (directory / ".complete").touch()
-    return Package(model_id, find_package_root(directory / "files"), found[:16], checked, python)
+    files = directory / "files"
+    root = find_package_root(files, markers) if markers else find_package_root(files)
+    return Package(model_id, root, found[:16], checked, python)
 
 
 def sdk_bundle(target: Path) -> Path:

@@ -33,6 +33,11 @@ def firewall_rules(chain: str = CHAIN) -> list[list[str]]:
     ]
 
 
+def gateway_rule(address: str, port: int, chain: str = CHAIN) -> list[str]:
+    """The one exception: workloads may open connections to the gateway's port on the bridge address."""
+    return [chain, "-d", address, "-p", "tcp", "--dport", str(port), "-j", "ACCEPT"]
+
+
 def jump_rule(bridge: str = BRIDGE, chain: str = CHAIN) -> list[str]:
     """The INPUT rule sending traffic from the workload bridge to the chain."""
     return ["INPUT", "-i", bridge, "-j", chain]
@@ -53,6 +58,25 @@ def ensure_network(client: docker.DockerClient) -> str:
                     raise
         ensure_firewall()
     return NETWORK
+
+
+def bridge_address(client: docker.DockerClient) -> str:
+    """The host's address on the workload network (its gateway), which workloads reach the host at."""
+    network = client.networks.get(NETWORK)
+    configs = network.attrs.get("IPAM", {}).get("Config") or []
+    address = next((str(c["Gateway"]) for c in configs if c.get("Gateway") and "." in c["Gateway"]), "")
+    if not address:
+        raise RuntimeError(f"the docker network {NETWORK} has no IPv4 gateway address")
+    return address
+
+
+def allow_gateway(address: str, port: int) -> None:
+    """Let workloads reach the gateway's port on the bridge address, ahead of the DROP (idempotent)."""
+    if os.geteuid() != 0:
+        return  # without the firewall (see ensure_firewall) nothing is dropped in the first place
+    rule = gateway_rule(address, port)
+    if not _iptables(["-C", *rule], allow_failure=True):
+        _iptables(["-I", rule[0], "1", *rule[1:]])
 
 
 def ensure_firewall() -> None:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import docker
 from docker.errors import DockerException, NotFound
 from docker.models.containers import Container
 
 from canopy.contracts.deploy import WorkloadSpec
-from canopy.workloads.docker_network import NETWORK, ensure_network
+from canopy.workloads.docker_network import NETWORK, allow_gateway, bridge_address, ensure_network
+from canopy.workloads.launch import app_variables, has_endpoint, launch_command
 from canopy.workloads.runtime import Adopted, Runtime, tail
 
 CONTAINER_PORT = 8000
+MODEL_DIR = "/opt/model"  # where the image holds the package (deploy/model.Dockerfile)
 WORKLOAD_USER = "10001:10001"
 PIDS_LIMIT = 256
 LABEL = "canopy.workload"
@@ -21,8 +25,14 @@ def container_name(workload_id: str) -> str:
     return f"canopy-{workload_id}"
 
 
+def container_port(spec: WorkloadSpec) -> int:
+    """The port the workload serves on inside its container: the model server's, or the app page's."""
+    return spec.page_port if spec.kind == "app" else CONTAINER_PORT
+
+
 def hardening(spec: WorkloadSpec) -> dict[str, object]:
     """The isolation settings every workload container gets (never relaxed by the manifest)."""
+    published = {f"{container_port(spec)}/tcp": ("127.0.0.1", None)} if has_endpoint(spec) else {}
     return {
         "user": WORKLOAD_USER,
         "privileged": False,
@@ -34,14 +44,15 @@ def hardening(spec: WorkloadSpec) -> dict[str, object]:
         "memswap_limit": f"{spec.resources.memory_mb}m",
         "nano_cpus": int(spec.resources.cpu * 1_000_000_000),
         "pids_limit": PIDS_LIMIT,
-        "ports": {f"{CONTAINER_PORT}/tcp": ("127.0.0.1", None)},
+        "ports": published,
         "network": NETWORK,
     }
 
 
 def _endpoint(container: Container) -> str:
-    """The 127.0.0.1 URL the container's model server port is published on, or ''."""
-    bindings = container.attrs["NetworkSettings"]["Ports"].get(f"{CONTAINER_PORT}/tcp") or []
+    """The 127.0.0.1 URL the container's served port is published on, or ''."""
+    port = container.labels.get("canopy.port", str(CONTAINER_PORT))
+    bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{port}/tcp") or []
     return f"http://127.0.0.1:{bindings[0]['HostPort']}" if bindings else ""
 
 
@@ -50,9 +61,19 @@ class DockerRuntime(Runtime):
 
     name = "docker"
 
-    def __init__(self, node_id: str, base_url: str = "unix:///var/run/docker.sock") -> None:
+    def __init__(
+        self, node_id: str, base_url: str = "unix:///var/run/docker.sock", gateway_url: str = ""
+    ) -> None:
         self.node_id = node_id
         self.client = docker.DockerClient(base_url=base_url, timeout=30)
+        self.gateway_url = gateway_url
+
+    def _gateway_for_workloads(self) -> str:
+        """The gateway as a container reaches it: the bridge address with the gateway's port, let through."""
+        port = urlsplit(self.gateway_url).port or 80
+        address = bridge_address(self.client)
+        allow_gateway(address, port)
+        return f"http://{address}:{port}"
 
     def _container(self, workload_id: str) -> Container | None:
         """The workload's container, or None."""
@@ -69,25 +90,31 @@ class DockerRuntime(Runtime):
             container = None
         if container is None:
             ensure_network(self.client)
-            command = ["/opt/venv/bin/python", "-m", "platform_sdk.serving", "--package", "/opt/model"]
-            command += ["--host", "0.0.0.0", "--port", str(CONTAINER_PORT), "--model-id", spec.model_id]
+            port = container_port(spec)
+            api = self._gateway_for_workloads() if spec.kind == "app" else ""
             container = self.client.containers.run(
                 spec.image,
-                command=command,
+                command=launch_command(spec, "/opt/venv/bin/python", MODEL_DIR, "0.0.0.0", port),
                 name=container_name(workload_id),
                 detach=True,
+                working_dir=MODEL_DIR,
                 labels={
                     LABEL: workload_id,
                     "canopy.node": self.node_id,
                     "canopy.model": spec.model_id,
                     "canopy.generation": str(generation),
+                    "canopy.port": str(port),
                 },
-                environment={"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"},
+                environment={
+                    "OMP_NUM_THREADS": "1",
+                    "OPENBLAS_NUM_THREADS": "1",
+                    **app_variables(spec, api, port),
+                },
                 **hardening(spec),  # type: ignore[arg-type]
             )
         container.reload()
         endpoint = _endpoint(container)
-        if not endpoint:
+        if not endpoint and has_endpoint(spec):
             raise RuntimeError(f"container {container.name} published no port: {self.logs(workload_id)}")
         return endpoint
 
@@ -104,7 +131,8 @@ class DockerRuntime(Runtime):
                 endpoint,
             )
             for c in running
-            if {LABEL, "canopy.model", "canopy.generation"} <= set(c.labels) and (endpoint := _endpoint(c))
+            if {LABEL, "canopy.model", "canopy.generation"} <= set(c.labels)
+            and ((endpoint := _endpoint(c)) or c.labels.get("canopy.port") == "0")
         ]
 
     def stop(self, workload_id: str) -> None:

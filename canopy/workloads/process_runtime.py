@@ -20,6 +20,7 @@ from canopy.contracts.deploy import WorkloadSpec
 from canopy.private import make_private_dir
 from canopy.workloads import cgroups
 from canopy.workloads.isolation import Confinement, preexec, stage_dir, staged_paths
+from canopy.workloads.launch import app_variables, has_endpoint, launch_command, listen_port
 from canopy.workloads.logpump import LogPump, read_log
 from canopy.workloads.rootfs import ensure_rootfs
 from canopy.workloads.runtime import Runtime, tail
@@ -76,13 +77,14 @@ class _Process:
 
 
 class ProcessRuntime(Runtime):
-    """Runs each workload as `python -m platform_sdk.serving` on 127.0.0.1 inside bubblewrap."""
+    """Runs each model server (on 127.0.0.1) or app inside bubblewrap, sharing the host network."""
 
     name = "process"
 
-    def __init__(self, work_dir: Path, rootfs_cache: Path) -> None:
+    def __init__(self, work_dir: Path, rootfs_cache: Path, gateway_url: str = "") -> None:
         self.work_dir = work_dir
         self.rootfs_cache = rootfs_cache
+        self.gateway_url = gateway_url  # apps share the host network: they reach the gateway as we do
         self.privileged = os.geteuid() == 0
         self.cgroup_version = cgroups.detect()
         self._procs: dict[str, _Process] = {}
@@ -96,11 +98,11 @@ class ProcessRuntime(Runtime):
             )
 
     def start(self, workload_id: str, spec: WorkloadSpec, generation: int) -> str:
-        """Start the model server in its sandbox; return its endpoint (idempotent while it runs)."""
+        """Start the model server or app in its sandbox; return its endpoint (idempotent while it runs)."""
         current = self._procs.get(workload_id)
         if current is not None and current.popen.poll() is None:
             return current.endpoint
-        port = free_port()
+        port = listen_port(spec, free_port())
         cores = _cores_for(workload_id, spec.resources.cpu)
         sources = {
             "rootfs": str(ensure_rootfs(self.rootfs_cache, spec.python or DEFAULT_PYTHON)),
@@ -110,13 +112,11 @@ class ProcessRuntime(Runtime):
         }
         stage = stage_dir(self.rootfs_cache) if self.privileged else ""
         seen = staged_paths(sources, stage) if stage else sources
-        command = [f"{VENV}/bin/python", "-m", "platform_sdk.serving", "--package", MODEL]
-        command += ["--host", "127.0.0.1", "--port", str(port), "--model-id", spec.model_id]
         sandbox = Sandbox(
             rootfs=seen["rootfs"],
             read_only={VENV: seen["venv"], MODEL: seen["model"], SDK: seen["sdk"]},
-            env=workload_env(len(cores)),
-            command=command,
+            env={**workload_env(len(cores)), **app_variables(spec, self.gateway_url, port)},
+            command=launch_command(spec, f"{VENV}/bin/python", MODEL, "127.0.0.1", port),
             cwd=MODEL,
         )
         log_path = self.work_dir / "logs" / f"{workload_id}.log"
@@ -147,7 +147,7 @@ class ProcessRuntime(Runtime):
 
             popen = self._spawner.submit(spawn).result()
         assert popen.stdout is not None
-        endpoint = f"http://127.0.0.1:{port}"
+        endpoint = f"http://127.0.0.1:{port}" if has_endpoint(spec) else ""
         self._procs[workload_id] = _Process(popen, LogPump(popen.stdout, log_path), endpoint, uid, cgroup)
         log.info(
             "workload %s started in bubblewrap as uid %s on %s", workload_id, uid or os.geteuid(), endpoint
@@ -198,7 +198,10 @@ class ProcessRuntime(Runtime):
         return proc is not None and proc.popen.poll() is None
 
     def logs(self, workload_id: str, lines: int = 20) -> list[str]:
-        """The last lines the workload wrote."""
+        """The last lines the workload wrote (all of them, once it has exited)."""
+        proc = self._procs.get(workload_id)
+        if proc is not None and proc.popen.poll() is not None:
+            proc.pump.join(timeout=2)
         return tail(read_log(self.work_dir / "logs" / f"{workload_id}.log"), lines)
 
     def workloads(self) -> list[str]:

@@ -11,6 +11,39 @@ import requests
 from canopy.contracts.deploy import WorkloadSpec
 
 READY_TIMEOUT_SECONDS = 60.0
+APP_SETTLE_SECONDS = 2.0  # an app without a page is ready once it has run this long
+
+
+@dataclass(frozen=True)
+class Probe:
+    """How readiness is told: GET `path` (any answer, or /health's {"status": "ready"}), or time alive."""
+
+    path: str = "/health"
+    health: bool = True
+    settle: float = 0.0
+
+
+MODEL_PROBE = Probe()
+
+
+def probe_for(spec: WorkloadSpec) -> Probe:
+    """A model is ready when /health says so; an app when its page answers, or after 2 s without a page."""
+    if spec.kind == "model":
+        return MODEL_PROBE
+    if spec.page_port:
+        return Probe("/", health=False)
+    return Probe("", health=False, settle=APP_SETTLE_SECONDS)
+
+
+def answers(session: requests.Session, endpoint: str, probe: Probe) -> bool:
+    """Whether the endpoint passes the probe's HTTP check once (True when the probe makes none)."""
+    if not probe.path:
+        return True
+    try:
+        response = session.get(f"{endpoint}{probe.path}", timeout=2, allow_redirects=False)
+        return not probe.health or (response.status_code == 200 and response.json().get("status") == "ready")
+    except (requests.RequestException, ValueError):
+        return False
 
 
 @dataclass(frozen=True)
@@ -73,20 +106,21 @@ class Runtime(ABC):
         return None
 
     def wait_ready(
-        self, workload_id: str, endpoint: str, timeout: float = READY_TIMEOUT_SECONDS
+        self,
+        workload_id: str,
+        endpoint: str,
+        timeout: float = READY_TIMEOUT_SECONDS,
+        probe: Probe = MODEL_PROBE,
     ) -> Readiness:
-        """Poll endpoint/health until it answers ready, the workload dies, or the timeout passes."""
-        deadline = time.monotonic() + timeout
+        """Poll the probe until the workload is ready, dies, or the timeout passes."""
+        started = time.monotonic()
         session = requests.Session()
-        while time.monotonic() < deadline:
+        while time.monotonic() < started + timeout:
             if not self.running(workload_id):
                 time.sleep(0.2)  # let the last log lines land
                 return Readiness(False, "the workload exited while starting", self.logs(workload_id))
-            try:
-                response = session.get(f"{endpoint}/health", timeout=2)
-                if response.status_code == 200 and response.json().get("status") == "ready":
-                    return Readiness(True, "ready", [])
-            except (requests.RequestException, ValueError):
-                pass
+            if time.monotonic() - started >= probe.settle and answers(session, endpoint, probe):
+                return Readiness(True, "ready", [])
             time.sleep(0.1)
-        return Readiness(False, f"/health not ready after {timeout:.0f} s", self.logs(workload_id))
+        what = f"{probe.path} not ready" if probe.path else "not running"
+        return Readiness(False, f"{what} after {timeout:.0f} s", self.logs(workload_id))

@@ -14,6 +14,7 @@ from pathlib import Path
 import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from canopy.apps.deploying import APP_ROOT_MARKERS
 from canopy.bus.typed import publish
 from canopy.contracts import Message
 from canopy.contracts.deploy import (
@@ -40,6 +41,8 @@ from canopy.runtime.backends import Backends
 from canopy.store.models import utcnow
 from canopy.workloads.builder import Package, build_image, build_process_env, unpack
 from canopy.workloads.commands import sign
+from canopy.workloads.runtime import Probe, answers, probe_for
+from services.deployer.apps import start_app, with_app
 from services.deployer.replies import Replies
 
 log = logging.getLogger(__name__)
@@ -115,22 +118,25 @@ class Deployer:
         missing = request.replicas - len(keep)
         if missing > 0:
             self.event(request, "building", "fetching the package and checking its digest")
-            blob_key, sha256 = self.stored_package(request.model_id)
+            app = start_app(self.backends.store, request.model_id) if request.kind == "app" else None
+            blob_key, sha256 = (app.blob_key, app.sha256) if app else self.stored_package(request.model_id)
             package = unpack(
                 self.backends.blob,
                 blob_key,
                 sha256,
-                request.model_id,
+                app.app_id if app else request.model_id,
                 self.backends.config.home,
                 request.requirements,
                 request.python,
+                APP_ROOT_MARKERS if app else None,
             )
             self.event(request, "placing", f"asking the node manager for {missing} node(s)")
             occupied: dict[str, int] = {}
             for _, node_id, _ in keep:
                 occupied[node_id] = occupied.get(node_id, 0) + 1
             decision = self.place(request, missing, occupied)
-            specs = {rt: self.build(request, package, rt) for rt in sorted(set(decision.runtimes.values()))}
+            runtimes = sorted(set(decision.runtimes.values()))
+            specs = {rt: with_app(self.build(request, package, rt), app) for rt in runtimes}
             self.start_replicas(request, decision, specs)
         with self.backends.store.session() as session:
             endpoints = live_endpoints(session, request.model_id)
@@ -223,7 +229,8 @@ class Deployer:
             self.command(request, node_id, "start", workload_id, specs[decision.runtimes[node_id]])
         try:
             for workload_id, node_id in started:
-                self._await_ready(request, workload_id, node_id, waiters[workload_id])
+                spec = specs[decision.runtimes[node_id]]
+                self._await_ready(request, workload_id, node_id, waiters[workload_id], probe_for(spec))
         except DeployFailed:
             self.stop_replicas(request, started)
             raise
@@ -232,9 +239,14 @@ class Deployer:
                 self.replies.forget(workload_id)
 
     def _await_ready(
-        self, request: DeployRequest, workload_id: str, node_id: str, waiter: queue.Queue[Message]
+        self,
+        request: DeployRequest,
+        workload_id: str,
+        node_id: str,
+        waiter: queue.Queue[Message],
+        probe: Probe,
     ) -> None:
-        """Wait for the agent's verdict on one replica, verify /health, register it."""
+        """Wait for the agent's verdict on one replica, check it answers (/health for models), register it."""
         deadline = datetime.now(UTC) + timedelta(seconds=START_TIMEOUT)
         while True:
             remaining = (deadline - datetime.now(UTC)).total_seconds()
@@ -248,12 +260,8 @@ class Deployer:
                 continue
             if event.state != "ready":
                 raise DeployFailed(f"{workload_id} on node {node_id} failed: {event.message}", event.logs)
-            try:
-                requests.get(f"{event.endpoint}/health", timeout=5).raise_for_status()
-            except requests.RequestException as exc:
-                raise DeployFailed(
-                    f"{workload_id} said ready but {event.endpoint}/health fails: {exc}"
-                ) from exc
+            if not answers(requests.Session(), event.endpoint, probe):
+                raise DeployFailed(f"{workload_id} said ready but {event.endpoint}{probe.path} fails")
             with self.backends.store.session() as session:
                 replica = session.get(Replica, workload_id)
                 if replica is not None:

@@ -6,9 +6,13 @@ import logging
 import queue
 import threading
 
+from sqlalchemy.orm import Session
+
+from canopy.apps.records import AppInstance
 from canopy.bus.base import Record
 from canopy.contracts import Envelope, Message
 from canopy.contracts.deploy import PlacementDecision, WorkloadEvent
+from canopy.deployments.records import current_generation, record_event
 from canopy.deployments.tables import Replica
 from canopy.nodes.enrolment import enrolled
 from canopy.nodes.trust import SentCommand, event_refusal
@@ -68,7 +72,7 @@ class Replies:
             return event_refusal(event, enrolled(session, event.node_id), sent)
 
     def _mark_failed(self, event: WorkloadEvent) -> None:
-        """Take a replica that died after being ready out of the endpoints."""
+        """Take a replica that died after being ready out of the endpoints; an app that exits fails."""
         with self.store.session() as session:
             replica = session.get(Replica, event.workload_id)
             if replica is not None and replica.state == "ready":
@@ -80,3 +84,13 @@ class Replies:
                     event.message,
                 )
                 replica.state, replica.updated_at = "failed", utcnow()
+                if _app_gone_unasked(session, replica):
+                    # An app runs until stopped: one that exits is a failed deployment, with its logs.
+                    message = f"the app stopped running on node {event.node_id}: {event.message}"
+                    record_event(session, replica.model_id, replica.generation, "failed", message, event.logs)
+
+
+def _app_gone_unasked(session: Session, replica: Replica) -> bool:
+    """Whether the replica is an app's that no newer request (a stop, a restart) explains the end of."""
+    is_app = session.get(AppInstance, replica.model_id) is not None
+    return is_app and current_generation(session, replica.model_id) == replica.generation

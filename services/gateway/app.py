@@ -16,12 +16,14 @@ from services.gateway.live import DeviceFeed
 from services.gateway.slots import LongLivedSlots
 from services.gateway.throttle import LoginThrottle
 from services.gateway.views import (
+    app_proxy,
     apps,
     auth,
     commands,
     deployments,
     devices,
     health,
+    instance_runs,
     instances,
     models,
     nodes,
@@ -66,7 +68,9 @@ def create_app(backends: Backends) -> Flask:
         deployments,
         nodes,
         instances,
+        instance_runs,
         notifications,
+        app_proxy,
     )
     for area in areas:
         app.register_blueprint(area.blueprint)

@@ -18,7 +18,7 @@ from canopy.bus.typed import publish
 from canopy.contracts import Envelope
 from canopy.contracts.deploy import NodeCommand, NodeStatus, WorkloadEvent, WorkloadState, WorkloadStatus
 from canopy.workloads.commands import CommandLedger, load_verify_key, refusal, sign, signature_valid
-from canopy.workloads.runtime import Runtime
+from canopy.workloads.runtime import Runtime, probe_for
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class NodeAgent:
         self._set(workload_id, _Workload(command.model_id, command.generation, "starting"))
         endpoint = self.runtime.start(workload_id, command.spec, command.generation)
         self._set(workload_id, _Workload(command.model_id, command.generation, "starting", endpoint))
-        readiness = self.runtime.wait_ready(workload_id, endpoint)
+        readiness = self.runtime.wait_ready(workload_id, endpoint, probe=probe_for(command.spec))
         if readiness.ready:
             self._set(workload_id, _Workload(command.model_id, command.generation, "ready", endpoint))
             self._event(workload_id, command.model_id, command.generation, "ready", "ready", [], endpoint)

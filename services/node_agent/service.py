@@ -10,6 +10,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from canopy.bus.typed import Subscriber
+from canopy.config import gateway_url
 from canopy.contracts import topics
 from canopy.nodes.enrolment import enrol_here
 from canopy.runtime import Component
@@ -54,15 +55,18 @@ class AgentLifecycle:
         self.agent.shutdown()
 
 
-def make_runtime(kind: str, node_id: str, home: Path, rootfs_dir: Path) -> Runtime:
-    """The runtime named `kind` for this node; process workloads run in the rootfs of rootfs_dir."""
+def make_runtime(kind: str, node_id: str, home: Path, rootfs_dir: Path, gateway: str = "") -> Runtime:
+    """The runtime named `kind` for this node; process workloads run in the rootfs of rootfs_dir.
+
+    `gateway` is the gateway's URL as this node reaches it, which app workloads are given.
+    """
     if kind == "docker":
         from canopy.workloads.docker_runtime import DockerRuntime
 
-        return DockerRuntime(node_id)
+        return DockerRuntime(node_id, gateway_url=gateway)
     from canopy.workloads.process_runtime import ProcessRuntime
 
-    return ProcessRuntime(home / "agents" / node_id, rootfs_dir)
+    return ProcessRuntime(home / "agents" / node_id, rootfs_dir, gateway)
 
 
 def agent_components(
@@ -74,11 +78,17 @@ def agent_components(
     labels: Mapping[str, str] | None = None,
     simulated_load: tuple[float, float] | None = None,
     max_workloads: int = 8,
+    gateway: str = "",
 ) -> list[Component]:
-    """The components of one node agent that joined with `key`."""
+    """The components of one node agent that joined with `key`; apps reach the gateway at `gateway`.
+
+    `gateway` defaults to the configured one (CANOPY_GATEWAY_URL, else the API's listen address).
+    """
     home = backends.config.home
     settings = AgentSettings(node_id, home, key, dict(labels or {}), max_workloads, simulated_load)
-    workload_runtime = make_runtime(runtime, node_id, home, Path(backends.config.rootfs_dir))
+    rootfs = Path(backends.config.rootfs_dir)
+    gateway = gateway or gateway_url(backends.config)
+    workload_runtime = make_runtime(runtime, node_id, home, rootfs, gateway)
     agent = NodeAgent(backends.bus, workload_runtime, settings)
     subscribe: Callable[[], Subscriber] = lambda: Subscriber(  # noqa: E731
         backends.bus, f"node-agent-{node_id}", [topics.NODE_COMMANDS], agent.on_command

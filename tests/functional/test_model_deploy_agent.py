@@ -11,7 +11,7 @@ from canopy.contracts import Envelope
 from canopy.contracts.deploy import NodeCommand, WorkloadSpec
 from canopy.runtime.backends import Backends
 from canopy.workloads.commands import load_or_create_signing_key, sign
-from canopy.workloads.runtime import Adopted, Readiness, Runtime
+from canopy.workloads.runtime import MODEL_PROBE, Adopted, Probe, Readiness, Runtime
 from services.node_agent.agent import AgentSettings, NodeAgent
 from tests.deploy_helpers import enrolled_key, wait_for
 
@@ -49,7 +49,9 @@ class FakeRuntime(Runtime):
         """Started workloads."""
         return self.started
 
-    def wait_ready(self, workload_id: str, endpoint: str, timeout: float = 60.0) -> Readiness:
+    def wait_ready(
+        self, workload_id: str, endpoint: str, timeout: float = 60.0, probe: Probe = MODEL_PROBE
+    ) -> Readiness:
         """Ready at once."""
         return Readiness(True, "ready", [])
 
