@@ -1,0 +1,239 @@
+"""An app instance's database: the real FerretDB on SQLite and on the real PostgreSQL, through its socket.
+
+pymongo talks to each instance's FerretDB exactly as a workload would; the uid test runs pymongo in
+the project's bubblewrap sandbox with the socket directory bound where workloads see it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import psycopg
+import pymongo
+import pytest
+
+from canopy.apps.database import AppDatabaseError, InstanceDatabase
+from canopy.apps.database_plan import WORKLOAD_DATABASE_DIR, plan_database, socket_uri
+from canopy.config import load_config
+from canopy.workloads.isolation import Confinement, preexec, stage_dir, staged_paths
+from canopy.workloads.process_runtime import bwrap_path
+from canopy.workloads.rootfs import ensure_rootfs
+from canopy.workloads.sandbox import SDK, Sandbox, bwrap_argv, pick_uid, workload_env
+
+HANDLERS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(params=HANDLERS)
+def store_url(request: pytest.FixtureRequest) -> str:
+    """The platform store the node runs with: the embedded SQLite, or the real PostgreSQL.
+
+    Set up before canopy_home (tests name it first), while the real CANOPY_HOME still holds the
+    PostgreSQL password `canopy infra up` saved.
+    """
+    if request.param == "postgresql":
+        url: str = request.getfixturevalue("postgres_url")
+        return url
+    return "sqlite:///canopy.db"
+
+
+@pytest.fixture()
+def databases(store_url: str, canopy_home: Path, ferretdb_binary: Path) -> Iterator[list[InstanceDatabase]]:
+    """Databases a test makes with `make(...)`; all removed afterwards."""
+    made: list[InstanceDatabase] = []
+    yield made
+    for database in made:
+        database.remove()
+
+
+def make(made: list[InstanceDatabase], home: Path, store_url: str, binary: Path) -> InstanceDatabase:
+    """A new instance's database (not started)."""
+    database = InstanceDatabase(plan_database(home, f"i{uuid.uuid4().hex[:14]}", store_url), binary)
+    made.append(database)
+    return database
+
+
+class Client:
+    """pymongo on the host, through the socket's directory (/proc/self/fd: any path length works)."""
+
+    def __init__(self, database: InstanceDatabase) -> None:
+        self.fd = os.open(database.plan.socket_dir, os.O_PATH | os.O_DIRECTORY)
+        uri = socket_uri(f"/proc/self/fd/{self.fd}/mongodb.sock")
+        self.client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(
+            uri, serverSelectionTimeoutMS=5000
+        )
+        self.db = self.client[database.plan.instance_id]
+
+    def close(self) -> None:
+        """Close the client and the directory."""
+        self.client.close()
+        os.close(self.fd)
+
+
+def pg_database_exists(store_url: str, name: str) -> bool:
+    """Whether the PostgreSQL server of `store_url` has database `name`."""
+    with psycopg.connect(store_url.replace("+psycopg", ""), autocommit=True) as conn:
+        return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
+
+
+def test_pymongo_inserts_and_reads_and_the_data_outlives_a_restart(
+    store_url: str, databases: list[InstanceDatabase], canopy_home: Path, ferretdb_binary: Path
+) -> None:
+    database = make(databases, canopy_home, store_url, ferretdb_binary)
+    database.start()
+    assert database.plan.handler == ("postgresql" if store_url.startswith("postgresql") else "sqlite")
+    client = Client(database)
+    client.db.visits.insert_many([{"page": "/", "n": n} for n in range(5)])
+    assert sorted(doc["n"] for doc in client.db.visits.find({"page": "/"})) == [0, 1, 2, 3, 4]
+    client.close()
+    print(
+        f"\nFerretDB {database.plan.handler}: started in {database.startup_seconds:.2f} s, "
+        f"RSS {database.rss_bytes() / 2**20:.1f} MiB"
+    )
+    database.stop()
+    database.start()
+    client = Client(database)
+    assert client.db.visits.count_documents({}) == 5
+    client.close()
+    if database.plan.handler == "sqlite":
+        assert (database.plan.data_dir / f"{database.plan.instance_id}.sqlite").exists()
+    else:
+        assert pg_database_exists(store_url, database.plan.pg_database)
+
+
+def test_two_instances_databases_are_separate(
+    store_url: str, databases: list[InstanceDatabase], canopy_home: Path, ferretdb_binary: Path
+) -> None:
+    first = make(databases, canopy_home, store_url, ferretdb_binary)
+    second = make(databases, canopy_home, store_url, ferretdb_binary)
+    first.start()
+    second.start()
+    a, b = Client(first), Client(second)
+    a.db.secrets.insert_one({"owner": "a"})
+    # B's socket shows nothing of A's, even when asked for A's database by name.
+    assert first.plan.instance_id not in b.client.list_database_names()
+    assert b.client[first.plan.instance_id].secrets.count_documents({}) == 0
+    b.db.secrets.insert_one({"owner": "b"})
+    assert [doc["owner"] for doc in a.db.secrets.find()] == ["a"]
+    assert [doc["owner"] for doc in b.db.secrets.find()] == ["b"]
+    a.close()
+    b.close()
+
+
+def test_stop_keeps_the_data_and_remove_drops_it(
+    store_url: str, databases: list[InstanceDatabase], canopy_home: Path, ferretdb_binary: Path
+) -> None:
+    database = make(databases, canopy_home, store_url, ferretdb_binary)
+    database.start()
+    pid = int(database.plan.pid_file.read_text())
+    database.stop()
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert not database.plan.socket_path.exists() and not database.plan.pid_file.exists()
+    assert database.plan.root.exists()
+    database.remove()
+    assert not database.plan.root.exists()
+    if database.plan.handler == "postgresql":
+        assert not pg_database_exists(store_url, database.plan.pg_database)
+    database.remove()  # idempotent
+
+
+def test_a_restarted_agent_replaces_the_ferretdb_a_crashed_one_left(
+    store_url: str, databases: list[InstanceDatabase], canopy_home: Path, ferretdb_binary: Path
+) -> None:
+    database = make(databases, canopy_home, store_url, ferretdb_binary)
+    database.start()
+    orphan = int(database.plan.pid_file.read_text())
+    again = InstanceDatabase(database.plan, ferretdb_binary)  # what a new agent process would hold
+    databases.append(again)
+    again.start()
+    assert int(again.plan.pid_file.read_text()) != orphan
+    assert not psutil.pid_exists(orphan) or psutil.Process(orphan).status() == psutil.STATUS_ZOMBIE
+    client = Client(again)
+    client.db.n.insert_one({"ok": True})
+    client.close()
+
+
+def test_a_ferretdb_that_exits_is_reported_with_its_log(store_url: str, canopy_home: Path) -> None:
+    instance_id = f"i{uuid.uuid4().hex[:14]}"
+    database = InstanceDatabase(plan_database(canopy_home, instance_id, store_url), Path("/bin/false"))
+    with pytest.raises(AppDatabaseError, match=r"did not start: FerretDB exited with code 1") as caught:
+        database.start()
+    assert str(database.plan.log_file) in caught.value.message
+    assert not database.plan.socket_path.exists()
+    database.remove()
+
+
+def _needs_root_and_bubblewrap() -> None:
+    """A uid of another workload needs root; fail under CI, else skip."""
+    problem = "" if os.geteuid() == 0 else "runs as root (a uid per workload)"
+    problem = problem or ("" if shutil.which("bwrap") else "bubblewrap is missing (canopy infra up)")
+    if problem and os.environ.get("CI") == "true":
+        pytest.fail(problem)
+    if problem:
+        pytest.skip(problem)
+
+
+WORKLOAD_SCRIPT = """
+import os, pymongo
+client = pymongo.MongoClient(os.environ["CANOPY_MONGODB_URI"], serverSelectionTimeoutMS=3000)
+db = client[os.environ["CANOPY_MONGODB_DATABASE"]]
+try:
+    db.visits.insert_one({"uid": os.getuid()})
+    print("CONNECTED", db.visits.count_documents({}))
+except pymongo.errors.PyMongoError as exc:
+    print("REFUSED", exc)
+"""
+
+
+def run_as_workload(database: InstanceDatabase, uid: int) -> str:
+    """Run pymongo in the bubblewrap sandbox as `uid`, the socket directory bound as for a workload."""
+    rootfs_cache = Path(load_config().rootfs_dir)
+    stage = stage_dir(rootfs_cache)
+    sources = {
+        "rootfs": str(ensure_rootfs(rootfs_cache, "3.11")),
+        "pylib": str(Path(pymongo.__file__).parents[1]),
+        "database": str(database.plan.socket_dir),
+    }
+    seen = staged_paths(sources, stage)
+    sandbox = Sandbox(
+        rootfs=seen["rootfs"],
+        read_only={SDK: seen["pylib"], WORKLOAD_DATABASE_DIR: seen["database"]},
+        env={**workload_env(1), **database.plan.workload_env, "PATH": "/usr/bin:/bin"},
+        command=["/usr/bin/python3", "-c", WORKLOAD_SCRIPT],
+    )
+    confinement = Confinement(uid=uid, stage_dir=stage, sources=sources)
+    result = subprocess.run(
+        [bwrap_path(), *bwrap_argv(sandbox)[1:]],
+        capture_output=True,
+        text=True,
+        env={},
+        preexec_fn=preexec(confinement),
+        timeout=120,
+        check=False,
+    )
+    print(result.stdout, result.stderr, file=sys.stderr)
+    return result.stdout.strip()
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_only_the_admitted_workload_uid_reaches_the_socket(
+    store_url: str, databases: list[InstanceDatabase], canopy_home: Path, ferretdb_binary: Path
+) -> None:
+    _needs_root_and_bubblewrap()
+    database = make(databases, canopy_home, store_url, ferretdb_binary)
+    owner = pick_uid(database.plan.instance_id, set())
+    intruder = pick_uid(f"{database.plan.instance_id}-other", {owner})
+    database.admit(owner)  # before start: the socket FerretDB creates takes the directory's group
+    database.start()
+    assert run_as_workload(database, owner) == "CONNECTED 1"
+    refused = run_as_workload(database, intruder)
+    assert refused.startswith("REFUSED") and "Permission denied" in refused
+    database.admit(intruder)  # while it runs: the socket changes group too, and the old group is out
+    assert run_as_workload(database, intruder) == "CONNECTED 2"
+    assert run_as_workload(database, owner).startswith("REFUSED")
