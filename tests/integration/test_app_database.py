@@ -22,6 +22,8 @@ import pytest
 from canopy.apps.database import AppDatabaseError, InstanceDatabase
 from canopy.apps.database_plan import WORKLOAD_DATABASE_DIR, plan_database, socket_uri
 from canopy.config import load_config
+from canopy.workloads.base_images import build_base_image
+from canopy.workloads.docker_runtime import WORKLOAD_USER
 from canopy.workloads.isolation import Confinement, preexec, stage_dir, staged_paths
 from canopy.workloads.process_runtime import bwrap_path
 from canopy.workloads.rootfs import ensure_rootfs
@@ -237,3 +239,48 @@ def test_only_the_admitted_workload_uid_reaches_the_socket(
     database.admit(intruder)  # while it runs: the socket changes group too, and the old group is out
     assert run_as_workload(database, intruder) == "CONNECTED 2"
     assert run_as_workload(database, owner).startswith("REFUSED")
+
+
+def run_in_container(database: InstanceDatabase, docker_socket: str) -> str:
+    """Run pymongo in a hardened workload container (uid 10001), the socket directory bound read-only."""
+    import docker
+
+    image = build_base_image("3.11", Path(load_config().rootfs_dir))
+    client = docker.DockerClient(base_url=f"unix://{docker_socket}", timeout=60)
+    try:
+        output = client.containers.run(
+            image,
+            command=["python3", "-c", WORKLOAD_SCRIPT],
+            user=WORKLOAD_USER,
+            environment={**database.plan.workload_env, "PYTHONPATH": SDK},
+            volumes={
+                str(Path(pymongo.__file__).parents[1]): {"bind": SDK, "mode": "ro"},
+                str(database.plan.socket_dir): {"bind": WORKLOAD_DATABASE_DIR, "mode": "ro"},
+            },
+            network_mode="none",
+            read_only=True,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            remove=True,
+        )
+    finally:
+        client.close()
+    return bytes(output).decode().strip()
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_a_container_reaches_the_socket_only_when_its_group_is_admitted(
+    store_url: str,
+    databases: list[InstanceDatabase],
+    canopy_home: Path,
+    ferretdb_binary: Path,
+    docker_socket: str,
+) -> None:
+    database = make(databases, canopy_home, store_url, ferretdb_binary)
+    database.start()
+    database.admit(int(WORKLOAD_USER.split(":")[1]))
+    assert run_in_container(database, docker_socket) == "CONNECTED 1"
+    database.admit(int(WORKLOAD_USER.split(":")[1]) + 1)
+    refused = run_in_container(database, docker_socket)
+    assert refused.startswith("REFUSED") and "Permission denied" in refused
