@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 SOCKET_DIR_MODE = 0o2750  # setgid: the socket FerretDB creates takes the directory's group
 FERRETDB_UMASK = 0o007  # the socket is 0770: its owner (the platform) and the directory's group
 LOG_LINES = 20
+MAX_LOG_BYTES = 8 * 1024 * 1024  # past this, a start moves the log to ferretdb.log.1
 
 
 class AppDatabaseError(CanopyError):
@@ -88,6 +89,8 @@ class InstanceDatabase:
             self._prepare()
             began = time.monotonic()
             self.plan.socket_path.unlink(missing_ok=True)
+            if self.plan.log_file.exists() and self.plan.log_file.stat().st_size > MAX_LOG_BYTES:
+                os.replace(self.plan.log_file, self.plan.log_file.with_suffix(".log.1"))
             with self.plan.log_file.open("ab") as log_file:
                 log_file.write(f"---- canopy: starting FerretDB for {self.plan.instance_id}\n".encode())
                 self._process = subprocess.Popen(
@@ -123,22 +126,25 @@ class InstanceDatabase:
         the node reaches the socket, whatever is bound where. Call it before or after start; a
         restarted FerretDB's socket inherits the group.
         """
-        make_private_dir(self.plan.root)
-        self._make_socket_dir()
-        os.chown(self.plan.socket_dir, -1, gid, follow_symlinks=False)
-        os.chmod(self.plan.socket_dir, SOCKET_DIR_MODE)
-        if self.plan.socket_path.exists():
-            os.chown(self.plan.socket_path, -1, gid, follow_symlinks=False)
+        with self._lock:
+            make_private_dir(self.plan.root)
+            self._make_socket_dir()
+            os.chown(self.plan.socket_dir, -1, gid, follow_symlinks=False)
+            os.chmod(self.plan.socket_dir, SOCKET_DIR_MODE)
+            if self.plan.socket_path.exists():
+                os.chown(self.plan.socket_path, -1, gid, follow_symlinks=False)
 
     def running(self) -> bool:
-        """Whether the FerretDB this object started is alive."""
+        """Whether the FerretDB this object started is alive (if not, `start` starts it again)."""
         return self._process is not None and self._process.poll() is None
 
     def rss_bytes(self) -> int:
         """FerretDB's resident memory now (0 when it does not run)."""
-        if not self.running() or self._process is None:
+        process = self._process
+        try:
+            return int(psutil.Process(process.pid).memory_info().rss) if self.running() and process else 0
+        except psutil.Error:
             return 0
-        return int(psutil.Process(self._process.pid).memory_info().rss)
 
     def stop(self) -> None:
         """Stop FerretDB; the data stays for the next start."""

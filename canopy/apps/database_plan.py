@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from canopy.errors import BadRequest
 
@@ -23,6 +23,9 @@ FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
 SOCKET_NAME = "mongodb.sock"
 WORKLOAD_DATABASE_DIR = "/opt/database"  # where the socket directory is bound inside a sandbox or container
 PG_DATABASE_PREFIX = "canopy_app_"
+# FerretDB's pgx pool holds up to 50 connections by default: a few busy instances would use up the
+# server's max_connections (100) and starve the platform. Each instance gets this many at most.
+PG_POOL_MAX_CONNS = 4
 _INSTANCE_ID = re.compile(r"^[a-z0-9][a-z0-9_]{0,47}$")
 
 Handler = Literal["sqlite", "postgresql"]
@@ -51,10 +54,11 @@ def pg_database_name(instance_id: str) -> str:
     return f"{PG_DATABASE_PREFIX}{instance_id}"
 
 
-def pg_url(store_url: str, database: str) -> str:
+def pg_url(store_url: str, database: str, **settings: str) -> str:
     """A libpq URL (postgres://) for `database` on the server and with the login of the platform store."""
     parts = urlsplit(store_url)
-    return urlunsplit(("postgres", parts.netloc, f"/{database}", parts.query, ""))
+    query = urlencode([*parse_qsl(parts.query), *settings.items()])
+    return urlunsplit(("postgres", parts.netloc, f"/{database}", query, ""))
 
 
 @dataclass(frozen=True)
@@ -117,7 +121,8 @@ def plan_database(home: Path, instance_id: str, store_url: str) -> DatabasePlan:
     socket_dir = root / "socket"
     if urlsplit(store_url).scheme.split("+")[0] in ("postgresql", "postgres"):
         name, store_database = pg_database_name(instance_id), urlsplit(store_url).path.lstrip("/")
-        backend, admin = pg_url(store_url, name), pg_url(store_url, store_database or "postgres")
+        backend = pg_url(store_url, name, pool_max_conns=str(PG_POOL_MAX_CONNS))
+        admin = pg_url(store_url, store_database or "postgres")
         return DatabasePlan(instance_id, "postgresql", root, socket_dir, name, backend, admin)
     return DatabasePlan(instance_id, "sqlite", root, socket_dir)
 

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,7 @@ import pymongo
 import pytest
 
 from canopy.apps.database import AppDatabaseError, InstanceDatabase
-from canopy.apps.database_plan import WORKLOAD_DATABASE_DIR, plan_database, socket_uri
+from canopy.apps.database_plan import PG_POOL_MAX_CONNS, WORKLOAD_DATABASE_DIR, plan_database, socket_uri
 from canopy.config import load_config
 from canopy.workloads.base_images import build_base_image
 from canopy.workloads.docker_runtime import WORKLOAD_USER
@@ -128,6 +129,33 @@ def test_two_instances_databases_are_separate(
     b.close()
 
 
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+def test_a_busy_instance_holds_at_most_its_share_of_postgresql_connections(
+    store_url: str, databases: list[InstanceDatabase], canopy_home: Path, ferretdb_binary: Path
+) -> None:
+    database = make(databases, canopy_home, store_url, ferretdb_binary)
+    database.start()
+    client = Client(database)
+
+    def work() -> None:
+        for n in range(40):
+            client.db.load.insert_one({"n": n})
+            list(client.db.load.find().limit(3))
+
+    workers = [threading.Thread(target=work) for _ in range(10)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert client.db.load.count_documents({}) == 400
+    with psycopg.connect(store_url.replace("+psycopg", ""), autocommit=True) as conn:
+        held = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (database.plan.pg_database,)
+        ).fetchone()
+    client.close()
+    assert held is not None and 1 <= held[0] <= PG_POOL_MAX_CONNS
+
+
 def test_stop_keeps_the_data_and_remove_drops_it(
     store_url: str, databases: list[InstanceDatabase], canopy_home: Path, ferretdb_binary: Path
 ) -> None:
@@ -158,6 +186,24 @@ def test_a_restarted_agent_replaces_the_ferretdb_a_crashed_one_left(
     assert not psutil.pid_exists(orphan) or psutil.Process(orphan).status() == psutil.STATUS_ZOMBIE
     client = Client(again)
     client.db.n.insert_one({"ok": True})
+    client.close()
+
+
+def test_a_ferretdb_that_died_is_started_again_with_its_data(
+    store_url: str, databases: list[InstanceDatabase], canopy_home: Path, ferretdb_binary: Path
+) -> None:
+    database = make(databases, canopy_home, store_url, ferretdb_binary)
+    database.start()
+    client = Client(database)
+    client.db.counter.insert_one({"hits": 1})
+    client.close()
+    os.kill(int(database.plan.pid_file.read_text()), 9)
+    psutil.Process(int(database.plan.pid_file.read_text())).wait(10)
+    assert not database.running() and database.rss_bytes() == 0
+    database.start()
+    assert database.running() and database.rss_bytes() > 0
+    client = Client(database)
+    assert client.db.counter.find_one({}, {"_id": 0}) == {"hits": 1}
     client.close()
 
 

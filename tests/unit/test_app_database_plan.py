@@ -39,7 +39,7 @@ def test_postgresql_store_gives_a_database_of_the_instance_on_the_same_server() 
     assert plan.handler == "postgresql"
     assert plan.pg_database == "canopy_app_i0123456789abcd"
     assert plan.backend_url == (
-        "postgres://canopy:s3cret@127.0.0.1:5432/canopy_app_i0123456789abcd?sslmode=disable"
+        "postgres://canopy:s3cret@127.0.0.1:5432/canopy_app_i0123456789abcd?sslmode=disable&pool_max_conns=4"
     )
     assert plan.admin_url == "postgres://canopy:s3cret@127.0.0.1:5432/canopy?sslmode=disable"
     assert "s3cret" not in repr(plan)
