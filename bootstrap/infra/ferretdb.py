@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -53,25 +54,42 @@ def version_of(binary: Path) -> str:
 
 
 class Progress:
-    """Turns `go` output into a progress line every PROGRESS_SECONDS: modules fetched, packages built."""
+    """Counts `go` output (modules fetched, packages built) and prints it every PROGRESS_SECONDS.
+
+    A timer prints even while `go` is silent for long (one big package can take minutes to compile).
+    """
 
     def __init__(self) -> None:
-        self.started = self.last = time.monotonic()
+        self.started = time.monotonic()
         self.modules = self.packages = 0
+        self._done = threading.Event()
+        self._timer = threading.Thread(target=self._report, name="ferretdb-progress", daemon=True)
 
     def __call__(self, line: str) -> None:
-        """Count one output line and report when it is time."""
+        """Count one output line."""
         if line.startswith("go: downloading "):
             self.modules += 1
         elif line and not line.startswith(("go:", "#", " ")):
             self.packages += 1
-        now = time.monotonic()
-        if now - self.last >= PROGRESS_SECONDS:
-            self.last = now
-            say(
-                f"ferretdb: building... {now - self.started:.0f} s, {self.modules} modules fetched, "
-                f"{self.packages} packages compiled"
-            )
+
+    def __enter__(self) -> Progress:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self._timer.join()
+
+    def line(self) -> str:
+        """The progress line right now."""
+        return (
+            f"ferretdb: building... {time.monotonic() - self.started:.0f} s, {self.modules} modules "
+            f"fetched, {self.packages} packages compiled"
+        )
+
+    def _report(self) -> None:
+        while not self._done.wait(PROGRESS_SECONDS):
+            say(self.line())
 
 
 class FerretDB(Component):
@@ -124,7 +142,8 @@ class FerretDB(Component):
         self.binary.parent.mkdir(parents=True, exist_ok=True)
         partial = self.binary.with_name("ferretdb.partial")
         build = [go, "build", "-v", "-trimpath", "-o", str(partial), "./cmd/ferretdb"]
-        code = run_logged(build, self.log_file, cwd=source, env=env, on_line=progress)
+        with progress:
+            code = run_logged(build, self.log_file, cwd=source, env=env, on_line=progress)
         if code != 0:
             raise self.failure(f"`{' '.join(build)}` in {source} failed (exit {code})")
         os.replace(partial, self.binary)
@@ -140,7 +159,7 @@ class FerretDB(Component):
         postgres = Postgres(self.paths)
         if not postgres.answers(1.0) or postgres.saved_password() is None:
             say(
-                "ferretdb: PostgreSQL is not up; to keep app databases there, run "
+                "ferretdb: PostgreSQL is not up (or not set up here); to keep app databases there, run "
                 "`canopy infra up postgres ferretdb` (the canopy role needs CREATEDB)"
             )
             return

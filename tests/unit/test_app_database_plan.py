@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import bson
@@ -109,14 +110,16 @@ def test_ferretdb_is_an_infra_component_built_not_started() -> None:
     assert lines[1].endswith("(not built: canopy infra up ferretdb)")
 
 
-def test_build_progress_counts_modules_and_packages(capsys: pytest.CaptureFixture[str]) -> None:
-    progress = Progress()
-    for line in ["go: downloading a v1", "go: downloading b v2", "github.com/x/y", "# note", "net/http"]:
-        progress(line)
-    assert (progress.modules, progress.packages) == (2, 2)
-    progress.last -= 60
-    progress("runtime")
-    assert "3 packages compiled" in capsys.readouterr().out
+def test_build_progress_counts_modules_and_packages_and_reports_while_go_is_silent(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bootstrap.infra.ferretdb.PROGRESS_SECONDS", 0.05)
+    with Progress() as progress:
+        for line in ["go: downloading a v1", "go: downloading b v2", "github.com/x/y", "# note", "net/http"]:
+            progress(line)
+        assert (progress.modules, progress.packages) == (2, 2)
+        time.sleep(0.3)
+    assert "2 modules fetched, 2 packages compiled" in capsys.readouterr().out
 
 
 def test_building_without_go_or_with_a_failing_go_names_the_problem(
