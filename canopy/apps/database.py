@@ -221,3 +221,57 @@ class InstanceDatabase:
         except (OSError, ValueError, IndexError, psutil.Error):
             return None
         return process if ours else None
+
+
+class NodeDatabases:
+    """The instance databases one node agent runs, by instance id: what the agent holds and calls."""
+
+    def __init__(self, home: Path, store_url: str) -> None:
+        self.home = home
+        self.store_url = store_url
+        self._databases: dict[str, InstanceDatabase] = {}
+        self._lock = threading.Lock()
+
+    def start(self, instance_id: str, gid: int | None = None) -> DatabasePlan:
+        """Start the instance's database (kept if it runs), admitting group `gid` when given.
+
+        The plan returned holds what the workload needs: `socket_dir` to bind at
+        WORKLOAD_DATABASE_DIR and `workload_env` to add to its environment.
+        """
+        with self._lock:
+            database = self._databases.get(instance_id)
+            if database is None:
+                database = InstanceDatabase.for_instance(self.home, instance_id, self.store_url)
+                self._databases[instance_id] = database
+        if gid is not None:
+            database.admit(gid)
+        database.start()
+        return database.plan
+
+    def get(self, instance_id: str) -> InstanceDatabase | None:
+        """The database this node started for the instance, if any."""
+        with self._lock:
+            return self._databases.get(instance_id)
+
+    def stop(self, instance_id: str) -> None:
+        """Stop the instance's database with its workload; the data stays for its next start."""
+        with self._lock:
+            database = self._databases.pop(instance_id, None)
+        if database is not None:
+            database.stop()
+
+    def remove(self, instance_id: str) -> None:
+        """The instance is deleted: stop its database and drop its data for good (started here or not)."""
+        with self._lock:
+            database = self._databases.pop(instance_id, None)
+        if database is None:
+            plan = plan_database(self.home, instance_id, self.store_url)
+            database = InstanceDatabase(plan, ferretdb_binary(self.home))
+        database.remove()
+
+    def close(self) -> None:
+        """Stop every database (the agent is stopping); their data stays."""
+        with self._lock:
+            databases, self._databases = list(self._databases.values()), {}
+        for database in databases:
+            database.stop()

@@ -20,8 +20,14 @@ import psycopg
 import pymongo
 import pytest
 
-from canopy.apps.database import AppDatabaseError, InstanceDatabase
-from canopy.apps.database_plan import PG_POOL_MAX_CONNS, WORKLOAD_DATABASE_DIR, plan_database, socket_uri
+from canopy.apps.database import AppDatabaseError, InstanceDatabase, NodeDatabases
+from canopy.apps.database_plan import (
+    PG_POOL_MAX_CONNS,
+    WORKLOAD_DATABASE_DIR,
+    plan_database,
+    socket_uri,
+)
+from canopy.apps.database_plan import ferretdb_binary as built_binary
 from canopy.config import load_config
 from canopy.workloads.base_images import build_base_image
 from canopy.workloads.docker_runtime import WORKLOAD_USER
@@ -60,6 +66,13 @@ def make(made: list[InstanceDatabase], home: Path, store_url: str, binary: Path)
     database = InstanceDatabase(plan_database(home, f"i{uuid.uuid4().hex[:14]}", store_url), binary)
     made.append(database)
     return database
+
+
+def link_ferretdb(home: Path, binary: Path) -> None:
+    """Make the built FerretDB visible where a node agent with CANOPY_HOME `home` looks for it."""
+    target = built_binary(home)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.symlink_to(binary)
 
 
 class Client:
@@ -205,6 +218,27 @@ def test_a_ferretdb_that_died_is_started_again_with_its_data(
     client = Client(database)
     assert client.db.counter.find_one({}, {"_id": 0}) == {"hits": 1}
     client.close()
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_node_databases_start_stop_remove_by_instance_id(
+    store_url: str, canopy_home: Path, ferretdb_binary: Path
+) -> None:
+    link_ferretdb(canopy_home, ferretdb_binary)
+    node = NodeDatabases(canopy_home, store_url)
+    kept, dropped = f"i{uuid.uuid4().hex[:14]}", f"i{uuid.uuid4().hex[:14]}"
+    plan = node.start(kept, gid=os.getegid())
+    assert node.start(kept) == plan and plan.workload_env["CANOPY_MONGODB_DATABASE"] == kept
+    running = node.get(kept)
+    assert running is not None and running.running()
+    node.start(dropped)
+    node.stop(kept)
+    assert node.get(kept) is None and plan.root.exists() and not plan.socket_path.exists()
+    node.close()
+    assert node.get(dropped) is None
+    node.remove(dropped)  # after the agent restarted: never started by this object
+    node.remove(kept)
+    assert not plan.root.exists() and not (canopy_home / "databases" / dropped).exists()
 
 
 def test_a_ferretdb_that_exits_is_reported_with_its_log(store_url: str, canopy_home: Path) -> None:
