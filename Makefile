@@ -15,9 +15,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP)  ## create .venv and install Canopy with its development tools
 
 run: install  ## start every service on the embedded defaults with the demo fleet; API on http://127.0.0.1:8080
+	$(BIN)/canopy infra up ferretdb
 	$(BIN)/canopy up --demo
 
-infra: install  ## start Kafka, PostgreSQL, Azurite, Mosquitto and Docker Engine on 127.0.0.1
+infra: install  ## start Kafka, PostgreSQL, Azurite, Mosquitto and Docker Engine on 127.0.0.1; build FerretDB
 	$(BIN)/canopy infra up
 
 infra-down: install
@@ -40,6 +41,7 @@ bench: install infra  ## benchmarks, printing JSON figures
 	$(BIN)/python tests/bench/models_serving.py
 	$(BIN)/python tests/bench/models.py
 	$(BIN)/python tests/bench/sandbox.py
+	$(BIN)/python tests/bench/app_database.py
 
 TRAIN_VENV ?= $(VENV)/train
 

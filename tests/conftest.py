@@ -38,6 +38,11 @@ MQTT_ENV = Path(
     or Path(os.environ.get("CANOPY_HOME") or "~/.canopy").expanduser() / "infra/mosquitto/platform.env"
 )
 DOCKER_SOCKET = "/var/run/docker.sock"
+# The FerretDB binary `canopy infra up ferretdb` built (read before tests change CANOPY_HOME).
+FERRETDB_BINARY = Path(
+    os.environ.get("TEST_FERRETDB_BINARY")
+    or Path(os.environ.get("CANOPY_HOME") or "~/.canopy").expanduser() / "infra/ferretdb/bin/ferretdb"
+)
 
 
 def port_open(host: str, port: int) -> bool:
@@ -162,6 +167,13 @@ def docker_socket() -> str:
     """The path of the running Docker Engine's socket."""
     require("Docker Engine", Path(DOCKER_SOCKET).is_socket())
     return DOCKER_SOCKET
+
+
+@pytest.fixture(scope="session")
+def ferretdb_binary() -> Path:
+    """The FerretDB binary the node agents run per app instance with a database."""
+    require("FerretDB (`canopy infra up ferretdb` builds it)", os.access(FERRETDB_BINARY, os.X_OK))
+    return FERRETDB_BINARY
 
 
 @pytest.fixture()

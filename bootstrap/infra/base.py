@@ -35,6 +35,7 @@ class ComponentStatus:
     up: bool
     address: str
     started_by_canopy: bool
+    serves: bool = True  # False: a binary canopy builds (up means built and working)
 
 
 def say(message: str) -> None:
@@ -142,6 +143,7 @@ class Component(ABC):
 
     name: str = ""
     port: int = 0
+    serves = True  # False: a binary canopy builds and the platform runs itself; nothing to start or stop
     start_timeout: float = 60.0
     stop_timeout: float = 30.0
 

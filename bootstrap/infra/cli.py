@@ -28,6 +28,8 @@ def infra() -> None:
     azurite    Azure Blob emulator                 127.0.0.1:10000
     mosquitto  MQTT broker                         127.0.0.1:1883
     docker     Docker Engine                       unix:///var/run/docker.sock
+    ferretdb   FerretDB v1.24.2 binary, built with Go; the node agents run one per app
+               instance that asks for a database (no port: a unix socket per instance)
 
     Caches, data, logs, ownership records and the PostgreSQL password (mode 0600)
     live in $CANOPY_HOME/infra; CANOPY_POSTGRES_PORT moves PostgreSQL to another port.
@@ -40,8 +42,8 @@ def up_command(names: tuple[str, ...]) -> None:
     """Install what is missing and start components (default: all).
 
     Missing system packages are installed with apt-get, the Kafka jars are fetched
-    with Maven and Azurite with npm, on the first run only. A component that already
-    answers is left alone (and not claimed). Returns once every component really
+    with Maven, Azurite with npm and FerretDB built with Go, on the first run only.
+    A component that already answers is left alone (and not claimed). Returns once every component really
     accepts requests; a second run on a warm machine takes seconds.
     """
     try:

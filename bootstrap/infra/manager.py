@@ -19,13 +19,14 @@ from bootstrap.infra.base import (
     say,
 )
 from bootstrap.infra.dockerd import Docker
+from bootstrap.infra.ferretdb import FerretDB
 from bootstrap.infra.kafka import Kafka
 from bootstrap.infra.mosquitto import Mosquitto
 from bootstrap.infra.packages import SANDBOX_BINARIES, ensure_binaries
 from bootstrap.infra.postgres import Postgres
 from bootstrap.infra.process import wait_until
 
-COMPONENTS: tuple[type[Component], ...] = (Kafka, Postgres, Azurite, Mosquitto, Docker)
+COMPONENTS: tuple[type[Component], ...] = (Kafka, Postgres, Azurite, Mosquitto, Docker, FerretDB)
 NAMES: tuple[str, ...] = tuple(kind.name for kind in COMPONENTS)
 
 
@@ -86,6 +87,9 @@ def up(names: Sequence[str] | None = None, paths: InfraPaths | None = None) -> N
 
 def _up_one(paths: InfraPaths, component: Component) -> None:
     started = time.monotonic()
+    if not component.serves:
+        _build_one(component)
+        return
     name, address = component.name, component.address
     record = owned(paths, name)
     if component.answers():
@@ -118,6 +122,19 @@ def _up_one(paths: InfraPaths, component: Component) -> None:
     say(f"{name}: up on {address} ({time.monotonic() - started:.1f} s)")
 
 
+def _build_one(component: Component) -> None:
+    """Build a binary component unless it is there and works, then run its set-up."""
+    if component.answers():
+        component.ensure()
+        say(f"{component.name}: already built at {component.address}")
+        return
+    component.prepare()
+    if not component.answers():
+        raise component.failure(f"{component.address} was built but does not run")
+    component.ensure()
+    say(f"{component.name}: built at {component.address}")
+
+
 def down(names: Sequence[str] | None = None, paths: InfraPaths | None = None) -> None:
     """Stop the components canopy started (in reverse start order); others are left running."""
     paths = paths or InfraPaths.default()
@@ -130,6 +147,9 @@ def down(names: Sequence[str] | None = None, paths: InfraPaths | None = None) ->
 def _down_one(paths: InfraPaths, component: Component) -> None:
     started = time.monotonic()
     name = component.name
+    if not component.serves:
+        say(f"{name}: nothing to stop (the node agents run it per app instance)")
+        return
     record = owned(paths, name)
     if record is None:
         if component.answers(1.0):
@@ -152,8 +172,15 @@ def status(paths: InfraPaths | None = None) -> list[ComponentStatus]:
     rows = []
     for component in build(paths, NAMES):
         record = owned(paths, component.name)
+        up = component.answers(2.0)
         rows.append(
-            ComponentStatus(component.name, component.answers(2.0), component.address, record is not None)
+            ComponentStatus(
+                component.name,
+                up,
+                component.address,
+                record is not None or (up and not component.serves),
+                component.serves,
+            )
         )
     return rows
 
@@ -164,7 +191,9 @@ def format_status(rows: Sequence[ComponentStatus]) -> str:
     for row in rows:
         state = "up" if row.up else "down"
         note = "(started by canopy)" if row.started_by_canopy else ""
-        if row.up and not row.started_by_canopy:
+        if not row.serves:
+            note = "(built by canopy)" if row.up else "(not built: canopy infra up " + row.name + ")"
+        elif row.up and not row.started_by_canopy:
             note = "(not started by canopy)"
         lines.append(f"{row.name:<10} {state:<5} {row.address:<28} {note}".rstrip())
     return "\n".join(lines)

@@ -230,6 +230,13 @@ class Postgres(Component):
         hidden = database_url(password, self.port, reveal=False)
         say(f"postgres: use CANOPY_DB_URL={hidden} (password in {self.password_file})")
 
+    def allow_database_creation(self) -> bool:
+        """Grant the canopy role CREATEDB (for the app instances' databases); True when it lacked it."""
+        if self._psql(f"SELECT rolcreatedb FROM pg_roles WHERE rolname = '{ROLE}'").strip() == "t":
+            return False
+        self._psql(f"ALTER ROLE {ROLE} CREATEDB")
+        return True
+
     def _login(self, password: str) -> str | None:
         """None when the canopy role can log in over TCP with `password`, otherwise the error."""
         import psycopg

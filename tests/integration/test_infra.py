@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from bootstrap.infra import NAMES, down, status, up
 from bootstrap.infra.base import InfraPaths, load_ownership
 from bootstrap.infra.cli import infra
+from bootstrap.infra.ferretdb import FerretDB
 from bootstrap.infra.kafka.credentials import KafkaCredentials
 from canopy.bus.kafka import sasl_settings
 from tests.conftest import require
@@ -23,6 +24,7 @@ EXPECTED = {
     "azurite": "127.0.0.1:10000",
     "mosquitto": "127.0.0.1:1883",
     "docker": "unix:///var/run/docker.sock",
+    "ferretdb": FerretDB(InfraPaths.default()).address,  # a binary the node agents run per app instance
 }
 
 pytestmark = [
@@ -36,7 +38,12 @@ pytestmark = [
 
 @pytest.fixture()
 def all_up(
-    kafka_url: str, postgres_url: str, azurite_connection_string: str, mqtt_url: str, docker_socket: str
+    kafka_url: str,
+    postgres_url: str,
+    azurite_connection_string: str,
+    mqtt_url: str,
+    docker_socket: str,
+    ferretdb_binary: Path,
 ) -> None:
     """Every component is reachable (skips, or fails under CI=true, otherwise)."""
 
@@ -57,7 +64,8 @@ def test_second_up_is_idempotent_and_fast(capsys: pytest.CaptureFixture[str]) ->
     assert time.monotonic() - started < 20
     out = capsys.readouterr().out
     for name in NAMES:
-        assert f"{name}: already up on {EXPECTED[name]}" in out
+        verb = "already built at" if name == "ferretdb" else "already up on"
+        assert f"{name}: {verb} {EXPECTED[name]}" in out
     assert {row.name: row.started_by_canopy for row in status()} == before
 
 
@@ -66,7 +74,7 @@ def test_state_dir_records_ownership() -> None:
     paths = InfraPaths.default()
     for row in status():
         record = load_ownership(paths, row.name)
-        if row.started_by_canopy:
+        if row.started_by_canopy and row.serves:
             assert record is not None and record.alive(), row.name
             body = json.loads((paths.state / f"{row.name}.json").read_text())
             assert body["pid"] == record.pid and body["name"] == row.name
