@@ -3,6 +3,8 @@
 Each endpoint is classified here (a new route fails the test until it is): `role` routes let every
 declared role through; `owner` routes only the model's owner and platform_admin (403 for anyone else);
 `device` routes only callers that services.gateway.ownership.may_use_device lets use the device;
+instance routes only the instance's user, its app's developer and platform_admin, and its page only
+the first and the last;
 device-credential routes refuse every user token. The `workload` caller holds the credential of an
 app instance of eve's bound to fan-1 and declaring deva's model, so it gets through exactly on the
 routes that declare `workload`.
@@ -44,6 +46,17 @@ DEVICE_ROUTES = {
     "commands.send_command",
     "commands.get_command",
 }
+# An app instance's routes: its user (eve), its app's developer (appdev) and platform_admin.
+INSTANCE_ROUTES = {
+    "instances.show_instance",
+    "instance_runs.start_instance",
+    "instance_runs.stop_instance",
+    "instance_runs.instance_deployment",
+}
+INSTANCE_VIEWERS = {"end_user", "app_developer", "platform_admin"}
+# An app instance's page: only the user it runs for and platform_admin.
+PAGE_ROUTES = {"app_proxy.page_root", "app_proxy.page"}
+PAGE_VIEWERS = {"end_user", "platform_admin"}
 # Public to users, but the view demands the device's own credential, which no user token is.
 DEVICE_CREDENTIAL_ROUTES = {"telemetry.post_telemetry"}
 # Callers: a name, the role of the user, and the user name (None: no token; WORKLOAD: the instance's).
@@ -151,13 +164,17 @@ def expected(caller: str, role: Role | None, roles: frozenset[str], endpoint: st
         return "403"
     if endpoint in DEVICE_ROUTES and caller not in DEVICE_USERS:
         return "403"
+    if endpoint in INSTANCE_ROUTES and caller not in INSTANCE_VIEWERS:
+        return "403"
+    if endpoint in PAGE_ROUTES and caller not in PAGE_VIEWERS:
+        return "403"
     return "through"
 
 
 def test_every_route_declares_its_roles(client: FlaskClient) -> None:
     assert undeclared_endpoints(client.application) == []
     endpoints = {rule.endpoint for rule in client.application.url_map.iter_rules()}
-    assert endpoints >= OWNER_ROUTES | DEVICE_ROUTES
+    assert endpoints >= OWNER_ROUTES | DEVICE_ROUTES | INSTANCE_ROUTES | PAGE_ROUTES
 
 
 def test_route_role_owner_matrix(client: FlaskClient, backends: Backends, world: dict[str, str]) -> None:

@@ -82,7 +82,9 @@ def from_app(upstream: list[tuple[str, str]], prefix: str) -> list[tuple[str, st
 @blueprint.route("/<instance_id>", methods=METHODS)
 @allow(*any_role())
 def page_root(instance_id: str) -> BaseResponse:
-    """Send /apps/<id> on to /apps/<id>/, where the page's relative links resolve."""
+    """Send /apps/<id> on to /apps/<id>/ (for those who may see the page), where relative links resolve."""
+    with gateway_context().backends.store.session() as session:
+        require_page_viewer(current_principal(), find_instance(session, instance_id))
     return redirect(f"{PAGE_PREFIX}/{instance_id}/", code=308)
 
 
