@@ -99,11 +99,17 @@ def running_plant(
 ) -> Iterator[Plant]:
     """The FLEET's simulators sending on their transport; the buzzer records each command it gets."""
     configs = [
-        DeviceConfig(id=device_id, type=FLEET[device_id], token=token, transport=transport, rate=rate)  # type: ignore[arg-type]
+        DeviceConfig(
+            id=device_id,
+            type=FLEET[device_id],
+            token=token,
+            transport=transport,  # type: ignore[arg-type]
+            rate=READINGS_PER_SECOND if FLEET[device_id] == "TURBINE_FAN" else 0.2,
+        )
         for device_id, token in credentials.items()
-        for rate in [READINGS_PER_SECOND if FLEET[device_id] == "TURBINE_FAN" else 0.2]
     ]
-    fleet = Fleet(FleetConfig(devices=configs, mqtt_url=mqtt_url or "mqtt://127.0.0.1:1883"), bus=backends.bus)
+    broker = mqtt_url or "mqtt://127.0.0.1:1883"
+    fleet = Fleet(FleetConfig(devices=configs, mqtt_url=broker), bus=backends.bus)
     commands: list[tuple[float, str, dict[str, Any]]] = []
     buzzer = next(d for d in fleet.devices if d.config.id == BUZZER)
     buzzer.command = _recording(buzzer, commands)  # type: ignore[method-assign]
@@ -201,4 +207,3 @@ def notifications(backends: Backends, instance_id: str, group: str) -> list[Noti
     finally:
         consumer.close()
     return found
-

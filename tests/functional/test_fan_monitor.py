@@ -14,8 +14,8 @@ from canopy.roles import Role
 from canopy.runtime.backends import Backends
 from tests.deploy_helpers import running_platform, wait_for
 from tests.fan_monitor_world import (
-    device_manager,
     deploy_model_and_upload_app,
+    device_manager,
     notifications,
     page_status,
     register_plant,
@@ -58,7 +58,8 @@ def test_fan_monitor_beeps_the_buzzer_within_10_s_of_the_fan_failing(
         assert status["alarm"] and status["episodes"] == 1 and status["latest"]["failure_probability"] >= 0.8
         html = requests.get(page, headers=bearer(owner), timeout=10)
         assert html.status_code == 200 and "fan-monitor: ALARM" in html.text
-        assert requests.get(page, headers=bearer(role_tokens[Role.AI_DEVELOPER]), timeout=10).status_code == 403
+        stranger = bearer(role_tokens[Role.AI_DEVELOPER])
+        assert requests.get(page, headers=stranger, timeout=10).status_code == 403
 
     (sent,) = notifications(backends, instance_id, "test-fan-monitor")
     assert sent.subject.startswith("Fan failure predicted") and sent.user == "user-end-user", sent
