@@ -116,7 +116,8 @@ class ModelClient:
                 cached.expires = now + QUARANTINE
                 return cached
             endpoints = [str(e).rstrip("/") for e in (answer or {}).get("endpoints", [])]
-            route = _Route(endpoints, now + self._ttl)
+            # No replica yet (a model still deploying): ask again soon rather than after the full TTL.
+            route = _Route(endpoints, now + (self._ttl if endpoints else min(self._ttl, QUARANTINE)))
             self._routes[name] = route
             return route
 
