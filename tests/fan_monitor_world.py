@@ -26,6 +26,7 @@ from canopy.runtime import Service
 from canopy.runtime.backends import Backends
 from canopy.telemetry.device_logins import grant_login
 from canopy.telemetry.mqtt_accounts import device_accounts
+from services.device_manager.mqtt_bridge import MqttBridge
 from services.device_manager.service import Placement, device_manager_components
 from simulators.config import DeviceConfig, FleetConfig
 from simulators.demo import register_types
@@ -37,10 +38,34 @@ from tests.deploy_helpers import REPO, deploy, wait_for, zip_package
 FAN_MONITOR = REPO / "examples" / "apps" / "fan-monitor"
 FAN_ANOMALY = REPO / "examples" / "models" / "fan-anomaly" / "package"
 PLANT = "acme/plant/hall-1"
-HEALTHY_FAN, FAILING_FAN, BUZZER = "fan-healthy", "fan-failing", "buzzer"
-FLEET = {HEALTHY_FAN: "TURBINE_FAN", FAILING_FAN: "TURBINE_FAN", BUZZER: "BUZZER"}
 READINGS_PER_SECOND = 2.0
 FAILING_RPM = 480.0  # a healthy fan turns at ~600 rpm, a failed one at ~400
+
+
+@dataclass(frozen=True)
+class PlantDevices:
+    """The plant's device ids: two fans (one to fail) and a buzzer; `run` keeps a shared broker apart."""
+
+    run: str = ""
+
+    @property
+    def healthy_fan(self) -> str:
+        """The fan that keeps turning."""
+        return f"fan-healthy{self.run}"
+
+    @property
+    def failing_fan(self) -> str:
+        """The fan the test makes fail, bound to the app explicitly."""
+        return f"fan-failing{self.run}"
+
+    @property
+    def buzzer(self) -> str:
+        """The plant's only buzzer."""
+        return f"buzzer{self.run}"
+
+    def types(self) -> dict[str, str]:
+        """Device id -> type."""
+        return {self.healthy_fan: "TURBINE_FAN", self.failing_fan: "TURBINE_FAN", self.buzzer: "BUZZER"}
 
 
 @dataclass
@@ -65,12 +90,13 @@ class Plant:
     """The running simulated devices, the failing fan's sent readings and the buzzer's commands."""
 
     fleet: Fleet
+    ids: PlantDevices
     fan: RecordingLink
     commands: list[tuple[float, str, dict[str, Any]]] = field(default_factory=list)
 
     def start_failing(self) -> float:
         """Make the failing fan fail from now on (at once, not gradually); the monotonic time it began."""
-        device = next(d for d in self.fleet.devices if d.config.id == FAILING_FAN)
+        device = next(d for d in self.fleet.devices if d.config.id == self.ids.failing_fan)
         now = time.monotonic()
         device.config.options.update(fail_at=now - device.started, fail_over=0.001)
         return now
@@ -80,12 +106,12 @@ class Plant:
         return next(t for t, r in self.fan.sent if t >= after and r["rpm"] < FAILING_RPM)
 
 
-def register_plant(backends: Backends, transport: str) -> dict[str, str]:
-    """Register every simulator type and the FLEET at PLANT with broker logins; device id -> credential."""
+def register_plant(backends: Backends, transport: str, ids: PlantDevices) -> dict[str, str]:
+    """Register every simulator type and the devices at PLANT with broker logins; device id -> credential."""
     register_types(backends.store)
     settings, credentials = backends.config, {}
     accounts = device_accounts(settings)
-    for device_id, type_name in FLEET.items():
+    for device_id, type_name in ids.types().items():
         spec = {"id": device_id, "type": type_name, "location": PLANT, "transport": transport}
         with backends.store.session() as session:
             credentials[device_id] = devices.create_device(session, devices.parse_device(spec)).credential
@@ -95,27 +121,28 @@ def register_plant(backends: Backends, transport: str) -> dict[str, str]:
 
 @contextmanager
 def running_plant(
-    backends: Backends, credentials: dict[str, str], transport: str, mqtt_url: str = ""
+    backends: Backends, ids: PlantDevices, credentials: dict[str, str], transport: str, mqtt_url: str = ""
 ) -> Iterator[Plant]:
-    """The FLEET's simulators sending on their transport; the buzzer records each command it gets."""
+    """The devices' simulators sending on their transport; the buzzer records each command it gets."""
+    types = ids.types()
     configs = [
         DeviceConfig(
             id=device_id,
-            type=FLEET[device_id],
+            type=types[device_id],
             token=token,
             transport=transport,  # type: ignore[arg-type]
-            rate=READINGS_PER_SECOND if FLEET[device_id] == "TURBINE_FAN" else 0.2,
+            rate=READINGS_PER_SECOND if types[device_id] == "TURBINE_FAN" else 0.2,
         )
         for device_id, token in credentials.items()
     ]
     broker = mqtt_url or "mqtt://127.0.0.1:1883"
     fleet = Fleet(FleetConfig(devices=configs, mqtt_url=broker), bus=backends.bus)
     commands: list[tuple[float, str, dict[str, Any]]] = []
-    buzzer = next(d for d in fleet.devices if d.config.id == BUZZER)
+    buzzer = next(d for d in fleet.devices if d.config.id == ids.buzzer)
     buzzer.command = _recording(buzzer, commands)  # type: ignore[method-assign]
     fleet.connect()
-    plant = Plant(fleet, RecordingLink(fleet.links[FAILING_FAN]), commands)
-    fleet.links[FAILING_FAN] = plant.fan
+    plant = Plant(fleet, ids, RecordingLink(fleet.links[ids.failing_fan]), commands)
+    fleet.links[ids.failing_fan] = plant.fan
     stop = threading.Event()
     thread = threading.Thread(target=fleet.run, args=(stop,), daemon=True)
     thread.start()
@@ -139,12 +166,19 @@ def _recording(device: SimulatedDevice, into: list[tuple[float, str, dict[str, A
 
 
 @contextmanager
-def device_manager(backends: Backends, mqtt_client_id: str | None = None) -> Iterator[None]:
-    """The device manager (ingest, latest values, command routing, the MQTT bridge when configured)."""
-    placement = Placement(mqtt_client_id=mqtt_client_id, from_beginning=mqtt_client_id is None)
-    service = Service("test-devices", device_manager_components(backends, placement=placement))
+def device_manager(backends: Backends, run: str | None = None) -> Iterator[None]:
+    """The device manager (ingest, latest values, command routing, the MQTT bridge when configured).
+
+    With `run` (shared Kafka and Mosquitto) its consumer groups and MQTT client are the run's own and
+    start at the newest messages.
+    """
+    placement = Placement() if run is None else Placement(f"e2e-fan-dm-{run}", f"e2e-fan-dm-{run}", False)
+    components = device_manager_components(backends, placement=placement)
+    service = Service("test-devices", components)
     service.start()
     try:
+        for bridge in (c for c in components if isinstance(c, MqttBridge)):
+            assert bridge.subscribed.wait(30), "the MQTT bridge did not subscribe"
         yield
     finally:
         service.stop()
@@ -160,10 +194,12 @@ def deploy_model_and_upload_app(api: str, admin: str, timeout: float) -> str:
     return app_id
 
 
-def run_instance(api: str, owner: str, app_id: str, timeout: float) -> tuple[str, dict[str, Any]]:
+def run_instance(
+    api: str, owner: str, app_id: str, failing_fan: str, timeout: float
+) -> tuple[str, dict[str, Any]]:
     """As the end user: create an instance at PLANT bound to the failing fan, start it; id and view."""
     headers = {"Authorization": f"Bearer {owner}"}
-    body = {"location": PLANT, "bind": {"fan": FAILING_FAN}}
+    body = {"location": PLANT, "bind": {"fan": failing_fan}}
     created = requests.post(f"{api}/api/v1/apps/{app_id}/instances", json=body, headers=headers, timeout=10)
     assert created.status_code == 201, created.text
     instance_id: str = created.json()["id"]
@@ -193,12 +229,13 @@ def watching_healthy(page: str, owner: str, timeout: float) -> dict[str, Any]:
 
 
 def notifications(backends: Backends, instance_id: str, group: str) -> list[NotificationRequest]:
-    """The notification requests on canopy.notifications from `instance_id`."""
+    """The notification requests on canopy.notifications from `instance_id` (read from the beginning)."""
     consumer = backends.bus.consumer(group, [topics.NOTIFICATIONS])
     found: list[NotificationRequest] = []
+    deadline = time.monotonic() + 30
     try:
-        for _ in range(100):
-            record = consumer.poll(0.2)
+        while time.monotonic() < deadline:
+            record = consumer.poll(0.5)
             if record is None and found:
                 break
             message = decode(record.value).message if record is not None else None

@@ -14,6 +14,7 @@ from canopy.roles import Role
 from canopy.runtime.backends import Backends
 from tests.deploy_helpers import running_platform, wait_for
 from tests.fan_monitor_world import (
+    PlantDevices,
     deploy_model_and_upload_app,
     device_manager,
     notifications,
@@ -32,15 +33,16 @@ def test_fan_monitor_beeps_the_buzzer_within_10_s_of_the_fan_failing(
     backends: Backends, canopy_home: Path, role_tokens: dict[Role, str]
 ) -> None:
     admin, owner = role_tokens[Role.PLATFORM_ADMIN], role_tokens[Role.END_USER]
-    credentials = register_plant(backends, "kafka")
+    ids = PlantDevices()
+    credentials = register_plant(backends, "kafka", ids)
     with (
         running_platform(backends, canopy_home, "process") as gateway,
         device_manager(backends),
-        running_plant(backends, credentials, "kafka") as plant,
+        running_plant(backends, ids, credentials, "kafka") as plant,
     ):
         api = gateway.url
         app_id = deploy_model_and_upload_app(api, admin, timeout=900)
-        instance_id, view = run_instance(api, owner, app_id, timeout=300)
+        instance_id, view = run_instance(api, owner, app_id, ids.failing_fan, timeout=300)
         assert view["status"] == "ready", view
         page = view["page_url"]
         assert page == f"{api}/apps/{instance_id}/"

@@ -79,6 +79,7 @@ def probe_package(declared: str, undeclared: str) -> bytes:
         "command bound sensor": ["POST", "/api/v1/devices/t-room/commands", {"command": "set"}],
         "command unbound controller": ["POST", "/api/v1/devices/fan-far/commands", {"command": "set"}],
         "undeclared model endpoints": ["GET", f"/api/v1/models/{undeclared}/endpoints", None],
+        "undeclared model predict": ["POST", f"/api/v1/models/{undeclared}/predict", {"inputs": {}}],
         "list models": ["GET", "/api/v1/models", None],
     }
     buffer = io.BytesIO()
@@ -136,5 +137,6 @@ def test_a_running_app_reaches_exactly_what_it_is_bound_to(
         "command bound sensor": 403,
         "command unbound controller": 403,
         "undeclared model endpoints": 403,
+        "undeclared model predict": 403,
         "list models": 403,
     }
