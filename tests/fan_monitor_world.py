@@ -184,14 +184,14 @@ def device_manager(backends: Backends, run: str | None = None) -> Iterator[None]
         service.stop()
 
 
-def deploy_model_and_upload_app(api: str, admin: str, timeout: float) -> str:
-    """As platform_admin: upload and deploy fan-anomaly, upload fan-monitor over REST; the app id."""
+def deploy_model_and_upload_app(api: str, admin: str, timeout: float) -> tuple[str, str]:
+    """As platform_admin: upload and deploy fan-anomaly, upload fan-monitor over REST; (model id, app id)."""
     client = ApiClient(api, admin)
-    _, view = deploy(client, zip_package(FAN_ANOMALY), timeout=timeout)
+    model_id, view = deploy(client, zip_package(FAN_ANOMALY), timeout=timeout)
     assert view["status"] == "ready", view
     uploaded = client.post("/api/v1/apps", files={"file": ("fan-monitor.zip", zip_package(FAN_MONITOR))})
     app_id: str = uploaded["id"]
-    return app_id
+    return model_id, app_id
 
 
 def run_instance(

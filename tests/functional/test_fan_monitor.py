@@ -41,7 +41,7 @@ def test_fan_monitor_beeps_the_buzzer_within_10_s_of_the_fan_failing(
         running_plant(backends, ids, credentials, "kafka") as plant,
     ):
         api = gateway.url
-        app_id = deploy_model_and_upload_app(api, admin, timeout=900)
+        _, app_id = deploy_model_and_upload_app(api, admin, timeout=900)
         instance_id, view = run_instance(api, owner, app_id, ids.failing_fan, timeout=300)
         assert view["status"] == "ready", view
         page = view["page_url"]
