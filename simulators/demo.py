@@ -14,8 +14,7 @@ from canopy import devices
 from canopy.archive import package_zip
 from canopy.bus.typed import publish
 from canopy.config import Config
-from canopy.deployments.records import build_deploy_request
-from canopy.deployments.tables import Deployment
+from canopy.deployments.records import build_deploy_request, live_endpoints
 from canopy.errors import Conflict
 from canopy.models import ModelRecord
 from canopy.models.repository import ModelRepository
@@ -27,6 +26,7 @@ from canopy.telemetry.device_logins import grant_login
 from canopy.telemetry.mqtt_accounts import device_accounts
 from simulators import TYPES_DIR
 from simulators.config import DeviceConfig, FleetConfig
+from simulators.demo_app import DemoApp
 from simulators.runner import Fleet
 
 log = logging.getLogger(__name__)
@@ -144,7 +144,7 @@ class DemoFleet:
 
 
 class DemoModel:
-    """A service component that uploads the fan-anomaly example model (once) and deploys it."""
+    """A service component that uploads the fan-anomaly example model (once) and deploys it unless it runs."""
 
     name = "demo-model"
 
@@ -152,7 +152,7 @@ class DemoModel:
         self.backends = backends
 
     def start(self) -> None:
-        """Upload the package if it is not there yet, then ask the deployer for one replica."""
+        """Upload the package if it is not there yet, then ask for one replica when none is ready."""
         if not DEMO_MODEL_PACKAGE.is_dir():
             log.warning("demo: %s is missing; no model deployed", DEMO_MODEL_PACKAGE)
             return
@@ -167,8 +167,8 @@ class DemoModel:
             with package_zip(DEMO_MODEL_PACKAGE) as archive, archive.open("rb") as source:
                 record = repository.upload(source, owner_id=admin_id or 0)
         with store.session() as session:
-            if session.get(Deployment, record.id) is not None:
-                return
+            if live_endpoints(session, record.id):
+                return  # still running (a docker replica outlives the platform; a process one does not)
             request = build_deploy_request(session, record, replicas=1, labels={})
         publish(self.backends.bus, request, key=request.model_id)
         self.backends.bus.flush()
@@ -184,5 +184,5 @@ class DemoModel:
 
 
 def demo_components(backends: Backends) -> list[Component]:
-    """The demo as service components (for `canopy up --demo`)."""
-    return [DemoFleet(backends), DemoModel(backends)]
+    """The demo as service components (for `canopy up --demo`): devices, then the model, then the app."""
+    return [DemoFleet(backends), DemoModel(backends), DemoApp(backends, PLANT)]

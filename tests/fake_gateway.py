@@ -120,6 +120,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, {"name": segments[1], "definition": found[0]})
         elif method == "POST" and len(segments) == 3 and segments[2] == "commands":
             self._send(*self._command(segments[1], json.loads(body)))
+        elif method == "POST" and len(segments) == 3 and segments[0] == "models" and segments[2] == "predict":
+            self._send(*self._predict(segments[1], body))  # the gateway forwarding to a replica
         elif method == "GET" and len(segments) == 3 and segments[0] == "models":
             self._send(200, {"endpoints": [f"{self.server_url}/model-server/{segments[1]}"]})
         elif method == "POST" and segments == ["notifications"]:

@@ -12,7 +12,11 @@ from canopy.config import load_config
 
 
 @click.command()
-@click.option("--demo", is_flag=True, help="Also register demo device types and run a small simulated fleet.")
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Also run a simulated fleet, the fan-anomaly model and the fan-monitor app at the plant.",
+)
 @reports_errors
 def up(demo: bool) -> None:
     """Run every service in this process until Ctrl-C or SIGTERM.
@@ -20,7 +24,8 @@ def up(demo: bool) -> None:
     The backends come from CANOPY_BUS_URL, CANOPY_DB_URL and CANOPY_BLOB_URL: by default the
     embedded SQLite bus and store and local files under CANOPY_HOME; set them to kafka://,
     postgresql:// and azure:// URLs to use real engines. With --demo, simulated sensors and
-    controllers at two locations start sending (see simulators/).
+    controllers at two locations start sending (see simulators/), the fan-anomaly model is deployed
+    and the fan-monitor app runs at the plant, watching plant-fan-2 (its page URL is logged).
     """
     config = load_config()
     ensure_sandbox_tools(InfraPaths.default().log("system"))

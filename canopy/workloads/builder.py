@@ -7,6 +7,7 @@ import hashlib
 import shutil
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,9 +81,22 @@ def sdk_bundle(target: Path) -> Path:
     return target
 
 
-@functools.cache
 def _process_sdk(home: Path) -> Path:
-    """The SDK bundle process workloads share, copied once per deployer process (never under a live one)."""
+    """The SDK bundle process workloads share, copied once per deployer process (never under a live one).
+
+    Builds run in parallel (a restarted demo starts its model and its app together): the first
+    copy happens under a lock, so no build removes the bundle another is writing.
+    """
+    with _SDK_LOCK:
+        return _copied_sdk(home)
+
+
+_SDK_LOCK = threading.Lock()
+
+
+@functools.cache
+def _copied_sdk(home: Path) -> Path:
+    """The bundle under CANOPY_HOME/sdk, copied on the first call for `home` only."""
     return sdk_bundle(home / "sdk")
 
 

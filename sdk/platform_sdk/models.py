@@ -1,4 +1,4 @@
-"""model_call: predict with a deployed model from any Python program, balanced over its live replicas."""
+"""model_call: predict with a deployed model over its live replicas (from inside an app: via the gateway)."""
 
 from __future__ import annotations
 
@@ -116,7 +116,8 @@ class ModelClient:
                 cached.expires = now + QUARANTINE
                 return cached
             endpoints = [str(e).rstrip("/") for e in (answer or {}).get("endpoints", [])]
-            route = _Route(endpoints, now + self._ttl)
+            # No replica yet (a model still deploying): ask again soon rather than after the full TTL.
+            route = _Route(endpoints, now + (self._ttl if endpoints else min(self._ttl, QUARANTINE)))
             self._routes[name] = route
             return route
 
@@ -173,14 +174,25 @@ _shared_lock = threading.Lock()
 def model_call(name_or_id: str, data: Any, timeout: float = 10.0) -> Any:
     """Predict with a deployed model; returns its outputs (a legacy model's whole {"output": ...} answer).
 
-    Inside an app instance `name_or_id` is a model name the app declared (legacy apps: model_<i>);
-    elsewhere a model id or name. The gateway is CANOPY_API_URL, called with CANOPY_TOKEN.
+    Inside an app instance `name_or_id` is a model name the app declared (legacy apps: model_<i>),
+    called through the gateway (the one address a docker workload reaches); elsewhere a model id or
+    name, called on its replicas directly. The gateway is CANOPY_API_URL, called with CANOPY_TOKEN.
     """
     global _shared
+    if inside_instance():
+        api = shared_client()
+        return call_through_gateway(api, instance_view(api).model_id(name_or_id), data)
     client = _shared
     if client is None:
         with _shared_lock:
             client = _shared = _shared or ModelClient()
-    if inside_instance():
-        name_or_id = instance_view(shared_client()).model_id(name_or_id)
     return client.call(name_or_id, data, timeout)
+
+
+def call_through_gateway(api: ApiClient, model_id: str, data: Any) -> Any:
+    """Predict via POST /api/v1/models/<id>/predict, which the gateway forwards to a ready replica."""
+    body, headers = encode_request(data)
+    answer = api.post(f"/api/v1/models/{quote(model_id, safe='')}/predict", data=body, headers=headers)
+    if not isinstance(answer, dict):
+        raise CanopyError(f"model {model_id} answered with a body that is not a JSON object")
+    return answer.get("outputs", answer)

@@ -11,13 +11,15 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import platform_sdk
 import pytest
 
 from canopy.config import load_config
-from canopy.workloads.builder import sdk_bundle
+from canopy.workloads.builder import _process_sdk, sdk_bundle
 from canopy.workloads.rootfs import ensure_rootfs
 from canopy.workloads.sandbox import SDK, Sandbox, bwrap_argv
 from tests.fake_gateway import TOKEN, GatewayState, fake_gateway, legacy_state
@@ -138,3 +140,11 @@ def test_the_bundle_works_in_the_bullseye_python_3_9_sandbox(
         bwrap_argv(sandbox), capture_output=True, text=True, env={}, check=False, timeout=120
     )
     _check(result, state, [3, 9])
+
+
+def test_parallel_builds_copy_the_process_bundle_once_without_racing(tmp_path: Path) -> None:
+    with ThreadPoolExecutor(8) as pool:
+        bundles = set(pool.map(lambda _: _process_sdk(tmp_path), range(8)))
+    assert bundles == {tmp_path / "sdk"}
+    copied = {p.name for p in (tmp_path / "sdk" / "platform_sdk").glob("*.py")}
+    assert copied == {p.name for p in Path(platform_sdk.__file__).parent.glob("*.py")}

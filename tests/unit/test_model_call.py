@@ -74,6 +74,23 @@ def test_the_resolution_is_refreshed_after_its_ttl(gateway: FakeGateway, replica
     assert gateway.calls == 2
 
 
+def test_a_model_without_replicas_yet_is_asked_for_again_soon(
+    gateway: FakeGateway, replicas: list[str]
+) -> None:
+    now = [0.0]
+    client = ModelClient(ApiClient(gateway.url, gateway.token), ttl=30.0, clock=lambda: now[0])
+    gateway.routes["iris"] = []
+    with pytest.raises(Unavailable):
+        client.call("iris", SETOSA)
+    gateway.routes["iris"] = replicas  # the deployment became ready
+    now[0] = 4.0
+    with pytest.raises(Unavailable):
+        client.call("iris", SETOSA)
+    now[0] = 5.0
+    assert client.call("iris", SETOSA)["species"] == "setosa"
+    assert gateway.calls == 2
+
+
 def test_a_stale_resolution_is_used_while_the_gateway_is_down(
     gateway: FakeGateway, replicas: list[str]
 ) -> None:

@@ -92,7 +92,7 @@ def test_the_gateway_refuses_a_bad_parameter_naming_it(state: GatewayState, inst
 
 def test_model_call_by_declared_name(state: GatewayState, instance: str) -> None:
     assert platform_sdk.model_call("forecast", {"t": 20}) == {"echo": {"t": 20}}
-    assert ("GET", "/api/v1/models/m-forecast/endpoints") in state.requests
+    assert ("POST", "/api/v1/models/m-forecast/predict") in state.requests  # through the gateway
 
 
 def test_an_undeclared_role_or_model_names_the_declared_ones(instance: str) -> None:

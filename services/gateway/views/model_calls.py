@@ -1,0 +1,51 @@
+"""Model calls through the gateway: POST /api/v1/models/<model>/predict, forwarded to a ready replica.
+
+An app on the docker runtime reaches the gateway and nothing else (replicas publish on the host's
+127.0.0.1, and workload containers cannot reach each other), so `model_call` inside an app instance
+comes here. A workload may call only its declared models, as for /endpoints; the gateway is also
+where that scope is enforced for every runtime.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import urllib3
+from flask import Blueprint, Response, request
+
+from canopy.deployments.records import live_endpoints
+from canopy.errors import Unavailable
+from canopy.roles import Role
+from services.gateway.access import allow, any_role, current_principal
+from services.gateway.context import gateway_context
+from services.gateway.ownership import require_model_user
+from services.gateway.views.deployments import find_model
+
+blueprint = Blueprint("model_calls", __name__, url_prefix="/api/v1")
+FORWARDED = ("Content-Type", "Accept")
+_POOL = urllib3.PoolManager(maxsize=16, retries=False, timeout=urllib3.Timeout(connect=5, read=60))
+_TURN = itertools.count()
+
+
+@blueprint.post("/models/<model:model_id>/predict")
+@allow(*any_role(), Role.WORKLOAD)
+def predict(model_id: str) -> Response:
+    """Send the body (JSON inputs or a multipart image) to one ready replica; answer what it answers."""
+    require_model_user(current_principal(), model_id)
+    with gateway_context().backends.store.session() as session:
+        record = find_model(session, model_id)
+        endpoints = live_endpoints(session, record.id)
+    if not endpoints:
+        raise Unavailable(f"model {record.id} has no ready replica; deploy it (`canopy model deploy`)")
+    body = request.get_data()
+    headers = {name: request.headers[name] for name in FORWARDED if name in request.headers}
+    start = next(_TURN)
+    for offset in range(len(endpoints)):
+        endpoint = endpoints[(start + offset) % len(endpoints)].rstrip("/")
+        try:
+            answer = _POOL.request("POST", f"{endpoint}/predict", body=body, headers=headers)
+        except urllib3.exceptions.HTTPError:
+            continue  # refused or dropped: try the next replica
+        kind = answer.headers.get("Content-Type", "application/json")
+        return Response(answer.data, status=answer.status, content_type=kind)
+    raise Unavailable(f"no replica of model {record.id} answered ({', '.join(endpoints)})")
