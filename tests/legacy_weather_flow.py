@@ -135,9 +135,8 @@ def run_weather_station(
         package = zip_package(WEATHER_APP)
         app = admin.post("/api/v1/apps", files={"file": ("legacy-weather.zip", package)})
         assert app["format"] == "legacy" and app["database"] is True, app
-        instance_id = owner.post(f"/api/v1/apps/{app['id']}/instances", json={"location": station.location})[
-            "id"
-        ]
+        where = {"location": station.location}
+        instance_id = owner.post(f"/api/v1/apps/{app['id']}/instances", json=where)["id"]
         started = time.monotonic()
         generation = owner.post(f"/api/v1/app-instances/{instance_id}/start")["generation"]
         view = settled(api_url, tokens.owner, instance_id, generation, timeout=900)
@@ -145,8 +144,9 @@ def run_weather_station(
         shown = wait_for(lambda: screen.state["text"], 120, "the first command on the DISPLAY", interval=0.05)
         first_command = time.monotonic() - started
         assert shown.lower() in WEATHER_CLASSES, shown
-        latest = admin.get(f"/api/v1/devices/{station.devices['DISPLAY']}/latest")
-        assert latest["latest"]["reading"]["text"].lower() in WEATHER_CLASSES, latest
+        latest_url = f"/api/v1/devices/{station.devices['DISPLAY']}/latest"
+        latest = wait_for(lambda: admin.get(latest_url)["latest"], 30, "the DISPLAY's state in the store")
+        assert latest["reading"]["text"].lower() in WEATHER_CLASSES, latest
         counts = _growing_counters(api_url, tokens, instance_id)
         page = requests.get(
             f"{api_url}/apps/{instance_id}/show_details", headers=_bearer(tokens.owner), timeout=10
