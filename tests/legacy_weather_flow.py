@@ -59,6 +59,7 @@ class Figures:
     """What the flow measured."""
 
     instance_id: str
+    model_id: str
     first_command_seconds: float
     ferretdb_start_seconds: float
     counts: dict[str, int]
@@ -117,18 +118,29 @@ def display(bus_url: str, station: Station) -> Iterator[Controller]:
 def ferretdb_start_seconds(caplog: pytest.LogCaptureFixture, instance_id: str) -> float:
     """The start time of the instance's FerretDB, as the node agent logged it."""
     for record in caplog.records:
-        if record.msg == FERRETDB_UP and record.args and record.args[0] == instance_id:  # type: ignore[index]
-            return float(record.args[2])  # type: ignore[index]
+        args = record.args if isinstance(record.args, tuple) else ()
+        if record.msg == FERRETDB_UP and args and args[0] == instance_id:
+            return float(str(args[2]))
     raise AssertionError(f"the agent logged no database start for {instance_id}")
 
 
 def run_weather_station(
-    api_url: str, tokens: Tokens, bus_url: str, run: str, caplog: pytest.LogCaptureFixture
+    api_url: str,
+    tokens: Tokens,
+    bus_url: str,
+    run: str,
+    caplog: pytest.LogCaptureFixture,
+    workloads: list[str] | None = None,
 ) -> Figures:
-    """The whole acceptance flow, up to a running instance whose counters grow; its figures."""
+    """The whole acceptance flow, up to a running instance whose counters grow; its figures.
+
+    The ids of the model and instance it deploys are appended to `workloads` as soon as they exist.
+    """
+    workloads = [] if workloads is None else workloads
     caplog.set_level(logging.INFO, logger="canopy.apps.database")
     admin, owner = ApiClient(api_url, tokens.admin), ApiClient(api_url, tokens.owner)
-    _, model = deploy(admin, zip_package(WEATHER_MODEL), timeout=900)
+    model_id, model = deploy(admin, zip_package(WEATHER_MODEL), timeout=900)
+    workloads.append(model_id)
     assert model["status"] == "ready", model
     station = register_station(admin, f"weather/{run}/roof", run)
     with feeding(api_url, station), display(bus_url, station) as screen:
@@ -137,6 +149,7 @@ def run_weather_station(
         assert app["format"] == "legacy" and app["database"] is True, app
         where = {"location": station.location}
         instance_id = owner.post(f"/api/v1/apps/{app['id']}/instances", json=where)["id"]
+        workloads.append(instance_id)
         started = time.monotonic()
         generation = owner.post(f"/api/v1/app-instances/{instance_id}/start")["generation"]
         view = settled(api_url, tokens.owner, instance_id, generation, timeout=900)
@@ -157,7 +170,7 @@ def run_weather_station(
                 f"{api_url}/apps/{instance_id}/{path}", headers=_bearer(tokens.other), timeout=10
             )
             assert refused.status_code == 403, refused.text
-    return Figures(instance_id, first_command, ferretdb_start_seconds(caplog, instance_id), counts)
+    return Figures(instance_id, model_id, first_command, ferretdb_start_seconds(caplog, instance_id), counts)
 
 
 def _bearer(token: str) -> dict[str, str]:
