@@ -83,6 +83,7 @@ def feeding(api_url: str, station: Station) -> Iterator[None]:
     stop = threading.Event()
 
     def feed() -> None:
+        """Post one TEMP and one PRESSURE reading per tick until stopped."""
         seq = 0
         while not stop.is_set():
             seq, now = seq + 1, datetime.now(UTC)
@@ -174,6 +175,7 @@ def run_weather_station(
 
 
 def _bearer(token: str) -> dict[str, str]:
+    """An Authorization header."""
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -191,6 +193,7 @@ def _growing_counters(api_url: str, tokens: Tokens, instance_id: str) -> dict[st
     first = wait_for(lambda: _counters(api_url, tokens.owner, instance_id), 60, "a first counter")
 
     def grown() -> dict[str, int] | None:
+        """The counters if their total is above the first reading's."""
         now = _counters(api_url, tokens.owner, instance_id)
         return now if sum(now.values()) > sum(first.values()) else None
 

@@ -44,6 +44,7 @@ def platform_backends(real_backends: None) -> Iterator[Backends]:  # noqa: F811
 
 
 def _tokens(backends: Backends) -> Tokens:
+    """Create the USERS and issue each a token."""
     with backends.store.session() as session:
         issued = {
             name: accounts.issue_token(
@@ -86,6 +87,7 @@ def test_the_legacy_weather_app_runs_with_its_database_on_postgresql(
             name = pg_database_name(figures.instance_id)
 
             def exists() -> bool:
+                """Whether the instance's PostgreSQL database exists."""
                 with server.connect() as conn:
                     found = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
                     return found.first() is not None
