@@ -155,6 +155,7 @@ def run_weather_station(
         generation = owner.post(f"/api/v1/app-instances/{instance_id}/start")["generation"]
         view = settled(api_url, tokens.owner, instance_id, generation, timeout=900)
         assert view["status"] == "ready", view
+        assert _counters(api_url, tokens.owner, instance_id) is not None  # its page reads its database
         shown = wait_for(lambda: screen.state["text"], 120, "the first command on the DISPLAY", interval=0.05)
         first_command = time.monotonic() - started
         assert shown.lower() in WEATHER_CLASSES, shown
