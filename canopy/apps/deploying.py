@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from canopy.apps.manifest import MANIFEST_FILE, AppManifest
 from canopy.apps.records import AppInstance
 from canopy.contracts.deploy import DeployRequest, Resources
+from canopy.deployments.tables import Deployment
 
 INSTANCE_REPLICAS = 1  # an instance is one running app; its state lives in its devices and database
 
@@ -35,6 +36,23 @@ def app_deploy_request(
     )
 
 
+def removal_refusal(instance_id: str, deployment: Deployment | None, replicas: int) -> str | None:
+    """Why an instance cannot be deleted now (it wants to run, or a workload is still up), or None."""
+    if deployment is None or (deployment.desired_replicas == 0 and replicas == 0):
+        return None
+    return (
+        f"app instance {instance_id} is not stopped (its deployment is {deployment.status}): "
+        f"stop it first with `canopy app stop {instance_id}`, then remove it"
+    )
+
+
+def purge_request(instance: AppInstance, generation: int) -> DeployRequest | None:
+    """The request that drops a deleted instance's data on the nodes, or None when it kept none."""
+    if not instance_manifest(instance).database:
+        return None
+    return app_deploy_request(instance, generation, 0, {}).model_copy(update={"purge": True})
+
+
 @dataclass(frozen=True)
 class AppWorkload:
     """An instance's package (stored per app) and what its workload spec adds to a model's."""
@@ -46,6 +64,7 @@ class AppWorkload:
     page_port: int
     fixed_port: bool
     env: dict[str, str]
+    database: bool
 
 
 def app_workload(instance: AppInstance, token: str) -> AppWorkload:
@@ -64,6 +83,7 @@ def app_workload(instance: AppInstance, token: str) -> AppWorkload:
         page_port=manifest.page.port if manifest.page else 0,
         fixed_port=manifest.format == "legacy",
         env=env,
+        database=manifest.database,
     )
 
 

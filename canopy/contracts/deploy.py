@@ -52,6 +52,7 @@ class WorkloadSpec(BaseModel):
         default=False, description="app: it listens on page_port whatever CANOPY_APP_PORT says (legacy)"
     )
     env: dict[str, str] = Field(default_factory=dict, description="app: the instance's own variables")
+    database: bool = Field(default=False, description="app: run the instance's database next to it")
 
 
 @contract("deploy-request", topic=topics.DEPLOY_REQUESTS)
@@ -70,6 +71,7 @@ class DeployRequest(Message):
     python: str = Field(default="", description="the Python version the package asks for, if any")
     requirements: list[str] = Field(default_factory=list)
     resources: Resources = Resources()
+    purge: bool = Field(default=False, description="app (0 replicas): the instance is deleted, drop its data")
 
 
 @contract("deployments-event", topic=topics.DEPLOY_EVENTS)
@@ -137,11 +139,14 @@ class PlacementDecision(Message):
 
 @contract("node-commands-command", topic=topics.NODE_COMMANDS)
 class NodeCommand(SignedMessage):
-    """A start/stop/restart order for one node, Ed25519-signed by the control plane, with an expiry."""
+    """A start/stop/restart order for one node, Ed25519-signed by the control plane, with an expiry.
+
+    "purge" drops the data a deleted app instance (`model_id`) left on the node: its database.
+    """
 
     cmd_id: str
     node_id: str
-    action: Literal["start", "stop", "restart"]
+    action: Literal["start", "stop", "restart", "purge"]
     model_id: str
     workload_id: str
     generation: int = Field(ge=1)

@@ -8,7 +8,10 @@ import docker
 from docker.errors import DockerException, NotFound
 from docker.models.containers import Container
 
+from canopy.apps.database import NodeDatabases
+from canopy.apps.database_plan import WORKLOAD_DATABASE_DIR
 from canopy.contracts.deploy import WorkloadSpec
+from canopy.workloads.databases import WorkloadDatabases
 from canopy.workloads.docker_network import NETWORK, allow_gateway, bridge_address, ensure_network
 from canopy.workloads.launch import app_variables, has_endpoint, launch_command
 from canopy.workloads.runtime import Adopted, Runtime, tail
@@ -16,6 +19,7 @@ from canopy.workloads.runtime import Adopted, Runtime, tail
 CONTAINER_PORT = 8000
 MODEL_DIR = "/opt/model"  # where the image holds the package (deploy/model.Dockerfile)
 WORKLOAD_USER = "10001:10001"
+WORKLOAD_GID = 10001
 PIDS_LIMIT = 256
 LABEL = "canopy.workload"
 
@@ -62,11 +66,16 @@ class DockerRuntime(Runtime):
     name = "docker"
 
     def __init__(
-        self, node_id: str, base_url: str = "unix:///var/run/docker.sock", gateway_url: str = ""
+        self,
+        node_id: str,
+        base_url: str = "unix:///var/run/docker.sock",
+        gateway_url: str = "",
+        databases: NodeDatabases | None = None,
     ) -> None:
         self.node_id = node_id
         self.client = docker.DockerClient(base_url=base_url, timeout=30)
         self.gateway_url = gateway_url
+        self.databases = WorkloadDatabases(databases)
 
     def _gateway_for_workloads(self) -> str:
         """The gateway as a container reaches it: the bridge address with the gateway's port, let through."""
@@ -89,40 +98,61 @@ class DockerRuntime(Runtime):
             container.remove(force=True)
             container = None
         if container is None:
-            ensure_network(self.client)
-            port = container_port(spec)
-            api = self._gateway_for_workloads() if spec.kind == "app" else ""
-            container = self.client.containers.run(
-                spec.image,
-                command=launch_command(spec, "/opt/venv/bin/python", MODEL_DIR, "0.0.0.0", port),
-                name=container_name(workload_id),
-                detach=True,
-                working_dir=MODEL_DIR,
-                labels={
-                    LABEL: workload_id,
-                    "canopy.node": self.node_id,
-                    "canopy.model": spec.model_id,
-                    "canopy.generation": str(generation),
-                    "canopy.port": str(port),
-                },
-                environment={
-                    "OMP_NUM_THREADS": "1",
-                    "OPENBLAS_NUM_THREADS": "1",
-                    **app_variables(spec, api, port),
-                },
-                **hardening(spec),  # type: ignore[arg-type]
-            )
+            try:
+                container = self._run(workload_id, spec, generation)
+            except BaseException:
+                self.databases.stop(workload_id)
+                raise
+        elif spec.database:
+            self.databases.start(workload_id, spec, WORKLOAD_GID)
         container.reload()
         endpoint = _endpoint(container)
         if not endpoint and has_endpoint(spec):
             raise RuntimeError(f"container {container.name} published no port: {self.logs(workload_id)}")
         return endpoint
 
+    def _run(self, workload_id: str, spec: WorkloadSpec, generation: int) -> Container:
+        """Run the workload's container, its instance's database (bound read-only) started first."""
+        database = self.databases.start(workload_id, spec, WORKLOAD_GID)
+        volumes = (
+            {str(database.socket_dir): {"bind": WORKLOAD_DATABASE_DIR, "mode": "ro"}} if database else {}
+        )
+        ensure_network(self.client)
+        port = container_port(spec)
+        api = self._gateway_for_workloads() if spec.kind == "app" else ""
+        return self.client.containers.run(
+            spec.image,
+            command=launch_command(spec, "/opt/venv/bin/python", MODEL_DIR, "0.0.0.0", port),
+            name=container_name(workload_id),
+            detach=True,
+            working_dir=MODEL_DIR,
+            labels={
+                LABEL: workload_id,
+                "canopy.node": self.node_id,
+                "canopy.model": spec.model_id,
+                "canopy.generation": str(generation),
+                "canopy.port": str(port),
+                "canopy.database": "1" if database else "0",
+            },
+            environment={
+                "OMP_NUM_THREADS": "1",
+                "OPENBLAS_NUM_THREADS": "1",
+                **app_variables(spec, api, port),
+                **(database.workload_env if database else {}),
+            },
+            volumes=volumes,
+            **hardening(spec),  # type: ignore[arg-type]
+        )
+
     keeps_workloads = True
 
     def adopt(self) -> list[Adopted]:
-        """The node's running workload containers, which outlive an agent restart."""
+        """The node's running workload containers, which outlive an agent restart (databases restarted)."""
         running = self.client.containers.list(filters={"label": f"canopy.node={self.node_id}"})
+        for container in running:
+            if container.labels.get("canopy.database") == "1" and LABEL in container.labels:
+                workload_id, instance_id = container.labels[LABEL], container.labels["canopy.model"]
+                self.databases.resume(workload_id, instance_id, WORKLOAD_GID)
         return [
             Adopted(
                 str(c.labels[LABEL]),
@@ -140,6 +170,7 @@ class DockerRuntime(Runtime):
         container = self._container(workload_id)
         if container is not None:
             container.remove(force=True)
+        self.databases.stop(workload_id)
 
     def running(self, workload_id: str) -> bool:
         """Whether the container runs."""
@@ -161,6 +192,11 @@ class DockerRuntime(Runtime):
         found = self.client.containers.list(all=True, filters={"label": f"canopy.node={self.node_id}"})
         return [str(c.labels.get(LABEL)) for c in found if c.labels.get(LABEL)]
 
+    def purge(self, instance_id: str) -> None:
+        """Drop the data a deleted app instance left on this node."""
+        self.databases.remove(instance_id)
+
     def close(self) -> None:
-        """Close the Docker client."""
+        """Stop the instance databases (adopt restarts them) and close the Docker client."""
+        self.databases.close()
         self.client.close()

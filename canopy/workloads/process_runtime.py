@@ -16,9 +16,12 @@ from pathlib import Path
 
 import psutil
 
+from canopy.apps.database import NodeDatabases
+from canopy.apps.database_plan import WORKLOAD_DATABASE_DIR
 from canopy.contracts.deploy import WorkloadSpec
 from canopy.private import make_private_dir
 from canopy.workloads import cgroups
+from canopy.workloads.databases import WorkloadDatabases
 from canopy.workloads.isolation import Confinement, preexec, stage_dir, staged_paths
 from canopy.workloads.launch import app_variables, has_endpoint, launch_command, listen_port
 from canopy.workloads.logpump import LogPump, read_log
@@ -81,10 +84,17 @@ class ProcessRuntime(Runtime):
 
     name = "process"
 
-    def __init__(self, work_dir: Path, rootfs_cache: Path, gateway_url: str = "") -> None:
+    def __init__(
+        self,
+        work_dir: Path,
+        rootfs_cache: Path,
+        gateway_url: str = "",
+        databases: NodeDatabases | None = None,
+    ) -> None:
         self.work_dir = work_dir
         self.rootfs_cache = rootfs_cache
         self.gateway_url = gateway_url  # apps share the host network: they reach the gateway as we do
+        self.databases = WorkloadDatabases(databases)
         self.privileged = os.geteuid() == 0
         self.cgroup_version = cgroups.detect()
         self._procs: dict[str, _Process] = {}
@@ -102,6 +112,15 @@ class ProcessRuntime(Runtime):
         current = self._procs.get(workload_id)
         if current is not None and current.popen.poll() is None:
             return current.endpoint
+        try:
+            return self._start(workload_id, spec)
+        except BaseException:
+            self.databases.stop(workload_id)
+            raise
+
+    def _start(self, workload_id: str, spec: WorkloadSpec) -> str:
+        """Start the sandbox (and the instance's database first, when it asked for one)."""
+        database = self.databases.start(workload_id, spec)
         port = listen_port(spec, free_port())
         cores = _cores_for(workload_id, spec.resources.cpu)
         sources = {
@@ -110,12 +129,21 @@ class ProcessRuntime(Runtime):
             "model": spec.package_dir,
             "sdk": spec.sdk_dir,
         }
+        if database is not None:
+            sources["database"] = str(database.socket_dir)
         stage = stage_dir(self.rootfs_cache) if self.privileged else ""
         seen = staged_paths(sources, stage) if stage else sources
+        read_only = {VENV: seen["venv"], MODEL: seen["model"], SDK: seen["sdk"]}
+        if database is not None:
+            read_only[WORKLOAD_DATABASE_DIR] = seen["database"]
+        variables = {
+            **app_variables(spec, self.gateway_url, port),
+            **(database.workload_env if database else {}),
+        }
         sandbox = Sandbox(
             rootfs=seen["rootfs"],
-            read_only={VENV: seen["venv"], MODEL: seen["model"], SDK: seen["sdk"]},
-            env={**workload_env(len(cores)), **app_variables(spec, self.gateway_url, port)},
+            read_only=read_only,
+            env={**workload_env(len(cores)), **variables},
             command=launch_command(spec, f"{VENV}/bin/python", MODEL, "127.0.0.1", port),
             cwd=MODEL,
         )
@@ -124,6 +152,8 @@ class ProcessRuntime(Runtime):
         argv = [bwrap_path(), *bwrap_argv(sandbox)[1:]]
         with file_lock(self.rootfs_cache / ".uids.lock"):
             uid = pick_uid(workload_id, self._uids_in_use()) if self.privileged else None
+            if uid is not None:
+                self.databases.admit(spec, uid)  # the sandbox runs with gid = uid
             cgroup = self._cgroup(workload_id, spec)
             confinement = Confinement(
                 uid=uid,
@@ -179,8 +209,13 @@ class ProcessRuntime(Runtime):
     def stop(self, workload_id: str) -> None:
         """Terminate the sandbox, kill it after 5 s and anything left in its cgroup; idempotent."""
         proc = self._procs.pop(workload_id, None)
-        if proc is None:
-            return
+        if proc is not None:
+            self._terminate(proc)
+        self.databases.stop(workload_id)
+
+    @staticmethod
+    def _terminate(proc: _Process) -> None:
+        """Terminate one sandbox, kill it after 5 s, and anything left in its cgroup."""
         if proc.popen.poll() is None:
             os.killpg(proc.popen.pid, signal.SIGTERM)
             try:
@@ -208,8 +243,13 @@ class ProcessRuntime(Runtime):
         """Every workload this runtime started and has not stopped."""
         return list(self._procs)
 
+    def purge(self, instance_id: str) -> None:
+        """Drop the data a deleted app instance left on this node."""
+        self.databases.remove(instance_id)
+
     def close(self) -> None:
-        """Stop every workload."""
+        """Stop every workload and database."""
         for workload_id in list(self._procs):
             self.stop(workload_id)
+        self.databases.close()
         self._spawner.shutdown()

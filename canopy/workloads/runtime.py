@@ -101,6 +101,10 @@ class Runtime(ABC):
         """Workloads still running from before the agent (re)started; runtimes that keep them say so."""
         return []
 
+    def purge(self, instance_id: str) -> None:
+        """Drop the data a deleted app instance left on this node (runtimes without databases: none)."""
+        return None
+
     def close(self) -> None:
         """Release resources when the agent stops (workloads may keep running)."""
         return None

@@ -31,5 +31,6 @@ def with_app(spec: WorkloadSpec, app: AppWorkload | None) -> WorkloadSpec:
             "page_port": app.page_port,
             "fixed_port": app.fixed_port,
             "env": app.env,
+            "database": app.database,
         }
     )

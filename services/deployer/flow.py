@@ -13,6 +13,7 @@ from pathlib import Path
 
 import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import select
 
 from canopy.apps.deploying import APP_ROOT_MARKERS
 from canopy.bus.typed import publish
@@ -34,7 +35,7 @@ from canopy.deployments.records import (
     remove_replicas,
     replicas_of,
 )
-from canopy.deployments.tables import Replica
+from canopy.deployments.tables import Node, Replica
 from canopy.errors import CanopyError
 from canopy.models.records import ModelRecord
 from canopy.runtime.backends import Backends
@@ -114,6 +115,8 @@ class Deployer:
             self.stop_replicas(request, [(wid, node) for wid, node, _ in surplus])
         if request.replicas == 0:
             self.event(request, "stopped", "every replica is stopped and removed")
+            if request.purge:
+                self.purge(request)
             return
         missing = request.replicas - len(keep)
         if missing > 0:
@@ -141,6 +144,14 @@ class Deployer:
         with self.backends.store.session() as session:
             endpoints = live_endpoints(session, request.model_id)
         self.event(request, "ready", f"{len(endpoints)} replica(s) ready: {', '.join(endpoints)}")
+
+    def purge(self, request: DeployRequest) -> None:
+        """Tell every node known to the platform to drop the data the deleted instance left there."""
+        with self.backends.store.session() as session:
+            nodes = list(session.scalars(select(Node.node_id)))
+        for node_id in nodes:
+            self.command(request, node_id, "purge", f"{request.model_id[:40]}-purge", None)
+        self.event(request, "stopped", f"asked {len(nodes)} node(s) to drop the instance's data")
 
     def stored_package(self, model_id: str) -> tuple[str, str]:
         """Where the model's package is stored and the digest recorded at upload, from the store."""

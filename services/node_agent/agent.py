@@ -86,6 +86,11 @@ class NodeAgent:
     def _execute(self, command: NodeCommand) -> None:
         """Run an accepted command; report any failure with the workload's logs."""
         try:
+            if command.action == "purge":
+                self.runtime.purge(command.model_id)
+                log.info(
+                    "node %s dropped the data of app instance %s", self.settings.node_id, command.model_id
+                )
             if command.action in ("stop", "restart"):
                 self._stop(command)
             if command.action in ("start", "restart"):

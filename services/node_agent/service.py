@@ -9,6 +9,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from canopy.apps.database import NodeDatabases
 from canopy.bus.typed import Subscriber
 from canopy.config import gateway_url
 from canopy.contracts import topics
@@ -55,18 +56,22 @@ class AgentLifecycle:
         self.agent.shutdown()
 
 
-def make_runtime(kind: str, node_id: str, home: Path, rootfs_dir: Path, gateway: str = "") -> Runtime:
+def make_runtime(
+    kind: str, node_id: str, home: Path, rootfs_dir: Path, gateway: str = "", store_url: str = ""
+) -> Runtime:
     """The runtime named `kind` for this node; process workloads run in the rootfs of rootfs_dir.
 
-    `gateway` is the gateway's URL as this node reaches it, which app workloads are given.
+    `gateway` is the gateway's URL as this node reaches it, which app workloads are given; app
+    instances that ask for a database get one kept under `home`, on PostgreSQL when `store_url` is.
     """
+    databases = NodeDatabases(home, store_url) if store_url else None
     if kind == "docker":
         from canopy.workloads.docker_runtime import DockerRuntime
 
-        return DockerRuntime(node_id, gateway_url=gateway)
+        return DockerRuntime(node_id, gateway_url=gateway, databases=databases)
     from canopy.workloads.process_runtime import ProcessRuntime
 
-    return ProcessRuntime(home / "agents" / node_id, rootfs_dir, gateway)
+    return ProcessRuntime(home / "agents" / node_id, rootfs_dir, gateway, databases)
 
 
 def agent_components(
@@ -88,7 +93,8 @@ def agent_components(
     settings = AgentSettings(node_id, home, key, dict(labels or {}), max_workloads, simulated_load)
     rootfs = Path(backends.config.rootfs_dir)
     gateway = gateway or gateway_url(backends.config)
-    workload_runtime = make_runtime(runtime, node_id, home, rootfs, gateway)
+    store_url = str(backends.config.db_url)
+    workload_runtime = make_runtime(runtime, node_id, home, rootfs, gateway, store_url)
     agent = NodeAgent(backends.bus, workload_runtime, settings)
     subscribe: Callable[[], Subscriber] = lambda: Subscriber(  # noqa: E731
         backends.bus, f"node-agent-{node_id}", [topics.NODE_COMMANDS], agent.on_command
