@@ -1,10 +1,8 @@
 """Acceptance on Kafka, PostgreSQL and Azurite: the original platform's weather app, unchanged.
 
 The instance's FerretDB keeps its data in a PostgreSQL database of its own, dropped with the instance.
-It runs on the process runtime and on docker. On docker the app cannot call the model yet: replicas
-are published on the host's 127.0.0.1 and the workload network lets containers reach only the
-gateway, which has no model-call route. The docker case is a strict xfail that fails as soon as
-that is fixed, so the marker is removed then.
+It runs on the process runtime and on docker, where the app reaches the model through the gateway's
+model-call route (its network reaches the gateway and nothing else).
 """
 
 from __future__ import annotations
@@ -55,14 +53,7 @@ def _tokens(backends: Backends) -> Tokens:
     return Tokens(issued["admin-e2e"], issued["owner-e2e"], issued["other-e2e"])
 
 
-DOCKER_GAP = (
-    "a docker app cannot reach a model replica: endpoints are host 127.0.0.1 ports and the workload "
-    "network reaches only the gateway, which has no model-call route"
-)
-RUNTIMES = ["process", pytest.param("docker", marks=pytest.mark.xfail(strict=True, reason=DOCKER_GAP))]
-
-
-@pytest.mark.parametrize("runtime", RUNTIMES)
+@pytest.mark.parametrize("runtime", ["process", "docker"])
 def test_the_legacy_weather_app_runs_with_its_database_on_postgresql(
     runtime: str,
     platform_backends: Backends,
