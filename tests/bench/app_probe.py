@@ -129,46 +129,60 @@ def hop_message(device_id: str, n: int) -> bytes:
     return encode(message)
 
 
+class Tap(threading.Thread):
+    """Consumes probe readings of one device on a topic: latency from their send time to arrival here."""
+
+    def __init__(self, bus: Bus, topic: str, device_id: str) -> None:
+        super().__init__(name="bench-tap", daemon=True)
+        self.device_id = device_id
+        self.consumer = bus.consumer(f"bench-apps-tap-{uuid.uuid4().hex[:8]}", [topic], from_beginning=False)
+        self.arrived_ms: list[float] = []
+        self.accepted_ms: list[float] = []  # received_at (the device manager accepted it) minus sent
+        self.seen = threading.Event()
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        """Poll until stopped."""
+        while not self.stopping.is_set():
+            record = self.consumer.poll(0.2)
+            if record is None:
+                continue
+            received = time.time()
+            self.consumer.commit(record)
+            probe = decode(record.value).message
+            if not isinstance(probe, TelemetryReading) or probe.device_id != self.device_id:
+                continue
+            self.seen.set()
+            if probe.reading["n"] > 0:
+                self.arrived_ms.append((received - probe.reading["sent"]) * 1000)
+                self.accepted_ms.append((probe.received_at.timestamp() - probe.reading["sent"]) * 1000)
+        self.consumer.close()
+
+    def finish(self, count: int, timeout: float = 30) -> None:
+        """Wait until `count` measured readings arrived (or the timeout), then stop."""
+        deadline = time.monotonic() + timeout
+        while len(self.arrived_ms) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.stopping.set()
+        self.join(5)
+
+
 def bare_hop(bus: Bus, device_id: str, rate: float, duration: float) -> dict[str, Any]:
     """Publish → consume latency of probe readings on one topic of `bus` at `rate`/s for `duration` s."""
     topic = f"bench-apps-hop-{uuid.uuid4().hex[:8]}"
     bus.ensure_topic(topic)
-    consumer = bus.consumer(f"bench-apps-hop-{uuid.uuid4().hex[:8]}", [topic], from_beginning=False)
-    latencies: list[float] = []
-    seen = threading.Event()
-    stopping = threading.Event()
-
-    def consume() -> None:
-        while not stopping.is_set():
-            record = consumer.poll(0.2)
-            if record is None:
-                continue
-            received = time.time()
-            consumer.commit(record)
-            probe = decode(record.value).message
-            assert isinstance(probe, TelemetryReading)
-            seen.set()
-            if probe.reading["n"] > 0:
-                latencies.append((received - probe.reading["sent"]) * 1000)
-        consumer.close()
-
-    thread = threading.Thread(target=consume, name="bench-hop", daemon=True)
-    thread.start()
+    tap = Tap(bus, topic, device_id)
+    tap.start()
     deadline = time.monotonic() + 60
-    while not seen.wait(0.2) and time.monotonic() < deadline:
+    while not tap.seen.wait(0.2) and time.monotonic() < deadline:
         bus.publish(topic, hop_message(device_id, 0), key=device_id)
         bus.flush()
     count = int(rate * duration)
     size = len(hop_message(device_id, 1))
     paced(rate, count, lambda n: (bus.publish(topic, hop_message(device_id, n), key=device_id), bus.flush()))
-    deadline = time.monotonic() + 30
-    while len(latencies) < count and time.monotonic() < deadline:
-        time.sleep(0.05)
-    stopping.set()
-    thread.join(5)
-    return {"rate_per_s": rate, "sent": count, "received": len(latencies), "message_bytes": size} | quantiles(
-        latencies
-    )
+    tap.finish(count)
+    figures = {"rate_per_s": rate, "sent": count, "received": len(tap.arrived_ms), "message_bytes": size}
+    return figures | quantiles(tap.arrived_ms)
 
 
 def paced(rate: float, count: int, send: Any) -> float:

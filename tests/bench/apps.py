@@ -43,7 +43,9 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.bench.app_probe import PROBE_TYPE, bare_hop, paced, probe_package, quantiles, reading
+from canopy.bus import Bus, open_bus
+from canopy.contracts import topics
+from tests.bench.app_probe import PROBE_TYPE, Tap, bare_hop, paced, probe_package, quantiles, reading
 from tests.deploy_helpers import enrolled_key, share_build_caches
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -203,12 +205,18 @@ def upload_case(platform: Platform, runtime: str, runs: int, number: int) -> dic
 
 
 def device_case(
-    platform: Platform, device_id: str, credential: str, rate: float, duration: float
+    platform: Platform, bus: Bus, device: tuple[str, str], rate: float, duration: float
 ) -> dict[str, Any]:
-    """Readings posted at `rate`/s for `duration` s to a probe on the process runtime; its latencies."""
+    """Readings posted at `rate`/s for `duration` s to a probe on the process runtime; its latencies.
+
+    A tap on canopy.telemetry in this process splits the path: send to the device manager's
+    acceptance (received_at), send to arrival on canopy.telemetry, and the rest to the app.
+    """
+    device_id, credential = device
     instance_id, _ = platform.run_instance("9.0.0", "process")
     url = f"{platform.api}/api/v1/devices/{device_id}/telemetry"
     sessions = threading.local()
+    posts_ms: list[float] = []
 
     def post(n: int) -> None:
         """Send reading n as the device would: its own keep-alive connection, its credential."""
@@ -216,18 +224,26 @@ def device_case(
             sessions.http = requests.Session()
             sessions.http.headers["Authorization"] = f"Bearer {credential}"
         body = {"reading": reading(n), "at": datetime.now(UTC).isoformat(), "seq": n}
+        began = time.perf_counter()
         sessions.http.post(url, json=body, timeout=10).raise_for_status()
+        posts_ms.append((time.perf_counter() - began) * 1000)
 
+    tap = Tap(bus, topics.DEVICE_TELEMETRY, device_id)
+    tap.start()
     deadline = time.monotonic() + 60
-    while platform.page(instance_id)["received"] == 0 and time.monotonic() < deadline:
+    while (
+        platform.page(instance_id)["received"] == 0 or not tap.seen.is_set()
+    ) and time.monotonic() < deadline:
         post(0)
         time.sleep(0.2)
+    posts_ms.clear()
     count = int(rate * duration)
     with ThreadPoolExecutor(SENDERS) as senders:  # a slow answer does not hold back the next reading
         posted = []
         took = paced(rate, count, lambda n: posted.append(senders.submit(post, n)))
         for future in posted:
             future.result()
+    tap.finish(count)
     deadline = time.monotonic() + 30
     page = platform.page(instance_id)
     while len(page["latencies_ms"]) < count and time.monotonic() < deadline:
@@ -243,6 +259,11 @@ def device_case(
         "received": len(page["latencies_ms"]),
         "app_errors": page["errors"][:5],
         **figures,
+        "stages": {
+            "http_post_round_trip": quantiles(posts_ms),
+            "send_to_device_manager_accept": quantiles(tap.accepted_ms),
+            "send_to_canopy_telemetry_consumer": quantiles(tap.arrived_ms),
+        },
         "target_p99_ms": TARGETS["device_to_app_p99_ms"],
         "meets_target": 0 <= figures["p99_ms"] <= TARGETS["device_to_app_p99_ms"],
     }
@@ -265,7 +286,6 @@ def bus_environment(bus: str, home: str) -> dict[str, str]:
 
 def bus_case(bus: str, runtimes: list[str], args: argparse.Namespace) -> dict[str, Any]:
     """Both measurements with the platform on one bus."""
-    from canopy.bus import open_bus
     from canopy.config import load_config
     from canopy.runtime.backends import bus_credentials
 
@@ -291,12 +311,13 @@ def bus_case(bus: str, runtimes: list[str], args: argparse.Namespace) -> dict[st
             result: dict[str, Any] = {"bus": load_config().bus_url.split("?")[0], "upload_to_ready": {}}
             for number, runtime in enumerate(runtimes):
                 result["upload_to_ready"][runtime] = upload_case(platform, runtime, args.runs, number)
-            result["device_to_app"] = device_case(platform, device_id, credential, args.rate, args.duration)
-            hop_bus = open_bus(load_config().bus_url, credentials=bus_credentials(load_config()))
+            same_bus = open_bus(load_config().bus_url, credentials=bus_credentials(load_config()))
             try:
-                result["bare_bus_hop"] = bare_hop(hop_bus, device_id, args.rate, args.duration)
+                device = (device_id, credential)
+                result["device_to_app"] = device_case(platform, same_bus, device, args.rate, args.duration)
+                result["bare_bus_hop"] = bare_hop(same_bus, device_id, args.rate, args.duration)
             finally:
-                hop_bus.close()
+                same_bus.close()
         finally:
             if platform is not None:
                 for instance_id in list(platform.running):
