@@ -39,6 +39,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psutil
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -269,6 +270,26 @@ def device_case(
     }
 
 
+class Machine:
+    """How busy the machine and the platform process were over a case (the latencies depend on it)."""
+
+    def __init__(self, pid: int) -> None:
+        self.platform = psutil.Process(pid)
+        self.began = time.monotonic()
+        self.cpu = self._cpu()
+
+    def _cpu(self) -> float:
+        """User plus system CPU seconds of the platform process."""
+        times = self.platform.cpu_times()
+        return float(times.user + times.system)
+
+    def since(self) -> dict[str, float]:
+        """The platform process's share of the cores and the 1-minute load average, since creation."""
+        cores = psutil.cpu_count() or 1
+        share = (self._cpu() - self.cpu) / (time.monotonic() - self.began) / cores
+        return {"cores": cores, "platform_cpu_share": round(share, 3), "load_average_1m": os.getloadavg()[0]}
+
+
 def bus_environment(bus: str, home: str) -> dict[str, str]:
     """The environment of one bus case: a fresh CANOPY_HOME, and Kafka's URL and logins for "kafka"."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CANOPY_")}
@@ -314,7 +335,9 @@ def bus_case(bus: str, runtimes: list[str], args: argparse.Namespace) -> dict[st
             same_bus = open_bus(load_config().bus_url, credentials=bus_credentials(load_config()))
             try:
                 device = (device_id, credential)
+                machine = Machine(server.pid)
                 result["device_to_app"] = device_case(platform, same_bus, device, args.rate, args.duration)
+                result["device_to_app"]["machine"] = machine.since()
                 result["bare_bus_hop"] = bare_hop(same_bus, device_id, args.rate, args.duration)
             finally:
                 same_bus.close()
