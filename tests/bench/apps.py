@@ -16,9 +16,11 @@ runtime, on an embedded store and blobs in a fresh CANOPY_HOME; the wheel and en
    that delivers every reading (`get_sensor_data(i)` opens a new stream per call and misses what arrives
    between calls; `get_sensor_data(name)` polls the latest). This process posts readings at --rate/s for
    --duration s over HTTP with the device credential (one connection, in turn, as a device sends),
-   each holding its send time; the app records the
-   receive time minus it and serves the figures on its page. Next to it, one bare hop on the same bus:
-   the same TelemetryReading published and consumed directly. Target p99 <= 50 ms.
+   each holding its send time; the app records the receive time minus it and serves the figures on its
+   page. A tap on canopy.telemetry splits the path into stages (POST round trip, accepted by the device
+   manager, on canopy.telemetry). Next to it, one bare hop on the same bus: the same TelemetryReading
+   published and consumed directly. Target p99 <= 50 ms. Also reported: the platform process's CPU
+   share and the load average over the case (the machine may be shared).
 Prints one JSON document.
 """
 
