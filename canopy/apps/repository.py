@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
@@ -12,18 +10,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from canopy.apps.declared import DeclaredApp
-from canopy.apps.manifest import AppManifest
 from canopy.apps.records import AppInstance, AppRecord, app_package_key, new_app_id
 from canopy.apps.references import StoreRegistry, resolve_references
 from canopy.apps.validate import validate_package
 from canopy.archive import ArchiveLimits, extract_zip
 from canopy.blob import BlobStore
 from canopy.errors import Conflict, NotFound
-from canopy.store import Store, conflict_on_duplicate
+from canopy.store import Store
+from canopy.uploads import received_package, store_package
 
 # Caps on an uploaded app archive; read when a repository is made, so tests can lower them.
 UPLOAD_LIMITS = ArchiveLimits(max_entries=2000, max_total_bytes=128 * 1024 * 1024)
-COPY_CHUNK = 1024 * 1024
 SHOWN_INSTANCES = 5
 
 
@@ -52,53 +49,21 @@ class AppRepository:
 
     def upload(self, source: IO[bytes], owner_id: int) -> AppRecord:
         """Check an uploaded zip (archive, files, code, then types and models) and store it and its record."""
-        self.workspaces.mkdir(parents=True, exist_ok=True)
-        workspace = Path(tempfile.mkdtemp(prefix="upload-", dir=self.workspaces))
-        try:
-            package = workspace / "package.zip"
-            with package.open("wb") as out:
-                shutil.copyfileobj(source, out, COPY_CHUNK)
+        with received_package(source, self.workspaces) as (package, workspace):
             declared = check_package(package, workspace / "files", self.limits)
             with self.store.session() as session:
                 manifest = resolve_references(StoreRegistry(session, owner_id), declared)
-            return self._store(package, manifest, owner_id)
-        finally:
-            shutil.rmtree(workspace, ignore_errors=True)
-
-    def _store(self, package: Path, manifest: AppManifest, owner_id: int) -> AppRecord:
-        """Put the zip in the blob store, then insert the row; remove the blob if the insert fails."""
-        duplicate = f"app {manifest.name} {manifest.version} already exists; upload a new version"
-        with self.store.session() as session:
-            taken = select(AppRecord.id).filter_by(
-                owner_id=owner_id, name=manifest.name, version=manifest.version
+            app_id = new_app_id()
+            record = AppRecord(
+                id=app_id,
+                name=manifest.name,
+                version=manifest.version,
+                description=manifest.description,
+                format=manifest.format,
+                manifest=manifest.model_dump_json(),
+                owner_id=owner_id,
             )
-            if session.scalar(taken) is not None:
-                raise Conflict(duplicate)
-        app_id = new_app_id()
-        key = app_package_key(app_id)
-        with package.open("rb") as handle:
-            stored = self.blob.put(key, handle)
-        try:
-            with conflict_on_duplicate(duplicate), self.store.session() as session:
-                record = AppRecord(
-                    id=app_id,
-                    name=manifest.name,
-                    version=manifest.version,
-                    description=manifest.description,
-                    format=manifest.format,
-                    manifest=manifest.model_dump_json(),
-                    owner_id=owner_id,
-                    blob_key=key,
-                    sha256=stored.sha256,
-                    size=stored.size,
-                )
-                session.add(record)
-                session.flush()
-                session.refresh(record)
-        except BaseException:
-            self.blob.delete(key)
-            raise
-        return record
+            return store_package(self.store, self.blob, package, record, "app", app_package_key(app_id))
 
     def list(self) -> list[AppRecord]:
         """Every app, by name and then upload time."""

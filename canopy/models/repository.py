@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
@@ -15,16 +13,15 @@ from sqlalchemy.orm import Session
 
 from canopy.archive import ArchiveLimits, extract_zip
 from canopy.blob import BlobStore
-from canopy.errors import Conflict, NotFound
-from canopy.models.manifest import ModelManifest
+from canopy.errors import NotFound
 from canopy.models.records import ModelRecord, new_model_id, package_key
 from canopy.models.validate import ValidatedPackage, validate_package
-from canopy.store import Store, conflict_on_duplicate
+from canopy.store import Store
 from canopy.store.models import User
+from canopy.uploads import received_package, store_package
 
 # Caps on an uploaded model archive; read when a repository is made, so tests can lower them.
 UPLOAD_LIMITS = ArchiveLimits()
-COPY_CHUNK = 1024 * 1024
 
 
 def check_package(package: Path, workspace: Path, limits: ArchiveLimits) -> ValidatedPackage:
@@ -83,51 +80,19 @@ class ModelRepository:
 
     def upload(self, source: IO[bytes], owner_id: int) -> ModelRecord:
         """Validate an uploaded package zip, then store the original zip and its record."""
-        self.workspaces.mkdir(parents=True, exist_ok=True)
-        workspace = Path(tempfile.mkdtemp(prefix="upload-", dir=self.workspaces))
-        try:
-            package = workspace / "package.zip"
-            with package.open("wb") as out:
-                shutil.copyfileobj(source, out, COPY_CHUNK)
-            validated = check_package(package, workspace / "files", self.limits)
-            return self._store(package, validated.manifest, owner_id)
-        finally:
-            shutil.rmtree(workspace, ignore_errors=True)
-
-    def _store(self, package: Path, manifest: ModelManifest, owner_id: int) -> ModelRecord:
-        """Put the zip in the blob store, then insert the row; remove the blob if the insert fails."""
-        duplicate = f"model {manifest.name} {manifest.version} already exists; upload a new version"
-        with self.store.session() as session:
-            taken = select(ModelRecord.id).filter_by(
-                owner_id=owner_id, name=manifest.name, version=manifest.version
+        with received_package(source, self.workspaces) as (package, workspace):
+            manifest = check_package(package, workspace / "files", self.limits).manifest
+            model_id = new_model_id()
+            record = ModelRecord(
+                id=model_id,
+                name=manifest.name,
+                version=manifest.version,
+                description=manifest.description,
+                framework=manifest.framework.value,
+                manifest=manifest.model_dump_json(),
+                owner_id=owner_id,
             )
-            if session.scalar(taken) is not None:
-                raise Conflict(duplicate)
-        model_id = new_model_id()
-        key = package_key(model_id)
-        with package.open("rb") as handle:
-            stored = self.blob.put(key, handle)
-        try:
-            with conflict_on_duplicate(duplicate), self.store.session() as session:
-                record = ModelRecord(
-                    id=model_id,
-                    name=manifest.name,
-                    version=manifest.version,
-                    description=manifest.description,
-                    framework=manifest.framework.value,
-                    manifest=manifest.model_dump_json(),
-                    owner_id=owner_id,
-                    blob_key=key,
-                    sha256=stored.sha256,
-                    size=stored.size,
-                )
-                session.add(record)
-                session.flush()
-                session.refresh(record)
-        except BaseException:
-            self.blob.delete(key)
-            raise
-        return record
+            return store_package(self.store, self.blob, package, record, "model", package_key(model_id))
 
     def list(self) -> list[ModelRecord]:
         """Every model, by name and then upload time."""
