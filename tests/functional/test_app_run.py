@@ -109,7 +109,10 @@ def test_a_new_start_mints_a_new_credential(
         assert _start(api, owner, instance_id)["status"] == "ready"
         env = requests.get(f"{api}/apps/{instance_id}/", headers=bearer(owner), timeout=10).json()["env"]
         tokens.append(env["CANOPY_TOKEN"])
-        requests.post(f"{api}/api/v1/app-instances/{instance_id}/stop", headers=bearer(owner), timeout=10)
+        stop = requests.post(
+            f"{api}/api/v1/app-instances/{instance_id}/stop", headers=bearer(owner), timeout=10
+        )
+        assert settled(api, owner, instance_id, stop.json()["generation"])["status"] == "stopped"
     assert tokens[0] != tokens[1] and all(t.startswith(f"cni_{instance_id}_") for t in tokens)
 
 
