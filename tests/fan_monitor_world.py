@@ -106,6 +106,19 @@ class Plant:
         return next(t for t, r in self.fan.sent if t >= after and r["rpm"] < FAILING_RPM)
 
 
+BUZZER_WITHIN = 10.0  # seconds from the first failing reading to the buzzer's command (issue 8)
+
+
+def assert_beeps_in_time(plant: Plant, where: str) -> None:
+    """Make the fan fail; the buzzer must get exactly one beep(times=3) within BUZZER_WITHIN seconds."""
+    began = plant.start_failing()
+    wait_for(lambda: plant.commands, 30, "the buzzer's command")
+    latency = plant.commands[0][0] - plant.first_failing_reading(began)
+    print(f"fan-monitor buzzer latency ({where}): {latency:.2f} s")
+    assert latency <= BUZZER_WITHIN, latency
+    assert [(name, params) for _, name, params in plant.commands] == [("beep", {"times": 3})]
+
+
 def register_plant(backends: Backends, transport: str, ids: PlantDevices) -> dict[str, str]:
     """Register every simulator type and the devices at PLANT with broker logins; device id -> credential."""
     register_types(backends.store)
