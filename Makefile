@@ -12,7 +12,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
-install: $(STAMP)  ## create .venv and install Canopy with its development tools
+PORTAL_JS := services/gateway/portal/node_modules/.package-lock.json
+
+$(PORTAL_JS): services/gateway/portal/package-lock.json
+	npm ci --prefix services/gateway/portal --no-audit --no-fund
+
+install: $(STAMP) $(PORTAL_JS)  ## create .venv, install Canopy with its development tools and the portal's npm libraries
 
 run: install  ## start every service on the embedded defaults with the demo fleet; API on http://127.0.0.1:8080
 	$(BIN)/canopy infra up ferretdb
@@ -56,4 +61,4 @@ examples: install  ## rebuild the example model packages in examples/models/ (th
 	$(TRAIN_VENV)/bin/python examples/models/fan-anomaly/train.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache services/gateway/portal/node_modules

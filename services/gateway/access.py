@@ -11,6 +11,8 @@ from canopy.errors import Forbidden, Unauthorized
 from canopy.roles import ALL_ROLES, Role
 from services.gateway.accounts import Principal, resolve_token
 from services.gateway.context import gateway_context
+from services.gateway.portal import is_portal_request
+from services.gateway.portal.sessions import authenticate_session, check_csrf
 
 PUBLIC = "public"
 ROLES_ATTRIBUTE = "canopy_allowed_roles"
@@ -50,15 +52,22 @@ def undeclared_endpoints(app: Flask) -> list[str]:
 
 
 def enforce_roles() -> None:
-    """before_request hook: authenticate and check the caller's role against the route's declaration."""
+    """before_request hook: authenticate and check the caller's role against the route's declaration.
+
+    API routes take a bearer token; portal pages take the session cookie and check every form's
+    CSRF token first (the login form's too).
+    """
     if request.endpoint is None:
         return
     roles = declared_roles(current_app, request.endpoint)
     if roles is None:
         raise Forbidden("this route declares no roles and is closed")
+    portal = is_portal_request()
+    if portal:
+        check_csrf()
     if PUBLIC in roles:
         return
-    principal = _authenticate(request.headers.get("Authorization", ""))
+    principal = authenticate_session() if portal else _authenticate(request.headers.get("Authorization", ""))
     if principal.role not in roles:
         raise Forbidden(f"role {principal.role.value} may not use {request.method} {request.path}")
     g.principal = principal

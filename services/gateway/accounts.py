@@ -193,3 +193,21 @@ def delete_user(session: Session, name: str, principal: Principal) -> None:
     if user.id in admins and len(admins) == 1:
         raise Conflict(f"{name!r} is the last platform_admin; add another platform_admin before removing it")
     session.delete(user)
+
+
+def change_password(session: Session, principal: Principal, current: str, new: str) -> None:
+    """Set a user's own new password after checking the current one; their other tokens are revoked."""
+    user = find_user(session, principal.name)
+    if not verify_password(user.password_hash, current):
+        raise ValidationFailed(
+            "the current password is wrong", details={"current": "the current password is wrong"}
+        )
+    try:
+        user.password_hash = hash_password(new)
+    except ValidationFailed as weak:
+        raise ValidationFailed(weak.message, details={"new": weak.message}) from None
+    others = select(ApiToken).where(
+        ApiToken.user_id == user.id, ApiToken.id != principal.token_id, ApiToken.revoked_at.is_(None)
+    )
+    for token in session.scalars(others):
+        token.revoked_at = datetime.now(UTC)

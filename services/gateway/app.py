@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify
+from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from canopy.errors import CanopyError
@@ -13,6 +14,9 @@ from services.gateway.access import enforce_roles, undeclared_endpoints
 from services.gateway.context import GatewayContext
 from services.gateway.limits import BoundedJSONProvider, enforce_body_limit
 from services.gateway.live import DeviceFeed
+from services.gateway.portal import PORTAL_CSP, is_portal_request
+from services.gateway.portal.pages import error_page
+from services.gateway.portal.setup import install_portal
 from services.gateway.slots import LongLivedSlots
 from services.gateway.throttle import LoginThrottle
 from services.gateway.views import (
@@ -76,6 +80,7 @@ def create_app(backends: Backends) -> Flask:
     )
     for area in areas:
         app.register_blueprint(area.blueprint)
+    install_portal(app)
     app.before_request(enforce_body_limit)
     app.before_request(enforce_roles)
     app.after_request(_add_security_headers)
@@ -89,21 +94,27 @@ def create_app(backends: Backends) -> Flask:
 
 
 def _add_security_headers(response: Response) -> Response:
+    if is_portal_request():
+        response.headers.setdefault("Content-Security-Policy", PORTAL_CSP)
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     return response
 
 
-def _canopy_error(error: CanopyError) -> tuple[Response, int]:
+def _canopy_error(error: CanopyError) -> ResponseReturnValue:
+    if is_portal_request():
+        return error_page(error.status, error.message)
     return jsonify(error.to_payload()), error.status
 
 
-def _http_error(error: HTTPException) -> tuple[Response, int]:
+def _http_error(error: HTTPException) -> ResponseReturnValue:
     status = error.code or 500
+    if is_portal_request():
+        return error_page(status, error.description or "")
     code = (error.name or "error").lower().replace(" ", "_")
     return jsonify({"error": {"code": code, "message": error.description, "retryable": False}}), status
 
 
-def _unexpected_error(error: Exception) -> tuple[Response, int]:
+def _unexpected_error(error: Exception) -> ResponseReturnValue:
     log.exception("unhandled error in a gateway view")
     return _canopy_error(CanopyError("internal error; see the gateway log"))

@@ -12,10 +12,12 @@ from canopy.apps import repository as app_repository
 from canopy.devices import packages
 from canopy.errors import BadRequest, PayloadTooLarge
 from canopy.models import repository
+from services.gateway.portal.sessions import SESSION_COOKIE
 
 KIB = 1024
 MULTIPART_SLACK = 1024 * KIB
 LOGIN_PATH = "/api/v1/auth/login"
+PORTAL_LOGIN_PATH = "/portal/login"
 LOGIN_BYTES = 4 * KIB
 JSON_BYTES = 64 * KIB
 MAX_JSON_DEPTH = 32
@@ -23,27 +25,40 @@ _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
-def body_limit(method: str, path: str, authorization: str) -> int:
+def upload_limits() -> dict[str, int]:
+    """The body limit of every upload route, API and portal, by path."""
+    model = repository.UPLOAD_LIMITS.max_total_bytes + MULTIPART_SLACK
+    app = app_repository.UPLOAD_LIMITS.max_total_bytes + MULTIPART_SLACK
+    device = packages.LIMITS.max_total_bytes + MULTIPART_SLACK
+    return {
+        "/api/v1/models": model,
+        "/api/v1/apps": app,
+        "/api/v1/devices/upload": device,
+        "/api/v1/device-types/upload": device,
+        "/portal/models/upload": model,
+        "/portal/apps/upload": app,
+        "/portal/devices/upload": device,
+        "/portal/device-types/upload": device,
+    }
+
+
+def body_limit(method: str, path: str, authorization: str, cookie: str = "") -> int:
     """The largest body in bytes the route accepts: login 4 KiB, others 64 KiB, uploads their own.
 
-    Uploads get their large limit only when a bearer token is presented, so an anonymous upload is
-    refused from its headers; the token itself is checked once the body is in.
+    Uploads get their large limit only when credentials are presented (a bearer token, or the
+    portal's session cookie), so an anonymous upload is refused from its headers; the credential
+    itself is checked once the body is in.
     """
     if method != "POST":
         return JSON_BYTES
     path = path.rstrip("/")
-    if path == LOGIN_PATH:
+    if path in (LOGIN_PATH, PORTAL_LOGIN_PATH):
         return LOGIN_BYTES
     scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    signed_in = (scheme.lower() == "bearer" and bool(token.strip())) or f"{SESSION_COOKIE}=" in cookie
+    if not signed_in:
         return JSON_BYTES
-    if path == "/api/v1/models":
-        return repository.UPLOAD_LIMITS.max_total_bytes + MULTIPART_SLACK
-    if path == "/api/v1/apps":
-        return app_repository.UPLOAD_LIMITS.max_total_bytes + MULTIPART_SLACK
-    if path in ("/api/v1/devices/upload", "/api/v1/device-types/upload"):
-        return packages.LIMITS.max_total_bytes + MULTIPART_SLACK
-    return JSON_BYTES
+    return upload_limits().get(path, JSON_BYTES)
 
 
 def too_large_message(limit: int) -> str:
@@ -53,7 +68,10 @@ def too_large_message(limit: int) -> str:
 
 def enforce_body_limit() -> None:
     """before_request hook, ahead of authentication: refuse bodies over the route's limit unread."""
-    limit = body_limit(request.method, request.path, request.headers.get("Authorization", ""))
+    headers = request.headers
+    limit = body_limit(
+        request.method, request.path, headers.get("Authorization", ""), headers.get("Cookie", "")
+    )
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(too_large_message(limit))
     request.max_content_length = limit

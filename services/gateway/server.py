@@ -23,7 +23,8 @@ class RouteLimitedParser(HTTPRequestParser):  # type: ignore[misc]
         super().parse_header(header_plus)
         self.adj = copy.copy(self.adj)
         authorization = str(self.headers.get("AUTHORIZATION", ""))
-        limit = body_limit(str(self.command), str(getattr(self, "path", "")), authorization)
+        cookie = str(self.headers.get("COOKIE", ""))
+        limit = body_limit(str(self.command), str(getattr(self, "path", "")), authorization, cookie)
         self.adj.max_request_body_size = limit + 1
 
 
