@@ -89,8 +89,16 @@ def chart_json(samples: list[LoadSample]) -> dict[str, Any]:
     return {
         "times": [sample.at for sample in samples],
         "series": [
-            {"label": "CPU %", "values": [round(sample.cpu_percent, 1) for sample in samples]},
-            {"label": "Memory %", "values": [round(sample.memory_percent, 1) for sample in samples]},
+            {
+                "label": "CPU %",
+                "color": "#2b7a78",
+                "values": [round(sample.cpu_percent, 1) for sample in samples],
+            },
+            {
+                "label": "Memory %",
+                "color": "#de6b48",
+                "values": [round(sample.memory_percent, 1) for sample in samples],
+            },
         ],
     }
 
