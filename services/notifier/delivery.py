@@ -147,18 +147,27 @@ class Notifier:
                 )
             to = self._user(request.user).email or ""
         keys = [("instance", request.instance_id), ("recipient", to)]
-        wait = self.limiter.retry_after(keys)
-        if wait > 0:
-            raise Undelivered(
-                "rate-limited",
-                f"instance {request.instance_id} or recipient {to} is over its hourly mail limit "
-                f"(CANOPY_MAIL_PER_INSTANCE={self.policy.per_instance}, "
-                f"CANOPY_MAIL_PER_RECIPIENT={self.policy.per_recipient}); room again in {wait:.0f} s",
-            )
+        self._check_rate(keys)
         self.limiter.record(keys)
         body = request_body(request.body, request.app_id, request.instance_id)
         headers = {"App": request.app_id, "Instance": request.instance_id}
         return Mail(to, subject, body, envelope.message_id, request.requested_at, "app-notification", headers)
+
+    def _check_rate(self, keys: list[tuple[str, str]]) -> None:
+        """Undelivered when the instance or the recipient is at its hourly limit, naming which."""
+        full = [
+            (kind, name, wait)
+            for kind, name in keys
+            if (wait := self.limiter.retry_after([(kind, name)])) > 0
+        ]
+        if full:
+            kind, name, wait = full[0]
+            limit = self.limiter.limits[kind]
+            raise Undelivered(
+                "rate-limited",
+                f"{kind} {name} had {limit} mails this hour (CANOPY_MAIL_PER_{kind.upper()}); "
+                f"room again in {wait:.0f} s",
+            )
 
     def _user(self, name: str) -> Recipient:
         """The user's address and zone; Undelivered when the user is gone or has no usable address."""
