@@ -27,7 +27,7 @@ from bootstrap.infra.packages import SANDBOX_BINARIES, ensure_binaries
 from bootstrap.infra.postgres import Postgres
 from bootstrap.infra.process import wait_until
 
-COMPONENTS: tuple[type[Component], ...] = (Kafka, Postgres, Azurite, Mosquitto, Docker, FerretDB, Mailpit)
+COMPONENTS: tuple[type[Component], ...] = (Kafka, Postgres, Azurite, Mosquitto, Docker, Mailpit, FerretDB)
 NAMES: tuple[str, ...] = tuple(kind.name for kind in COMPONENTS)
 
 
