@@ -23,6 +23,9 @@ from canopy.config import load_config
 from canopy.contracts import DeadLetter, decode, topics
 from canopy.contracts.bookings import BookingEvent
 from canopy.contracts.notifications import NotificationRequest
+from canopy.errors import Unavailable
+from canopy.mail import Mail, build_message
+from canopy.mail.transport import SmtpTransport
 from canopy.roles import Role
 from canopy.runtime.backends import Backends, open_backends
 from canopy.store.models import User
@@ -187,3 +190,29 @@ def test_canopy_up_runs_the_notifier(canopy_home: Path) -> None:
         output = process.communicate(timeout=30)[0]
     assert mail["To"] == "ada@example.org" and "http://127.0.0.1:8080/apps/i-1/" in mail.get_content()
     assert f"mail goes to outbox {canopy_home / 'outbox'}" in output
+
+
+def test_a_send_to_a_server_that_is_down_is_retried_then_dead_lettered(backends: Backends) -> None:
+    waits: list[float] = []
+    port = free_port()  # nothing listens there
+    transport = SmtpTransport(f"smtp://127.0.0.1:{port}", timeout=2, sleep=waits.append)
+    with pytest.raises(
+        Unavailable, match=rf"smtp 127\.0\.0\.1:{port} \(plain\) failed 3 time\(s\): ConnectionRefused"
+    ):
+        transport.send(
+            build_message(Mail("ada@example.org", "s", "b", "m-1", datetime.now(UTC)), "canopy@localhost")
+        )
+    assert waits == [1.0, 4.0]
+    add_user(backends, "ada", "ada@example.org")
+    components = notifier_components(backends, transport=transport)
+    for component in components:
+        component.start()
+    try:
+        publish(backends.bus, started("ada"), key="b-1")
+        backends.bus.flush()
+        (letter,) = dead_letters(backends, "test-notifier-down", 1)
+    finally:
+        for component in reversed(components):
+            component.stop()
+    assert letter.reason.startswith(f"mail not sent (failed): smtp 127.0.0.1:{port} (plain) failed 3 time(s)")
+    assert letter.source_topic == topics.BOOKINGS and "http://127.0.0.1:8080/apps/i-1/" in letter.payload
