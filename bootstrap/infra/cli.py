@@ -31,8 +31,8 @@ def infra() -> None:
     docker     Docker Engine                       unix:///var/run/docker.sock
     ferretdb   FerretDB v1.24.2 binary, built with Go; the node agents run one per app
                instance that asks for a database (no port: a unix socket per instance)
-    mailpit    Mailpit v1.33.1 mail catcher, built  127.0.0.1:1025  SMTP (any login accepted)
-               with Go                             127.0.0.1:8025  web inbox and API
+    mailpit    Mailpit v1.33.1, built with Go      127.0.0.1:1025  SMTP (any login accepted)
+                                                   127.0.0.1:8025  web API (/api/v1/messages)
 
     Caches, data, logs, ownership records and the PostgreSQL password (mode 0600)
     live in $CANOPY_HOME/infra; CANOPY_POSTGRES_PORT moves PostgreSQL to another port.

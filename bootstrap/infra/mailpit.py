@@ -1,8 +1,10 @@
-"""Mailpit: an SMTP server on 127.0.0.1:1025 with a web inbox and API on 127.0.0.1:8025, built with Go.
+"""Mailpit: an SMTP server on 127.0.0.1:1025 with its web API on 127.0.0.1:8025, built with Go.
 
 `canopy infra up mailpit` builds `mailpit` v1.33.1 once from the Go module (`go install` from the
 module proxy, with the machine's Go) and runs it with its message database in the infra cache. Mail it
-receives is never relayed anywhere: it is the inbox tests and developers read.
+receives is never relayed anywhere: it is the inbox tests and developers read through the API. The
+module carries no build of the web inbox's JavaScript (an npm build whose pinned packages this
+machine's registry lacks), so the page at / stays blank; /api/v1/messages and the rest of the API work.
 """
 
 from __future__ import annotations
@@ -124,4 +126,4 @@ class Mailpit(Component):
 
     def usage(self) -> str:
         """How to point the platform at it and where to read the mail."""
-        return f"Mailpit: CANOPY_MAIL_URL={SMTP_URL} ; inbox {WEB_URL} (API {WEB_URL}/api/v1/messages)"
+        return f"mailpit: CANOPY_MAIL_URL={SMTP_URL}; mail received: {WEB_URL}/api/v1/messages"
