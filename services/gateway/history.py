@@ -18,6 +18,7 @@ from typing import Any
 READINGS_PER_DEVICE = 120
 MAX_DEVICES = 2000
 MAX_FIELDS = 16
+COLORS = ("#2b7a78", "#c05621", "#5a4fcf", "#b83280", "#2f855a", "#975a16")
 
 
 @dataclass(frozen=True)
@@ -28,10 +29,13 @@ class Series:
     values: dict[str, list[float | None]]
 
     def chart(self) -> dict[str, Any]:
-        """The portal's chart JSON: {"times": [...], "series": [{"label", "values"}]}."""
+        """The portal's chart JSON: {"times": [...], "series": [{"label", "values", "color"}]}."""
         return {
             "times": self.times,
-            "series": [{"label": name, "values": values} for name, values in self.values.items()],
+            "series": [
+                {"label": name, "values": values, "color": COLORS[index % len(COLORS)]}
+                for index, (name, values) in enumerate(self.values.items())
+            ],
         }
 
 
