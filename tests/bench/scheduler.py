@@ -3,7 +3,8 @@
 Usage: python tests/bench/scheduler.py [--bookings 1000] [--spread 30]
 
 On the embedded backends in a throwaway CANOPY_HOME: the bookings (once, 5 s each, of an app with no
-exclusive controller) open spread over --spread seconds, starting 15 s after the last booking can have been made, with no lead time.
+exclusive controller) open spread over --spread seconds, starting 15 s after the last booking can
+have been made, with no lead time.
 Jitter is measured twice: when APScheduler fired each due tick (fired - due, for the window starts
 and ends) and when each window's start was recorded (recorded - window start, which includes binding
 the instance and publishing the start). The baseline, in the same run, is a bare APScheduler firing
