@@ -11,11 +11,11 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy.orm import Session
 
-from canopy.apps.deploying import INSTANCE_REPLICAS, app_deploy_request, instance_manifest
+from canopy.apps.deploying import INSTANCE_REPLICAS, instance_manifest
 from canopy.apps.records import AppInstance
 from canopy.bus.typed import publish
 from canopy.contracts.deploy import DeployRequest
-from canopy.deployments.records import deployment_view, request_generation
+from canopy.deployments.records import build_instance_request, deployment_view
 from canopy.deployments.tables import Deployment
 from canopy.errors import Conflict, NotFound, ValidationFailed
 from services.gateway.access import allow, any_role, current_principal
@@ -51,8 +51,8 @@ def _request(instance_id: str, replicas: int) -> tuple[Response, int]:
         if not replicas and session.get(Deployment, instance.id) is None:
             raise Conflict(f"app instance {instance.id} has never been started")
         labels = _labels(_body()) if replicas else {}
-        generation = request_generation(session, instance.id, replicas, labels)
-        message: DeployRequest = app_deploy_request(instance, generation, replicas, labels)
+        message: DeployRequest = build_instance_request(session, instance, replicas, labels)
+        generation = message.generation
     bus = gateway_context().backends.bus
     publish(bus, message, key=message.model_id)
     bus.flush()

@@ -10,12 +10,9 @@ from sqlalchemy import select
 
 from canopy import devices
 from canopy.apps import instances
-from canopy.apps.deploying import purge_request, removal_refusal
 from canopy.apps.records import AppInstance
+from canopy.apps.removal import remove_stopped_instance
 from canopy.bus.typed import publish
-from canopy.deployments.records import replicas_of, request_generation
-from canopy.deployments.tables import Deployment
-from canopy.errors import Conflict
 from canopy.roles import Role
 from services.gateway.access import allow, current_principal
 from services.gateway.context import gateway_context
@@ -94,14 +91,7 @@ def remove_instance(instance_id: str) -> tuple[str, int]:
     with backends.store.session() as session:
         instance = instances.get_instance(session, instance_id)
         require_instance_manager(current_principal(), instance.owner_id)
-        deployment = session.get(Deployment, instance.id)
-        refusal = removal_refusal(instance.id, deployment, len(replicas_of(session, instance.id)))
-        if refusal is not None:
-            raise Conflict(refusal)
-        purge = (
-            purge_request(instance, request_generation(session, instance.id, 0, {})) if deployment else None
-        )
-        instances.remove_instance(session, instance)
+        purge = remove_stopped_instance(session, instance)
     if purge is not None:
         publish(backends.bus, purge, key=purge.model_id)
         backends.bus.flush()
