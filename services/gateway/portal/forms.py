@@ -13,10 +13,18 @@ def upload_problems(error: CanopyError) -> list[str]:
     if isinstance(details, Mapping):
         listed = details.get("problems")
         if isinstance(listed, list) and listed:
-            return [str(problem) for problem in listed]
+            return [_problem_text(problem) for problem in listed]
         if details:
             return [f"{key}: {value}" for key, value in details.items()]
     return [error.message]
+
+
+def _problem_text(problem: object) -> str:
+    """'file: field: problem' for a checker's {file, field, problem} entry; anything else as it is."""
+    if isinstance(problem, Mapping) and "problem" in problem:
+        where = [str(problem[key]) for key in ("file", "field") if problem.get(key)]
+        return ": ".join([*where, str(problem["problem"])])
+    return str(problem)
 
 
 def field_problems(error: CanopyError, default_field: str) -> dict[str, str]:
