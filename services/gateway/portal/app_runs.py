@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from flask import request
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
@@ -13,11 +14,14 @@ from canopy.apps.deploying import INSTANCE_REPLICAS, instance_manifest
 from canopy.apps.locations import LocationFit, app_locations
 from canopy.apps.manifest import AppManifest
 from canopy.apps.records import AppInstance, AppRecord
+from canopy.apps.repository import get_app
 from canopy.deployments.records import deployment_view
 from canopy.errors import CanopyError
+from services.gateway.access import current_principal
 from services.gateway.accounts import Principal
+from services.gateway.context import gateway_context
 from services.gateway.ownership import may_manage, may_see_instance
-from services.gateway.portal.pages import PAGE_SIZE, Paged, page_offset, paginate_count
+from services.gateway.portal.pages import PAGE_SIZE, Paged, page_offset, paginate_count, render
 from services.gateway.views.instance_runs import PAGE_PREFIX, request_run
 from services.gateway.views.instances import create, remove, visible_instances
 
@@ -78,6 +82,24 @@ def run_at(principal: Principal, app_id: str, location: str) -> str | CanopyErro
         return refused
     request_run(principal, instance_id, INSTANCE_REPLICAS, {})
     return instance_id
+
+
+def app_page(
+    template: str, app_id: str, status: int = 200, problems: dict[str, str] | None = None
+) -> tuple[str, int]:
+    """An app's page (`template`): its card and run form, with a refused run's reason by its field."""
+    with gateway_context().backends.store.session() as session:
+        (card,) = app_cards(session, [get_app(session, app_id)])
+    location = request.form.get(LOCATION_FIELD, "")
+    return render(template, status, NOTICES, card=card, problems=problems or {}, location=location)
+
+
+def run_from_form(template: str, app_id: str) -> str | tuple[str, int]:
+    """Run the app at the posted location: the new instance's id, or its page again with the refusal."""
+    ran = run_at(current_principal(), app_id, request.form.get(LOCATION_FIELD, ""))
+    if isinstance(ran, CanopyError):
+        return app_page(template, app_id, ran.status, {LOCATION_FIELD: ran.message})
+    return ran
 
 
 def instance_action(principal: Principal, instance_id: str, action: str) -> CanopyError | None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 from sqlalchemy import select
+from werkzeug.serving import make_server
 
 from canopy.apps.records import AppInstance
 from canopy.deployments.tables import Replica
@@ -30,31 +31,19 @@ def app_id(backends: Backends, signed_in: SignIn) -> str:
     return uploaded(signed_in(Role.APP_DEVELOPER), good_canopy_package())
 
 
-class _Page(BaseHTTPRequestHandler):
-    """An app's page: says hello and shows which headers reached it."""
-
-    def do_GET(self) -> None:
-        """Answer every GET with a small HTML page."""
-        body = f"<h1>room-climate</h1><p>cookie={self.headers.get('Cookie')}</p>".encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        """Quiet."""
+def _page(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    """A stand-in for an app's page: says hello and shows which cookie reached it."""
+    start_response("200 OK", [("Content-Type", "text/html")])
+    return [f"<h1>room-climate</h1><p>cookie={environ.get('HTTP_COOKIE')}</p>".encode()]
 
 
 @pytest.fixture()
 def app_page() -> Iterator[str]:
     """A running stand-in for an instance's page: its endpoint."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Page)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server = make_server("127.0.0.1", 0, _page, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
-    server.server_close()
 
 
 def test_the_catalogue_shows_each_app_with_the_locations_it_can_run_at(

@@ -6,7 +6,7 @@ from flask import request
 from werkzeug.wrappers import Response
 
 from canopy.apps.records import AppInstance
-from canopy.apps.repository import get_app, search_apps
+from canopy.apps.repository import search_apps
 from canopy.errors import CanopyError
 from canopy.roles import Role
 from services.gateway.access import allow, current_principal
@@ -14,14 +14,14 @@ from services.gateway.context import gateway_context
 from services.gateway.ownership import require_instance_viewer
 from services.gateway.portal import portal_blueprint
 from services.gateway.portal.app_runs import (
-    LOCATION_FIELD,
     NOTICES,
     app_cards,
+    app_page,
     deployment_events,
     instance_action,
     instance_page,
     instance_state,
-    run_at,
+    run_from_form,
 )
 from services.gateway.portal.forms import upload_problems
 from services.gateway.portal.pages import PAGE_SIZE, done, page_offset, paginate_count, render
@@ -30,6 +30,7 @@ from services.gateway.views.instance_runs import find_instance
 
 blueprint = portal_blueprint("apps")
 DEVELOPERS = UPLOADERS
+APP_PAGE = "apps/show.html"
 
 
 @blueprint.get("/apps")
@@ -68,29 +69,19 @@ def upload() -> Response | tuple[str, int]:
     return done("portal_apps.show_app", "uploaded", app_id=record.id)
 
 
-def _app_page(app_id: str, status: int = 200, problems: dict[str, str] | None = None) -> tuple[str, int]:
-    """An app's page: what it declares, where it can run, and the form to run it."""
-    with gateway_context().backends.store.session() as session:
-        (card,) = app_cards(session, [get_app(session, app_id)])
-    location = request.form.get(LOCATION_FIELD, "") if request.method == "POST" else ""
-    return render("apps/show.html", status, NOTICES, card=card, problems=problems or {}, location=location)
-
-
 @blueprint.get("/apps/<app_id>")
 @allow(*DEVELOPERS)
 def show_app(app_id: str) -> tuple[str, int]:
     """The models and device roles an app declares, its page port and requirements, and a run form."""
-    return _app_page(app_id)
+    return app_page(APP_PAGE, app_id)
 
 
 @blueprint.post("/apps/<app_id>/run")
 @allow(*DEVELOPERS)
 def run_app(app_id: str) -> Response | tuple[str, int]:
     """Create an instance at the chosen location and start it; a refusal shows next to the location."""
-    ran = run_at(current_principal(), app_id, request.form.get(LOCATION_FIELD, ""))
-    if isinstance(ran, CanopyError):
-        return _app_page(app_id, ran.status, {LOCATION_FIELD: ran.message})
-    return done("portal_apps.show_instance", "started", instance_id=ran)
+    ran = run_from_form(APP_PAGE, app_id)
+    return ran if isinstance(ran, tuple) else done("portal_apps.show_instance", "started", instance_id=ran)
 
 
 @blueprint.get("/instances")

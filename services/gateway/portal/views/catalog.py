@@ -5,24 +5,24 @@ from __future__ import annotations
 from flask import request
 from werkzeug.wrappers import Response
 
-from canopy.apps.repository import get_app, search_apps
-from canopy.errors import CanopyError
+from canopy.apps.repository import search_apps
 from canopy.roles import Role
 from services.gateway.access import allow, current_principal
 from services.gateway.context import gateway_context
 from services.gateway.portal import portal_blueprint
 from services.gateway.portal.app_runs import (
-    LOCATION_FIELD,
     NOTICES,
     app_cards,
+    app_page,
     instance_action,
     instance_page,
-    run_at,
+    run_from_form,
 )
 from services.gateway.portal.pages import PAGE_SIZE, done, page_offset, paginate_count, render
 
 blueprint = portal_blueprint("catalog")
 END_USERS = (Role.END_USER,)
+APP_PAGE = "catalog/app.html"
 
 
 @blueprint.get("/catalog")
@@ -36,29 +36,19 @@ def browse() -> tuple[str, int]:
     return render("catalog/browse.html", paged=paged, q=text)
 
 
-def _app_page(app_id: str, status: int = 200, problems: dict[str, str] | None = None) -> tuple[str, int]:
-    """One app of the catalogue with its run form (and why a run was refused, next to the location)."""
-    with gateway_context().backends.store.session() as session:
-        (card,) = app_cards(session, [get_app(session, app_id)])
-    chosen = request.form.get(LOCATION_FIELD, "")
-    return render("catalog/app.html", status, NOTICES, card=card, problems=problems or {}, location=chosen)
-
-
 @blueprint.get("/catalog/<app_id>")
 @allow(*END_USERS)
 def show_app(app_id: str) -> tuple[str, int]:
     """One app: its description, what it needs, and where it can run."""
-    return _app_page(app_id)
+    return app_page(APP_PAGE, app_id)
 
 
 @blueprint.post("/catalog/<app_id>/run")
 @allow(*END_USERS)
 def run_app(app_id: str) -> Response | tuple[str, int]:
     """Create the caller's instance of the app at the chosen location and start it now."""
-    ran = run_at(current_principal(), app_id, request.form.get(LOCATION_FIELD, ""))
-    if isinstance(ran, CanopyError):
-        return _app_page(app_id, ran.status, {LOCATION_FIELD: ran.message})
-    return done("portal_catalog.my_instances", "started")
+    ran = run_from_form(APP_PAGE, app_id)
+    return ran if isinstance(ran, tuple) else done("portal_catalog.my_instances", "started")
 
 
 def _my_page(status: int = 200, error: str = "") -> tuple[str, int]:
