@@ -55,6 +55,7 @@ class InstanceState:
     status: str
     message: str
     running: bool
+    wanted: bool
     page: str | None
     may_run: bool
     may_remove: bool
@@ -131,6 +132,7 @@ def instance_state(session: Session, principal: Principal, instance: AppInstance
         status=view["status"] if view else "never started",
         message=view["message"] if view else "",
         running=running,
+        wanted=bool(view and view["desired_replicas"]),
         page=f"{PAGE_PREFIX}/{instance.id}/" if running and has_page and may_open else None,
         may_run=may_see_instance(principal, instance.owner_id, instance.app.owner_id),
         may_remove=may_open,

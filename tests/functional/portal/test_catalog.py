@@ -79,7 +79,11 @@ def test_an_end_user_runs_an_app_sees_it_stops_and_removes_it(
     catalogue = text(user.get("/portal/catalog").get_data(as_text=True))
     assert f"<code>{ROOM}</code>: no free FAN" in catalogue and f'<option value="{ROOM}">' not in catalogue
     assert user.post(f"/portal/my-apps/{instance.id}/delete").status_code == 409
+    base = f'action="/portal/my-apps/{instance.id}'
+    assert f'{base}/stop"' in mine and f'{base}/start"' not in mine and f'{base}/delete"' not in mine
     assert user.post(f"/portal/my-apps/{instance.id}/stop").status_code == 303
+    stopped = user.get("/portal/my-apps").get_data(as_text=True)
+    assert f'{base}/start"' in stopped and f'{base}/delete"' in stopped and f'{base}/stop"' not in stopped
     assert user.post(f"/portal/my-apps/{instance.id}/delete").status_code == 303
     assert "You run no apps" in user.get("/portal/my-apps").get_data(as_text=True)
 
