@@ -85,7 +85,7 @@ def device_candidates(session: Session, types: set[str]) -> list[Candidate]:
     ]
 
 
-def _holds(session: Session) -> dict[str, str]:
+def current_holds(session: Session) -> dict[str, str]:
     """Held device id -> holding instance id."""
     return {row[0]: row[1] for row in session.execute(select(DeviceHold.device_id, DeviceHold.instance_id))}
 
@@ -133,7 +133,7 @@ def _create_once(
     app = get_app(session, app_id)
     manifest = app_manifest(app)
     devices = device_candidates(session, {role.type for role in manifest.devices})
-    bound = bind(manifest.devices, location, devices, _holds(session), picks)
+    bound = bind(manifest.devices, location, devices, current_holds(session), picks)
     models = {use.name: resolve_model_use(session, use, app).id for use in manifest.models}
     instance = AppInstance(
         id=new_instance_id(),
