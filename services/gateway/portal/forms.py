@@ -33,4 +33,3 @@ def field_problems(error: CanopyError, default_field: str) -> dict[str, str]:
     if isinstance(details, Mapping) and details and "problems" not in details:
         return {str(key): str(value) for key, value in details.items()}
     return {default_field: error.message}
-
