@@ -26,6 +26,7 @@ HISTORY = 300
 MAX_MODELS = 256
 SCRAPE_TIMEOUT = urllib3.Timeout(connect=0.5, read=1.0)
 SCRAPE_BYTES = 1024 * 1024
+P95_COLOR = "#c0662b"
 _POOL = urllib3.PoolManager(maxsize=8, retries=False, timeout=SCRAPE_TIMEOUT)
 _SAMPLE = re.compile(r"^([A-Za-z_:][A-Za-z0-9_:]*)(?:\{(.*)\})?\s+(\S+)")
 _LABEL = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"')
@@ -192,7 +193,11 @@ class ReplicaMetrics:
         if kind == "latency":
             series = [
                 {"label": "mean latency (ms)", "values": [_round(p.mean_ms) for p in points]},
-                {"label": "p95 latency (ms)", "values": [_round(p.p95_ms) for p in points]},
+                {
+                    "label": "p95 latency (ms)",
+                    "values": [_round(p.p95_ms) for p in points],
+                    "color": P95_COLOR,
+                },
             ]
         else:
             series = [{"label": "requests/s", "values": [_round(p.rate) for p in points]}]

@@ -292,7 +292,7 @@ def test_the_try_it_form_follows_the_input_schema_and_says_when_no_replica_runs(
         "times": [],
         "series": [
             {"label": "mean latency (ms)", "values": []},
-            {"label": "p95 latency (ms)", "values": []},
+            {"label": "p95 latency (ms)", "values": [], "color": "#c0662b"},
         ],
     }
 
