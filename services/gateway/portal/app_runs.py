@@ -86,20 +86,23 @@ def run_at(principal: Principal, app_id: str, location: str) -> str | CanopyErro
 
 
 def app_page(
-    template: str, app_id: str, status: int = 200, problems: dict[str, str] | None = None
+    template: str, app_id: str, status: int = 200, problems: dict[str, str] | None = None, **context: Any
 ) -> tuple[str, int]:
-    """An app's page (`template`): its card and run form, with a refused run's reason by its field."""
+    """An app's page (`template`): its card and run form, with a refused run's reason by its field.
+
+    `context` is passed on to the template (the end user's page adds its book form).
+    """
     with gateway_context().backends.store.session() as session:
         (card,) = app_cards(session, [get_app(session, app_id)])
     location = request.form.get(LOCATION_FIELD, "")
-    return render(template, status, NOTICES, card=card, problems=problems or {}, location=location)
+    return render(template, status, NOTICES, card=card, problems=problems or {}, location=location, **context)
 
 
-def run_from_form(template: str, app_id: str) -> str | tuple[str, int]:
+def run_from_form(template: str, app_id: str, **context: Any) -> str | tuple[str, int]:
     """Run the app at the posted location: the new instance's id, or its page again with the refusal."""
     ran = run_at(current_principal(), app_id, request.form.get(LOCATION_FIELD, ""))
     if isinstance(ran, CanopyError):
-        return app_page(template, app_id, ran.status, {LOCATION_FIELD: ran.message})
+        return app_page(template, app_id, ran.status, {LOCATION_FIELD: ran.message}, **context)
     return ran
 
 

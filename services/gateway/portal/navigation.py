@@ -20,9 +20,11 @@ MENU: dict[Role, tuple[tuple[str, str], ...]] = {
         ("Instances", "portal_apps.list_instances"),
         ("Users", "portal_admin.list_users"),
         ("Services", "portal_admin.services"),
+        ("Bookings", "portal_bookings.calendar"),
     ),
     Role.END_USER: (
         ("Catalogue", "portal_catalog.browse"),
         ("My apps", "portal_catalog.my_instances"),
+        ("Bookings", "portal_bookings.calendar"),
     ),
 }

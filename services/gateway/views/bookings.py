@@ -6,10 +6,13 @@ A booking is its user's; platform_admin sees and cancels every booking.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from flask import Blueprint, Response, jsonify
-from sqlalchemy import select
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
 
 from canopy.bookings.listing import booking_view
 from canopy.bookings.records import Booking
@@ -22,6 +25,7 @@ from canopy.errors import Forbidden, NotFound
 from canopy.roles import Role
 from canopy.store.models import User
 from services.gateway.access import allow, current_principal
+from services.gateway.accounts import Principal
 from services.gateway.context import gateway_context
 from services.gateway.ownership import may_manage
 from services.gateway.views.helpers import json_body
@@ -45,24 +49,28 @@ def _tell_scheduler(booking_id: str, change: str, now: datetime) -> None:
     bus.flush()
 
 
-def _mine(booking: Booking) -> Booking:
-    """The booking, if the caller booked it or is a platform_admin."""
-    if not may_manage(current_principal(), booking.user_id):
+def owned_booking(session: Session, principal: Principal, booking_id: str) -> Booking:
+    """The booking, if the caller booked it or is a platform_admin (403 otherwise, 404 if missing)."""
+    booking = get_booking(session, booking_id)
+    if not may_manage(principal, booking.user_id):
         raise Forbidden(
             f"booking {booking.id} is another user's; only its user or a platform_admin may see it"
         )
     return booking
 
 
-@blueprint.post("")
-@allow(*BOOKERS)
-def create() -> tuple[Response, int]:
-    """Book {app, location} with {start, end} | {daily, days} | {cron, duration}; tz, from, until optional."""
-    body = json_body()
+def visible_bookings(principal: Principal) -> Select[Booking]:
+    """The bookings the caller sees (a platform_admin: all), newest first."""
+    query = select(Booking).order_by(Booking.created_at.desc(), Booking.id)
+    if principal.role is not Role.PLATFORM_ADMIN:
+        query = query.where(Booking.user_id == principal.user_id)
+    return query
+
+
+def book(principal: Principal, body: Mapping[str, Any], now: datetime) -> str:
+    """Validate and store the caller's booking (zone defaulting to theirs), tell the scheduler; its id."""
     backends = gateway_context().backends
-    now = datetime.now(UTC)
     limits = booking_limits(backends.config)
-    principal = current_principal()
     with backends.store.session() as session:
         user = session.get(User, principal.user_id)
         if user is None:
@@ -71,19 +79,33 @@ def create() -> tuple[Response, int]:
     request = parse_booking(body, default_zone, now, limits)
     created = create_booking(backends.store, principal.user_id, request, now, limits)
     _tell_scheduler(created.id, "created", now)
-    with backends.store.session() as session:
-        return jsonify(booking_view(get_booking(session, created.id), now, session)), 201
+    return created.id
+
+
+def cancel_for(principal: Principal, booking_id: str, now: datetime) -> None:
+    """Cancel the caller's booking; the scheduler stops a running window and unbinds its instance."""
+    with gateway_context().backends.store.session() as session:
+        changed = cancel_booking(session, owned_booking(session, principal, booking_id), now)
+    if changed:
+        _tell_scheduler(booking_id, "cancelled", now)
+
+
+@blueprint.post("")
+@allow(*BOOKERS)
+def create() -> tuple[Response, int]:
+    """Book {app, location} with {start, end} | {daily, days} | {cron, duration}; tz, from, until optional."""
+    now = datetime.now(UTC)
+    booking_id = book(current_principal(), json_body(), now)
+    with gateway_context().backends.store.session() as session:
+        return jsonify(booking_view(get_booking(session, booking_id), now, session)), 201
 
 
 @blueprint.get("")
 @allow(*BOOKERS)
 def list_bookings() -> Response:
-    """Your bookings (a platform_admin's: all), newest first; ?status=active|cancelled filters."""
-    principal = current_principal()
+    """Your bookings (a platform_admin's: all), newest first."""
     now = datetime.now(UTC)
-    query = select(Booking).order_by(Booking.created_at.desc()).limit(MAX_LISTED)
-    if principal.role is not Role.PLATFORM_ADMIN:
-        query = query.where(Booking.user_id == principal.user_id)
+    query = visible_bookings(current_principal()).limit(MAX_LISTED)
     with gateway_context().backends.store.session() as session:
         found = session.scalars(query).unique().all()
         return jsonify({"bookings": [booking_view(booking, now) for booking in found]})
@@ -94,16 +116,13 @@ def list_bookings() -> Response:
 def show(booking_id: str) -> Response:
     """One booking with the scheduler's records of its latest windows."""
     with gateway_context().backends.store.session() as session:
-        booking = _mine(get_booking(session, booking_id))
+        booking = owned_booking(session, current_principal(), booking_id)
         return jsonify(booking_view(booking, datetime.now(UTC), session))
 
 
 def _cancel(booking_id: str) -> Response:
     now = datetime.now(UTC)
-    with gateway_context().backends.store.session() as session:
-        changed = cancel_booking(session, _mine(get_booking(session, booking_id)), now)
-    if changed:
-        _tell_scheduler(booking_id, "cancelled", now)
+    cancel_for(current_principal(), booking_id, now)
     with gateway_context().backends.store.session() as session:
         return jsonify(booking_view(get_booking(session, booking_id), now, session))
 

@@ -7,18 +7,22 @@ from datetime import timedelta
 from flask import redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from canopy.errors import CanopyError, TooManyRequests, Unauthorized
+from canopy.errors import CanopyError, NotFound, TooManyRequests, Unauthorized, ValidationFailed
+from canopy.store.models import User
 from services.gateway import accounts
 from services.gateway.access import PUBLIC, allow, any_role, current_principal
 from services.gateway.context import gateway_context
 from services.gateway.portal import portal_blueprint
+from services.gateway.portal.booking_forms import zone_names
 from services.gateway.portal.forms import field_problems
 from services.gateway.portal.pages import done, home_url, render
 from services.gateway.portal.sessions import close_session, open_session
+from services.gateway.user_settings import settings_view, update_settings
 
 blueprint = portal_blueprint("account")
 root = portal_blueprint("root")
 root.url_prefix = ""
+SETTINGS_NOTICES = {"settings": "Your time zone and e-mail address were saved."}
 
 
 @root.get("/")
@@ -79,11 +83,38 @@ def sign_out() -> Response:
     return response
 
 
+def _account_page(
+    status: int = 200, problems: dict[str, str] | None = None, **posted: str
+) -> tuple[str, int]:
+    """The account page: the settings (as stored, or as posted with their problems) and the password form."""
+    with gateway_context().backends.store.session() as session:
+        user = session.get(User, current_principal().user_id)
+        if user is None:
+            raise NotFound("your user no longer exists")
+        settings = {**settings_view(user), **posted}
+    shown, zones = problems or {}, zone_names()
+    return render("account.html", status, SETTINGS_NOTICES, problems=shown, settings=settings, zones=zones)
+
+
 @blueprint.get("/account")
 @allow(*any_role())
 def account() -> tuple[str, int]:
-    """The user's own account: name, role, and the password form."""
-    return render("account.html", problems={})
+    """The user's own account: name, role, time zone and e-mail address, and the password form."""
+    return _account_page()
+
+
+@blueprint.post("/account/settings")
+@allow(*any_role())
+def change_settings() -> Response | tuple[str, int]:
+    """Set one's time zone and e-mail address through the same function as PUT /api/v1/account."""
+    posted = {"timezone": request.form.get("timezone", ""), "email": request.form.get("email", "").strip()}
+    try:
+        with gateway_context().backends.store.session() as session:
+            update_settings(session, current_principal().user_id, posted)
+    except ValidationFailed as refused:
+        shown = {key: refused.message.removeprefix(f"{key}: ") for key in field_problems(refused, "email")}
+        return _account_page(refused.status, shown, **posted)
+    return done("portal_account.account", "settings")
 
 
 @blueprint.post("/account/password")
@@ -92,14 +123,14 @@ def change_password() -> Response | tuple[str, int]:
     """Change one's own password; the other sessions and tokens of the user are revoked."""
     form = request.form
     if form.get("new", "") != form.get("repeat", ""):
-        return render("account.html", status=400, problems={"repeat": "the two new passwords differ"})
+        return _account_page(400, {"repeat": "the two new passwords differ"})
     try:
         with gateway_context().backends.store.session() as session:
             accounts.change_password(
                 session, current_principal(), form.get("current", ""), form.get("new", "")
             )
     except CanopyError as refused:
-        return render("account.html", status=refused.status, problems=field_problems(refused, "new"))
+        return _account_page(refused.status, field_problems(refused, "new"))
     return done("portal_account.account", "password")
 
 
