@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from canopy.contracts import deploy, devices, notifications, topics
+from canopy.contracts import bookings, deploy, devices, notifications, topics
 from canopy.contracts.base import Envelope, Message, contract, decode, encode, registered_types
 from canopy.contracts.system import DeadLetter, Heartbeat, LogRecord
 
@@ -12,6 +12,7 @@ __all__ = [
     "Heartbeat",
     "LogRecord",
     "Message",
+    "bookings",
     "contract",
     "decode",
     "deploy",

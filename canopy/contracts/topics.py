@@ -16,6 +16,7 @@ TELEMETRY_INGEST = "canopy.telemetry-ingest"
 DEVICE_COMMANDS = "canopy.device-commands"
 DEVICE_EVENTS = "canopy.devices"
 NOTIFICATIONS = "canopy.notifications"
+BOOKINGS = "canopy.bookings"
 
 INGEST_PREFIX = "canopy.ingest."
 DEVICE_COMMAND_PREFIX = "canopy.commands."

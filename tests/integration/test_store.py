@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from canopy.errors import Conflict, NoSuchDriver, Unavailable
 from canopy.store import ApiToken, Base, Store, User, conflict_on_duplicate, open_store
 
-HEAD = "0009_apps"
+HEAD = "0010_user_settings"
 TABLES = {
     "alembic_version",
     "users",
