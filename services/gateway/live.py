@@ -45,8 +45,6 @@ class DeviceFeed:
     never the consumer's progress); command requests register a waiter before publishing the command.
     """
 
-    name = "device-feed"
-
     def __init__(self, bus: Bus) -> None:
         self.bus = bus
         self._subscribers: dict[str, set[queue.Queue[TelemetryReading]]] = defaultdict(set)

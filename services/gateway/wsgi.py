@@ -22,6 +22,23 @@ CONFIG_FILE = Path(__file__).resolve().parents[2] / "deploy" / "gunicorn.conf.py
 WORKER = "canopy-worker"
 
 
+class FeedComponent:
+    """The gateway's device feed as a service component: started with the worker, stopped on exit."""
+
+    name = "device-feed"
+
+    def __init__(self, context: GatewayContext) -> None:
+        self.context = context
+
+    def start(self) -> None:
+        """Join the bus and start fanning readings out."""
+        self.context.feed.start()
+
+    def stop(self) -> None:
+        """Stop the feed (and whatever else the gateway's context runs)."""
+        self.context.close()
+
+
 class GatewayWorker:
     """What one worker process runs besides requests: its backends, device feed and heartbeat."""
 
@@ -38,7 +55,7 @@ class GatewayWorker:
         app = gateway_app(self.backends)
         context: GatewayContext = app.extensions["canopy"]
         heartbeat = HeartbeatSender(self.backends.bus, "gateway", self.config.heartbeat_interval)
-        components: list[Component] = [context.feed, heartbeat]
+        components: list[Component] = [FeedComponent(context), heartbeat]
         self.backends.checks.update(component_checks(components))
         self.service = Service("gateway", components)
         self.service.start()

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import re
 import select
 import signal
 import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +15,8 @@ import pytest
 import requests
 
 from services.gateway.limits import LOGIN_BYTES, upload_limits
+from tests.gateway_process import free_port, start_gateway, wait_healthy
 
-ROOT = Path(__file__).resolve().parents[2]
 ASSET = re.compile(r'href="(/portal/static/portal\.[0-9a-f]{12}\.css)"')
 
 
@@ -32,54 +29,16 @@ class Gateway:
     process: subprocess.Popen[str]
 
 
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_gateway(home: Path, port: int, **settings: str) -> subprocess.Popen[str]:
-    """Start `python -m services.gateway` on the embedded backends in `home`, listening on `port`."""
-    env = {
-        **{key: value for key, value in os.environ.items() if not key.startswith("CANOPY_")},
-        "CANOPY_HOME": str(home),
-        "CANOPY_API_PORT": str(port),
-        **settings,
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "services.gateway"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def wait_healthy(url: str, process: subprocess.Popen[str], seconds: float = 60) -> None:
-    """Wait until /api/v1/health answers 200; fail with the output if the process exits first."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{url}/api/v1/health", timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        if process.poll() is not None:
-            pytest.fail(f"the gateway exited early:\n{process.stdout.read() if process.stdout else ''}")
-        time.sleep(0.2)
-    process.kill()
-    pytest.fail(f"the gateway did not answer /api/v1/health within {seconds} s")
-
-
 @pytest.fixture()
 def gateway(canopy_home: Path) -> Iterator[Gateway]:
     """The gateway under gunicorn with a generated admin password (written to a file: no terminal)."""
     port = free_port()
     process = start_gateway(canopy_home, port)
     url = f"http://127.0.0.1:{port}"
-    wait_healthy(url, process)
+    try:
+        wait_healthy(url, process)
+    except RuntimeError as failed:
+        pytest.fail(str(failed))
     yield Gateway(url, port, process)
     if process.poll() is None:
         process.kill()
