@@ -187,6 +187,20 @@ def sign_in(url: str) -> str:
     return "; ".join(f"{name}={value}" for name, value in browser.cookies.items())
 
 
+def wait_for_history(url: str, path: str, cookie: str) -> int:
+    """Wait (60 s at most) until the chart holds half the backfill; how many points it holds."""
+    points, deadline = 0, time.monotonic() + 60
+    while time.monotonic() < deadline:
+        reply = requests.get(url + path, headers={"Cookie": cookie}, timeout=10)
+        if reply.status_code != 200 or "json" not in reply.headers.get("Content-Type", ""):
+            return 0
+        points = len(reply.json().get("times", []))
+        if points >= HISTORY // 2:
+            break
+        time.sleep(0.5)
+    return points
+
+
 def percentiles(seconds: list[float]) -> dict[str, float]:
     """p50, p95 and p99 in milliseconds."""
     cuts = statistics.quantiles(seconds, n=100, method="inclusive")
@@ -344,12 +358,7 @@ def main() -> None:
             flow.start()
             cookie = sign_in(url)
             chart_path = CHART.format(device_id=device_id(0))
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:  # the feed has read the backfill
-                reply = requests.get(url + chart_path, headers={"Cookie": cookie}, timeout=10)
-                if reply.status_code != 200 or len(reply.json().get("times", [])) >= HISTORY // 2:
-                    break
-                time.sleep(0.5)
+            points = wait_for_history(url, chart_path, cookie)
             baseline = measure_page(port, BASELINE, "", args.samples, TARGETS["page_p95_ms"])
             result["baseline"] = baseline
             result["pages"] = {
@@ -357,6 +366,7 @@ def main() -> None:
                 for name, path in PAGES.items()
             }
             chart = measure_page(port, chart_path, cookie, args.samples, TARGETS["chart_p95_ms"])
+            chart["points_per_series"] = points
             result["chart"] = chart
             for figures in [*result["pages"].values(), chart]:
                 if "p50_ms" in figures and baseline.get("p50_ms"):
