@@ -91,7 +91,8 @@ class GatewayServer(Application):  # type: ignore[misc]
         super().__init__(prog="python -m services.gateway")
 
     def load_config(self) -> None:
-        """Read the settings from the config file only (no command line)."""
+        """Read the settings from the config file only (no command line), once CANOPY_* settings are valid."""
+        load_config()  # a bad setting is refused here with its own message, not as the file's traceback
         if not self.config_file.is_file():
             raise RuntimeError(f"the gunicorn settings {self.config_file} are missing; reinstall Canopy")
         self.load_config_from_file(str(self.config_file))

@@ -136,3 +136,10 @@ def test_sigterm_stops_the_gateway_cleanly(gateway: Gateway) -> None:
     assert "Traceback" not in output and "failed to stop" not in output
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{gateway.url}/api/v1/health", timeout=2)
+
+
+def test_a_bad_setting_is_refused_by_name_before_gunicorn_starts(canopy_home: Path) -> None:
+    process = start_gateway(canopy_home, free_port(), CANOPY_API_THREADS="many")
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert "CANOPY_API_THREADS='many' is not valid" in output and "Traceback" not in output
