@@ -14,6 +14,8 @@ from canopy.apps.records import AppInstance
 from canopy.contracts.deploy import DeployRequest, Resources
 from canopy.deployments.tables import Deployment, DeploymentEventRow, Node, Replica
 from canopy.models.records import ModelRecord
+from canopy.nodes.fleet import node_state
+from canopy.nodes.tables import NodeKey
 from canopy.store.models import utcnow
 
 
@@ -141,10 +143,12 @@ def deployment_view(session: Session, model_id: str, since: int = 0) -> dict[str
 
 
 def node_rows(session: Session) -> list[dict[str, Any]]:
-    """The node registry as plain rows."""
+    """The node registry as plain rows, each with its state (ready, lost or removed) as the portal says."""
+    now = utcnow()
     return [
         {
             "node_id": n.node_id,
+            "state": node_state(n, session.get(NodeKey, n.node_id), now),
             "runtime": n.runtime,
             "labels": json.loads(n.labels),
             "cpu_percent": n.cpu_percent,

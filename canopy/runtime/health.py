@@ -6,11 +6,13 @@ from collections.abc import Callable, Mapping, Sequence
 
 from sqlalchemy import text
 
+from canopy.blob import BlobStore
 from canopy.runtime.component import Component
 from canopy.store import Store
 
 # A check returns None when its part is alive, else a short reason (never a credential or a URL).
 Check = Callable[[], str | None]
+BLOB_PROBE = "health/probe"
 
 
 def store_problem(store: Store) -> str | None:
@@ -18,6 +20,15 @@ def store_problem(store: Store) -> str | None:
     try:
         with store.session() as session:
             session.execute(text("SELECT 1"))
+    except Exception as exc:
+        return f"unreachable: {type(exc).__name__}"
+    return None
+
+
+def blob_problem(blob: BlobStore) -> str | None:
+    """Whether the artifact store answers a lookup."""
+    try:
+        blob.exists(BLOB_PROBE)
     except Exception as exc:
         return f"unreachable: {type(exc).__name__}"
     return None

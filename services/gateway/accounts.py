@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from canopy.apps import credentials
 from canopy.errors import Conflict, NotFound, Unauthorized, ValidationFailed
-from canopy.roles import ALL_ROLES, Role
+from canopy.roles import ALL_ROLES, Role, parse_role
 from canopy.store import conflict_on_duplicate
 from canopy.store.models import ApiToken, PlatformMarker, User
 from services.gateway.passwords import dummy_verify, hash_password, verify_password
@@ -62,6 +62,14 @@ def check_user_name(name: str) -> None:
         raise ValidationFailed(
             "user name must be 1-64 characters of a-z, 0-9, '-', '_' or '.'", details={"name": "invalid"}
         )
+
+
+def user_role(raw: str) -> Role:
+    """The user role `raw` names, or ValidationFailed (on the role field) listing the accepted names."""
+    try:
+        return parse_role(raw)
+    except ValueError as exc:
+        raise ValidationFailed(str(exc), details={"role": "unknown"}) from exc
 
 
 def _user_named(session: Session, name: str) -> User | None:
@@ -181,8 +189,27 @@ def delete_user(session: Session, name: str, principal: Principal) -> None:
     """Remove a user and its tokens; Conflict for oneself or the last enabled platform_admin."""
     if name == principal.name:
         raise Conflict("you cannot delete the user you are signed in as")
-    # Lock every enabled administrator (in id order, on PostgreSQL) so two admins removing each
-    # other at once cannot both succeed.
+    user = _keeping_an_admin(session, name, "removing it")
+    session.delete(user)
+
+
+def set_role(session: Session, name: str, role: Role) -> User:
+    """Give a user another role; Conflict when that would leave no enabled platform_admin."""
+    if role not in ALL_ROLES:
+        raise ValidationFailed(f"users cannot have the role {role.value!r}", details={"role": "invalid"})
+    user = (
+        find_user(session, name)
+        if role is Role.PLATFORM_ADMIN
+        else _keeping_an_admin(session, name, "giving it another role")
+    )
+    user.role = role.value
+    return user
+
+
+def _keeping_an_admin(session: Session, name: str, action: str) -> User:
+    """The user `name`, unless it is the last enabled platform_admin (Conflict naming `action`)."""
+    # Lock every enabled administrator (in id order, on PostgreSQL) so two admins removing or
+    # demoting each other at once cannot both succeed.
     admins = session.scalars(
         select(User.id)
         .where(User.role == Role.PLATFORM_ADMIN.value, User.disabled.is_(False))
@@ -191,8 +218,8 @@ def delete_user(session: Session, name: str, principal: Principal) -> None:
     ).all()
     user = find_user(session, name)
     if user.id in admins and len(admins) == 1:
-        raise Conflict(f"{name!r} is the last platform_admin; add another platform_admin before removing it")
-    session.delete(user)
+        raise Conflict(f"{name!r} is the last platform_admin; add another platform_admin before {action}")
+    return user
 
 
 def change_password(session: Session, principal: Principal, current: str, new: str) -> None:

@@ -15,30 +15,14 @@ from canopy.contracts.deploy import NodeStatus, PlacementDecision, PlacementRequ
 from canopy.deployments.records import platform_group
 from canopy.deployments.tables import Node
 from canopy.nodes.enrolment import enrolled
+from canopy.nodes.fleet import node_view
 from canopy.nodes.trust import status_refusal
-from canopy.placement import Demand, NodeView, NoNodeFits, place
+from canopy.placement import Demand, NoNodeFits, place
 from canopy.runtime import Component
 from canopy.runtime.backends import Backends
 from canopy.runtime.subscription import SubscriptionLoop
 
 log = logging.getLogger(__name__)
-
-
-def node_view(node: Node) -> NodeView:
-    """The placement view of a registry row."""
-    workloads = json.loads(node.workloads)
-    return NodeView(
-        node_id=node.node_id,
-        cpu_percent=node.cpu_percent,
-        memory_percent=node.memory_percent,
-        cpu_count=node.cpu_count,
-        memory_mb=node.memory_mb,
-        max_workloads=node.max_workloads,
-        workloads=sum(1 for w in workloads if w.get("state") in ("starting", "ready")),
-        last_seen=node.last_seen,
-        labels=json.loads(node.labels),
-        runtime=node.runtime,
-    )
 
 
 class NodeManager:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from alembic import command
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from canopy.errors import Conflict
 from canopy.roles import Role
@@ -15,6 +15,7 @@ from canopy.runtime.backends import Backends
 from canopy.store import alembic_config, open_store
 from canopy.store.models import PlatformMarker, User
 from services.gateway import accounts
+from services.gateway.passwords import hash_password
 from services.gateway.service import bootstrap_admin
 from tests.functional.conftest import ADMIN_PASSWORD, bearer
 
@@ -84,9 +85,15 @@ def test_upgrade_of_a_platform_with_users_counts_as_bootstrapped(tmp_path: Path)
     store = open_store(f"sqlite:///{tmp_path / 'canopy.db'}")
     with store.engine.connect() as connection:
         command.upgrade(alembic_config(connection), "0006_merge_features")
+        # A user row as that schema had it (the ORM model has columns added since).
+        connection.execute(
+            text(
+                "INSERT INTO users (name, role, password_hash, created_at, disabled) "
+                "VALUES ('ops', :role, :hash, CURRENT_TIMESTAMP, false)"
+            ),
+            {"role": Role.PLATFORM_ADMIN.value, "hash": hash_password("ops-password")},
+        )
         connection.commit()
-    with store.session() as session:
-        accounts.create_user(session, "ops", Role.PLATFORM_ADMIN, "ops-password")
     store.migrate()
     with store.session() as session:
         assert accounts.ensure_admin(session, None) is None

@@ -9,9 +9,15 @@ from werkzeug.wrappers import Response
 from services.gateway.portal import TEMPLATES, is_portal_request
 from services.gateway.portal.assets import Assets
 from services.gateway.portal.sessions import CSRF_FIELD, csrf_token, set_visitor_cookie
-from services.gateway.portal.views import account, static
+from services.gateway.portal.views import account, admin, nodes, static
 
-AREAS = (account.root, account.blueprint, static.blueprint)
+AREAS = (
+    account.root,
+    account.blueprint,
+    static.blueprint,
+    nodes.blueprint,
+    admin.blueprint,
+)
 
 
 def install_portal(app: Flask) -> None:

@@ -56,8 +56,13 @@ def join(node_id: str) -> Response:
 @allow(Role.PLATFORM_ADMIN)
 def delete_node(node_id: str) -> Response:
     """Remove a node: its key verifies nothing more and its Kafka login stops working."""
+    retire_node(node_id)
+    return Response(status=204)
+
+
+def retire_node(node_id: str) -> None:
+    """Forget a node's key and remove its Kafka login (NotFound for an unknown node); the portal's too."""
     backends = gateway_context().backends
     with backends.store.session() as session:
         remove_node(session, node_id)
         unprovision(backends.config, node_user(node_id))
-    return Response(status=204)
