@@ -22,6 +22,7 @@ SERVICES: dict[str, str] = {
     "deployer": "services.deployer.service:deployer_components",
     "node_agent": "services.node_agent.service:local_agent_components",
     "device_manager": "services.device_manager.service:device_manager_components",
+    "notifier": "services.notifier.service:notifier_components",
     "demo": "simulators.demo:demo_components",
 }
 

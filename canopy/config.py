@@ -11,7 +11,7 @@ from typing import Any
 
 from platform_sdk.environment import DEFAULT_API_URL, DEFAULT_HOME
 
-from canopy.errors import ConfigError
+from canopy.errors import CanopyError, ConfigError
 from canopy.private import make_private_dir
 
 Parser = Callable[[str], Any]
@@ -67,6 +67,24 @@ def _rootfs_dir(raw: str) -> str:
     if raw:
         return str(Path(raw).expanduser())
     return "/var/lib/canopy/rootfs" if os.geteuid() == 0 else str(Path("~/.cache/canopy/rootfs").expanduser())
+
+
+def _mail_domains(raw: str) -> tuple[str, ...]:
+    from canopy.mail.addresses import parse_domains
+
+    try:
+        return parse_domains(raw)
+    except CanopyError as exc:
+        raise ValueError(exc.message) from None
+
+
+def _mail_address(raw: str) -> str:
+    from canopy.mail.addresses import parse_address
+
+    try:
+        return parse_address(raw, "address")
+    except CanopyError as exc:
+        raise ValueError(exc.message) from None
 
 
 def _url(*schemes: str) -> Parser:
@@ -156,6 +174,45 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         parse=_url("mqtt"),
         accepted="mqtt://host:port, or empty",
+    ),
+    Setting(
+        "CANOPY_MAIL_URL",
+        "Where the notifier delivers e-mail: file:///dir writes one .eml file per mail; smtp://host:port, "
+        "smtp+starttls://host:port or smtps://host:port sends through that SMTP server.",
+        "file://{home}/outbox",
+        parse=_url("file", "smtp", "smtp+starttls", "smtps"),
+        accepted="file:///dir, smtp://host:port, smtp+starttls://host:port, smtps://host:port",
+    ),
+    Setting(
+        "CANOPY_MAIL_FROM",
+        "Sender address of the platform's e-mail.",
+        "canopy@localhost",
+        parse=_mail_address,
+        accepted="one address like canopy@example.org",
+    ),
+    Setting("CANOPY_MAIL_USERNAME", "SMTP login of the notifier; empty: no login.", ""),
+    Setting("CANOPY_MAIL_PASSWORD", "Password of CANOPY_MAIL_USERNAME.", "", secret=True),
+    Setting(
+        "CANOPY_MAIL_PER_INSTANCE",
+        "E-mails one app instance may have sent per hour (on top of the gateway's 10 requests a minute); "
+        "the notifier records the others as undelivered.",
+        "30",
+        parse=_positive_int,
+        accepted="an integer >= 1",
+    ),
+    Setting(
+        "CANOPY_MAIL_PER_RECIPIENT",
+        "E-mails apps may have sent to one address per hour; the notifier records the others as undelivered.",
+        "30",
+        parse=_positive_int,
+        accepted="an integer >= 1",
+    ),
+    Setting(
+        "CANOPY_MAIL_RECIPIENT_DOMAINS",
+        "Comma-separated mail domains an app may address with `to` (subdomains included); empty: any.",
+        "",
+        parse=_mail_domains,
+        accepted="domains separated by commas, or empty",
     ),
     Setting(
         "CANOPY_POSTGRES_PORT",

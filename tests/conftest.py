@@ -8,9 +8,11 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
+import requests
 from paho.mqtt.enums import CallbackAPIVersion
 
 from bootstrap.infra.kafka.credentials import KafkaCredentials, load_credentials
@@ -43,6 +45,10 @@ FERRETDB_BINARY = Path(
     os.environ.get("TEST_FERRETDB_BINARY")
     or Path(os.environ.get("CANOPY_HOME") or "~/.canopy").expanduser() / "infra/ferretdb/bin/ferretdb"
 )
+
+# Mailpit as `canopy infra up mailpit` runs it: SMTP and the web API (TEST_MAILPIT_*: another one's).
+MAILPIT_SMTP_URL = os.environ.get("TEST_MAILPIT_SMTP_URL", "smtp://127.0.0.1:1025")
+MAILPIT_WEB_URL = os.environ.get("TEST_MAILPIT_WEB_URL", "http://127.0.0.1:8025")
 
 
 def port_open(host: str, port: int) -> bool:
@@ -174,6 +180,55 @@ def ferretdb_binary() -> Path:
     """The FerretDB binary the node agents run per app instance with a database."""
     require("FerretDB (`canopy infra up ferretdb` builds it)", os.access(FERRETDB_BINARY, os.X_OK))
     return FERRETDB_BINARY
+
+
+@dataclass(frozen=True)
+class Mailpit:
+    """The real Mailpit: its SMTP URL and a reader of its web API (messages by search query)."""
+
+    smtp_url: str
+    web_url: str
+
+    def info(self) -> dict[str, Any] | None:
+        """/api/v1/info, or None when Mailpit does not answer."""
+        try:
+            reply = requests.get(f"{self.web_url}/api/v1/info", timeout=2)
+            return dict(reply.json()) if reply.ok else None
+        except (requests.RequestException, ValueError):
+            return None
+
+    def search(self, query: str) -> list[dict[str, Any]]:
+        """Summaries of the messages matching a Mailpit search query (e.g. 'to:"a@example.org"')."""
+        reply = requests.get(f"{self.web_url}/api/v1/search", params={"query": query}, timeout=10)
+        reply.raise_for_status()
+        return list(reply.json()["messages"])
+
+    def message(self, message_id: str) -> dict[str, Any]:
+        """One message in full: headers' summary, Text, HTML."""
+        reply = requests.get(f"{self.web_url}/api/v1/message/{message_id}", timeout=10)
+        reply.raise_for_status()
+        return dict(reply.json())
+
+    def wait_for(self, query: str, count: int = 1, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """The full messages matching `query`, once there are at least `count` (oldest first)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.search(query)
+            if len(found) >= count:
+                return [self.message(summary["ID"]) for summary in reversed(found)]
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{count} message(s) matching {query!r} did not reach Mailpit in {timeout} s"
+                )
+            time.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def mailpit() -> Mailpit:
+    """The real Mailpit `canopy infra up mailpit` runs (SMTP on 1025, web API on 8025)."""
+    found = Mailpit(MAILPIT_SMTP_URL, MAILPIT_WEB_URL)
+    require("Mailpit", found.info() is not None)
+    return found
 
 
 @pytest.fixture()

@@ -1,4 +1,4 @@
-"""`canopy infra`: run Kafka, PostgreSQL, Azurite, Mosquitto and Docker on 127.0.0.1; build FerretDB."""
+"""`canopy infra`: run Kafka, PostgreSQL, Azurite, Mosquitto, Docker and Mailpit locally; build FerretDB."""
 
 from __future__ import annotations
 

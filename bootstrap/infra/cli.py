@@ -9,6 +9,7 @@ import click
 from bootstrap.infra.azurite import CONNECTION_STRING as AZURITE_CONNECTION_STRING
 from bootstrap.infra.base import InfraError, InfraPaths
 from bootstrap.infra.kafka import Kafka
+from bootstrap.infra.mailpit import SMTP_URL, Mailpit
 from bootstrap.infra.manager import NAMES, down, format_status, status, up
 from bootstrap.infra.mosquitto import Mosquitto
 from bootstrap.infra.mosquitto_auth import read_env_file
@@ -30,6 +31,8 @@ def infra() -> None:
     docker     Docker Engine                       unix:///var/run/docker.sock
     ferretdb   FerretDB v1.24.2 binary, built with Go; the node agents run one per app
                instance that asks for a database (no port: a unix socket per instance)
+    mailpit    Mailpit v1.33.1, built with Go      127.0.0.1:1025  SMTP (any login accepted)
+                                                   127.0.0.1:8025  web API (/api/v1/messages)
 
     Caches, data, logs, ownership records and the PostgreSQL password (mode 0600)
     live in $CANOPY_HOME/infra; CANOPY_POSTGRES_PORT moves PostgreSQL to another port.
@@ -42,7 +45,7 @@ def up_command(names: tuple[str, ...]) -> None:
     """Install what is missing and start components (default: all).
 
     Missing system packages are installed with apt-get, the Kafka jars are fetched
-    with Maven, Azurite with npm and FerretDB built with Go, on the first run only.
+    with Maven, Azurite with npm, FerretDB and Mailpit built with Go, on the first run only.
     A component that already answers is left alone (and not claimed). Returns once every component really
     accepts requests; a second run on a warm machine takes seconds.
     """
@@ -75,7 +78,9 @@ def status_command(show_secrets: bool) -> None:
     if url is not None:
         hint = "" if show_secrets else "  (--show-secrets shows the password)"
         click.echo(f"\nCANOPY_DB_URL={url}{hint}")
-    click.echo(Kafka(InfraPaths.default()).usage())
+    paths = InfraPaths.default()
+    click.echo(Kafka(paths).usage())
+    click.echo(Mailpit(paths).usage())
 
 
 @infra.command("env")
@@ -96,5 +101,6 @@ def env_command() -> None:
     settings.update(read_env_file(Mosquitto(paths).platform_env))
     settings["CANOPY_BLOB_URL"] = "azure://canopy"
     settings["CANOPY_AZURE_CONNECTION_STRING"] = AZURITE_CONNECTION_STRING
+    settings["CANOPY_MAIL_URL"] = SMTP_URL
     for key, value in settings.items():
         click.echo(f"export {key}={shlex.quote(value)}")

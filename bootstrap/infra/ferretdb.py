@@ -12,84 +12,19 @@ import json
 import os
 import shutil
 import subprocess
-import threading
 import time
 from pathlib import Path
 
 from bootstrap.infra.base import Component, InfraPaths, Ownership, say
+from bootstrap.infra.golang import Progress, find_go, go_env, version_line
 from bootstrap.infra.postgres import Postgres
 from bootstrap.infra.process import run_logged
 from canopy.apps.database_plan import FERRETDB_MODULE, FERRETDB_VERSION, ferretdb_binary
 
-GO_FALLBACKS = ("/usr/local/go/bin/go", "/usr/lib/go/bin/go")
-PROGRESS_SECONDS = 15.0
-
-
-def find_go() -> str | None:
-    """The machine's `go`: on PATH, else where the Go tarball or Debian put it."""
-    found = shutil.which("go")
-    if found:
-        return found
-    return next((path for path in GO_FALLBACKS if os.access(path, os.X_OK)), None)
-
-
-def go_env(cache: Path) -> dict[str, str]:
-    """The environment of the Go commands: modules from the proxy, the machine's toolchain, a static build."""
-    env = dict(os.environ)
-    env.update(GOFLAGS="-mod=mod -buildvcs=false", GOTOOLCHAIN="local", CGO_ENABLED="0", GO111MODULE="on")
-    env.setdefault("HOME", str(cache))
-    return env
-
 
 def version_of(binary: Path) -> str:
     """The version `binary --version` reports ('' when it does not run)."""
-    try:
-        out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    for line in out.splitlines():
-        if line.startswith("version:"):
-            return line.split(":", 1)[1].strip()
-    return ""
-
-
-class Progress:
-    """Counts `go` output (modules fetched, packages built) and prints it every PROGRESS_SECONDS.
-
-    A timer prints even while `go` is silent for long (one big package can take minutes to compile).
-    """
-
-    def __init__(self) -> None:
-        self.started = time.monotonic()
-        self.modules = self.packages = 0
-        self._done = threading.Event()
-        self._timer = threading.Thread(target=self._report, name="ferretdb-progress", daemon=True)
-
-    def __call__(self, line: str) -> None:
-        """Count one output line."""
-        if line.startswith("go: downloading "):
-            self.modules += 1
-        elif line and not line.startswith(("go:", "#", " ")):
-            self.packages += 1
-
-    def __enter__(self) -> Progress:
-        self._timer.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._done.set()
-        self._timer.join()
-
-    def line(self) -> str:
-        """The progress line right now."""
-        return (
-            f"ferretdb: building... {time.monotonic() - self.started:.0f} s, {self.modules} modules "
-            f"fetched, {self.packages} packages compiled"
-        )
-
-    def _report(self) -> None:
-        while not self._done.wait(PROGRESS_SECONDS):
-            say(self.line())
+    return version_line([str(binary), "--version"], "version:")
 
 
 class FerretDB(Component):
@@ -125,7 +60,7 @@ class FerretDB(Component):
                 "1.24 or newer (the go.dev tarball in /usr/local/go), then run `canopy infra up ferretdb`"
             )
         say(f"ferretdb: building {FERRETDB_MODULE} {FERRETDB_VERSION} with {go} (first run only; minutes)...")
-        env, progress = go_env(self.cache), Progress()
+        env, progress = go_env(self.cache), Progress(self.name)
         download = [go, "mod", "download", "-json", f"{FERRETDB_MODULE}@{FERRETDB_VERSION}"]
         found = subprocess.run(download, cwd=self.cache, env=env, capture_output=True, text=True, check=False)
         self._log(f"{' '.join(download)}\n{found.stdout}{found.stderr}")

@@ -21,12 +21,13 @@ from bootstrap.infra.base import (
 from bootstrap.infra.dockerd import Docker
 from bootstrap.infra.ferretdb import FerretDB
 from bootstrap.infra.kafka import Kafka
+from bootstrap.infra.mailpit import Mailpit
 from bootstrap.infra.mosquitto import Mosquitto
 from bootstrap.infra.packages import SANDBOX_BINARIES, ensure_binaries
 from bootstrap.infra.postgres import Postgres
 from bootstrap.infra.process import wait_until
 
-COMPONENTS: tuple[type[Component], ...] = (Kafka, Postgres, Azurite, Mosquitto, Docker, FerretDB)
+COMPONENTS: tuple[type[Component], ...] = (Kafka, Postgres, Azurite, Mosquitto, Docker, Mailpit, FerretDB)
 NAMES: tuple[str, ...] = tuple(kind.name for kind in COMPONENTS)
 
 

@@ -1,6 +1,7 @@
 """Notifications from an app: POST /api/v1/notifications publishes a notification request on the bus.
 
-Delivery (e-mail) is the notifier's job; the gateway rate-limits each instance (429 beyond 10 a minute).
+Delivery (e-mail) is the notifier's job; the gateway rate-limits each instance (429 beyond 10 a minute)
+and refuses a subject with a line break or a `to` that is not one plain address (400).
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import smtplib
 import time
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,7 @@ from bootstrap.infra.cli import infra
 from bootstrap.infra.ferretdb import FerretDB
 from bootstrap.infra.kafka.credentials import KafkaCredentials
 from canopy.bus.kafka import sasl_settings
-from tests.conftest import require
+from tests.conftest import Mailpit, require
 
 EXPECTED = {
     "kafka": "127.0.0.1:9092",
@@ -24,6 +26,7 @@ EXPECTED = {
     "azurite": "127.0.0.1:10000",
     "mosquitto": "127.0.0.1:1883",
     "docker": "unix:///var/run/docker.sock",
+    "mailpit": "127.0.0.1:1025",  # SMTP; its web inbox and API on 127.0.0.1:8025
     "ferretdb": FerretDB(InfraPaths.default()).address,  # a binary the node agents run per app instance
 }
 
@@ -33,6 +36,7 @@ pytestmark = [
     pytest.mark.azurite,
     pytest.mark.mosquitto,
     pytest.mark.docker,
+    pytest.mark.mailpit,
 ]
 
 
@@ -44,6 +48,7 @@ def all_up(
     mqtt_url: str,
     docker_socket: str,
     ferretdb_binary: Path,
+    mailpit: Mailpit,
 ) -> None:
     """Every component is reachable (skips, or fails under CI=true, otherwise)."""
 
@@ -108,6 +113,7 @@ def test_cli_env_prints_every_engine_with_the_platform_logins(kafka_logins: Kafk
     assert exports["CANOPY_DB_URL"].startswith("postgresql://canopy:")
     assert exports["CANOPY_MQTT_URL"] == f"mqtt://{EXPECTED['mosquitto']}"
     assert exports["CANOPY_MQTT_PASSWORD"] and exports["CANOPY_BLOB_URL"] == "azure://canopy"
+    assert exports["CANOPY_MAIL_URL"] == f"smtp://{EXPECTED['mailpit']}"
     credentials = InfraPaths.default().cache("kafka") / "credentials.json"
     assert os.stat(credentials).st_mode & 0o777 == 0o600
 
@@ -143,3 +149,27 @@ def test_kafka_bounce_keeps_topics(kafka_logins: KafkaCredentials) -> None:
     for future in admin.delete_topics([topic]).values():
         future.result(timeout=30)
     assert Path(InfraPaths.default().state / "kafka.json").exists()
+
+
+@pytest.mark.usefixtures("all_up")
+@pytest.mark.skipif(
+    os.environ.get("CI") != "true" and os.environ.get("TEST_INFRA_BOUNCE") != "1",
+    reason="bounces the shared Mailpit; runs under CI=true or TEST_INFRA_BOUNCE=1",
+)
+def test_mailpit_bounce_keeps_its_messages(mailpit: Mailpit) -> None:
+    require(
+        "A Mailpit started by canopy (so it can be bounced)",
+        next(row for row in status() if row.name == "mailpit").started_by_canopy,
+    )
+    address = f"bounce-{os.getpid()}-{time.monotonic_ns()}@example.org"
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "canopy@localhost", address, "kept across a bounce"
+    message.set_content("hello")
+    with smtplib.SMTP("127.0.0.1", 1025, timeout=10) as client:
+        client.send_message(message)
+    assert len(mailpit.wait_for(f'to:"{address}"')) == 1
+    down(["mailpit"])
+    assert not next(row for row in status() if row.name == "mailpit").up
+    up(["mailpit"])
+    (kept,) = mailpit.wait_for(f'to:"{address}"', timeout=5)
+    assert kept["Subject"] == "kept across a bounce"

@@ -218,3 +218,47 @@ def test_notifications_are_published_and_rate_limited(
     assert {(m.instance_id, m.user, m.subject, m.to) for m in received} == {
         (world["instance"], "user-end-user", "fan failing", "ops@example.com")
     }
+
+
+@pytest.mark.parametrize(
+    ("note", "field"),
+    [
+        ({"subject": "fan failing\r\nBcc: victim@example.net", "body": "x"}, "subject"),
+        ({"subject": "fan failing\nX-Spam: yes", "body": "x"}, "subject"),
+        ({"subject": "fan failing", "body": "x", "to": "ops@example.com\r\nBcc: victim@example.net"}, "to"),
+        ({"subject": "fan failing", "body": "x", "to": "ops@example.com, victim@example.net"}, "to"),
+        ({"subject": "fan failing", "body": "x", "to": "Ops <ops@example.com>"}, "to"),
+        ({"subject": "fan failing", "body": "x", "to": "not-an-address"}, "to"),
+    ],
+)
+def test_notification_header_injection_is_refused_and_nothing_is_published(
+    client: FlaskClient, backends: Backends, world: World, note: dict[str, str], field: str
+) -> None:
+    consumer = backends.bus.consumer("test-injection", [topics.NOTIFICATIONS], from_beginning=True)
+    try:
+        reply = client.post("/api/v1/notifications", json=note, headers=as_workload(world))
+        assert reply.status_code == 400 and field in reply.get_json()["error"]["details"]
+        assert consumer.poll(0.5) is None
+    finally:
+        consumer.close()
+
+
+def test_notification_recipients_are_limited_to_the_allowed_domains(
+    client: FlaskClient, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = client.application.extensions["canopy"].backends.config
+    allowed = type(config)({**config.values, "CANOPY_MAIL_RECIPIENT_DOMAINS": ("example.com",)})
+    monkeypatch.setattr(client.application.extensions["canopy"].backends, "config", allowed)
+    workload = as_workload(world)
+    note = {"subject": "fan failing", "body": "x"}
+    assert (
+        client.post(
+            "/api/v1/notifications", json={**note, "to": "ops@plant.example.com"}, headers=workload
+        ).status_code
+        == 202
+    )
+    refused = client.post("/api/v1/notifications", json={**note, "to": "ops@example.net"}, headers=workload)
+    assert (
+        refused.status_code == 400
+        and "CANOPY_MAIL_RECIPIENT_DOMAINS" in refused.get_json()["error"]["message"]
+    )

@@ -10,7 +10,8 @@ import pytest
 from pymongo.uri_parser import parse_uri
 
 from bootstrap.infra.base import ComponentStatus, InfraError, InfraPaths
-from bootstrap.infra.ferretdb import FerretDB, Progress
+from bootstrap.infra.ferretdb import FerretDB
+from bootstrap.infra.golang import Progress
 from bootstrap.infra.manager import NAMES, format_status, resolve
 from canopy.apps.database_plan import (
     ferretdb_argv,
@@ -113,8 +114,8 @@ def test_ferretdb_is_an_infra_component_built_not_started() -> None:
 def test_build_progress_counts_modules_and_packages_and_reports_while_go_is_silent(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("bootstrap.infra.ferretdb.PROGRESS_SECONDS", 0.05)
-    with Progress() as progress:
+    monkeypatch.setattr("bootstrap.infra.golang.PROGRESS_SECONDS", 0.05)
+    with Progress("ferretdb") as progress:
         for line in ["go: downloading a v1", "go: downloading b v2", "github.com/x/y", "# note", "net/http"]:
             progress(line)
         assert (progress.modules, progress.packages) == (2, 2)

@@ -11,10 +11,11 @@ from canopy.apps import instances
 from canopy.bus.typed import publish
 from canopy.contracts.notifications import NotificationRequest
 from canopy.errors import TooManyRequests, ValidationFailed
+from canopy.mail.addresses import check_header_text, check_recipient
+from canopy.ratelimit import WindowCounter
 from canopy.roles import Role
 from services.gateway.access import allow, current_principal
 from services.gateway.context import gateway_context
-from services.gateway.throttle import LoginThrottle
 from services.gateway.views.helpers import json_body
 
 blueprint = Blueprint("notifications", __name__, url_prefix="/api/v1")
@@ -22,11 +23,11 @@ PER_MINUTE = 10
 FIELDS = ("subject", "body", "to")
 
 
-def _limiter() -> LoginThrottle:
-    """The app's per-instance sliding window of sent notifications (the login throttle's bounded counter)."""
-    limiter: LoginThrottle | None = current_app.extensions.get("canopy-notification-limit")
+def _limiter() -> WindowCounter:
+    """The app's per-instance sliding window of sent notifications (a bounded counter)."""
+    limiter: WindowCounter | None = current_app.extensions.get("canopy-notification-limit")
     if limiter is None:
-        limiter = LoginThrottle(pair_limit=PER_MINUTE, address_limit=PER_MINUTE, window=60.0)
+        limiter = WindowCounter({"instance": PER_MINUTE}, window=60.0)
         current_app.extensions["canopy-notification-limit"] = limiter
     return limiter
 
@@ -34,7 +35,10 @@ def _limiter() -> LoginThrottle:
 @blueprint.post("/notifications")
 @allow(Role.WORKLOAD)
 def request_notification() -> tuple[Response, int]:
-    """Publish {"subject", "body", "to"} as a notification request of the calling instance (202)."""
+    """Publish {"subject", "body", "to"} as a notification request of the calling instance (202).
+
+    The subject must be one line and `to`, if given, one address in CANOPY_MAIL_RECIPIENT_DOMAINS (400).
+    """
     body = json_body()
     unknown = sorted(set(body) - set(FIELDS))
     if unknown:
@@ -44,8 +48,8 @@ def request_notification() -> tuple[Response, int]:
         )
     principal = current_principal()
     instance_id = principal.instance_id or ""
-    limiter = _limiter()
-    wait = limiter.retry_after(instance_id, instance_id)
+    limiter, keys = _limiter(), [("instance", instance_id)]
+    wait = limiter.retry_after(keys)
     if wait > 0:
         raise TooManyRequests(
             f"instance {instance_id} sent {PER_MINUTE} notifications in the last minute; "
@@ -69,7 +73,10 @@ def request_notification() -> tuple[Response, int]:
     except ValidationError as exc:
         problems = {str(error["loc"][0]): error["msg"] for error in exc.errors() if error["loc"]}
         raise ValidationFailed(f"invalid notification: {problems}", details=problems) from None
-    limiter.failed(instance_id, instance_id)
+    check_header_text("subject", message.subject)
+    if message.to is not None:
+        check_recipient(message.to, gateway_context().backends.config.mail_recipient_domains)
+    limiter.record(keys)
     bus = gateway_context().backends.bus
     publish(bus, message, key=instance_id)
     bus.flush()
