@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from canopy.contracts.devices import TelemetryReading
+from canopy.errors import NotFound
 from canopy.store import Store
 from canopy.store.models import utcnow
 from canopy.telemetry.models import CommandRecord, LatestReading, RefusalCount
@@ -35,6 +37,12 @@ def reading_view(row: LatestReading) -> dict[str, Any]:
 def latest(session: Session, device_id: str) -> LatestReading | None:
     """The newest stored reading of a device, or None."""
     return session.get(LatestReading, device_id)
+
+
+def latest_of(session: Session, device_ids: Iterable[str]) -> dict[str, LatestReading]:
+    """The newest stored reading of each of these devices that has one, by device id."""
+    rows = session.scalars(select(LatestReading).where(LatestReading.device_id.in_(list(device_ids))))
+    return {row.device_id: row for row in rows}
 
 
 def refusals(session: Session, device_id: str) -> dict[str, int]:
@@ -151,6 +159,14 @@ def record_ack(
         return row is not None
     row.status, row.state, row.error, row.acked_at = ("acked" if ok else "failed"), state, error[:500], at
     return True
+
+
+def device_command(session: Session, device_id: str, command_id: str) -> CommandRecord:
+    """A command sent to a device, or NotFound."""
+    row = session.get(CommandRecord, command_id)
+    if row is None or row.device_id != device_id:
+        raise NotFound(f"no command {command_id!r} for device {device_id!r}")
+    return row
 
 
 def command_view(row: CommandRecord) -> dict[str, Any]:

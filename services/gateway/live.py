@@ -1,4 +1,4 @@
-"""One bus consumer per gateway that fans device readings out to streams and wakes command waiters."""
+"""One bus consumer per gateway that fans device readings out to streams, charts and command waiters."""
 
 from __future__ import annotations
 
@@ -7,15 +7,20 @@ import logging
 import queue
 import threading
 import uuid
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from canopy.bus import Bus, Consumer, Record
 from canopy.contracts import decode, topics
 from canopy.contracts.devices import CommandAck, TelemetryReading
 from canopy.errors import CanopyError
+from services.gateway.history import ReadingHistory, Series
 
 log = logging.getLogger(__name__)
 QUEUE_SIZE = 256
+RECENT_ACKS = 1024
 POLL_SECONDS = 0.5
 
 
@@ -42,13 +47,16 @@ class DeviceFeed:
     """Reads device readings and acknowledgements once, for every stream and command of this gateway.
 
     Streams subscribe to a device and get bounded queues (a slow reader loses its oldest readings,
-    never the consumer's progress); command requests register a waiter before publishing the command.
+    never the consumer's progress); command requests register a waiter before publishing the command;
+    every reading is also kept in a bounded history of recent readings per device, for charts.
     """
 
-    def __init__(self, bus: Bus) -> None:
+    def __init__(self, bus: Bus, history: ReadingHistory | None = None) -> None:
         self.bus = bus
+        self.history = history or ReadingHistory()
         self._subscribers: dict[str, set[queue.Queue[TelemetryReading]]] = defaultdict(set)
         self._waiters: dict[str, AckWaiter] = {}
+        self._acks: OrderedDict[str, CommandAck] = OrderedDict()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -103,6 +111,20 @@ class DeviceFeed:
         with self._lock:
             self._waiters.pop(command_id, None)
 
+    def recent(self, device_id: str, seed: Callable[[], tuple[datetime, Mapping[str, Any]] | None]) -> Series:
+        """The device's recent readings; when none is kept yet, `seed()` (the stored latest) starts them."""
+        self.start()
+        if not self.history.known(device_id):
+            first = seed()
+            if first is not None:
+                self.history.add(device_id, _unix(first[0]), first[1])
+        return self.history.series(device_id)
+
+    def recent_ack(self, command_id: str) -> CommandAck | None:
+        """The acknowledgement of a recent command, if this feed saw one."""
+        with self._lock:
+            return self._acks.get(command_id)
+
     def _run(self, consumer: Consumer) -> None:
         try:
             while not self._stopping.is_set():
@@ -127,9 +149,13 @@ class DeviceFeed:
         if isinstance(message, CommandAck):
             with self._lock:
                 waiter = self._waiters.get(message.command_id)
+                self._acks[message.command_id] = message
+                if len(self._acks) > RECENT_ACKS:
+                    self._acks.popitem(last=False)
             if waiter is not None and waiter.device_id == message.device_id and waiter.ack is None:
                 waiter.complete(message)
         elif isinstance(message, TelemetryReading):
+            self.history.add(message.device_id, _unix(message.at), message.reading)
             with self._lock:
                 targets = list(self._subscribers.get(message.device_id, ()))
             for readings in targets:
@@ -145,3 +171,8 @@ def _offer(readings: queue.Queue[TelemetryReading], reading: TelemetryReading) -
         except queue.Full:
             with contextlib.suppress(queue.Empty):
                 readings.get_nowait()
+
+
+def _unix(at: datetime) -> float:
+    """Unix seconds of a time; a time without a zone is UTC (as the store keeps them)."""
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()

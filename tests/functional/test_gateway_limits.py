@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -13,12 +11,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import event
 
 from canopy import devices
-from canopy.bus.typed import publish
-from canopy.contracts import decode, topics
-from canopy.contracts.devices import CommandAck, DeviceCommand
 from canopy.roles import Role
 from canopy.runtime.backends import Backends
 from services.gateway.limits import JSON_BYTES, LOGIN_BYTES
+from tests.fake_controllers import acknowledging
 from tests.fixtures.device_packages.corpus import sample
 from tests.functional.conftest import ADMIN_PASSWORD, bearer
 
@@ -32,31 +28,8 @@ def controller(backends: Backends) -> Iterator[list[str]]:
             {"id": "fan-1", "type": "SMARTFAN", "location": "hyd", "transport": "kafka"}
         )
         devices.create_device(session, spec)
-    consumer = backends.bus.consumer("fake-fan", [topics.DEVICE_COMMANDS], from_beginning=False)
-    stop, acked = threading.Event(), []
-
-    def run() -> None:
-        while not stop.is_set():
-            record = consumer.poll(0.2)
-            command = decode(record.value).message if record is not None else None
-            if isinstance(command, DeviceCommand):
-                time.sleep(1.0)
-                ack = CommandAck(
-                    command_id=command.command_id,
-                    device_id=command.device_id,
-                    state={"on": command.params.get("on")},
-                    at=datetime.now(UTC),
-                )
-                acked.append(command.command_id)
-                publish(backends.bus, ack, key=command.device_id)
-                backends.bus.flush()
-        consumer.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    yield acked
-    stop.set()
-    thread.join(timeout=5)
+    with acknowledging(backends.bus, lambda command: {"on": command.params.get("on")}, delay=1.0) as acked:
+        yield acked
 
 
 def test_an_acknowledgement_wakes_the_waiting_request_without_polling_the_store(

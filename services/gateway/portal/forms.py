@@ -13,7 +13,7 @@ def upload_problems(error: CanopyError) -> list[str]:
     if isinstance(details, Mapping):
         listed = details.get("problems")
         if isinstance(listed, list) and listed:
-            return [str(problem) for problem in listed]
+            return [_problem_text(problem) for problem in listed]
         if details:
             return [f"{key}: {value}" for key, value in details.items()]
     return [error.message]
@@ -25,3 +25,10 @@ def field_problems(error: CanopyError, default_field: str) -> dict[str, str]:
     if isinstance(details, Mapping) and details and "problems" not in details:
         return {str(key): str(value) for key, value in details.items()}
     return {default_field: error.message}
+
+
+def _problem_text(problem: object) -> str:
+    """One listed problem: a {file, field, problem} record as 'file: field: problem', else its text."""
+    if isinstance(problem, Mapping) and "problem" in problem:
+        return ": ".join(str(problem[key]) for key in ("file", "field", "problem") if problem.get(key))
+    return str(problem)

@@ -9,12 +9,13 @@ from werkzeug.wrappers import Response
 from services.gateway.portal import TEMPLATES, is_portal_request
 from services.gateway.portal.assets import Assets
 from services.gateway.portal.sessions import CSRF_FIELD, csrf_token, set_visitor_cookie
-from services.gateway.portal.views import account, admin, nodes, static
+from services.gateway.portal.views import account, admin, devices, nodes, static
 
 AREAS = (
     account.root,
     account.blueprint,
     static.blueprint,
+    devices.blueprint,
     nodes.blueprint,
     admin.blueprint,
 )

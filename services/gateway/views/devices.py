@@ -7,13 +7,11 @@ themselves are read only by those services.gateway.ownership.may_use_device lets
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from canopy import devices
@@ -23,6 +21,7 @@ from canopy.roles import Role
 from canopy.telemetry.device_logins import grant_login, revoke_login
 from canopy.telemetry.models import LatestReading
 from canopy.telemetry.mqtt_accounts import DeviceAccounts, device_accounts
+from canopy.telemetry.storage import latest_of
 from services.gateway.access import allow, current_principal
 from services.gateway.context import gateway_context
 from services.gateway.ownership import may_use_device, require_device_user
@@ -45,7 +44,7 @@ def _accounts() -> DeviceAccounts:
     return accounts
 
 
-def _with_account(new: devices.NewDevice) -> devices.NewDevice:
+def with_broker_login(new: devices.NewDevice) -> devices.NewDevice:
     """A new device, once its broker login (mqtt or kafka devices) has its credential; before the commit."""
     config = gateway_context().backends.config
     grant_login(config, _accounts(), new.device.id, new.device.transport, new.credential)
@@ -66,12 +65,6 @@ def _type_view(row: devices.DeviceType, device_count: int | None = None) -> dict
     if device_count is not None:
         view["devices"] = device_count
     return view
-
-
-def _latest(session: Session, ids: Iterable[str]) -> dict[str, LatestReading]:
-    """The telemetry path's latest reading of each device that has one."""
-    rows = session.scalars(select(LatestReading).where(LatestReading.device_id.in_(list(ids))))
-    return {row.device_id: row for row in rows}
 
 
 def _device_view(
@@ -97,7 +90,7 @@ def _device_view(
 def _devices_view(session: Session, found: list[devices.Device]) -> Response:
     principal = current_principal()
     found = [device for device in found if may_use_device(principal, device.id)]
-    latest = _latest(session, (device.id for device in found))
+    latest = latest_of(session, (device.id for device in found))
     return jsonify({"devices": [_device_view(device, latest.get(device.id)) for device in found]})
 
 
@@ -165,7 +158,7 @@ def update_type(name: str) -> Response:
     force = request.args.get("force", "").lower() in ("1", "true", "yes")
     with _session() as session:
         ids = [device.id for device in devices.devices_of_type(session, name)]
-        latest = {device_id: row.reading for device_id, row in _latest(session, ids).items()}
+        latest = {device_id: row.reading for device_id, row in latest_of(session, ids).items()}
         change = devices.update_type(session, spec, latest=latest, force=force)
         return jsonify({**_type_view(change.row), "status": change.status, "invalid_devices": change.invalid})
 
@@ -196,7 +189,7 @@ def create_device() -> tuple[Response, int]:
     """Register a device; the reply carries its credential, shown only this once."""
     spec = devices.parse_device(json_body())
     with _session() as session:
-        return jsonify(_new_device_view(_with_account(devices.create_device(session, spec)))), 201
+        return jsonify(_new_device_view(with_broker_login(devices.create_device(session, spec)))), 201
 
 
 @blueprint.post("/devices/upload")
@@ -205,7 +198,7 @@ def upload_devices() -> tuple[Response, int]:
     """Register every device in a zip (original sensors/ and controllers/ files, or devices/), or none."""
     data = _upload()
     with _session() as session:
-        added = [(file, _with_account(new)) for file, new in register_device_package(session, data)]
+        added = [(file, with_broker_login(new)) for file, new in register_device_package(session, data)]
         return jsonify({"devices": [{"file": file, **_new_device_view(new)} for file, new in added]}), 201
 
 
@@ -216,7 +209,7 @@ def show_device(device_id: str) -> Response:
     require_device_user(current_principal(), device_id)
     with _session() as session:
         device = devices.get_device(session, device_id)
-        return jsonify(_device_view(device, _latest(session, [device_id]).get(device_id), full=True))
+        return jsonify(_device_view(device, latest_of(session, [device_id]).get(device_id), full=True))
 
 
 @blueprint.delete("/devices/<device_id>")

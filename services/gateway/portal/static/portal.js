@@ -57,7 +57,9 @@
         if (progress.lengthComputable) bar.value = progress.loaded / progress.total;
       });
       request.addEventListener("load", function () {
-        if (request.status < 400) window.location.assign(request.responseURL);
+        // A redirect (post/redirect/get) is followed; a page answered in place (an error next to
+        // the field, or a one-time result such as new credentials) replaces the form's page.
+        if (request.status < 400 && request.responseURL !== form.action) window.location.assign(request.responseURL);
         else swapMain(request.responseText);
       });
       request.addEventListener("error", function () {
