@@ -188,14 +188,14 @@ def sign_in(url: str) -> str:
 
 
 def wait_for_history(url: str, path: str, cookie: str) -> int:
-    """Wait (60 s at most) until the chart holds half the backfill; how many points it holds."""
+    """Wait (60 s at most) until the chart holds the whole backfill; how many points it holds."""
     points, deadline = 0, time.monotonic() + 60
     while time.monotonic() < deadline:
         reply = requests.get(url + path, headers={"Cookie": cookie}, timeout=10)
         if reply.status_code != 200 or "json" not in reply.headers.get("Content-Type", ""):
             return 0
         points = len(reply.json().get("times", []))
-        if points >= HISTORY // 2:
+        if points >= HISTORY:
             break
         time.sleep(0.5)
     return points
