@@ -7,6 +7,7 @@ import click
 from bootstrap.commands.account import login, logout, token, user, whoami
 from bootstrap.commands.agent import agent
 from bootstrap.commands.app import app
+from bootstrap.commands.booking import booking
 from bootstrap.commands.config_cmd import config_command
 from bootstrap.commands.device import device, location
 from bootstrap.commands.model import model
@@ -37,6 +38,7 @@ for command in (
     config_command,
     model,
     app,
+    booking,
     agent,
     node,
     simulate,

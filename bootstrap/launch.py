@@ -23,6 +23,7 @@ SERVICES: dict[str, str] = {
     "node_agent": "services.node_agent.service:local_agent_components",
     "device_manager": "services.device_manager.service:device_manager_components",
     "notifier": "services.notifier.service:notifier_components",
+    "scheduler": "services.scheduler.service:scheduler_components",
     "demo": "simulators.demo:demo_components",
 }
 

@@ -62,6 +62,13 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if value < 0:
+        raise ValueError("must be 0 or more")
+    return value
+
+
 def _rootfs_dir(raw: str) -> str:
     """The root filesystem cache: as root a system directory workload uids can traverse, else the user's."""
     if raw:
@@ -294,6 +301,28 @@ SETTINGS: tuple[Setting, ...] = (
         "720",
         parse=_positive_int,
         accepted="an integer >= 1",
+    ),
+    Setting(
+        "CANOPY_BOOKING_MAX_HOURS",
+        "Longest window a booking may book, in hours (each window of a recurring booking).",
+        "24",
+        parse=_positive_float,
+        accepted="a number > 0",
+    ),
+    Setting(
+        "CANOPY_BOOKING_HORIZON_DAYS",
+        "How far ahead a recurring booking may run (its --until), and how far the next free slot of a "
+        "conflict is searched, in days.",
+        "31",
+        parse=_positive_int,
+        accepted="an integer >= 1",
+    ),
+    Setting(
+        "CANOPY_BOOKING_LEAD_SECONDS",
+        "How long before a booked window opens the scheduler binds the instance and fetches its package.",
+        "60",
+        parse=_non_negative_float,
+        accepted="a number >= 0",
     ),
     Setting(
         "CANOPY_HEARTBEAT_INTERVAL",

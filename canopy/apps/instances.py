@@ -72,7 +72,7 @@ def parse_picks(raw: Any) -> dict[str, str]:
     return {str(role): device for role, device in raw.items()}
 
 
-def _candidates(session: Session, types: set[str]) -> list[Candidate]:
+def device_candidates(session: Session, types: set[str]) -> list[Candidate]:
     """Every device of the given types, with its kind."""
     rows = session.execute(
         select(Device.id, Device.type_name, Device.location_path, DeviceType.kind)
@@ -85,7 +85,7 @@ def _candidates(session: Session, types: set[str]) -> list[Candidate]:
     ]
 
 
-def _holds(session: Session) -> dict[str, str]:
+def current_holds(session: Session) -> dict[str, str]:
     """Held device id -> holding instance id."""
     return {row[0]: row[1] for row in session.execute(select(DeviceHold.device_id, DeviceHold.instance_id))}
 
@@ -132,8 +132,8 @@ def _create_once(
     """Bind and store one instance with its holds (flushed, so a lost race raises IntegrityError here)."""
     app = get_app(session, app_id)
     manifest = app_manifest(app)
-    devices = _candidates(session, {role.type for role in manifest.devices})
-    bound = bind(manifest.devices, location, devices, _holds(session), picks)
+    devices = device_candidates(session, {role.type for role in manifest.devices})
+    bound = bind(manifest.devices, location, devices, current_holds(session), picks)
     models = {use.name: resolve_model_use(session, use, app).id for use in manifest.models}
     instance = AppInstance(
         id=new_instance_id(),

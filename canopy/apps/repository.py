@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from canopy.apps.declared import DeclaredApp
@@ -36,6 +36,21 @@ def get_app(session: Session, app_id: str) -> AppRecord:
     if record is None:
         raise NotFound(f"no app {app_id!r}; `canopy app list` shows the apps")
     return record
+
+
+def search_apps(
+    session: Session, text: str, owner_id: int | None, limit: int, offset: int
+) -> tuple[list[AppRecord], int]:
+    """A page of the apps (only `owner_id`'s when given) whose name or description holds `text`; the count."""
+    query = select(AppRecord)
+    if text:
+        pattern = f"%{text}%"
+        query = query.where(or_(AppRecord.name.ilike(pattern), AppRecord.description.ilike(pattern)))
+    if owner_id is not None:
+        query = query.where(AppRecord.owner_id == owner_id)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    ordered = query.order_by(AppRecord.name, AppRecord.created_at).limit(limit).offset(offset)
+    return list(session.scalars(ordered).unique()), total
 
 
 class AppRepository:

@@ -29,3 +29,12 @@ class BookingEvent(Message):
     url: str | None = Field(default=None, max_length=2048, description="the app's page, once started")
     detail: str = Field(default="", max_length=2000)
     at: datetime
+
+
+@contract("schedule-request", topic=topics.SCHEDULE)
+class ScheduleRequest(Message):
+    """The gateway tells the scheduler a booking was created or cancelled (it then reads the store)."""
+
+    booking_id: str = Field(min_length=1, max_length=64)
+    change: Literal["created", "cancelled"]
+    at: datetime

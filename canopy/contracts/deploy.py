@@ -72,6 +72,11 @@ class DeployRequest(Message):
     requirements: list[str] = Field(default_factory=list)
     resources: Resources = Resources()
     purge: bool = Field(default=False, description="app (0 replicas): the instance is deleted, drop its data")
+    prepare: bool = Field(
+        default=False,
+        description="app: only fetch and unpack the instance's package and resolve its wheels ahead of a "
+        "start (a booked window's lead time); nothing starts and no deployment state changes",
+    )
 
 
 @contract("deployments-event", topic=topics.DEPLOY_EVENTS)

@@ -17,6 +17,7 @@ DEVICE_COMMANDS = "canopy.device-commands"
 DEVICE_EVENTS = "canopy.devices"
 NOTIFICATIONS = "canopy.notifications"
 BOOKINGS = "canopy.bookings"
+SCHEDULE = "canopy.schedule"
 
 INGEST_PREFIX = "canopy.ingest."
 DEVICE_COMMAND_PREFIX = "canopy.commands."

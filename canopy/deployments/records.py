@@ -192,6 +192,18 @@ def build_deploy_request(
     return deploy_request(record, generation, replicas, labels)
 
 
+def build_instance_request(
+    session: Session, instance: AppInstance, replicas: int, labels: dict[str, str]
+) -> DeployRequest:
+    """Record an app instance's new desired state (start: 1 replica, stop: 0) and build its request.
+
+    The one domain path of starting and stopping an instance: the gateway's start/stop routes and the
+    scheduler's booked windows both use it.
+    """
+    generation = request_generation(session, instance.id, replicas, labels)
+    return app_deploy_request(instance, generation, replicas, labels)
+
+
 def unfinished_requests(session: Session) -> list[DeployRequest]:
     """Requests rebuilt from the recorded desired state of every deployment left mid-way.
 

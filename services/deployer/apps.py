@@ -19,6 +19,15 @@ def start_app(store: Store, instance_id: str) -> AppWorkload:
         return app_workload(instance, issue_instance_token(session, instance_id))
 
 
+def prepared_app(store: Store, instance_id: str) -> AppWorkload:
+    """What an instance runs, read ahead of its start (its credential is minted only at the start)."""
+    with store.session() as session:
+        instance = session.get(AppInstance, instance_id)
+        if instance is None:
+            raise NotFound(f"app instance {instance_id} no longer exists; create it again")
+        return app_workload(instance, "")
+
+
 def with_app(spec: WorkloadSpec, app: AppWorkload | None) -> WorkloadSpec:
     """A model's workload spec turned into the app's (unchanged when `app` is None)."""
     if app is None:

@@ -40,10 +40,11 @@ from canopy.errors import CanopyError
 from canopy.models.records import ModelRecord
 from canopy.runtime.backends import Backends
 from canopy.store.models import utcnow
-from canopy.workloads.builder import Package, build_image, build_process_env, unpack
+from canopy.workloads.builder import Package, build_image, build_process_env, python_candidates, unpack
 from canopy.workloads.commands import sign
 from canopy.workloads.runtime import Probe, answers, probe_for
-from services.deployer.apps import start_app, with_app
+from canopy.workloads.wheels import choose_python
+from services.deployer.apps import prepared_app, start_app, with_app
 from services.deployer.replies import Replies
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,9 @@ class Deployer:
 
     def handle(self, request: DeployRequest) -> None:
         """Bring the model to the requested replica count, reporting progress and failures."""
+        if request.prepare:
+            self.prepare(request)
+            return
         with self._guard:
             lock = self._locks.setdefault(request.model_id, threading.Lock())
         with lock:
@@ -144,6 +148,35 @@ class Deployer:
         with self.backends.store.session() as session:
             endpoints = live_endpoints(session, request.model_id)
         self.event(request, "ready", f"{len(endpoints)} replica(s) ready: {', '.join(endpoints)}")
+
+    def prepare(self, request: DeployRequest) -> None:
+        """Fetch, check and unpack an app instance's package and fill the wheel cache, so a start only builds.
+
+        What a later start then finds ready: the unpacked package (per digest) and the wheels its
+        requirements pin (per Python), both cached under CANOPY_HOME; failures are logged, and the
+        start does the work again and reports them.
+        """
+        started = time.monotonic()
+        try:
+            app = prepared_app(self.backends.store, request.model_id)
+            package = unpack(
+                self.backends.blob,
+                app.blob_key,
+                app.sha256,
+                app.app_id,
+                self.backends.config.home,
+                request.requirements,
+                request.python,
+                APP_ROOT_MARKERS,
+            )
+            home = self.backends.config.home
+            choose_python(
+                package.requirements, python_candidates(package.python), home / "wheels", private=home
+            )
+        except Exception as exc:
+            log.warning("preparing app instance %s failed (its start will retry): %s", request.model_id, exc)
+            return
+        log.info("prepared app instance %s in %.1f s", request.model_id, time.monotonic() - started)
 
     def purge(self, request: DeployRequest) -> None:
         """Tell every node known to the platform to drop the data the deleted instance left there."""

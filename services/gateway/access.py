@@ -12,7 +12,7 @@ from canopy.roles import ALL_ROLES, Role
 from services.gateway.accounts import Principal, resolve_token
 from services.gateway.context import gateway_context
 from services.gateway.portal import is_portal_request
-from services.gateway.portal.sessions import authenticate_session, check_csrf
+from services.gateway.portal.sessions import authenticate_session, check_csrf, is_page_visit
 
 PUBLIC = "public"
 ROLES_ATTRIBUTE = "canopy_allowed_roles"
@@ -55,7 +55,7 @@ def enforce_roles() -> None:
     """before_request hook: authenticate and check the caller's role against the route's declaration.
 
     API routes take a bearer token; portal pages take the session cookie and check every form's
-    CSRF token first (the login form's too).
+    CSRF token first (the login form's too); app pages take either for GET (a browser opens them).
     """
     if request.endpoint is None:
         return
@@ -67,7 +67,10 @@ def enforce_roles() -> None:
         check_csrf()
     if PUBLIC in roles:
         return
-    principal = authenticate_session() if portal else _authenticate(request.headers.get("Authorization", ""))
+    if portal or is_page_visit():
+        principal = authenticate_session()
+    else:
+        principal = _authenticate(request.headers.get("Authorization", ""))
     if principal.role not in roles:
         raise Forbidden(f"role {principal.role.value} may not use {request.method} {request.path}")
     g.principal = principal

@@ -20,9 +20,11 @@ from services.gateway.portal.setup import install_portal
 from services.gateway.slots import LongLivedSlots
 from services.gateway.throttle import LoginThrottle
 from services.gateway.views import (
+    account,
     app_proxy,
     apps,
     auth,
+    bookings,
     commands,
     deployments,
     devices,
@@ -76,6 +78,8 @@ def create_app(backends: Backends) -> Flask:
         instances,
         instance_runs,
         notifications,
+        account,
+        bookings,
         app_proxy,
     )
     for area in areas:

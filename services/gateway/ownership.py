@@ -86,7 +86,7 @@ def require_model_user(principal: Principal, ref: str) -> None:
         )
 
 
-def _may_see_instance(principal: Principal, owner_id: int | None, app_owner_id: int | None) -> bool:
+def may_see_instance(principal: Principal, owner_id: int | None, app_owner_id: int | None) -> bool:
     """Whether the caller runs the instance, developed its app (a person, not a workload), or is an admin."""
     developer = principal.role is not Role.WORKLOAD and app_owner_id is not None
     return may_manage(principal, owner_id) or (developer and app_owner_id == principal.user_id)
@@ -94,13 +94,13 @@ def _may_see_instance(principal: Principal, owner_id: int | None, app_owner_id: 
 
 def require_instance_viewer(principal: Principal, owner_id: int | None, app_owner_id: int | None) -> None:
     """Forbidden unless the caller runs the instance, developed its app, or is a platform_admin."""
-    if not _may_see_instance(principal, owner_id, app_owner_id):
+    if not may_see_instance(principal, owner_id, app_owner_id):
         raise Forbidden("only the instance's user, its app's developer or a platform_admin may see it")
 
 
 def require_instance_runner(principal: Principal, instance: AppInstance, action: str) -> None:
     """Forbidden unless the caller owns the instance, developed its app, or is a platform_admin."""
-    if not _may_see_instance(principal, instance.owner_id, instance.app.owner_id):
+    if not may_see_instance(principal, instance.owner_id, instance.app.owner_id):
         raise Forbidden(
             f"app instance {instance.id} belongs to another user; only its owner, the app's developer "
             f"or a platform_admin may {action} it"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask import Flask
@@ -59,6 +59,9 @@ INSTANCE_VIEWERS = {"end_user", "app_developer", "platform_admin"}
 # An app instance's page: only the user it runs for and platform_admin.
 PAGE_ROUTES = {"app_proxy.page_root", "app_proxy.page"}
 PAGE_VIEWERS = {"end_user", "platform_admin"}
+# A booking's routes: its user (eve) and platform_admin.
+BOOKING_ROUTES = {"bookings.show", "bookings.cancel", "bookings.delete"}
+BOOKING_VIEWERS = {"end_user", "platform_admin"}
 # Public to users, but the view demands the device's own credential, which no user token is.
 DEVICE_CREDENTIAL_ROUTES = {"telemetry.post_telemetry"}
 # Callers: a name, the role of the user, and the user name (None: no token; WORKLOAD: the instance's).
@@ -118,7 +121,20 @@ def world(client: FlaskClient, backends: Backends) -> dict[str, str]:
     instance_id = created.get_json()["id"]
     with backends.store.session() as session:
         workload = issue_instance_token(session, instance_id)
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+    booked = client.post(
+        "/api/v1/bookings",
+        json={
+            "app": app_id,
+            "location": "hyd",
+            "start": start.isoformat(),
+            "end": (start + timedelta(hours=1)).isoformat(),
+        },
+        headers=bearer(token_for(backends, "eve")),
+    )
+    assert booked.status_code == 201, booked.get_json()
     return {
+        "booking_id": booked.get_json()["id"],
         "model_id": model_id,
         "device_id": "fan-1",
         "app_id": app_id,
@@ -179,13 +195,15 @@ def expected(caller: str, role: Role | None, roles: frozenset[str], endpoint: st
         return "403"
     if endpoint in PAGE_ROUTES and caller not in PAGE_VIEWERS:
         return "403"
+    if endpoint in BOOKING_ROUTES and caller not in BOOKING_VIEWERS:
+        return "403"
     return "through"
 
 
 def test_every_route_declares_its_roles(client: FlaskClient) -> None:
     assert undeclared_endpoints(client.application) == []
     endpoints = {rule.endpoint for rule in api_rules(client.application)}
-    assert endpoints >= OWNER_ROUTES | DEVICE_ROUTES | INSTANCE_ROUTES | PAGE_ROUTES
+    assert endpoints >= OWNER_ROUTES | DEVICE_ROUTES | INSTANCE_ROUTES | PAGE_ROUTES | BOOKING_ROUTES
     pages = {rule.rule for rule in client.application.url_map.iter_rules()} - {
         rule.rule for rule in api_rules(client.application)
     }

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from canopy.errors import Conflict, NoSuchDriver, Unavailable
 from canopy.store import ApiToken, Base, Store, User, conflict_on_duplicate, open_store
 
-HEAD = "0010_user_settings"
+HEAD = "0011_bookings"
 TABLES = {
     "alembic_version",
     "users",
@@ -43,6 +43,8 @@ TABLES = {
     "apps",
     "app_instances",
     "device_holds",
+    "bookings",
+    "booking_windows",
 }
 
 
@@ -125,6 +127,7 @@ TABLE_MODULES = (
     "canopy.deployments.tables",
     "canopy.nodes.tables",
     "canopy.apps.records",
+    "canopy.bookings.records",
 )
 
 

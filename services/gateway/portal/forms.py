@@ -19,16 +19,17 @@ def upload_problems(error: CanopyError) -> list[str]:
     return [error.message]
 
 
+def _problem_text(problem: object) -> str:
+    """'file: field: problem' for a checker's {file, field, problem} entry; anything else as it is."""
+    if isinstance(problem, Mapping) and "problem" in problem:
+        where = [str(problem[key]) for key in ("file", "field") if problem.get(key)]
+        return ": ".join([*where, str(problem["problem"])])
+    return str(problem)
+
+
 def field_problems(error: CanopyError, default_field: str) -> dict[str, str]:
     """A form's problems by field name; a refusal that names no field lands on `default_field`."""
     details = error.details
     if isinstance(details, Mapping) and details and "problems" not in details:
         return {str(key): str(value) for key, value in details.items()}
     return {default_field: error.message}
-
-
-def _problem_text(problem: object) -> str:
-    """One listed problem: a {file, field, problem} record as 'file: field: problem', else its text."""
-    if isinstance(problem, Mapping) and "problem" in problem:
-        return ": ".join(str(problem[key]) for key in ("file", "field", "problem") if problem.get(key))
-    return str(problem)

@@ -22,6 +22,8 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _CSRF_LABEL = b"canopy portal form"
+# App pages the gateway serves (views/app_proxy.py); a signed-in browser may open (GET) them.
+APP_PAGES = "/apps/"
 
 
 def session_secret() -> str:
@@ -36,6 +38,20 @@ def authenticate_session() -> Principal:
         raise Unauthorized("sign in to use the portal")
     with gateway_context().backends.store.session() as session:
         return accounts.resolve_token(session, secret)
+
+
+def is_page_visit() -> bool:
+    """True for a browser reading an app page with its portal session (GET or HEAD, no bearer token).
+
+    The page runs sandboxed (app_proxy adds a CSP sandbox), so the app's scripts get an origin of
+    their own and cannot read the portal or another app's page with this session.
+    """
+    return (
+        request.path.startswith(APP_PAGES)
+        and request.method in {"GET", "HEAD"}
+        and not request.headers.get("Authorization")
+        and bool(session_secret())
+    )
 
 
 def _csrf_basis() -> str:

@@ -9,7 +9,7 @@ from werkzeug.wrappers import Response
 from services.gateway.portal import TEMPLATES, is_portal_request
 from services.gateway.portal.assets import Assets
 from services.gateway.portal.sessions import CSRF_FIELD, csrf_token, set_visitor_cookie
-from services.gateway.portal.views import account, admin, devices, nodes, static
+from services.gateway.portal.views import account, admin, apps, catalog, devices, nodes, static
 
 AREAS = (
     account.root,
@@ -18,6 +18,8 @@ AREAS = (
     devices.blueprint,
     nodes.blueprint,
     admin.blueprint,
+    apps.blueprint,
+    catalog.blueprint,
 )
 
 

@@ -1,8 +1,8 @@
 """Serve an app instance's page at /apps/<instance id>/: a streaming reverse proxy to its workload.
 
-Only the user the instance runs for (its owner) and platform_admin get through. The caller's
-credentials (Authorization, cookies) never reach the app, and the app cannot set cookies on the
-gateway's origin.
+Only the user the instance runs for (its owner) and platform_admin get through: with a bearer token, or
+from a browser signed in to the portal (GET). The caller's credentials (Authorization, cookies) never
+reach the app, the app cannot set cookies on the gateway's origin, and its page runs sandboxed.
 """
 
 from __future__ import annotations
@@ -45,6 +45,9 @@ PAGE_POLICY = {
     "script-src 'self' 'unsafe-inline'; frame-ancestors 'self'",
     "X-Frame-Options": "SAMEORIGIN",
 }
+# Always added (an app's own policy cannot lift it): in a browser the page gets an origin of its own, so
+# its scripts cannot read the portal or another app's page with the visitor's session cookie.
+PAGE_SANDBOX = "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads"
 CHUNK = 64 * 1024
 _POOL = urllib3.PoolManager(maxsize=16, retries=False, timeout=urllib3.Timeout(connect=5, read=300))
 
@@ -138,4 +141,5 @@ def page(instance_id: str, path: str) -> Response:
         response.headers.add(name, value)
     for name, value in PAGE_POLICY.items():
         response.headers.setdefault(name, value)
+    response.headers.add("Content-Security-Policy", PAGE_SANDBOX)
     return response

@@ -25,7 +25,7 @@ WORKSPACES_DIR = "uploads/apps"
 UPLOADERS = (Role.APP_DEVELOPER, Role.PLATFORM_ADMIN)
 
 
-def _repository() -> AppRepository:
+def app_repository() -> AppRepository:
     """The app repository on this gateway's backends, with upload workspaces under CANOPY_HOME."""
     backends = gateway_context().backends
     return AppRepository(backends.store, backends.blob, backends.config.home / WORKSPACES_DIR)
@@ -62,7 +62,7 @@ def upload_app() -> tuple[Response, int]:
     upload = request.files.get(UPLOAD_FIELD)
     if upload is None:
         raise BadRequest(f"send the app package zip as the multipart form field {UPLOAD_FIELD!r}")
-    record = _repository().upload(upload.stream, current_principal().user_id)
+    record = app_repository().upload(upload.stream, current_principal().user_id)
     return jsonify(app_view(record, with_manifest=True)), 201
 
 
@@ -70,14 +70,14 @@ def upload_app() -> tuple[Response, int]:
 @allow(*any_role())
 def list_apps() -> Response:
     """Every app."""
-    return jsonify({"apps": [app_view(record) for record in _repository().list()]})
+    return jsonify({"apps": [app_view(record) for record in app_repository().list()]})
 
 
 @blueprint.get("/apps/<app_id>")
 @allow(*any_role())
 def show_app(app_id: str) -> Response:
     """One app with its normalised manifest."""
-    return jsonify(app_view(_repository().get(app_id), with_manifest=True))
+    return jsonify(app_view(app_repository().get(app_id), with_manifest=True))
 
 
 @blueprint.delete("/apps/<app_id>")
@@ -85,5 +85,5 @@ def show_app(app_id: str) -> Response:
 def delete_app(app_id: str) -> tuple[str, int]:
     """Delete an app's record and package (its owner or a platform_admin; 409 while it has instances)."""
     principal = current_principal()
-    _repository().delete(app_id, lambda record: require_app_manager(principal, record, "delete"))
+    app_repository().delete(app_id, lambda record: require_app_manager(principal, record, "delete"))
     return "", 204

@@ -11,14 +11,15 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy.orm import Session
 
-from canopy.apps.deploying import INSTANCE_REPLICAS, app_deploy_request, instance_manifest
+from canopy.apps.deploying import INSTANCE_REPLICAS, instance_manifest
 from canopy.apps.records import AppInstance
 from canopy.bus.typed import publish
 from canopy.contracts.deploy import DeployRequest
-from canopy.deployments.records import deployment_view, request_generation
+from canopy.deployments.records import build_instance_request, deployment_view
 from canopy.deployments.tables import Deployment
 from canopy.errors import Conflict, NotFound, ValidationFailed
 from services.gateway.access import allow, any_role, current_principal
+from services.gateway.accounts import Principal
 from services.gateway.context import gateway_context
 from services.gateway.ownership import require_instance_runner
 from services.gateway.views.deployments import _body, _labels
@@ -42,20 +43,25 @@ def page_url(instance: AppInstance) -> str | None:
     return f"{request.host_url.rstrip('/')}{PAGE_PREFIX}/{instance.id}/"
 
 
-def _request(instance_id: str, replicas: int) -> tuple[Response, int]:
-    """Record a new desired state of the instance, publish it to the deployer, answer 202."""
+def request_run(principal: Principal, instance_id: str, replicas: int, labels: dict[str, str]) -> int:
+    """Record a new desired state of the instance (0 replicas stops it), publish it, return its generation."""
     with gateway_context().backends.store.session() as session:
         instance = find_instance(session, instance_id)
-        action = "start" if replicas else "stop"
-        require_instance_runner(current_principal(), instance, action)
+        require_instance_runner(principal, instance, "start" if replicas else "stop")
         if not replicas and session.get(Deployment, instance.id) is None:
             raise Conflict(f"app instance {instance.id} has never been started")
-        labels = _labels(_body()) if replicas else {}
-        generation = request_generation(session, instance.id, replicas, labels)
-        message: DeployRequest = app_deploy_request(instance, generation, replicas, labels)
+        message: DeployRequest = build_instance_request(session, instance, replicas, labels)
+        generation = message.generation
     bus = gateway_context().backends.bus
     publish(bus, message, key=message.model_id)
     bus.flush()
+    return generation
+
+
+def _request(instance_id: str, replicas: int) -> tuple[Response, int]:
+    """Ask for a new desired state of the instance and answer 202."""
+    labels = _labels(_body()) if replicas else {}
+    generation = request_run(current_principal(), instance_id, replicas, labels)
     reply = {"instance_id": instance_id, "generation": generation, "status": "requested"}
     return jsonify(reply), 202
 

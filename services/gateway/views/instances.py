@@ -6,18 +6,16 @@ import json
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from canopy import devices
 from canopy.apps import instances
-from canopy.apps.deploying import purge_request, removal_refusal
 from canopy.apps.records import AppInstance
+from canopy.apps.removal import remove_stopped_instance
 from canopy.bus.typed import publish
-from canopy.deployments.records import replicas_of, request_generation
-from canopy.deployments.tables import Deployment
-from canopy.errors import Conflict
 from canopy.roles import Role
 from services.gateway.access import allow, current_principal
+from services.gateway.accounts import Principal
 from services.gateway.context import gateway_context
 from services.gateway.ownership import require_instance_manager, require_instance_viewer
 from services.gateway.views.helpers import json_body
@@ -31,12 +29,9 @@ INSTANCE_USERS = (Role.END_USER, Role.APP_DEVELOPER, Role.PLATFORM_ADMIN)
 def create_instance(app_id: str) -> tuple[Response, int]:
     """Bind the app at {"location": path} (with optional {"bind": {role: device}}) and store the instance."""
     body = json_body()
-    location = instances.parse_location(body.get("location"))
-    picks = instances.parse_picks(body.get("bind"))
-    store = gateway_context().backends.store
-    created = instances.create_instance(store, app_id, current_principal().user_id, location, picks)
-    with store.session() as session:
-        instance = instances.get_instance(session, created.id)
+    created = create(current_principal(), app_id, body.get("location"), body.get("bind"))
+    with gateway_context().backends.store.session() as session:
+        instance = instances.get_instance(session, created)
         return jsonify(instances.instance_view(instance, instances.held_devices(session, instance.id))), 201
 
 
@@ -44,12 +39,8 @@ def create_instance(app_id: str) -> tuple[Response, int]:
 @allow(*INSTANCE_USERS)
 def list_instances() -> Response:
     """The caller's instances (a platform_admin's: all)."""
-    principal = current_principal()
-    query = select(AppInstance).order_by(AppInstance.created_at, AppInstance.id)
-    if principal.role is not Role.PLATFORM_ADMIN:
-        query = query.where(AppInstance.owner_id == principal.user_id)
     with gateway_context().backends.store.session() as session:
-        found = session.scalars(query).unique().all()
+        found = session.scalars(visible_instances(current_principal())).unique().all()
         return jsonify({"instances": [instances.instance_view(instance) for instance in found]})
 
 
@@ -90,19 +81,34 @@ def show_instance(instance_id: str) -> Response:
 @allow(*INSTANCE_USERS)
 def remove_instance(instance_id: str) -> tuple[str, int]:
     """Remove a stopped instance, release its exclusive holds and drop its database (its user or an admin)."""
+    remove(current_principal(), instance_id)
+    return "", 204
+
+
+def create(principal: Principal, app_id: str, location: Any, bind: Any) -> str:
+    """Bind the app at `location` (optional {role: device} picks) for the caller; the new instance's id."""
+    picks = instances.parse_picks(bind)
+    store = gateway_context().backends.store
+    return instances.create_instance(
+        store, app_id, principal.user_id, instances.parse_location(location), picks
+    ).id
+
+
+def visible_instances(principal: Principal) -> Select[AppInstance]:
+    """The instances a caller lists, oldest first: their own (a platform_admin's: all)."""
+    query = select(AppInstance).order_by(AppInstance.created_at, AppInstance.id)
+    if principal.role is not Role.PLATFORM_ADMIN:
+        query = query.where(AppInstance.owner_id == principal.user_id)
+    return query
+
+
+def remove(principal: Principal, instance_id: str) -> None:
+    """Remove a stopped instance for its user or an admin; Conflict while it runs."""
     backends = gateway_context().backends
     with backends.store.session() as session:
         instance = instances.get_instance(session, instance_id)
-        require_instance_manager(current_principal(), instance.owner_id)
-        deployment = session.get(Deployment, instance.id)
-        refusal = removal_refusal(instance.id, deployment, len(replicas_of(session, instance.id)))
-        if refusal is not None:
-            raise Conflict(refusal)
-        purge = (
-            purge_request(instance, request_generation(session, instance.id, 0, {})) if deployment else None
-        )
-        instances.remove_instance(session, instance)
+        require_instance_manager(principal, instance.owner_id)
+        purge = remove_stopped_instance(session, instance)
     if purge is not None:
         publish(backends.bus, purge, key=purge.model_id)
         backends.bus.flush()
-    return "", 204

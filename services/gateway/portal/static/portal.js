@@ -114,6 +114,7 @@
           if (fresh) {
             element.replaceWith(fresh);
             element = fresh;
+            enhanceConfirms(fresh);
           }
         })
         .catch(function () { /* the next refresh retries */ })
@@ -126,6 +127,10 @@
     root.querySelectorAll("form[data-progress]").forEach(enhanceUpload);
     root.querySelectorAll("figure[data-chart-url]").forEach(startChart);
     root.querySelectorAll("[data-refresh]").forEach(startRefresh);
+    enhanceConfirms(root);
+  }
+
+  function enhanceConfirms(root) {
     root.querySelectorAll("button[data-confirm]").forEach(function (button) {
       button.addEventListener("click", function (event) {
         if (!window.confirm(button.getAttribute("data-confirm"))) event.preventDefault();

@@ -1,0 +1,136 @@
+"""Assemble the scheduler: APScheduler runs each booking's next due tick; the bus and the store feed it.
+
+One date job per booking (id = booking id) at the instant its plan is next due; a job that fires late
+(the process was busy or down) still runs, and the plan decides: start late while the window is open,
+skip it once it is over. At start every booking that may still need the scheduler is ticked at once,
+which rebuilds the jobs from the store; a periodic resync catches anything a lost message missed.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from prometheus_client import Histogram
+
+from canopy.bus.base import Record
+from canopy.bus.typed import Subscriber
+from canopy.contracts import Envelope, topics
+from canopy.contracts.bookings import ScheduleRequest
+from canopy.contracts.deploy import DeploymentEvent
+from canopy.deployments.records import platform_group
+from canopy.runtime import Component
+from canopy.runtime.backends import Backends
+from canopy.runtime.subscription import SubscriptionLoop
+from canopy.store.models import utcnow
+from services.scheduler.core import BookingClock
+
+log = logging.getLogger(__name__)
+
+WORKERS = 8
+RESYNC = timedelta(seconds=30)
+LATENESS = Histogram(
+    "canopy_scheduler_lateness_seconds",
+    "How late a booking's tick ran after the instant it was due",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30),
+)
+FireHook = Callable[[str, datetime, datetime], None]
+
+
+class BookingJobs:
+    """The APScheduler side: one date job per booking, fired on a thread pool."""
+
+    name = "booking-jobs"
+
+    def __init__(self, clock: BookingClock, on_fire: FireHook | None = None) -> None:
+        self.clock = clock
+        self.on_fire = on_fire
+        self._scheduler: BackgroundScheduler | None = None
+
+    def start(self) -> None:
+        """Start APScheduler, then tick every booking that may need it (rebuilding the jobs)."""
+        self._scheduler = BackgroundScheduler(
+            timezone=UTC,
+            executors={"default": ThreadPoolExecutor(WORKERS)},
+            job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 4},
+        )
+        self._scheduler.start()
+        self._scheduler.add_job(self.resync, "interval", seconds=RESYNC.total_seconds(), id="~resync")
+        self.resync()
+
+    def stop(self) -> None:
+        """Stop firing; running ticks finish."""
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=True)
+            self._scheduler = None
+
+    def problem(self) -> str | None:
+        """Why the scheduler is not working, or None."""
+        return None if self._scheduler is not None and self._scheduler.running else "not running"
+
+    def resync(self) -> None:
+        """Tick every booking that may need the scheduler and has no job yet."""
+        for booking_id in self.clock.due_bookings():
+            if self._scheduler is not None and self._scheduler.get_job(booking_id) is None:
+                self.poke(booking_id)
+
+    def poke(self, booking_id: str, at: datetime | None = None) -> None:
+        """Tick the booking at `at` (now if None), replacing its pending job."""
+        if self._scheduler is None:
+            return
+        due = at or utcnow()
+        self._scheduler.add_job(
+            self._fire, "date", run_date=due, args=[booking_id, due], id=booking_id, replace_existing=True
+        )
+
+    def _fire(self, booking_id: str, due: datetime) -> None:
+        fired = utcnow()
+        LATENESS.observe(max(0.0, (fired - due).total_seconds()))
+        if self.on_fire is not None:
+            self.on_fire(booking_id, due, fired)
+        self.clock.tick(booking_id, lambda next_due: self._reschedule(booking_id, next_due))
+
+    def _reschedule(self, booking_id: str, due: datetime | None) -> None:
+        if due is not None:
+            self.poke(booking_id, due)
+
+
+def schedule_handler(jobs: BookingJobs) -> Callable[[Envelope, Record], None]:
+    """Bus handler: a created or cancelled booking is ticked now; a failed booked deployment is reported."""
+
+    def handle(envelope: Envelope, _record: Record) -> None:
+        """Route one message."""
+        message = envelope.message
+        if isinstance(message, ScheduleRequest):
+            jobs.poke(message.booking_id)
+        elif isinstance(message, DeploymentEvent) and message.stage == "failed":
+            jobs.clock.runner.deployment_failed(message.model_id, message.message)
+
+    return handle
+
+
+def scheduler_components(backends: Backends, on_fire: FireHook | None = None) -> list[Component]:
+    """The scheduler's jobs and its bus subscription (schedule requests and deployment failures)."""
+    jobs = BookingJobs(BookingClock(backends.store, backends.bus, backends.config, utcnow), on_fire)
+    group = platform_group("scheduler", backends.config.db_url)
+    handler = schedule_handler(jobs)
+    return [
+        jobs,
+        SubscriptionLoop(
+            "schedule-requests", lambda: Subscriber(backends.bus, group, [topics.SCHEDULE], handler)
+        ),
+        SubscriptionLoop(
+            "booked-deployments",
+            lambda: Subscriber(
+                backends.bus,
+                f"scheduler-deploy-{uuid.uuid4().hex[:8]}",
+                [topics.DEPLOY_EVENTS],
+                handler,
+                from_beginning=False,
+            ),
+        ),
+    ]
