@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from canopy.archive import ArchiveLimits, extract_zip
@@ -96,9 +96,24 @@ class ModelRepository:
 
     def list(self) -> list[ModelRecord]:
         """Every model, by name and then upload time."""
+        return list(self.page(None, "", 0, None)[0])
+
+    def page(
+        self, owner_id: int | None, name_part: str, offset: int, limit: int | None
+    ) -> tuple[Sequence[ModelRecord], int]:
+        """One page (LIMIT/OFFSET) of the models of `owner_id` (None: all) whose name holds `name_part`.
+
+        Ordered by name and then upload time; also the number of matching models on every page.
+        """
+        matching = select(ModelRecord)
+        if owner_id is not None:
+            matching = matching.where(ModelRecord.owner_id == owner_id)
+        if name_part:
+            matching = matching.where(ModelRecord.name.contains(name_part.lower(), autoescape=True))
+        query = matching.order_by(ModelRecord.name, ModelRecord.created_at).offset(offset).limit(limit)
         with self.store.session() as session:
-            query = select(ModelRecord).order_by(ModelRecord.name, ModelRecord.created_at)
-            return list(session.scalars(query).unique())
+            total = session.scalar(select(func.count()).select_from(matching.subquery())) or 0
+            return list(session.scalars(query).unique()), total
 
     def get(self, ref: str, caller_id: int) -> ModelRecord:
         """The model `ref` names for the caller (see resolve_model), or NotFound."""

@@ -25,6 +25,11 @@ def may_manage(principal: Principal, owner_id: int | None) -> bool:
     return principal.role is Role.PLATFORM_ADMIN or (owner_id is not None and owner_id == principal.user_id)
 
 
+def owner_scope(principal: Principal) -> int | None:
+    """The owner whose objects the caller's lists show: the caller's own id, or None (all) for an admin."""
+    return None if principal.role is Role.PLATFORM_ADMIN else principal.user_id
+
+
 def _require_manager(
     principal: Principal, owner_id: int | None, owner: User | None, what: str, action: str
 ) -> None:

@@ -10,7 +10,6 @@ MENU: dict[Role, tuple[tuple[str, str], ...]] = {
     Role.APP_DEVELOPER: (
         ("Apps", "portal_apps.list_apps"),
         ("Instances", "portal_apps.list_instances"),
-        ("Models", "portal_models.list_models"),
     ),
     Role.PLATFORM_ADMIN: (
         ("Devices", "portal_devices.tree"),

@@ -9,7 +9,7 @@ from werkzeug.wrappers import Response
 from services.gateway.portal import TEMPLATES, is_portal_request
 from services.gateway.portal.assets import Assets
 from services.gateway.portal.sessions import CSRF_FIELD, csrf_token, set_visitor_cookie
-from services.gateway.portal.views import account, admin, apps, catalog, devices, nodes, static
+from services.gateway.portal.views import account, admin, apps, catalog, devices, models, nodes, static
 
 AREAS = (
     account.root,
@@ -20,6 +20,7 @@ AREAS = (
     admin.blueprint,
     apps.blueprint,
     catalog.blueprint,
+    models.blueprint,
 )
 
 

@@ -23,7 +23,7 @@ from canopy.models.repository import resolve_model
 from canopy.roles import Role
 from services.gateway.access import allow, any_role, current_principal
 from services.gateway.context import gateway_context
-from services.gateway.ownership import require_model_manager, require_model_user
+from services.gateway.ownership import owner_scope, require_model_manager, require_model_user
 
 blueprint = Blueprint("deployments", __name__, url_prefix="/api/v1")
 MAX_REPLICAS = 32
@@ -75,11 +75,50 @@ def _body() -> dict[str, Any]:
     return body
 
 
-def _send(message: DeployRequest) -> tuple[Response, int]:
+def publish_request(message: DeployRequest) -> DeployRequest:
     """Publish a request once its generation is committed, so the deployer finds it in the store."""
     bus = gateway_context().backends.bus
     publish(bus, message, key=message.model_id)
     bus.flush()
+    return message
+
+
+def request_deploy(model_ref: str, body: dict[str, Any]) -> DeployRequest:
+    """Ask the deployer to run the model with {replicas, node_labels} (the caller must manage it)."""
+    with gateway_context().backends.store.session() as session:
+        record = managed_model(session, model_ref, "deploy")
+        default = int(json.loads(record.manifest).get("replicas") or 1)
+        replicas = _replicas(body, default)
+        message = build_deploy_request(session, record, replicas, _labels(body))
+    return publish_request(message)
+
+
+def request_undeploy(model_ref: str) -> DeployRequest:
+    """Ask the deployer to stop and remove every replica of the model; Conflict if never deployed."""
+    with gateway_context().backends.store.session() as session:
+        record = managed_model(session, model_ref, "undeploy")
+        if session.get(Deployment, record.id) is None:
+            raise Conflict(f"model {record.id} is not deployed")
+        message = build_deploy_request(session, record, 0, {})
+    return publish_request(message)
+
+
+def request_scale(model_ref: str, body: dict[str, Any]) -> DeployRequest:
+    """Change the replica count of a deployed model to body's {replicas}, keeping its node labels."""
+    with gateway_context().backends.store.session() as session:
+        record = managed_model(session, model_ref, "scale")
+        if "replicas" not in body:
+            raise ValidationFailed('send {"replicas": N}', details={"replicas": "required"})
+        deployment = session.get(Deployment, record.id)
+        if deployment is None:
+            raise Conflict(f"model {record.id} is not deployed; deploy it first")
+        labels = json.loads(deployment.node_labels)
+        message = build_deploy_request(session, record, _replicas(body, 1), labels)
+    return publish_request(message)
+
+
+def _accepted(message: DeployRequest) -> tuple[Response, int]:
+    """The 202 reply to a published request."""
     reply = {"model_id": message.model_id, "generation": message.generation, "replicas": message.replicas}
     return jsonify({**reply, "status": "requested"}), 202
 
@@ -88,42 +127,21 @@ def _send(message: DeployRequest) -> tuple[Response, int]:
 @allow(*DEPLOYERS)
 def deploy_model(model_id: str) -> tuple[Response, int]:
     """Ask the deployer to run the model with {replicas, node_labels}; follow GET .../deployment."""
-    with gateway_context().backends.store.session() as session:
-        record = managed_model(session, model_id, "deploy")
-        body = _body()
-        default = int(json.loads(record.manifest).get("replicas") or 1)
-        replicas = _replicas(body, default)
-        message = build_deploy_request(session, record, replicas, _labels(body))
-    return _send(message)
+    return _accepted(request_deploy(model_id, _body()))
 
 
 @blueprint.post("/models/<model:model_id>/undeploy")
 @allow(*DEPLOYERS)
 def undeploy_model(model_id: str) -> tuple[Response, int]:
     """Ask the deployer to stop and remove every replica of the model."""
-    with gateway_context().backends.store.session() as session:
-        record = managed_model(session, model_id, "undeploy")
-        if session.get(Deployment, record.id) is None:
-            raise Conflict(f"model {record.id} is not deployed")
-        message = build_deploy_request(session, record, 0, {})
-    return _send(message)
+    return _accepted(request_undeploy(model_id))
 
 
 @blueprint.post("/models/<model:model_id>/scale")
 @allow(*DEPLOYERS)
 def scale_model(model_id: str) -> tuple[Response, int]:
     """Change the replica count of a deployed model: {replicas}."""
-    with gateway_context().backends.store.session() as session:
-        record = managed_model(session, model_id, "scale")
-        body = _body()
-        if "replicas" not in body:
-            raise ValidationFailed('send {"replicas": N}', details={"replicas": "required"})
-        deployment = session.get(Deployment, record.id)
-        if deployment is None:
-            raise Conflict(f"model {record.id} is not deployed; deploy it first")
-        labels = json.loads(deployment.node_labels)
-        message = build_deploy_request(session, record, _replicas(body, 1), labels)
-    return _send(message)
+    return _accepted(request_scale(model_id, _body()))
 
 
 @blueprint.get("/models/<model:model_id>/deployment")
@@ -155,10 +173,10 @@ def model_endpoints(model_id: str) -> Response:
 @allow(*any_role())
 def list_deployments() -> Response:
     """The caller's deployments (a platform_admin's: all) with status, replicas and endpoints (no events)."""
-    principal = current_principal()
+    owner = owner_scope(current_principal())
     query = select(Deployment.model_id).order_by(Deployment.model_id)
-    if principal.role is not Role.PLATFORM_ADMIN:
-        owned = select(ModelRecord.id).where(ModelRecord.owner_id == principal.user_id)
+    if owner is not None:
+        owned = select(ModelRecord.id).where(ModelRecord.owner_id == owner)
         query = query.where(Deployment.model_id.in_(owned))
     with gateway_context().backends.store.session() as session:
         ids = session.scalars(query).all()

@@ -33,12 +33,20 @@ def predict(model_id: str) -> Response:
     """Send the body (JSON inputs or a multipart image) to one ready replica; answer what it answers."""
     require_model_user(current_principal(), model_id)
     with gateway_context().backends.store.session() as session:
-        record = find_model(session, model_id)
-        endpoints = live_endpoints(session, record.id)
-    if not endpoints:
-        raise Unavailable(f"model {record.id} has no ready replica; deploy it (`canopy model deploy`)")
-    body = request.get_data()
+        record_id = find_model(session, model_id).id
     headers = {name: request.headers[name] for name in FORWARDED if name in request.headers}
+    return forward_prediction(record_id, request.get_data(), headers)
+
+
+def forward_prediction(model_id: str, body: bytes, headers: dict[str, str]) -> Response:
+    """POST a prediction body to one ready replica of the model (round robin); what it answered.
+
+    Unavailable when the model has no ready replica or none of them answers.
+    """
+    with gateway_context().backends.store.session() as session:
+        endpoints = live_endpoints(session, model_id)
+    if not endpoints:
+        raise Unavailable(f"model {model_id} has no ready replica; deploy it (`canopy model deploy`)")
     start = next(_TURN)
     for offset in range(len(endpoints)):
         endpoint = endpoints[(start + offset) % len(endpoints)].rstrip("/")
@@ -48,4 +56,4 @@ def predict(model_id: str) -> Response:
             continue  # refused or dropped: try the next replica
         kind = answer.headers.get("Content-Type", "application/json")
         return Response(answer.data, status=answer.status, content_type=kind)
-    raise Unavailable(f"no replica of model {record.id} answered ({', '.join(endpoints)})")
+    raise Unavailable(f"no replica of model {model_id} answered ({', '.join(endpoints)})")

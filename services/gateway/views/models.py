@@ -21,13 +21,13 @@ UPLOAD_FIELD = "file"
 WORKSPACES_DIR = "uploads/models"
 
 
-def _repository() -> ModelRepository:
+def model_repository() -> ModelRepository:
     """The model repository on this gateway's backends, with upload workspaces under CANOPY_HOME."""
     backends = gateway_context().backends
     return ModelRepository(backends.store, backends.blob, backends.config.home / WORKSPACES_DIR)
 
 
-def _model_view(record: ModelRecord, session: Session, *, with_manifest: bool = False) -> dict[str, Any]:
+def model_view(record: ModelRecord, session: Session, *, with_manifest: bool = False) -> dict[str, Any]:
     """The JSON shape of a model record."""
     manifest = json.loads(record.manifest)
     view: dict[str, Any] = {
@@ -56,27 +56,27 @@ def upload_model() -> tuple[Response, int]:
     upload = request.files.get(UPLOAD_FIELD)
     if upload is None:
         raise BadRequest(f"send the model package zip as the multipart form field {UPLOAD_FIELD!r}")
-    record = _repository().upload(upload.stream, current_principal().user_id)
+    record = model_repository().upload(upload.stream, current_principal().user_id)
     with gateway_context().backends.store.session() as session:
-        return jsonify(_model_view(record, session, with_manifest=True)), 201
+        return jsonify(model_view(record, session, with_manifest=True)), 201
 
 
 @blueprint.get("/models")
 @allow(*any_role())
 def list_models() -> Response:
     """Every model."""
-    records = _repository().list()
+    records = model_repository().list()
     with gateway_context().backends.store.session() as session:
-        return jsonify({"models": [_model_view(record, session) for record in records]})
+        return jsonify({"models": [model_view(record, session) for record in records]})
 
 
 @blueprint.get("/models/<model:model_id>")
 @allow(*any_role())
 def show_model(model_id: str) -> Response:
     """One model with its manifest: by id, `owner/name`, or the name of one of the caller's own."""
-    record = _repository().get(model_id, current_principal().user_id)
+    record = model_repository().get(model_id, current_principal().user_id)
     with gateway_context().backends.store.session() as session:
-        return jsonify(_model_view(record, session, with_manifest=True))
+        return jsonify(model_view(record, session, with_manifest=True))
 
 
 @blueprint.delete("/models/<model:model_id>")
@@ -84,7 +84,7 @@ def show_model(model_id: str) -> Response:
 def delete_model(model_id: str) -> tuple[str, int]:
     """Delete a model's record and package (its owner or a platform_admin)."""
     principal = current_principal()
-    _repository().delete(
+    model_repository().delete(
         model_id, principal.user_id, lambda record: require_model_manager(principal, record, "delete")
     )
     return "", 204
