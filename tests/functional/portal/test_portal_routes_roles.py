@@ -12,13 +12,14 @@ A route that declares no roles is a finding. POSTs never get through, so the wal
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.routing import IntegerConverter, Rule, UUIDConverter
+from werkzeug.routing import AnyConverter, IntegerConverter, Rule, UUIDConverter
 from werkzeug.test import TestResponse
 
 from canopy.roles import ALL_ROLES, Role
@@ -54,26 +55,35 @@ class Route:
         return self.roles is not None and (self.public or role.value in self.roles)
 
 
-def concrete_path(app: Flask, rule: Rule) -> str:
-    """The rule's path with a value of the right type, naming no existing object, for every argument."""
-    values: dict[str, object] = {}
+def concrete_paths(app: Flask, rule: Rule) -> list[str]:
+    """The rule's paths with values of the right type, naming no existing object, for its arguments.
+
+    An `any(...)` argument takes each of its words, so every variant of the route is walked.
+    """
+    choices: dict[str, list[object]] = {}
     for name, converter in rule._converters.items():
-        if isinstance(converter, IntegerConverter):
-            values[name] = 987654321
+        if isinstance(converter, AnyConverter):
+            choices[name] = sorted(converter.items)
+        elif isinstance(converter, IntegerConverter):
+            choices[name] = [987654321]
         elif isinstance(converter, UUIDConverter):
-            values[name] = uuid.UUID(int=1)
+            choices[name] = [uuid.UUID(int=1)]
         else:
-            values[name] = "no-such-thing"
-    path = app.url_map.bind("localhost").build(rule.endpoint, values, append_unknown=False)
-    return str(path)
+            choices[name] = ["no-such-thing"]
+    adapter = app.url_map.bind("localhost")
+    return [
+        str(adapter.build(rule.endpoint, dict(zip(choices, values, strict=True)), append_unknown=False))
+        for values in itertools.product(*choices.values())
+    ]
 
 
 def portal_routes(app: Flask) -> list[Route]:
     """Every method of every `portal_*` endpoint."""
     return [
-        Route(method, concrete_path(app, rule), rule.endpoint, declared_roles(app, rule.endpoint))
+        Route(method, path, rule.endpoint, declared_roles(app, rule.endpoint))
         for rule in app.url_map.iter_rules()
         if rule.endpoint.startswith("portal_")
+        for path in concrete_paths(app, rule)
         for method in sorted(set(rule.methods or ()) - SKIPPED_METHODS)
     ]
 
