@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import importlib
-import logging
 from collections.abc import Callable, Sequence
 
 from canopy.config import Config, load_config
 from canopy.private import secure_home
-from canopy.redaction import RedactingFilter
+from canopy.redaction import configure_logging
 from canopy.runtime import Component, Service
 from canopy.runtime.backends import Backends, open_backends
 from canopy.runtime.health import component_checks, process_health
@@ -59,16 +58,9 @@ def ops_server(backends: Backends, name: str) -> OpsServer:
     )
 
 
-def configure_logging(config: Config) -> None:
-    """Log to stderr at the configured level, with device credentials scrubbed from every line."""
-    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(RedactingFilter())
-
-
 def serve(config: Config, make_service: Callable[[Backends], Service]) -> None:
     """Make CANOPY_HOME private, open the backends, run the service until SIGTERM or Ctrl-C, close all."""
-    configure_logging(config)
+    configure_logging(config.log_level)
     secure_home(config.home)
     backends = open_backends(config)
     try:

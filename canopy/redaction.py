@@ -62,3 +62,10 @@ class RedactingFilter(logging.Filter):
         if record.exc_info and not record.exc_text:
             record.exc_text = scrub_text(logging.Formatter().formatException(record.exc_info))
         return True
+
+
+def configure_logging(level: str) -> None:
+    """Log to stderr at `level`, with device credentials scrubbed from every line."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter())

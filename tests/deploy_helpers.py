@@ -6,6 +6,9 @@ import io
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -133,3 +136,22 @@ def enrolled_key(backends: Backends, node_id: str) -> Ed25519PrivateKey:
     """Enrol `node_id` (as `canopy node add` + the agent's join would) and return the key it joined with."""
     with backends.store.session() as session:
         return enrol_here(session, backends.config.home, node_id, datetime.now(UTC))
+
+
+CANOPY = str(Path(sys.executable).with_name("canopy"))
+
+
+@contextmanager
+def canopy_up_demo(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`canopy up --demo` writing its log to `log`; stopped with SIGTERM afterwards."""
+    with log.open("wb") as out:
+        process = subprocess.Popen([CANOPY, "up", "--demo"], env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -1,5 +1,5 @@
-"""Run the gateway alone: python -m services.gateway."""
+"""Run the gateway alone under gunicorn (deploy/gunicorn.conf.py): python -m services.gateway."""
 
-from bootstrap.launch import run_services
+from services.gateway.wsgi import serve
 
-run_services(["gateway"])
+serve()

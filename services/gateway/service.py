@@ -1,4 +1,4 @@
-"""Assemble the gateway service: the HTTP server plus its heartbeat."""
+"""Assemble the gateway service: the app, first administrator included, and its in-process HTTP server."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import logging
 import sys
 from pathlib import Path
 from typing import TextIO
+
+from flask import Flask
 
 from canopy.errors import Conflict
 from canopy.private import write_private_file
@@ -53,11 +55,16 @@ def hand_over_password(password: str, home: Path, out: TextIO) -> Path | None:
     return path
 
 
-def gateway_components(backends: Backends) -> list[Component]:
-    """The gateway's components on the configured host and port."""
+def gateway_app(backends: Backends) -> Flask:
+    """The gateway app, once the first administrator exists (its generated password handed over)."""
     generated = bootstrap_admin(backends)
     if generated:
         hand_over_password(generated, backends.config.home, sys.stdout)
-    app = create_app(backends)
+    return create_app(backends)
+
+
+def gateway_components(backends: Backends) -> list[Component]:
+    """The gateway's components on the configured host and port (waitress, in this process)."""
+    app = gateway_app(backends)
     config = backends.config
     return [HttpServer(app, config.api_host, config.api_port, threads=config.api_threads)]

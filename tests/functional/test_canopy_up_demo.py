@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,27 +13,10 @@ import requests
 
 from canopy.workloads.process_runtime import free_port
 from simulators.demo import PLANT
-from tests.deploy_helpers import share_build_caches, wait_for
+from tests.deploy_helpers import canopy_up_demo, share_build_caches, wait_for
 
-CANOPY = str(Path(sys.executable).with_name("canopy"))
 PASSWORD = "demo-admin-password-1"
 PAGE_LINE = re.compile(r"demo: (starting|fan-monitor \(\w+\) is running)[^\n]*its page: (\S+/apps/(\w+)/)")
-
-
-@contextmanager
-def canopy_up_demo(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """`canopy up --demo` writing its log to `log`; stopped with SIGTERM afterwards."""
-    with log.open("wb") as out:
-        process = subprocess.Popen([CANOPY, "up", "--demo"], env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        yield process
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def page_logged(log: Path, process: subprocess.Popen[bytes]) -> tuple[str, str, str]:

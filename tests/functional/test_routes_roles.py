@@ -18,7 +18,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.routing import Rule
 
 from canopy import devices
 from canopy.apps.credentials import issue_instance_token
@@ -150,11 +152,20 @@ def token_for(backends: Backends, name: str, world: dict[str, str] | None = None
         return accounts.issue_token(session, accounts.find_user(session, name), timedelta(hours=1)).secret
 
 
+def api_rules(app: Flask) -> list[Rule]:
+    """The routes called with bearer tokens: all but the portal's pages (`portal_*` endpoints).
+
+    The pages take the session cookie instead; tests/functional/portal/test_portal_routes_roles.py
+    walks them.
+    """
+    return [rule for rule in app.url_map.iter_rules() if not rule.endpoint.startswith("portal_")]
+
+
 def _routes(client: FlaskClient, world: dict[str, str]) -> list[tuple[str, str, str]]:
     """Every (method, concrete path, endpoint), deletions last so they do not remove objects early."""
     values = {**world, "path": "hyd", "name": "no-such-thing"}
     routes = []
-    for rule in client.application.url_map.iter_rules():
+    for rule in api_rules(client.application):
         path = PLACEHOLDER.sub(lambda m: values.get(m.group(1), "no-such-thing"), rule.rule)
         if rule.endpoint == "telemetry.stream":
             path += "?timeout=0.1"
@@ -191,8 +202,12 @@ def expected(caller: str, role: Role | None, roles: frozenset[str], endpoint: st
 
 def test_every_route_declares_its_roles(client: FlaskClient) -> None:
     assert undeclared_endpoints(client.application) == []
-    endpoints = {rule.endpoint for rule in client.application.url_map.iter_rules()}
+    endpoints = {rule.endpoint for rule in api_rules(client.application)}
     assert endpoints >= OWNER_ROUTES | DEVICE_ROUTES | INSTANCE_ROUTES | PAGE_ROUTES | BOOKING_ROUTES
+    pages = {rule.rule for rule in client.application.url_map.iter_rules()} - {
+        rule.rule for rule in api_rules(client.application)
+    }
+    assert pages and all(page == "/" or page.startswith("/portal/") for page in pages)
 
 
 def test_route_role_owner_matrix(client: FlaskClient, backends: Backends, world: dict[str, str]) -> None:
@@ -243,7 +258,7 @@ def test_a_revoked_or_garbage_token_is_refused(client: FlaskClient, role_tokens:
 def test_the_old_role_only_walk_still_holds(client: FlaskClient, issue_token: Callable[[Role], str]) -> None:
     """With no objects at all, undeclared roles get 403 and missing tokens 401 on every route."""
     app = client.application
-    for rule in app.url_map.iter_rules():
+    for rule in api_rules(app):
         path = PLACEHOLDER.sub("no-such-thing", rule.rule)
         roles = declared_roles(app, rule.endpoint) or frozenset()
         for method in sorted(set(rule.methods or ()) - {"HEAD", "OPTIONS"}):

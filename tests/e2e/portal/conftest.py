@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,9 +19,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from bootstrap.infra.packages import ensure_binaries, find_binary
 from canopy.workloads.process_runtime import free_port
-from tests.deploy_helpers import REPO, share_build_caches, wait_for
+from tests.deploy_helpers import REPO, canopy_up_demo, share_build_caches, wait_for
 
-CANOPY = str(Path(sys.executable).with_name("canopy"))
 ADMIN_PASSWORD = "portal-admin-password-1"
 SCREENSHOTS = REPO / "docs" / "screenshots"
 # Debian's Chromium and its driver; Playwright's own browser download is not reachable here.
@@ -77,9 +73,7 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
         CANOPY_API_URL=url,
         CANOPY_ADMIN_PASSWORD=ADMIN_PASSWORD,
     )
-    with log.open("wb") as out:
-        process = subprocess.Popen([CANOPY, "up", "--demo"], env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
+    with canopy_up_demo(env, log) as process:
 
         def healthy() -> bool:
             assert process.poll() is None, log.read_text(errors="replace")
@@ -90,13 +84,6 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
 
         wait_for(healthy, 120, f"the platform to answer on {url} (log: {log})")
         yield Portal(url, ADMIN_PASSWORD, home, log)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def chromium(javascript: bool, log: Path) -> WebDriver:
