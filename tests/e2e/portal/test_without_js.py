@@ -65,7 +65,7 @@ def test_password_form_and_sign_out_work_by_plain_form_posts(
     portal.create_user("nojs-password", "end_user", PASSWORD)
     sign_in(browser, portal, "nojs-password", PASSWORD)
     browser.get(f"{portal.url}/portal/account")
-    form = "main form"
+    form = "main form#password"
     submit(browser, form, current=PASSWORD, new=NEW_PASSWORD, repeat="something-else-3")
     assert "the two new passwords differ" in main_text(browser)
     assert browser.find_element(By.CSS_SELECTOR, "main h1").text == "Your account"
