@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
@@ -23,6 +24,7 @@ from canopy.bookings.windows import Window
 from canopy.bus import Bus
 from canopy.config import Config
 from canopy.store import Store
+from services.scheduler.gate import GatedStore
 from services.scheduler.runner import Armed, WindowRunner
 
 log = logging.getLogger(__name__)
@@ -134,6 +136,10 @@ class BookingClock:
                 self._states[booking_id] = states
         return due
 
+    def _urgent(self) -> AbstractContextManager[None]:
+        """Let this thread's store sessions go first (on an SQLite store in turns)."""
+        return self.store.urgent() if isinstance(self.store, GatedStore) else nullcontext()
+
     def start_armed(self, batch: Sequence[Armed]) -> tuple[dict[str, datetime | None], list[str]]:
         """Start a batch of armed windows at their instant; ({booking: next due}, bookings to tick now).
 
@@ -152,7 +158,8 @@ class BookingClock:
             retick.append(armed.booking.id)
         dues: dict[str, datetime | None] = {}
         try:
-            started = {a.booking.id for a in self.runner.start_armed([a for a, _ in held])}
+            with self._urgent():
+                started = {a.booking.id for a in self.runner.start_armed([a for a, _ in held])}
             now = self.clock()
             for armed, _ in held:
                 booking_id = armed.booking.id

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from canopy.apps.deploying import app_deploy_request, instance_manifest
 from canopy.apps.instances import create_instance
@@ -91,12 +92,25 @@ class WindowRunner:
         detail: str = "",
     ) -> None:
         with self.store.session() as session:
-            row = session.get(BookingWindow, (booking.id, window.start))
-            if row is None:
-                row = BookingWindow(booking_id=booking.id, start=window.start, end=window.end, state=state)
-                session.add(row)
-            row.state, row.outcome, row.detail, row.updated_at = state, outcome, detail[:2000], self.clock()
-            row.instance_id = instance if instance is not None else row.instance_id
+            self._write(session, booking, window, state, outcome, instance, detail)
+
+    def _write(
+        self,
+        session: Session,
+        booking: Booking,
+        window: Window,
+        state: str,
+        outcome: str = "",
+        instance: str | None = None,
+        detail: str = "",
+    ) -> None:
+        """Record a window's state in the caller's transaction."""
+        row = session.get(BookingWindow, (booking.id, window.start))
+        if row is None:
+            row = BookingWindow(booking_id=booking.id, start=window.start, end=window.end, state=state)
+            session.add(row)
+        row.state, row.outcome, row.detail, row.updated_at = state, outcome, detail[:2000], self.clock()
+        row.instance_id = instance if instance is not None else row.instance_id
 
     def _event(
         self,
@@ -139,8 +153,8 @@ class WindowRunner:
         except CanopyError as exc:
             self._record(booking, window, "blocked", detail=f"binding failed, retrying: {exc.message}")
             return
-        self._record(booking, window, "prepared", instance=instance_id, detail="bound ahead of the start")
         with self.store.session() as session:
+            self._write(session, booking, window, "prepared", instance=instance_id, detail="bound ahead")
             instance = session.get(AppInstance, instance_id)
             if instance is None:
                 return
@@ -231,23 +245,34 @@ class WindowRunner:
     def _halt(
         self, booking: Booking, window: Window, record: WindowState | None, outcome: BookingEventKind
     ) -> None:
-        """Stop the window's instance if it was started, then unbind it; record and tell `outcome`."""
+        """Stop the window's instance if it was started and unbind it, in one transaction; tell `outcome`.
+
+        The instance is removed at once when nothing of it runs (it never started, or no node runs
+        it); otherwise the window waits in "stopping" and the plan unbinds it later.
+        """
         instance_id = record.instance_id if record else None
-        request = None
-        if instance_id is not None and record is not None and record.state == "running":
-            with self.store.session() as session:
-                instance = session.get(AppInstance, instance_id)
-                if instance is not None and session.get(Deployment, instance_id) is not None:
+        self._prebuilt.pop(instance_id or "", None)
+        request = purge = None
+        state, detail = "ended", str(outcome)
+        with self.store.session() as session:
+            instance = session.get(AppInstance, instance_id) if instance_id else None
+            if instance is not None:
+                running = record is not None and record.state == "running"
+                if running and session.get(Deployment, instance.id) is not None:
                     request = build_instance_request(session, instance, 0, {})
-        state = "stopping" if instance_id else "ended"
-        self._record(
-            booking, window, state, outcome, detail=f"{outcome}; unbinding" if instance_id else outcome
-        )
+                try:
+                    purge = remove_stopped_instance(session, instance)
+                    detail = f"{outcome}; instance {instance_id} removed"
+                except Conflict:
+                    state, detail = "stopping", f"{outcome}; unbinding"
+            elif instance_id:
+                detail = f"{outcome}; instance {instance_id} removed"
+            self._write(session, booking, window, state, outcome, detail=detail)
         if request is not None:
             self._send(request, request.model_id)
         self._event(booking, window, outcome, instance_id)
-        if instance_id:
-            self._unbind(booking, window, WindowState("stopping", outcome, instance_id, self.clock()))
+        if purge is not None:
+            self._send(purge, purge.model_id)
 
     def _stop(self, booking: Booking, window: Window, record: WindowState | None) -> None:
         self._halt(booking, window, record, "stopped")

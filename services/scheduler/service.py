@@ -35,6 +35,7 @@ from canopy.runtime.backends import Backends
 from canopy.runtime.subscription import SubscriptionLoop
 from canopy.store.models import utcnow
 from services.scheduler.core import BookingClock
+from services.scheduler.gate import gated
 from services.scheduler.runner import Armed
 
 log = logging.getLogger(__name__)
@@ -197,7 +198,8 @@ def schedule_handler(jobs: BookingJobs) -> Callable[[Envelope, Record], None]:
 
 def scheduler_components(backends: Backends, on_fire: FireHook | None = None) -> list[Component]:
     """The scheduler's jobs and its bus subscription (schedule requests and deployment failures)."""
-    jobs = BookingJobs(BookingClock(backends.store, backends.bus, backends.config, utcnow), on_fire)
+    store = gated(backends.store)
+    jobs = BookingJobs(BookingClock(store, backends.bus, backends.config, utcnow), on_fire)
     group = platform_group("scheduler", backends.config.db_url)
     handler = schedule_handler(jobs)
     return [
