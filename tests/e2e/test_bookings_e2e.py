@@ -26,7 +26,7 @@ import requests
 from sqlalchemy import create_engine, select
 from sqlalchemy.engine import make_url
 
-from bootstrap.infra.kafka import KafkaCredentials
+from bootstrap.infra.kafka.credentials import KafkaCredentials
 from canopy.bookings.records import BookingWindow
 from canopy.config import load_config
 from canopy.contracts import decode, topics
@@ -118,7 +118,9 @@ class World:
                     found.append(message)
         finally:
             consumer.close()
-        assert any(e.kind == last for e in found), f"no {last!r} event for {booking_id} in {timeout} s: {found}"
+        assert any(e.kind == last for e in found), (
+            f"no {last!r} event for {booking_id} in {timeout} s: {found}"
+        )
         return found
 
     def page(self, url: str) -> int:
@@ -267,7 +269,11 @@ def test_while_the_scheduler_is_down_an_open_window_starts_late_and_an_over_one_
     skipped = world.events(missed, "skipped", 30)
     assert [e.kind for e in skipped] == ["skipped"]
     record = world.window(missed)
-    assert record is not None and (record.state, record.outcome, record.instance_id) == ("ended", "skipped", None)
+    assert record is not None and (record.state, record.outcome, record.instance_id) == (
+        "ended",
+        "skipped",
+        None,
+    )
     events = world.events(late, "stopped", 90)
     assert [e.kind for e in events] == ["started", "stopped"]
 
@@ -277,7 +283,9 @@ def test_cancelling_a_booking_stops_its_running_instance(world: World) -> None:
     booking_id = world.book(soon(8), timedelta(minutes=5))
     (started,) = world.events(booking_id, "started", 40)
     wait_for(lambda: world.page(started.url or "") == 200, PAGE_WITHIN, "the app's page")
-    reply = requests.post(f"{world.api}/api/v1/bookings/{booking_id}/cancel", headers=world.headers, timeout=10)
+    reply = requests.post(
+        f"{world.api}/api/v1/bookings/{booking_id}/cancel", headers=world.headers, timeout=10
+    )
     assert reply.status_code == 200, reply.text
     events = world.events(booking_id, "cancelled", 30)
     assert [e.kind for e in events] == ["started", "cancelled"]
