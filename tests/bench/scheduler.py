@@ -2,6 +2,7 @@
 
 Usage: python tests/bench/scheduler.py [--bookings 1000] [--spread 30] [--lead 10]
            [--store postgresql://...] [--bus kafka://...]
+       python tests/bench/scheduler.py --pages 10 [--lead 10]
 
 In a throwaway CANOPY_HOME, on the embedded backends unless --store/--bus name others (with
 `eval "$(canopy infra env)"` for the Kafka logins; a PostgreSQL store gets a schema of its own, dropped
@@ -14,6 +15,13 @@ for the stop request and the window's end, `fire_jitter` when APScheduler fired 
 start or end. The baseline, in the same run, is a bare APScheduler firing the same number of no-op
 date jobs at the same instants. CPU is this process's CPU time over the run divided by its wall time;
 memory is the peak RSS sampled every 100 ms and its growth over the run.
+
+With --pages N, instead: window opens -> app page answering (target p95 <= 2 s). On the embedded
+backends, the gateway, node manager, deployer, one process-runtime agent and the scheduler run in this
+process; an end user books the bench probe app (tests/bench/app_probe.py, a page served at once) N+1
+times, 5 s windows 8 s apart, each prepared --lead s ahead; from each window's start its page is
+polled through the gateway every 20 ms until it answers 200. The first window (it builds the app's
+environment) is reported apart.
 """
 
 from __future__ import annotations
@@ -143,6 +151,121 @@ def published(bus: Any, bookings: set[str]) -> tuple[list[float], list[float], l
     return start_late, stop_late, events
 
 
+PAGE_WINDOW = timedelta(seconds=5)
+PAGE_GAP = timedelta(seconds=8)
+PAGE_LOCATION = "bench/hall"
+
+
+def page_case(count: int, lead: float) -> dict[str, Any]:
+    """Window opens -> the booked app's page answering, for `count` windows after a warm-up one."""
+    import requests
+
+    home = Path(tempfile.mkdtemp(prefix="canopy-bench-pages-"))
+    for key in [k for k in os.environ if k.startswith("CANOPY_")]:
+        os.environ.pop(key)
+    os.environ.update(
+        {
+            "CANOPY_HOME": str(home),
+            "CANOPY_BOOKING_LEAD_SECONDS": str(lead),
+            "CANOPY_LOG_LEVEL": "WARNING",
+            "CANOPY_ADMIN_PASSWORD": "bench-password-1",
+        }
+    )
+    from canopy import devices
+    from canopy.bookings.records import BookingWindow
+    from canopy.config import load_config
+    from canopy.roles import Role
+    from canopy.runtime import Service
+    from canopy.runtime.backends import open_backends
+    from services.gateway import accounts
+    from services.scheduler.service import scheduler_components
+    from tests.bench.app_probe import PROBE_TYPE, TYPE_NAME, probe_package
+    from tests.deploy_helpers import running_platform, wait_for
+
+    backends = open_backends(load_config())
+    with backends.store.session() as session:
+        tokens = {
+            name: accounts.issue_token(
+                session, accounts.create_user(session, name, role, "password-123"), timedelta(hours=2)
+            ).secret
+            for name, role in (("bench-dev", Role.APP_DEVELOPER), ("eve", Role.END_USER))
+        }
+        devices.register_type(session, devices.parse_type(PROBE_TYPE))
+        spec = {"id": "probe-1", "type": TYPE_NAME, "location": PAGE_LOCATION, "transport": "http"}
+        devices.create_device(session, devices.parse_device(spec))
+    http = requests.Session()
+    latencies: list[float] = []
+    with running_platform(backends, home, "process") as gateway:
+        api = gateway.url
+        package = {"file": ("probe.zip", probe_package("1.0.0"))}
+        reply = http.post(
+            f"{api}/api/v1/apps", files=package, headers=_bearer(tokens["bench-dev"]), timeout=60
+        )
+        reply.raise_for_status()
+        app_id = reply.json()["id"]
+        scheduler = Service("bench-scheduler", scheduler_components(backends))
+        scheduler.start()
+        try:
+            first = (datetime.now(UTC) + timedelta(seconds=lead + 5)).replace(microsecond=0)
+            booked = []
+            for index in range(count + 1):
+                start = first + index * PAGE_GAP
+                body = {
+                    "app": app_id,
+                    "location": PAGE_LOCATION,
+                    "start": start.isoformat(),
+                    "end": (start + PAGE_WINDOW).isoformat(),
+                }
+                answer = http.post(
+                    f"{api}/api/v1/bookings", json=body, headers=_bearer(tokens["eve"]), timeout=30
+                )
+                answer.raise_for_status()
+                booked.append((answer.json()["id"], start))
+            for booking_id, start in booked:
+
+                def bound(booking_id: str = booking_id) -> str | None:
+                    with backends.store.session() as session:
+                        row = session.query(BookingWindow).filter_by(booking_id=booking_id).first()
+                        return row.instance_id if row is not None else None
+
+                instance_id = wait_for(bound, 120, f"the preparation of {booking_id}")
+                latencies.append(_page_answers(http, f"{api}/apps/{instance_id}/", tokens["eve"], start))
+        finally:
+            scheduler.stop()
+    backends.close()
+    timed = latencies[1:]
+    return {
+        "windows": count,
+        "lead_s": lead,
+        "warmup_s": round(latencies[0], 3) if latencies else -1.0,
+        "p50_s": round(percentile(timed, 0.5) / 1000, 3),
+        "p95_s": round(percentile(timed, 0.95) / 1000, 3),
+        "max_s": round(percentile(timed, 1.0) / 1000, 3),
+        "target_p95_s": 2.0,
+    }
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _page_answers(http: Any, url: str, token: str, start: datetime) -> float:
+    """Seconds from `start` until the page answers 200 (polled every 20 ms from `start`)."""
+    import requests
+
+    while datetime.now(UTC) < start:
+        time.sleep(0.005)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if http.get(url, headers=_bearer(token), timeout=2).status_code == 200:
+                return (datetime.now(UTC) - start).total_seconds()
+        except requests.RequestException:
+            pass
+        time.sleep(0.02)
+    return float("inf")
+
+
 def main() -> None:
     """Book, run the scheduler until every window has ended, print the figures as JSON."""
     parser = argparse.ArgumentParser()
@@ -151,7 +274,11 @@ def main() -> None:
     parser.add_argument("--lead", type=float, default=10.0, help="seconds ahead each window is prepared")
     parser.add_argument("--store", default="", help="CANOPY_DB_URL (default: embedded SQLite)")
     parser.add_argument("--bus", default="", help="CANOPY_BUS_URL (default: embedded SQLite)")
+    parser.add_argument("--pages", type=int, default=0, help="measure window opens -> page answering")
     args = parser.parse_args()
+    if args.pages:
+        print(json.dumps({"window_to_page": page_case(args.pages, args.lead)}, indent=2))
+        return
     with own_schema(args.store) as store:
         run(args, store)
 
