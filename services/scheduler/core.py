@@ -2,16 +2,21 @@
 
 State lives in the store (bookings, booking_windows), so a restarted scheduler rebuilds everything
 from `due_bookings()`; the clock is explicit so tests can drive it.
+
+A tick whose next due instant is the start of a prepared window arms it (`armed`): the start is built
+ahead, so at the instant `start_armed` only records and publishes it, for a whole batch at once.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
 
 from canopy.bookings.plan import WindowState, next_due, plan
 from canopy.bookings.records import Booking, BookingWindow, windows_of
@@ -19,15 +24,25 @@ from canopy.bookings.windows import Window
 from canopy.bus import Bus
 from canopy.config import Config
 from canopy.store import Store
-from services.scheduler.runner import WindowRunner
+from services.scheduler.gate import GatedStore
+from services.scheduler.runner import Armed, WindowRunner
 
 log = logging.getLogger(__name__)
+States = dict[datetime, WindowState]
 
 
-def _states(store: Store, booking_id: str) -> dict[datetime, WindowState]:
-    with store.session() as session:
-        rows = session.scalars(select(BookingWindow).where(BookingWindow.booking_id == booking_id))
-        return {r.start: WindowState(r.state, r.outcome, r.instance_id, r.updated_at) for r in rows}  # type: ignore[arg-type]
+def _states(session: Session, booking_id: str) -> States:
+    rows = session.scalars(select(BookingWindow).where(BookingWindow.booking_id == booking_id))
+    return {r.start: WindowState(r.state, r.outcome, r.instance_id, r.updated_at) for r in rows}  # type: ignore[arg-type]
+
+
+def _armable(found: Sequence[Window], states: States, due: datetime, now: datetime) -> WindowState | None:
+    """The record of the prepared window starting at `due` (still ahead), if that is what is due."""
+    if due <= now:
+        return None
+    window = next((w for w in found if w.start == due), None)
+    record = states.get(due) if window is not None else None
+    return record if record is not None and record.state == "prepared" and record.instance_id else None
 
 
 class BookingClock:
@@ -35,19 +50,27 @@ class BookingClock:
 
     def __init__(self, store: Store, bus: Bus, config: Config, clock: Callable[[], datetime]) -> None:
         self.store = store
+        self.bus = bus
         self.clock = clock
         self.lead = timedelta(seconds=float(config.booking_lead_seconds))
         self.runner = WindowRunner(store, bus, config, clock)
+        self.armed: dict[str, Armed] = {}
+        self.settled: dict[str, str] = {}  # booking -> its status when its last tick found nothing to come
         self._windows: dict[str, list[Window]] = {}
+        self._states: dict[str, States] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
     def due_bookings(self) -> list[str]:
         """Bookings that may still need the scheduler: active and not over, or with a window in progress."""
+        return [booking_id for booking_id, _ in self.due_statuses()]
+
+    def due_statuses(self) -> list[tuple[str, str]]:
+        """(id, status) of each booking `due_bookings` lists."""
         now = self.clock()
         with self.store.session() as session:
             busy = select(BookingWindow.booking_id).where(BookingWindow.state != "ended")
-            query = select(Booking.id).where(
+            query = select(Booking.id, Booking.status).where(
                 or_(
                     Booking.status == "active",
                     Booking.id.in_(busy),
@@ -55,7 +78,7 @@ class BookingClock:
                 ),
                 or_(Booking.last_end > now - timedelta(days=1), Booking.id.in_(busy)),
             )
-            return list(session.scalars(query))
+            return [(row[0], row[1]) for row in session.execute(query)]
 
     def _lock(self, booking_id: str) -> threading.Lock:
         with self._guard:
@@ -68,27 +91,88 @@ class BookingClock:
             if then is not None:
                 then(due)
             if due is None:
-                with self._guard:
-                    self._locks.pop(booking_id, None)
-                self._windows.pop(booking_id, None)
+                self._forget(booking_id)
             return due
+
+    def _forget(self, booking_id: str) -> None:
+        with self._guard:
+            self._locks.pop(booking_id, None)
+        self._windows.pop(booking_id, None)
+        self._states.pop(booking_id, None)
 
     def _tick(self, booking_id: str) -> datetime | None:
         now = self.clock()
+        self.armed.pop(booking_id, None)
         with self.store.session() as session:
             booking = session.get(Booking, booking_id)
+            states = _states(session, booking_id) if booking is not None else {}
         if booking is None:
             return None
+        self.settled.pop(booking_id, None)
         found = self._windows.get(booking_id)
         if found is None:
             found = self._windows[booking_id] = windows_of(booking)
         cancelled = booking.status != "active"
-        states = _states(self.store, booking_id)
-        for action in plan(found, states, now, self.lead, cancelled):
+        actions = plan(found, states, now, self.lead, cancelled)
+        for action in actions:
             try:
                 self.runner.run(action, booking, states.get(action.window.start))
             except Exception:
                 log.exception(
                     "booking %s: %s of the window at %s failed", booking_id, action.kind, action.window
                 )
-        return next_due(found, _states(self.store, booking_id), now, self.lead, cancelled)
+        if actions:
+            self.bus.flush()
+            with self.store.session() as session:
+                states = _states(session, booking_id)
+        due = next_due(found, states, now, self.lead, cancelled)
+        if due is None:
+            self.settled[booking_id] = booking.status
+        record = None if cancelled or due is None else _armable(found, states, due, now)
+        if record is not None and due is not None and record.instance_id is not None:
+            armed = self.runner.arm(booking, next(w for w in found if w.start == due), record.instance_id)
+            if armed is not None:
+                self.armed[booking_id] = armed
+                self._states[booking_id] = states
+        return due
+
+    def _urgent(self) -> AbstractContextManager[None]:
+        """Let this thread's store sessions go first (on an SQLite store in turns)."""
+        return self.store.urgent() if isinstance(self.store, GatedStore) else nullcontext()
+
+    def start_armed(self, batch: Sequence[Armed]) -> tuple[dict[str, datetime | None], list[str]]:
+        """Start a batch of armed windows at their instant; ({booking: next due}, bookings to tick now).
+
+        A booking whose tick is running (its lock is taken), or whose window is no longer as armed
+        (cancelled, started by a tick, instance gone), goes to the ticks instead.
+        """
+        held: list[tuple[Armed, threading.Lock]] = []
+        retick: list[str] = []
+        for armed in batch:
+            lock = self._lock(armed.booking.id)
+            if self.armed.get(armed.booking.id) is armed and lock.acquire(blocking=False):
+                if self.armed.get(armed.booking.id) is armed:
+                    held.append((armed, lock))
+                    continue
+                lock.release()
+            retick.append(armed.booking.id)
+        dues: dict[str, datetime | None] = {}
+        try:
+            with self._urgent():
+                started = {a.booking.id for a in self.runner.start_armed([a for a, _ in held])}
+            now = self.clock()
+            for armed, _ in held:
+                booking_id = armed.booking.id
+                self.armed.pop(booking_id, None)
+                states = self._states.pop(booking_id, None)
+                found = self._windows.get(booking_id)
+                if booking_id not in started or states is None or found is None:
+                    retick.append(booking_id)
+                    continue
+                record = states[armed.window.start]
+                states[armed.window.start] = WindowState("running", "", record.instance_id, now)
+                dues[booking_id] = next_due(found, states, now, self.lead, False)
+        finally:
+            for _, lock in held:
+                lock.release()
+        return dues, retick

@@ -1,17 +1,24 @@
 """Carry out one planned action on a booked window: bind, start, stop, unbind; record it, tell the user.
 
-Starting and stopping go through the same domain path as the REST routes (build_instance_request),
-so a booked instance is an ordinary app instance of the booking's user. Every step is recorded in
-booking_windows before the messages go out; replays are harmless (a later generation supersedes).
+Starting and stopping go through the same domain path as the REST routes (request_generation and
+app_deploy_request), so a booked instance is an ordinary app instance of the booking's user. Every step
+is recorded in booking_windows before the messages go out; replays are harmless (a later generation
+supersedes). Messages are only queued here: whoever runs the actions flushes the bus once after them.
+
+The hot path is `start_armed`: a window prepared ahead is armed (its deploy request and page URL built
+in memory), so at the instant a batch of starts costs one short transaction, the publishes and one flush.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from canopy.apps.deploying import app_deploy_request, instance_manifest
 from canopy.apps.instances import create_instance
@@ -25,13 +32,15 @@ from canopy.bus.typed import publish
 from canopy.config import Config
 from canopy.contracts import Message
 from canopy.contracts.bookings import BookingEvent, BookingEventKind
-from canopy.deployments.records import build_instance_request
+from canopy.contracts.deploy import DeployRequest
+from canopy.deployments.records import build_instance_request, current_generation, request_generation
 from canopy.deployments.tables import Deployment
 from canopy.errors import CanopyError, Conflict
 from canopy.store import Store
 
 log = logging.getLogger(__name__)
 PAGE_PREFIX = "/apps"
+LATE_NOTICE = 60.0  # seconds: a start later than this says the scheduler was down
 
 
 def page_url(config: Config, instance: AppInstance) -> str | None:
@@ -42,6 +51,22 @@ def page_url(config: Config, instance: AppInstance) -> str | None:
     return f"{base}{PAGE_PREFIX}/{instance.id}/"
 
 
+@dataclass(frozen=True)
+class Armed:
+    """A prepared window waiting for its instant: everything its start needs, built ahead."""
+
+    booking: Booking
+    window: Window
+    instance_id: str
+    request: DeployRequest
+    url: str | None
+
+
+def started_detail(late: float) -> str:
+    """What the started event says about how late it is."""
+    return f"started {late:.0f} s late (the scheduler was down)" if late > LATE_NOTICE else "started"
+
+
 @dataclass
 class WindowRunner:
     """Executes planned actions against the store and the bus."""
@@ -50,6 +75,7 @@ class WindowRunner:
     bus: Bus
     config: Config
     clock: Callable[[], datetime]
+    _prebuilt: dict[str, tuple[DeployRequest, str | None]] = field(default_factory=dict, repr=False)
 
     def run(self, action: Action, booking: Booking, record: WindowState | None) -> None:
         """Do one action; a platform error is recorded against the window, never raised."""
@@ -66,12 +92,25 @@ class WindowRunner:
         detail: str = "",
     ) -> None:
         with self.store.session() as session:
-            row = session.get(BookingWindow, (booking.id, window.start))
-            if row is None:
-                row = BookingWindow(booking_id=booking.id, start=window.start, end=window.end, state=state)
-                session.add(row)
-            row.state, row.outcome, row.detail, row.updated_at = state, outcome, detail[:2000], self.clock()
-            row.instance_id = instance if instance is not None else row.instance_id
+            self._write(session, booking, window, state, outcome, instance, detail)
+
+    def _write(
+        self,
+        session: Session,
+        booking: Booking,
+        window: Window,
+        state: str,
+        outcome: str = "",
+        instance: str | None = None,
+        detail: str = "",
+    ) -> None:
+        """Record a window's state in the caller's transaction."""
+        row = session.get(BookingWindow, (booking.id, window.start))
+        if row is None:
+            row = BookingWindow(booking_id=booking.id, start=window.start, end=window.end, state=state)
+            session.add(row)
+        row.state, row.outcome, row.detail, row.updated_at = state, outcome, detail[:2000], self.clock()
+        row.instance_id = instance if instance is not None else row.instance_id
 
     def _event(
         self,
@@ -101,7 +140,6 @@ class WindowRunner:
 
     def _send(self, message: Message, key: str) -> None:
         publish(self.bus, message, key=key)
-        self.bus.flush()
 
     def _bind(self, booking: Booking) -> str:
         """Create the booking user's instance at the location on the devices the booking reserved."""
@@ -115,13 +153,61 @@ class WindowRunner:
         except CanopyError as exc:
             self._record(booking, window, "blocked", detail=f"binding failed, retrying: {exc.message}")
             return
-        self._record(booking, window, "prepared", instance=instance_id, detail="bound ahead of the start")
         with self.store.session() as session:
+            self._write(session, booking, window, "prepared", instance=instance_id, detail="bound ahead")
             instance = session.get(AppInstance, instance_id)
             if instance is None:
                 return
+            start = app_deploy_request(instance, current_generation(session, instance_id) + 1, 1, {})
+            self._prebuilt[instance_id] = (start, page_url(self.config, instance))
             request = app_deploy_request(instance, 1, 0, {}).model_copy(update={"prepare": True})
         self._send(request, instance_id)
+
+    def arm(self, booking: Booking, window: Window, instance_id: str) -> Armed | None:
+        """Build a prepared window's start ahead (from the preparation, else the store); None if gone."""
+        found = self._prebuilt.pop(instance_id, None)
+        if found is None:
+            with self.store.session() as session:
+                instance = session.get(AppInstance, instance_id)
+                if instance is None:
+                    return None
+                generation = current_generation(session, instance_id) + 1
+                found = app_deploy_request(instance, generation, 1, {}), page_url(self.config, instance)
+        return Armed(booking, window, instance_id, *found)
+
+    def start_armed(self, batch: Sequence[Armed]) -> list[Armed]:
+        """Start armed windows still prepared: one transaction, the publishes, one flush; those started."""
+        ids = [a.booking.id for a in batch]
+        now, started = self.clock(), []
+        with self.store.session() as session:
+            query = select(Booking.id).where(Booking.id.in_(ids), Booking.status == "active")
+            active = set(session.scalars(query))
+            rows = {
+                (r.booking_id, r.start): r
+                for r in session.scalars(select(BookingWindow).where(BookingWindow.booking_id.in_(ids)))
+            }
+            instances = [a.instance_id for a in batch]
+            present = set(session.scalars(select(AppInstance.id).where(AppInstance.id.in_(instances))))
+            for armed in batch:
+                row = rows.get((armed.booking.id, armed.window.start))
+                if armed.booking.id not in active or armed.instance_id not in present:
+                    continue
+                if row is None or row.state != "prepared" or row.instance_id != armed.instance_id:
+                    continue
+                generation = request_generation(session, armed.instance_id, 1, {})
+                row.state, row.outcome, row.detail, row.updated_at = "running", "", "start requested", now
+                request = armed.request
+                if request.generation != generation:
+                    request = request.model_copy(update={"generation": generation})
+                started.append((armed, request))
+        for armed, request in started:
+            self._send(request, armed.instance_id)
+        for armed, _ in started:
+            detail = started_detail((self.clock() - armed.window.start).total_seconds())
+            self._event(armed.booking, armed.window, "started", armed.instance_id, armed.url, detail)
+        if started:
+            self.bus.flush()
+        return [armed for armed, _ in started]
 
     def _start(self, booking: Booking, window: Window, record: WindowState | None) -> None:
         """Start the window's instance (binding it now if it was not bound ahead)."""
@@ -149,31 +235,44 @@ class WindowRunner:
             self._record(booking, window, "blocked", detail=f"instance {instance_id} vanished; binding again")
             return
         self._record(booking, window, "running", instance=instance_id, detail="start requested")
+        self._prebuilt.pop(instance_id, None)
         self._send(request, instance_id)
-        late = (self.clock() - window.start).total_seconds()
-        detail = f"started {late:.0f} s late (the scheduler was down)" if late > 60 else "started"
-        self._event(booking, window, "started", instance_id, url, detail)
+        self._event(booking, window, "started", instance_id, url, started_detail(self._late(window)))
+
+    def _late(self, window: Window) -> float:
+        return (self.clock() - window.start).total_seconds()
 
     def _halt(
         self, booking: Booking, window: Window, record: WindowState | None, outcome: BookingEventKind
     ) -> None:
-        """Stop the window's instance if it was started, then unbind it; record and tell `outcome`."""
+        """Stop the window's instance if it was started and unbind it, in one transaction; tell `outcome`.
+
+        The instance is removed at once when nothing of it runs (it never started, or no node runs
+        it); otherwise the window waits in "stopping" and the plan unbinds it later.
+        """
         instance_id = record.instance_id if record else None
-        request = None
-        if instance_id is not None and record is not None and record.state == "running":
-            with self.store.session() as session:
-                instance = session.get(AppInstance, instance_id)
-                if instance is not None and session.get(Deployment, instance_id) is not None:
+        self._prebuilt.pop(instance_id or "", None)
+        request = purge = None
+        state, detail = "ended", str(outcome)
+        with self.store.session() as session:
+            instance = session.get(AppInstance, instance_id) if instance_id else None
+            if instance is not None:
+                running = record is not None and record.state == "running"
+                if running and session.get(Deployment, instance.id) is not None:
                     request = build_instance_request(session, instance, 0, {})
-        state = "stopping" if instance_id else "ended"
-        self._record(
-            booking, window, state, outcome, detail=f"{outcome}; unbinding" if instance_id else outcome
-        )
+                try:
+                    purge = remove_stopped_instance(session, instance)
+                    detail = f"{outcome}; instance {instance_id} removed"
+                except Conflict:
+                    state, detail = "stopping", f"{outcome}; unbinding"
+            elif instance_id:
+                detail = f"{outcome}; instance {instance_id} removed"
+            self._write(session, booking, window, state, outcome, detail=detail)
         if request is not None:
             self._send(request, request.model_id)
         self._event(booking, window, outcome, instance_id)
-        if instance_id:
-            self._unbind(booking, window, WindowState("stopping", outcome, instance_id, self.clock()))
+        if purge is not None:
+            self._send(purge, purge.model_id)
 
     def _stop(self, booking: Booking, window: Window, record: WindowState | None) -> None:
         self._halt(booking, window, record, "stopped")
@@ -190,6 +289,7 @@ class WindowRunner:
     def _unbind(self, booking: Booking, window: Window, record: WindowState | None) -> None:
         """Remove the stopped instance (releasing its controllers); wait while its workload still runs."""
         instance_id = record.instance_id if record else None
+        self._prebuilt.pop(instance_id or "", None)
         purge = None
         with self.store.session() as session:
             instance = session.get(AppInstance, instance_id) if instance_id else None
@@ -218,3 +318,4 @@ class WindowRunner:
         self._record(booking, window, "stopping", "failed", detail=f"the deployment failed: {message}")
         self._event(booking, window, "failed", instance_id, detail=message)
         self._unbind(booking, window, WindowState("stopping", "failed", instance_id, self.clock()))
+        self.bus.flush()

@@ -3,12 +3,19 @@
 One date job per booking (id = booking id) at the instant its plan is next due; a job that fires late
 (the process was busy or down) still runs, and the plan decides: start late while the window is open,
 skip it once it is over. At start every booking that may still need the scheduler is ticked at once,
-which rebuilds the jobs from the store; a periodic resync catches anything a lost message missed.
+which rebuilds the jobs from the store; a periodic resync catches anything a lost message missed (a
+booking whose last tick found nothing more to do is not ticked again unless its status changes).
+
+The instant a prepared window opens is kept off the ticks' path: its job, on an executor of its own,
+only hands the armed start to the starter thread, which starts everything due together in one
+transaction and one bus flush; preparing, stopping and unbinding run on the tick workers.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -28,10 +35,13 @@ from canopy.runtime.backends import Backends
 from canopy.runtime.subscription import SubscriptionLoop
 from canopy.store.models import utcnow
 from services.scheduler.core import BookingClock
+from services.scheduler.gate import gated
+from services.scheduler.runner import Armed
 
 log = logging.getLogger(__name__)
 
-WORKERS = 8
+WORKERS = 4
+BATCH = 200  # armed starts recorded in one transaction at most
 RESYNC = timedelta(seconds=30)
 LATENESS = Histogram(
     "canopy_scheduler_lateness_seconds",
@@ -50,12 +60,16 @@ class BookingJobs:
         self.clock = clock
         self.on_fire = on_fire
         self._scheduler: BackgroundScheduler | None = None
+        self._starts: queue.SimpleQueue[Armed | None] = queue.SimpleQueue()
+        self._starter: threading.Thread | None = None
 
     def start(self) -> None:
-        """Start APScheduler, then tick every booking that may need it (rebuilding the jobs)."""
+        """Start APScheduler and the starter, then tick every booking that may need it (rebuilding jobs)."""
+        self._starter = threading.Thread(target=self._start_loop, name="scheduler-starts", daemon=True)
+        self._starter.start()
         self._scheduler = BackgroundScheduler(
             timezone=UTC,
-            executors={"default": ThreadPoolExecutor(WORKERS)},
+            executors={"default": ThreadPoolExecutor(WORKERS), "instant": ThreadPoolExecutor(1)},
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 4},
         )
         self._scheduler.start()
@@ -63,18 +77,30 @@ class BookingJobs:
         self.resync()
 
     def stop(self) -> None:
-        """Stop firing; running ticks finish."""
+        """Stop firing; running ticks and starts finish."""
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=True)
             self._scheduler = None
+        if self._starter is not None:
+            self._starts.put(None)
+            self._starter.join()
+            self._starter = None
 
     def problem(self) -> str | None:
         """Why the scheduler is not working, or None."""
+        if self._starter is None or not self._starter.is_alive():
+            return "the starter thread is not running"
         return None if self._scheduler is not None and self._scheduler.running else "not running"
 
     def resync(self) -> None:
-        """Tick every booking that may need the scheduler and has no job yet."""
-        for booking_id in self.clock.due_bookings():
+        """Tick every booking that may need the scheduler, has no job yet and changed since it settled."""
+        found = dict(self.clock.due_statuses())
+        settled = self.clock.settled
+        for booking_id in [b for b in list(settled) if b not in found]:
+            settled.pop(booking_id, None)
+        for booking_id, status in found.items():
+            if settled.get(booking_id) == status:
+                continue
             if self._scheduler is not None and self._scheduler.get_job(booking_id) is None:
                 self.poke(booking_id)
 
@@ -87,15 +113,72 @@ class BookingJobs:
             self._fire, "date", run_date=due, args=[booking_id, due], id=booking_id, replace_existing=True
         )
 
-    def _fire(self, booking_id: str, due: datetime) -> None:
+    def _arm(self, booking_id: str, due: datetime) -> None:
+        """Fire the armed start of the booking at `due` on the instant executor."""
+        if self._scheduler is None:
+            return
+        self._scheduler.add_job(
+            self._instant,
+            "date",
+            run_date=due,
+            args=[booking_id, due],
+            id=booking_id,
+            replace_existing=True,
+            executor="instant",
+        )
+
+    def _observe(self, booking_id: str, due: datetime) -> None:
         fired = utcnow()
         LATENESS.observe(max(0.0, (fired - due).total_seconds()))
         if self.on_fire is not None:
             self.on_fire(booking_id, due, fired)
+
+    def _fire(self, booking_id: str, due: datetime) -> None:
+        self._observe(booking_id, due)
         self.clock.tick(booking_id, lambda next_due: self._reschedule(booking_id, next_due))
 
+    def _instant(self, booking_id: str, due: datetime) -> None:
+        """A prepared window opens: hand its armed start to the starter (or tick, if it was disarmed)."""
+        self._observe(booking_id, due)
+        armed = self.clock.armed.get(booking_id)
+        if armed is not None and armed.window.start == due:
+            self._starts.put(armed)
+        else:
+            self.poke(booking_id)
+
+    def _start_loop(self) -> None:
+        """Start what is due in batches: whatever queued while the previous batch was being started."""
+        while True:
+            first = self._starts.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < BATCH:
+                try:
+                    more = self._starts.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._starts.put(None)
+                    break
+                batch.append(more)
+            try:
+                dues, retick = self.clock.start_armed(batch)
+            except Exception:
+                log.exception("starting %d booked windows failed; ticking them instead", len(batch))
+                dues, retick = {}, [a.booking.id for a in batch]
+            for booking_id, due in dues.items():
+                self._reschedule(booking_id, due)
+            for booking_id in retick:
+                self.poke(booking_id)
+
     def _reschedule(self, booking_id: str, due: datetime | None) -> None:
-        if due is not None:
+        if due is None:
+            return
+        armed = self.clock.armed.get(booking_id)
+        if armed is not None and armed.window.start == due:
+            self._arm(booking_id, due)
+        else:
             self.poke(booking_id, due)
 
 
@@ -115,7 +198,8 @@ def schedule_handler(jobs: BookingJobs) -> Callable[[Envelope, Record], None]:
 
 def scheduler_components(backends: Backends, on_fire: FireHook | None = None) -> list[Component]:
     """The scheduler's jobs and its bus subscription (schedule requests and deployment failures)."""
-    jobs = BookingJobs(BookingClock(backends.store, backends.bus, backends.config, utcnow), on_fire)
+    store = gated(backends.store)
+    jobs = BookingJobs(BookingClock(store, backends.bus, backends.config, utcnow), on_fire)
     group = platform_group("scheduler", backends.config.db_url)
     handler = schedule_handler(jobs)
     return [
