@@ -45,7 +45,8 @@ def page_number() -> int:
 
 def paginate(items: Sequence[Item], size: int = PAGE_SIZE) -> Paged[Item]:
     """The requested page of an already filtered list (lists from SQL should page with paginate_count)."""
-    return paginate_count(items[(page_number() - 1) * size : page_number() * size], len(items), size)
+    start = page_offset(size)
+    return paginate_count(items[start : start + size], len(items), size)
 
 
 def paginate_count(page_items: Sequence[Item], total: int, size: int = PAGE_SIZE) -> Paged[Item]:

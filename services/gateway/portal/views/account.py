@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import redirect, request, url_for
+from flask import Blueprint, redirect, request, url_for
 from werkzeug.wrappers import Response
 
 from canopy.errors import CanopyError, NotFound, TooManyRequests, Unauthorized, ValidationFailed
@@ -20,8 +20,8 @@ from services.gateway.portal.sessions import close_session, open_session
 from services.gateway.user_settings import settings_view, update_settings
 
 blueprint = portal_blueprint("account")
-root = portal_blueprint("root")
-root.url_prefix = ""
+# The site root sits outside /portal, so its blueprint is not made by portal_blueprint.
+root = Blueprint("portal_root", __name__)
 SETTINGS_NOTICES = {"settings": "Your time zone and e-mail address were saved."}
 
 
