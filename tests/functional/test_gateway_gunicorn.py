@@ -66,7 +66,32 @@ def send_chunked(port: int, path: str, headers: str, first: bytes, budget: int) 
                 chunk = b"x" * min(65536, budget - sent)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the server answered and closed the connection while the rest was on its way
-        return sock.recv(65536), sent
+        return read_reply(sock), sent
+
+
+def read_reply(sock: socket.socket) -> bytes:
+    """Read one HTTP answer: its head, then as many body bytes as its Content-Length names."""
+    reply = b""
+    while b"\r\n\r\n" not in reply:
+        data = sock.recv(65536)
+        if not data:
+            return reply
+        reply += data
+    head, _, body = reply.partition(b"\r\n\r\n")
+    length = next(
+        (
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        ),
+        0,
+    )
+    while len(body) < length:
+        data = sock.recv(65536)
+        if not data:
+            break
+        body += data
+    return head + b"\r\n\r\n" + body
 
 
 def admin_token(url: str, password: str) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import requests
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -118,8 +119,13 @@ def browser_without_js(tmp_path: Path) -> Iterator[WebDriver]:
 
 
 def wait_until(browser: WebDriver, condition: Any, seconds: float = WAIT_SECONDS) -> Any:
-    """Wait for a condition on the browser (a callable taking the driver) and return its value."""
-    return WebDriverWait(browser, seconds).until(condition)
+    """Wait for a condition on the browser (a callable taking the driver) and return its value.
+
+    A page that is being replaced makes elements go stale mid-check; that counts as "not yet".
+    """
+    return WebDriverWait(browser, seconds, ignored_exceptions=(StaleElementReferenceException,)).until(
+        condition
+    )
 
 
 def sign_in(browser: WebDriver, portal: Portal, user: str, password: str) -> None:
