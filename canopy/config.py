@@ -94,6 +94,12 @@ def _mail_address(raw: str) -> str:
         raise ValueError(exc.message) from None
 
 
+def _topic_prefix(raw: str) -> str:
+    from canopy.bus.naming import parse_prefix
+
+    return parse_prefix(raw)
+
+
 def _url(*schemes: str) -> Parser:
     def parse(raw: str) -> str:
         if raw and "://" not in raw:
@@ -132,6 +138,15 @@ SETTINGS: tuple[Setting, ...] = (
         "3",
         parse=_positive_int,
         accepted="an integer >= 1",
+    ),
+    Setting(
+        "CANOPY_TOPIC_PREFIX",
+        "This platform's namespace on a shared Kafka cluster: its topics, consumer groups and node and "
+        "device logins are named <prefix>.<name> (e.g. team-a.canopy.telemetry), so platforms and test "
+        "runs sharing one cluster never see each other's messages; empty: the plain names.",
+        "",
+        parse=_topic_prefix,
+        accepted="letters, digits, '-' and '.', e.g. team-a; or empty",
     ),
     Setting(
         "CANOPY_KAFKA_USERNAME",

@@ -11,6 +11,7 @@ from confluent_kafka import Consumer as RdKafkaConsumer
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from canopy.bus.base import Consumer, Record
+from canopy.bus.naming import prefixed, unprefixed
 from canopy.errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,10 @@ PATTERN_REFRESH_MS = 5000
 
 
 class KafkaConsumer(Consumer):
-    """Batches commits of handled records; librdkafka settles them before partitions move or it closes."""
+    """Batches commits of handled records; librdkafka settles them before partitions move or it closes.
+
+    `group` and `topics` are the names on the cluster; records name their topic without `topic_prefix`.
+    """
 
     def __init__(
         self,
@@ -31,8 +35,10 @@ class KafkaConsumer(Consumer):
         *,
         session_timeout: float,
         from_beginning: bool,
+        topic_prefix: str = "",
     ) -> None:
         self._servers = str(common["bootstrap.servers"])
+        self._prefix = topic_prefix
         self._from_beginning = from_beginning
         self._joined_ms = time.time_ns() // 1_000_000
         self._closed = False
@@ -72,7 +78,7 @@ class KafkaConsumer(Consumer):
                 return None
             error = message.error()
             if error is None:
-                return _record(message)
+                return _record(message, self._prefix)
             if error.fatal():
                 raise Unavailable(f"Kafka consumer on {self._servers} failed: {error.str()}")
             log.warning("Kafka consumer on %s: %s", self._servers, error.str())
@@ -81,7 +87,7 @@ class KafkaConsumer(Consumer):
 
     def commit(self, record: Record) -> None:
         """Note offset + 1; commits go out in the background at most every COMMIT_INTERVAL seconds."""
-        self._uncommitted[(record.topic, record.partition)] = record.offset + 1
+        self._uncommitted[(prefixed(self._prefix, record.topic), record.partition)] = record.offset + 1
         if time.monotonic() >= self._next_commit:
             self._send_commits(self._uncommitted)
 
@@ -149,11 +155,11 @@ class KafkaConsumer(Consumer):
             )
 
 
-def _record(message: Message) -> Record:
-    """Convert a confluent-kafka message."""
+def _record(message: Message, prefix: str) -> Record:
+    """Convert a confluent-kafka message, its topic named without the platform's prefix."""
     key = message.key()
     return Record(
-        topic=message.topic() or "",
+        topic=unprefixed(prefix, message.topic() or ""),
         partition=message.partition() or 0,
         offset=message.offset() or 0,
         key=None if key is None else bytes(key).decode(),

@@ -50,8 +50,16 @@ class _Pending:
 class SqliteBus(Bus):
     """sqlite:///abs/path.db[?session_timeout=S&retention_hours=H]: a writer thread commits batches."""
 
-    def __init__(self, url: str, *, partitions: int = 3, credentials: Credentials | None = None) -> None:
-        super().__init__(url, partitions=partitions, credentials=credentials)
+    def __init__(
+        self,
+        url: str,
+        *,
+        partitions: int = 3,
+        credentials: Credentials | None = None,
+        topic_prefix: str = "",
+    ) -> None:
+        # the bus file is the platform's own: no other platform's topics to keep apart
+        super().__init__(url, partitions=partitions, credentials=credentials, topic_prefix=topic_prefix)
         self.options = parse_url(url)
         self._control = connect(self.options.path, check_same_thread=False)
         self._writer_conn = connect(self.options.path, check_same_thread=False)

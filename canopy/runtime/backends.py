@@ -37,7 +37,12 @@ def bus_credentials(config: Config) -> Credentials | None:
 def open_backends(config: Config) -> Backends:
     """Open every backend and bring the store's schema up to date."""
     config.home  # noqa: B018 - creates the data directory the embedded defaults live in
-    bus = open_bus(config.bus_url, partitions=config.bus_partitions, credentials=bus_credentials(config))
+    bus = open_bus(
+        config.bus_url,
+        partitions=config.bus_partitions,
+        credentials=bus_credentials(config),
+        topic_prefix=config.topic_prefix,
+    )
     store = open_store(config.db_url)
     store.migrate()
     return Backends(config, bus, store, open_blob(config.blob_url, config))
