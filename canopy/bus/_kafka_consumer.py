@@ -35,7 +35,7 @@ class KafkaConsumer(Consumer):
         *,
         session_timeout: float,
         from_beginning: bool,
-        topic_prefix: str = "",
+        topic_prefix: str,
     ) -> None:
         self._servers = str(common["bootstrap.servers"])
         self._prefix = topic_prefix
