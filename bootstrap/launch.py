@@ -25,6 +25,7 @@ SERVICES: dict[str, str] = {
     "device_manager": "services.device_manager.service:device_manager_components",
     "notifier": "services.notifier.service:notifier_components",
     "scheduler": "services.scheduler.service:scheduler_components",
+    "logger": "services.logger.service:logger_components",
     "demo": "simulators.demo:demo_components",
 }
 
