@@ -33,7 +33,7 @@ class LogQuery:
     level: int = 0
     since: datetime | None = None
     grep: str = ""
-    after: int = 0
+    after: int | None = None  # follow: only records stored after this id, oldest first
     limit: int = DEFAULT_LIMIT
 
 
@@ -76,7 +76,7 @@ def parse_query(args: Mapping[str, str], now: datetime) -> LogQuery:
         level=LEVELS.get(level, 0),
         since=parse_since(args["since"], now) if args.get("since") else None,
         grep=args.get("grep", "")[:200],
-        after=_number(args, "after", 0, 0, 2**62),
+        after=_number(args, "after", 0, 0, 2**62) if args.get("after") else None,
         limit=_number(args, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
     )
 
@@ -112,7 +112,7 @@ def _filtered(query: LogQuery, owner: int | None) -> Select[LogLine]:
         chosen = chosen.where(LogLine.at >= query.since)
     if query.grep:
         chosen = chosen.where(LogLine.message.ilike(f"%{_escaped(query.grep)}%", escape="\\"))
-    if query.after:
+    if query.after is not None:
         chosen = chosen.where(LogLine.id > query.after)
     if owner is not None:
         chosen = chosen.where(owned_by(owner))
@@ -130,7 +130,7 @@ def find_lines(session: Session, query: LogQuery, owner: int | None) -> list[Log
     `owner` None reads every record (platform_admin); a user id reads only that user's workloads' lines.
     """
     chosen = _filtered(query, owner)
-    if query.after:
+    if query.after is not None:
         return list(session.scalars(chosen.order_by(LogLine.id).limit(query.limit)))
     newest = list(session.scalars(chosen.order_by(LogLine.id.desc()).limit(query.limit)))
     return newest[::-1]

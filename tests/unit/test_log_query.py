@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bootstrap.commands.logs import follow_logs
 from canopy.bus import Record
 from canopy.contracts import encode
 from canopy.contracts.system import LogRecord
@@ -61,3 +62,39 @@ def test_a_batch_is_sorted_into_lines_and_dead_letters() -> None:
         ("canopy.logs", 1, "logger")
     ]
     assert "not json" in letters[0]["payload"] and letters[0]["reason"]
+
+
+def test_follow_asks_for_lines_after_the_last_one_it_printed() -> None:
+    asked: list[dict[str, object]] = []
+    answers = [
+        {"records": [_shown(1, "one"), _shown(2, "two")], "last_id": 2},
+        {"records": [], "last_id": 2},
+        {"records": [_shown(3, "three")], "last_id": 3},
+    ]
+    printed: list[str] = []
+
+    def fetch(params: dict[str, object]) -> dict[str, object]:
+        asked.append(params)
+        if not answers:
+            raise KeyboardInterrupt
+        return answers.pop(0)
+
+    with pytest.raises(KeyboardInterrupt):
+        follow_logs(fetch, {"model": "m1"}, printed.append, follow=True, poll=0.001)  # type: ignore[arg-type]
+    assert [line.split("] ")[1] for line in printed] == ["one", "two", "three"]
+    assert [params.get("after") for params in asked] == [None, 2, 2, 3]
+    assert printed[0].startswith("2026-12-01T12:00:00+00:00 INFO    [model m1@n1]")
+
+
+def _shown(record_id: int, message: str) -> dict[str, object]:
+    return {
+        "id": record_id,
+        "at": NOW.isoformat(),
+        "level": "INFO",
+        "source": "model",
+        "service": "",
+        "node": "n1",
+        "model_id": "m1",
+        "instance_id": "",
+        "message": message,
+    }
