@@ -5,8 +5,11 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -18,7 +21,9 @@ from canopy.logs.query import LogQuery, find_lines, recent_dead_letters
 from canopy.logs.store import Retention, log_row, prune, store_batch
 from canopy.logs.tables import LogLine
 from canopy.runtime.backends import Backends
+from canopy.workloads.logpump import LogPump
 from services.logger.ingest import LogIngest
+from services.node_agent.service import bus_output
 
 DAY = datetime(2026, 11, 29, tzinfo=UTC)
 
@@ -61,6 +66,34 @@ def test_a_service_line_and_a_dead_letter_reach_the_store(backends: Backends) ->
         assert "not a message" in str(letter["payload_preview"]) and letter["reason"]
     finally:
         uninstall_bus_logging(shipping)
+        ingest.stop()
+
+
+def test_a_workloads_output_reaches_the_store_with_its_model_and_node(
+    backends: Backends, tmp_path: Path
+) -> None:
+    ingest = LogIngest(backends.bus, backends.store, "logger-test")
+    ingest.start()
+    try:
+        output = bus_output(backends.bus, "node-7", per_second=100)
+        script = "import sys; print('serving on 8000'); print('oops', file=sys.stderr)"
+        workload = subprocess.Popen(
+            [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        assert workload.stdout is not None
+        pump = LogPump(workload.stdout, tmp_path / "w.log", lines=output.lines_of("model", "m-w"))
+        workload.wait(10)
+        pump.join(5)
+
+        def stored() -> list[tuple[str, str, str]]:
+            with backends.store.session() as session:
+                found = find_lines(session, LogQuery(model="m-w"), None)
+                return [(line.source, line.node, line.message) for line in found]
+
+        _wait_for(lambda: len(stored()) == 2)
+        assert stored() == [("model", "node-7", "serving on 8000"), ("model", "node-7", "oops")]
+        assert (tmp_path / "w.log").read_bytes() == b"serving on 8000\noops\n"
+    finally:
         ingest.stop()
 
 
