@@ -9,7 +9,7 @@ from flask import Blueprint, Response, jsonify, request
 from sqlalchemy.orm import Session
 
 from canopy.apps.instances import get_instance
-from canopy.errors import Forbidden
+from canopy.errors import Forbidden, NotFound
 from canopy.logs.query import LogQuery, find_lines, line_view, parse_query, recent_dead_letters
 from canopy.models.repository import resolve_model
 from canopy.roles import Role
@@ -29,11 +29,17 @@ def scoped_query(session: Session, principal: Principal, query: LogQuery) -> Log
         raise Forbidden(
             "service and node lines are read by platform_admin only; filter by your model or app instance"
         )
+    admin = principal.role is Role.PLATFORM_ADMIN
     if query.model:
-        model = resolve_model(session, query.model, principal.user_id)
+        try:
+            model = resolve_model(session, query.model, principal.user_id)
+        except NotFound:
+            if admin:  # the lines of a removed model stay readable until retention drops them
+                return query
+            raise
         require_model_manager(principal, model, "read the logs of")
         query = dataclasses.replace(query, model=model.id)
-    if query.app_instance:
+    if query.app_instance and not admin:
         require_instance_runner(principal, get_instance(session, query.app_instance), "read the logs of")
     return query
 
