@@ -6,7 +6,7 @@ import importlib
 from collections.abc import Callable, Sequence
 
 from canopy.config import Config, load_config
-from canopy.logs.handler import install_bus_logging, uninstall_bus_logging
+from canopy.logs.handler import LogShipping
 from canopy.private import secure_home
 from canopy.redaction import configure_logging
 from canopy.runtime import Component, Service
@@ -70,11 +70,12 @@ def serve(config: Config, make_service: Callable[[Backends], Service]) -> None:
     backends = open_backends(config)
     try:
         service = make_service(backends)
-        shipping = install_bus_logging(backends.bus, service.name)
+        shipping = LogShipping(backends.bus, service.name)
+        shipping.start()
         try:
             service.run()
         finally:
-            uninstall_bus_logging(shipping)
+            shipping.stop()
     finally:
         backends.close()
 

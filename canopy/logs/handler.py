@@ -108,20 +108,31 @@ class BusLogHandler(logging.Handler):
         super().close()
 
 
-def install_bus_logging(bus: Bus, service: str) -> BusLogHandler:
-    """Ship every platform log line of this process over `bus`; remove with uninstall_bus_logging.
+class LogShipping:
+    """A component shipping every log line of this process over the bus while it runs.
 
     A node agent's process (service "node_agent:<node>") ships lines of source "node" for its node.
     """
-    name, _, node = service.partition(":")
-    source: LogSource = "node" if name == "node_agent" and node else "service"
-    node = (node or socket.gethostname())[:64]
-    handler = BusLogHandler(lambda line: publish(bus, line, key=line.service), name[:64], node, source=source)
-    logging.getLogger().addHandler(handler)
-    return handler
 
+    name = "log-shipping"
 
-def uninstall_bus_logging(handler: BusLogHandler) -> None:
-    """Stop shipping lines: detach the handler and publish what it still holds."""
-    logging.getLogger().removeHandler(handler)
-    handler.close()
+    def __init__(self, bus: Bus, service: str) -> None:
+        self.bus = bus
+        self.service, _, self.node = service.partition(":")
+        self.handler: BusLogHandler | None = None
+
+    def start(self) -> None:
+        """Attach the shipping handler to the root logger."""
+        source: LogSource = "node" if self.service == "node_agent" and self.node else "service"
+        node = (self.node or socket.gethostname())[:64]
+        bus = self.bus
+        self.handler = BusLogHandler(
+            lambda line: publish(bus, line, key=line.service), self.service[:64], node, source=source
+        )
+        logging.getLogger().addHandler(self.handler)
+
+    def stop(self) -> None:
+        """Detach the handler and publish what it still holds."""
+        if self.handler is not None:
+            logging.getLogger().removeHandler(self.handler)
+            self.handler.close()

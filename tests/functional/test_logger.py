@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from canopy.bus.typed import publish
 from canopy.contracts.system import LogRecord
 from canopy.logs.archive import archive_finished_days, archive_key
-from canopy.logs.handler import install_bus_logging, uninstall_bus_logging
+from canopy.logs.handler import LogShipping
 from canopy.logs.query import LogQuery, find_lines, recent_dead_letters
 from canopy.logs.store import Retention, log_row, prune, store_batch
 from canopy.logs.tables import LogLine
@@ -44,7 +44,8 @@ def _wait_for(condition: object, timeout: float = 15.0) -> None:
 def test_a_service_line_and_a_dead_letter_reach_the_store(backends: Backends) -> None:
     ingest = LogIngest(backends.bus, backends.store, "logger-test")
     ingest.start()
-    shipping = install_bus_logging(backends.bus, "deployer")
+    shipping = LogShipping(backends.bus, "deployer")
+    shipping.start()
     try:
         logging.getLogger("services.deployer.flow").warning("replica r1 of m1 failed its probe")
         backends.bus.publish("canopy.logs", b"\x00 not a message")
@@ -65,7 +66,7 @@ def test_a_service_line_and_a_dead_letter_reach_the_store(backends: Backends) ->
         assert (letter["source_topic"], letter["group"]) == ("canopy.logs", "logger-test")
         assert "not a message" in str(letter["payload_preview"]) and letter["reason"]
     finally:
-        uninstall_bus_logging(shipping)
+        shipping.stop()
         ingest.stop()
 
 

@@ -20,7 +20,7 @@ from canopy.bus.typed import publish
 from canopy.config import load_config
 from canopy.contracts.system import LogRecord
 from canopy.logs.archive import archive_key
-from canopy.logs.handler import install_bus_logging, uninstall_bus_logging
+from canopy.logs.handler import LogShipping
 from canopy.logs.query import LogQuery, find_lines, recent_dead_letters
 from canopy.runtime.backends import Backends, open_backends
 from services.logger.service import logger_components
@@ -70,7 +70,8 @@ def test_lines_flow_through_kafka_into_postgresql_and_are_archived_to_azurite(pl
     run = uuid.uuid4().hex[:8]
     ingest, maintenance = logger_components(platform, group=f"test-logger-{run}", from_beginning=False)
     ingest.start()
-    shipping = install_bus_logging(platform.bus, f"logger-test-{run}")
+    shipping = LogShipping(platform.bus, f"logger-test-{run}")
+    shipping.start()
     model = f"m-{run}"
     try:
 
@@ -116,5 +117,5 @@ def test_lines_flow_through_kafka_into_postgresql_and_are_archived_to_azurite(pl
             f"line {n}" for n in range(50)
         ]
     finally:
-        uninstall_bus_logging(shipping)
+        shipping.stop()
         ingest.stop()

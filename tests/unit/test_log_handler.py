@@ -6,8 +6,9 @@ import logging
 import threading
 import time
 
+from canopy.contracts import decode
 from canopy.contracts.system import LogRecord
-from canopy.logs.handler import BusLogHandler, level_name, service_of
+from canopy.logs.handler import BusLogHandler, LogShipping, level_name, service_of
 
 
 def line(handler: BusLogHandler, name: str, message: str, *args: object, level: int = logging.INFO) -> None:
@@ -102,3 +103,27 @@ def test_level_and_service_names() -> None:
     assert service_of("services.gateway.views.models", "canopy") == "gateway"
     assert service_of("canopy.bus", "scheduler") == "scheduler"
     assert service_of("services", "x") == "x"
+
+
+class FakeBus:
+    """Keeps what is published."""
+
+    def __init__(self) -> None:
+        self.published: list[tuple[str, bytes, str | None]] = []
+
+    def publish(self, topic: str, value: bytes, key: str | None = None) -> None:
+        self.published.append((topic, value, key))
+
+
+def test_a_node_agents_lines_are_node_lines_of_its_node() -> None:
+    bus = FakeBus()
+    shipping = LogShipping(bus, "node_agent:edge-3")  # type: ignore[arg-type]
+    shipping.start()
+    try:
+        logging.getLogger("canopy.workloads.process_runtime").warning("workload w1 started")
+    finally:
+        shipping.stop()
+    sent = [decode(value).message for topic, value, _ in bus.published if topic == "canopy.logs"]
+    assert [(r.source, r.node, r.service, r.message) for r in sent] == [  # type: ignore[attr-defined]
+        ("node", "edge-3", "node_agent", "workload w1 started")
+    ]
