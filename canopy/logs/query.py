@@ -18,6 +18,7 @@ from canopy.models.records import ModelRecord
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 200
+RECENT_ON_PAGES = 30
 _SPAN = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
@@ -150,6 +151,11 @@ def line_view(line: LogLine) -> dict[str, object]:
         "logger": line.logger,
         "message": line.message,
     }
+
+
+def recent_lines(session: Session, query: LogQuery) -> list[dict[str, object]]:
+    """The newest lines of a query, oldest first, for a page whose view already checked access."""
+    return [line_view(line) for line in find_lines(session, query, None)]
 
 
 def recent_dead_letters(session: Session, limit: int) -> list[dict[str, object]]:
