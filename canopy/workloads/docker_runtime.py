@@ -180,8 +180,8 @@ class DockerRuntime(Runtime):
         """Ship the container's output (from `since`, else from its start) on a thread, once per container."""
         if self.output is None:
             return
-        running = self._followers.get(container.id or "")
-        if running is not None and running.is_alive():
+        self._followers = {key: thread for key, thread in self._followers.items() if thread.is_alive()}
+        if container.id in self._followers:
             return
         lines = self.output.lines_of(kind, model_id)
 
