@@ -354,6 +354,27 @@ SETTINGS: tuple[Setting, ...] = (
         accepted="0-65535",
     ),
     Setting(
+        "CANOPY_LOG_RETENTION_DAYS",
+        "Days the logger keeps log records and dead letters (finished days are archived to blob storage).",
+        "7",
+        parse=_positive_int,
+        accepted="an integer >= 1",
+    ),
+    Setting(
+        "CANOPY_LOG_MAX_RECORDS",
+        "Most log records the logger keeps; the oldest go first.",
+        "1000000",
+        parse=_positive_int,
+        accepted="an integer >= 1",
+    ),
+    Setting(
+        "CANOPY_LOG_LINES_PER_SECOND",
+        "Lines per second of one workload's output shipped to the logger; the rest are counted as dropped.",
+        "200",
+        parse=_positive_int,
+        accepted="an integer >= 1",
+    ),
+    Setting(
         "CANOPY_LOG_LEVEL",
         "Log level of platform services.",
         "INFO",

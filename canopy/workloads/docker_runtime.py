@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from urllib.parse import urlsplit
 
 import docker
@@ -11,6 +13,7 @@ from docker.models.containers import Container
 from canopy.apps.database import NodeDatabases
 from canopy.apps.database_plan import WORKLOAD_DATABASE_DIR
 from canopy.contracts.deploy import WorkloadSpec
+from canopy.logs.workload import WorkloadOutput
 from canopy.workloads.databases import WorkloadDatabases
 from canopy.workloads.docker_network import NETWORK, allow_gateway, bridge_address, ensure_network
 from canopy.workloads.launch import app_variables, has_endpoint, launch_command
@@ -71,8 +74,11 @@ class DockerRuntime(Runtime):
         base_url: str = "unix:///var/run/docker.sock",
         gateway_url: str = "",
         databases: NodeDatabases | None = None,
+        output: WorkloadOutput | None = None,
     ) -> None:
         self.node_id = node_id
+        self.output = output  # each workload's lines also go to the logger, when given
+        self._followers: dict[str, threading.Thread] = {}
         self.client = docker.DockerClient(base_url=base_url, timeout=30)
         self.gateway_url = gateway_url
         self.databases = WorkloadDatabases(databases)
@@ -103,6 +109,7 @@ class DockerRuntime(Runtime):
             except BaseException:
                 self.databases.stop(workload_id)
                 raise
+            self._follow(container, spec.kind, spec.model_id, since=None)
         elif spec.database:
             self.databases.start(workload_id, spec, WORKLOAD_GID)
         container.reload()
@@ -130,6 +137,7 @@ class DockerRuntime(Runtime):
                 LABEL: workload_id,
                 "canopy.node": self.node_id,
                 "canopy.model": spec.model_id,
+                "canopy.kind": spec.kind,
                 "canopy.generation": str(generation),
                 "canopy.port": str(port),
                 "canopy.database": "1" if database else "0",
@@ -150,6 +158,9 @@ class DockerRuntime(Runtime):
         """The node's running workload containers, which outlive an agent restart (databases restarted)."""
         running = self.client.containers.list(filters={"label": f"canopy.node={self.node_id}"})
         for container in running:
+            if {LABEL, "canopy.model"} <= set(container.labels):
+                kind = container.labels.get("canopy.kind", "model")
+                self._follow(container, kind, container.labels["canopy.model"], since=int(time.time()))
             if container.labels.get("canopy.database") == "1" and LABEL in container.labels:
                 workload_id, instance_id = container.labels[LABEL], container.labels["canopy.model"]
                 self.databases.resume(workload_id, instance_id, WORKLOAD_GID)
@@ -164,6 +175,28 @@ class DockerRuntime(Runtime):
             if {LABEL, "canopy.model", "canopy.generation"} <= set(c.labels)
             and ((endpoint := _endpoint(c)) or c.labels.get("canopy.port") == "0")
         ]
+
+    def _follow(self, container: Container, kind: str, model_id: str, since: int | None) -> None:
+        """Ship the container's output (from `since`, else from its start) on a thread, once per container."""
+        if self.output is None:
+            return
+        self._followers = {key: thread for key, thread in self._followers.items() if thread.is_alive()}
+        if container.id in self._followers:
+            return
+        lines = self.output.lines_of(kind, model_id)
+
+        def pump() -> None:
+            try:
+                for chunk in container.logs(stream=True, follow=True, since=since):
+                    lines.feed(chunk)
+            except DockerException:
+                pass  # the container went away: its output has ended
+            finally:
+                lines.close()
+
+        thread = threading.Thread(target=pump, name=f"log-{container.name}", daemon=True)
+        self._followers[container.id or ""] = thread
+        thread.start()
 
     def stop(self, workload_id: str) -> None:
         """Remove the container, running or not; idempotent."""

@@ -31,6 +31,7 @@ from services.gateway.views import (
     health,
     instance_runs,
     instances,
+    logs,
     model_calls,
     models,
     nodes,
@@ -80,6 +81,7 @@ def create_app(backends: Backends) -> Flask:
         notifications,
         account,
         bookings,
+        logs,
         app_proxy,
     )
     for area in areas:
