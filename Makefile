@@ -49,6 +49,7 @@ bench: install infra  ## benchmarks, printing JSON figures
 	$(BIN)/python tests/bench/app_database.py
 	$(BIN)/python tests/bench/apps.py
 	$(BIN)/python tests/bench/scheduler.py
+	$(BIN)/python tests/bench/logs.py
 	$(BIN)/python tests/bench/portal.py
 
 TRAIN_VENV ?= $(VENV)/train
