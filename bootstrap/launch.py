@@ -24,6 +24,7 @@ SERVICES: dict[str, str] = {
     "device_manager": "services.device_manager.service:device_manager_components",
     "notifier": "services.notifier.service:notifier_components",
     "scheduler": "services.scheduler.service:scheduler_components",
+    "heartbeat": "services.heartbeat.service:heartbeat_components",
     "demo": "simulators.demo:demo_components",
 }
 
