@@ -21,8 +21,7 @@ from canopy.contracts.deploy import DeploymentEvent, NodeStatus, WorkloadStatus
 from canopy.deployments.records import current_generation
 from canopy.deployments.tables import Deployment, Replica
 from canopy.healing.liveness import Detector, Timeouts
-from canopy.nodes.enrolment import enrolled
-from canopy.nodes.trust import status_refusal
+from canopy.nodes.enrolment import status_refused
 from canopy.runtime.backends import Backends
 from canopy.workloads.commands import node_command
 from canopy.workloads.runtime import MODEL_PROBE, answers
@@ -77,8 +76,7 @@ class Watcher:
         if not isinstance(status, NodeStatus):
             return
         with self.backends.store.session() as session:
-            refused = status_refusal(status, enrolled(session, status.node_id), datetime.now(UTC))
-            if refused is not None:
+            if status_refused(session, status) is not None:
                 return  # the node manager logs refused reports
             ids = [w.workload_id for w in status.workloads]
             registry = {

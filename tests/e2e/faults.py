@@ -35,7 +35,7 @@ from services.gateway.app import create_app
 from services.gateway.server import HttpServer
 from services.heartbeat.service import heartbeat_components
 from services.node_manager.service import node_manager_components
-from tests.deploy_helpers import IRIS_INPUT, IRIS_PACKAGE, REPO, share_build_caches, wait_for, zip_package
+from tests.deploy_helpers import IRIS_INPUT, IRIS_PACKAGE, REPO, settled, share_build_caches, zip_package
 
 # Short timeouts keep the tests quick; the bench measures the defaults.
 HEAL_ENV = {
@@ -87,13 +87,8 @@ class FaultPlatform:
 
     def settle(self, model_id: str, generation: int, timeout: float = 300) -> dict[str, Any]:
         """The deployment view once `generation` finished."""
-
-        def final() -> dict[str, Any] | None:
-            view: dict[str, Any] = self.call("GET", f"/api/v1/models/{model_id}/deployment")
-            done = view["generation"] == generation and view["status"] in ("ready", "failed", "stopped")
-            return view if done else None
-
-        found: dict[str, Any] = wait_for(final, timeout, f"{model_id} g{generation}", interval=0.2)
+        api = ApiClient(self.api, self.token, timeout=30)
+        found: dict[str, Any] = settled(api, model_id, generation, timeout, interval=0.2)
         return found
 
     def view(self, model_id: str) -> dict[str, Any]:
