@@ -25,7 +25,11 @@ from platform_sdk._client import ApiClient
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
+from canopy.bus.base import Record
+from canopy.bus.typed import Subscriber
 from canopy.config import load_config
+from canopy.contracts import Envelope, topics
+from canopy.contracts.notifications import NotificationRequest
 from canopy.roles import Role
 from canopy.runtime import Service
 from canopy.runtime.backends import Backends, open_backends
@@ -89,6 +93,22 @@ class FaultPlatform:
         """The deployment view once `generation` finished."""
         api = ApiClient(self.api, self.token, timeout=30)
         found: dict[str, Any] = settled(api, model_id, generation, timeout, interval=0.2)
+        return found
+
+    def notifications(self) -> list[NotificationRequest]:
+        """Every notification request published so far."""
+        found: list[NotificationRequest] = []
+
+        def keep(envelope: Envelope, _record: Record) -> None:
+            if isinstance(envelope.message, NotificationRequest):
+                found.append(envelope.message)
+
+        reader = Subscriber(self.backends.bus, f"t-{uuid.uuid4().hex[:8]}", [topics.NOTIFICATIONS], keep)
+        try:
+            while reader.run_once(0.5):
+                pass
+        finally:
+            reader.close()
         return found
 
     def view(self, model_id: str) -> dict[str, Any]:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import signal
+import time
 from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
 
 import pytest
 
-from tests.deploy_helpers import wait_for
+from tests.deploy_helpers import failing_hook_package, wait_for
 from tests.e2e.faults import FaultPlatform, fault_platform, kill, predicts
 
 
@@ -45,3 +49,29 @@ def test_a_killed_or_frozen_replica_is_replaced_and_serves_again(
     assert not predicts(old)  # the frozen or dead replica is stopped, not left serving beside the new one
     messages = [e["message"] for e in healed["events"]]
     assert any(m.startswith("replacing ") for m in messages), messages
+
+
+def test_a_replica_crashing_at_start_is_retried_with_backoff_then_failed_with_an_alert(
+    platform: FaultPlatform,
+) -> None:
+    model_id, first = platform.deploy_iris(package=failing_hook_package())
+    assert first["status"] == "failed", first
+
+    def given_up() -> dict[str, Any] | None:
+        view = platform.view(model_id)
+        return view if view["status"] == "failed" and "gave up healing" in view["message"] else None
+
+    view = wait_for(given_up, 120, f"the heartbeat service to give up on {model_id}")
+    assert view["generation"] == first["generation"] and view["replicas"] == [] and view["endpoints"] == []
+    assert "exited while starting" in view["message"]
+    assert all("the hook exploded at load" in "\n".join(e["logs"]) for e in view["events"] if e["logs"])
+    starts = [datetime.fromisoformat(e["at"]) for e in view["events"] if e["message"].startswith("starting ")]
+    assert len(starts) == 1 + 3  # the first start and CANOPY_HEAL_RESTARTS restarts, no more
+    pauses = [(b - a).total_seconds() for a, b in itertools.pairwise(starts)]
+    assert pauses[-1] >= 1.0  # backed off (0.5 s, then 1 s, then 2 s) rather than retried at once
+    alerts = [n for n in platform.notifications() if n.instance_id == model_id]
+    assert len(alerts) == 1, alerts
+    assert alerts[0].to == "ops@example.com" and "no longer restarted" in alerts[0].subject
+    assert "CANOPY_HEAL_RESTARTS" in alerts[0].body
+    time.sleep(3)  # it stays given up: no further start
+    assert platform.view(model_id)["events"][-1]["id"] == view["events"][-1]["id"]
