@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import os
+import random
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -75,3 +80,37 @@ def test_a_replica_crashing_at_start_is_retried_with_backoff_then_failed_with_an
     assert "CANOPY_HEAL_RESTARTS" in alerts[0].body
     time.sleep(3)  # it stays given up: no further start
     assert platform.view(model_id)["events"][-1]["id"] == view["events"][-1]["id"]
+
+
+@contextmanager
+def saturated_cpu(seconds: float) -> Iterator[None]:
+    """Busy-loop processes on every core for `seconds` (or until the block ends)."""
+    burn = f"import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end: pass\n"
+    burners = [subprocess.Popen([sys.executable, "-c", burn]) for _ in range(2 * (os.cpu_count() or 1))]
+    try:
+        yield
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
+
+
+def test_500_ms_of_jitter_in_the_agent_reports_on_a_saturated_cpu_restarts_nothing(
+    platform: FaultPlatform,
+) -> None:
+    model_id, view = platform.deploy_iris()
+    assert view["status"] == "ready", view
+    [endpoint] = view["endpoints"]
+    agent, rng, answered = platform.agents["a"], random.Random(11), 0
+    with saturated_cpu(30):
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            agent.send_signal(signal.SIGSTOP)  # the agent, hence its reports, stalls up to 500 ms
+            time.sleep(rng.uniform(0.0, 0.5))
+            agent.send_signal(signal.SIGCONT)
+            time.sleep(rng.uniform(0.1, 0.5))
+            answered += predicts(endpoint)
+    after = platform.view(model_id)
+    assert after["endpoints"] == [endpoint] and after["status"] == "ready"
+    assert not [e for e in after["events"] if e["message"].startswith("replacing ")], after["events"]
+    assert answered > 0 and predicts(endpoint)
