@@ -6,6 +6,7 @@ answer this platform's placement requests too (until topics carry a per-platform
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -153,26 +154,50 @@ def kill(agent: subprocess.Popen[bytes], endpoint: str, sig: signal.Signals) -> 
 
 
 @contextmanager
-def fault_platform(postgres_url: str, home: Path) -> Iterator[FaultPlatform]:
-    """Gateway, node manager, deployer and heartbeat service here, on a fresh PostgreSQL schema."""
-    run = uuid.uuid4().hex[:8]
-    share_build_caches(home)
+def private_schema(postgres_url: str, run: str) -> Iterator[str]:
+    """A PostgreSQL URL whose connections use a fresh schema, dropped afterwards."""
     schema = f"faults_{run}"
     admin = create_engine(make_url(postgres_url).set(drivername="postgresql+psycopg"))
     with admin.begin() as conn:
         conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    db_url = (
-        make_url(postgres_url)
-        .set(drivername="postgresql")
-        .update_query_dict({"options": f"-csearch_path={schema}"})
-    )
-    env = {
-        "CANOPY_HOME": str(home),
-        "CANOPY_BUS_URL": f"sqlite:///{home}/bus.db",
-        "CANOPY_DB_URL": db_url.render_as_string(hide_password=False),
-        "CANOPY_BLOB_URL": f"file://{home}/blobs",
-        **HEAL_ENV,
-    }
+    in_schema = {"options": f"-csearch_path={schema}"}
+    try:
+        yield (
+            make_url(postgres_url)
+            .set(drivername="postgresql")
+            .update_query_dict(in_schema)
+            .render_as_string(hide_password=False)
+        )
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+
+
+@contextmanager
+def fault_platform(
+    home: Path, postgres_url: str | None = None, settings: dict[str, str] | None = None
+) -> Iterator[FaultPlatform]:
+    """Gateway, node manager, deployer and heartbeat service here; on a fresh PostgreSQL schema if given.
+
+    `settings` are CANOPY_* overrides (the tests' short timeouts by default).
+    """
+    run = uuid.uuid4().hex[:8]
+    share_build_caches(home)
+    with contextlib.ExitStack() as stack:
+        db = {"CANOPY_DB_URL": stack.enter_context(private_schema(postgres_url, run))} if postgres_url else {}
+        env = {
+            "CANOPY_HOME": str(home),
+            "CANOPY_BUS_URL": f"sqlite:///{home}/bus.db",
+            "CANOPY_BLOB_URL": f"file://{home}/blobs",
+            **db,
+            **(HEAL_ENV if settings is None else settings),
+        }
+        yield stack.enter_context(_running(home, run, env))
+
+
+@contextmanager
+def _running(home: Path, run: str, env: dict[str, str]) -> Iterator[FaultPlatform]:
+    """The control plane running in this process on the environment `env`."""
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
     backends = open_backends(load_config())
@@ -202,7 +227,5 @@ def fault_platform(postgres_url: str, home: Path) -> Iterator[FaultPlatform]:
                 agent.wait(timeout=20)
         service.stop()
         backends.close()
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
         for key, value in saved.items():
             os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)

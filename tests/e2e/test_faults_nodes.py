@@ -16,7 +16,7 @@ from tests.e2e.faults import FaultPlatform, fault_platform, predicts
 @pytest.fixture(scope="module")
 def platform(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultPlatform]:
     """The fault platform with two agents."""
-    with fault_platform(postgres_url, tmp_path_factory.mktemp("faults-nodes")) as platform:
+    with fault_platform(tmp_path_factory.mktemp("faults-nodes"), postgres_url) as platform:
         nodes = {name: platform.start_agent(name) for name in ("a", "b")}
 
         def both_ready() -> bool:

@@ -23,7 +23,7 @@ from tests.e2e.faults import FaultPlatform, fault_platform, kill, predicts
 @pytest.fixture(scope="module")
 def platform(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultPlatform]:
     """The fault platform with one agent."""
-    with fault_platform(postgres_url, tmp_path_factory.mktemp("faults")) as platform:
+    with fault_platform(tmp_path_factory.mktemp("faults"), postgres_url) as platform:
         platform.start_agent("a")
         yield platform
 
