@@ -5,9 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+import pytest
+
 from canopy.bus.base import Record
 from canopy.bus.typed import Subscriber
-from canopy.contracts import Envelope, Message, topics
+from canopy.contracts import Envelope, Heartbeat, Message, topics
 from canopy.contracts.deploy import DeployRequest, NodeCommand, NodeStatus, WorkloadStatus
 from canopy.deployments.tables import Deployment, Replica
 from canopy.runtime.backends import Backends
@@ -118,3 +120,22 @@ def test_an_exited_replica_is_replaced_once_both_signals_agree(backends: Backend
     healer.tick()
     requests = [r for r in _published(backends, topics.DEPLOY_REQUESTS) if isinstance(r, DeployRequest)]
     assert [(r.model_id, r.generation, r.replace, r.give_up) for r in requests] == [("m1", 2, ["w-new"], "")]
+
+
+def test_a_service_missing_its_heartbeats_is_reported_once(
+    backends: Backends, caplog: pytest.LogCaptureFixture
+) -> None:
+    watcher, _, clock = _platform(backends)
+    beat = Heartbeat(
+        service="scheduler", instance="scheduler@h:1", seq=0, interval=2.0, started_at=datetime.now(UTC)
+    )
+    watcher.on_heartbeat(Envelope("id", datetime.now(UTC), beat), RECORD)
+    clock.now += 5.9  # under CANOPY_HEAL_SERVICE_TIMEOUT (3) intervals of 2 s
+    watcher.tick()
+    assert "sent no heartbeat" not in caplog.text
+    clock.now += 0.2
+    watcher.tick()
+    watcher.tick()
+    assert caplog.text.count("service scheduler (instance scheduler@h:1) sent no heartbeat for 6.1 s") == 1
+    watcher.on_heartbeat(Envelope("id", datetime.now(UTC), beat), RECORD)
+    assert "scheduler@h:1 beats again" in caplog.text
