@@ -221,11 +221,11 @@ def _running(home: Path, run: str, env: dict[str, str]) -> Iterator[FaultPlatfor
     try:
         yield platform
     finally:
+        service.stop()  # first: the agents' last "stopped" events must not set off healing
         for agent in platform.agents.values():
             if agent.poll() is None:
                 agent.terminate()
                 agent.wait(timeout=20)
-        service.stop()
         backends.close()
         for key, value in saved.items():
             os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
