@@ -50,6 +50,7 @@ bench: install infra  ## benchmarks, printing JSON figures
 	$(BIN)/python tests/bench/apps.py
 	$(BIN)/python tests/bench/scheduler.py
 	$(BIN)/python tests/bench/logs.py
+	$(BIN)/python tests/bench/healing.py
 	$(BIN)/python tests/bench/portal.py
 
 TRAIN_VENV ?= $(VENV)/train

@@ -26,6 +26,7 @@ SERVICES: dict[str, str] = {
     "notifier": "services.notifier.service:notifier_components",
     "scheduler": "services.scheduler.service:scheduler_components",
     "logger": "services.logger.service:logger_components",
+    "heartbeat": "services.heartbeat.service:heartbeat_components",
     "demo": "simulators.demo:demo_components",
 }
 

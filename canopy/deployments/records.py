@@ -205,25 +205,22 @@ def build_instance_request(
 
 
 def unfinished_requests(session: Session) -> list[DeployRequest]:
-    """Requests rebuilt from the recorded desired state of every deployment left mid-way.
+    """Requests rebuilt from the recorded desired state of every deployment left mid-way."""
+    deployments = session.scalars(select(Deployment).where(Deployment.status.in_(UNFINISHED)))
+    return [desired_request(session, deployment) for deployment in deployments]
+
+
+def desired_request(session: Session, deployment: Deployment) -> DeployRequest:
+    """The request for a deployment's current generation, rebuilt from its recorded desired state.
 
     A deployment whose model was deleted meanwhile is brought to zero replicas; app instances
     (deployed under their instance id) are rebuilt from their instance.
     """
-    requests: list[DeployRequest] = []
-    for deployment in session.scalars(select(Deployment).where(Deployment.status.in_(UNFINISHED))):
-        labels = json.loads(deployment.node_labels)
-        instance = session.get(AppInstance, deployment.model_id)
-        if instance is not None:
-            requests.append(
-                app_deploy_request(instance, deployment.generation, deployment.desired_replicas, labels)
-            )
-            continue
-        record = session.get(ModelRecord, deployment.model_id)
-        if record is None:
-            requests.append(
-                DeployRequest(model_id=deployment.model_id, generation=deployment.generation, replicas=0)
-            )
-            continue
-        requests.append(deploy_request(record, deployment.generation, deployment.desired_replicas, labels))
-    return requests
+    labels = json.loads(deployment.node_labels)
+    instance = session.get(AppInstance, deployment.model_id)
+    if instance is not None:
+        return app_deploy_request(instance, deployment.generation, deployment.desired_replicas, labels)
+    record = session.get(ModelRecord, deployment.model_id)
+    if record is None:
+        return DeployRequest(model_id=deployment.model_id, generation=deployment.generation, replicas=0)
+    return deploy_request(record, deployment.generation, deployment.desired_replicas, labels)

@@ -12,7 +12,7 @@ from docker.models.containers import Container
 
 from canopy.apps.database import NodeDatabases
 from canopy.apps.database_plan import WORKLOAD_DATABASE_DIR
-from canopy.contracts.deploy import WorkloadSpec
+from canopy.contracts.deploy import ProcessState, WorkloadSpec
 from canopy.logs.workload import WorkloadOutput
 from canopy.workloads.databases import WorkloadDatabases
 from canopy.workloads.docker_network import NETWORK, allow_gateway, bridge_address, ensure_network
@@ -209,6 +209,12 @@ class DockerRuntime(Runtime):
         """Whether the container runs."""
         container = self._container(workload_id)
         return container is not None and container.status == "running"
+
+    def process_state(self, workload_id: str) -> ProcessState:
+        """running, stopped while the container is paused (frozen), else exited."""
+        container = self._container(workload_id)
+        status = "" if container is None else container.status
+        return "running" if status == "running" else "stopped" if status == "paused" else "exited"
 
     def logs(self, workload_id: str, lines: int = 20) -> list[str]:
         """The container's last log lines."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import requests
 
-from canopy.contracts.deploy import WorkloadSpec
+from canopy.contracts.deploy import ProcessState, WorkloadSpec
 
 READY_TIMEOUT_SECONDS = 60.0
 APP_SETTLE_SECONDS = 2.0  # an app without a page is ready once it has run this long
@@ -35,12 +35,12 @@ def probe_for(spec: WorkloadSpec) -> Probe:
     return Probe("", health=False, settle=APP_SETTLE_SECONDS)
 
 
-def answers(session: requests.Session, endpoint: str, probe: Probe) -> bool:
+def answers(session: requests.Session, endpoint: str, probe: Probe, timeout: float = 2.0) -> bool:
     """Whether the endpoint passes the probe's HTTP check once (True when the probe makes none)."""
     if not probe.path:
         return True
     try:
-        response = session.get(f"{endpoint}{probe.path}", timeout=2, allow_redirects=False)
+        response = session.get(f"{endpoint}{probe.path}", timeout=timeout, allow_redirects=False)
         return not probe.health or (response.status_code == 200 and response.json().get("status") == "ready")
     except (requests.RequestException, ValueError):
         return False
@@ -96,6 +96,10 @@ class Runtime(ABC):
         """The ids of the workloads this runtime holds."""
 
     keeps_workloads = False
+
+    def process_state(self, workload_id: str) -> ProcessState:
+        """running, exited, or stopped (frozen by SIGSTOP); runtimes that cannot tell stopped say running."""
+        return "running" if self.running(workload_id) else "exited"
 
     def adopt(self) -> list[Adopted]:
         """Workloads still running from before the agent (re)started; runtimes that keep them say so."""

@@ -21,7 +21,6 @@ from canopy.contracts import Message
 from canopy.contracts.deploy import (
     DeploymentEvent,
     DeployRequest,
-    NodeCommand,
     PlacementDecision,
     PlacementRequest,
     Stage,
@@ -41,7 +40,7 @@ from canopy.models.records import ModelRecord
 from canopy.runtime.backends import Backends
 from canopy.store.models import utcnow
 from canopy.workloads.builder import Package, build_image, build_process_env, python_candidates, unpack
-from canopy.workloads.commands import sign
+from canopy.workloads.commands import node_command
 from canopy.workloads.runtime import Probe, answers, probe_for
 from canopy.workloads.wheels import choose_python
 from services.deployer.apps import prepared_app, start_app, with_app
@@ -49,7 +48,6 @@ from services.deployer.replies import Replies
 
 log = logging.getLogger(__name__)
 
-COMMAND_TTL = timedelta(seconds=60)
 PLACEMENT_TIMEOUT = 15.0
 NODE_WAIT = 30.0  # how long a deployment waits for a node to report or free up before it fails
 NODE_RETRY = 2.0
@@ -112,6 +110,14 @@ class Deployer:
         """Stop surplus replicas, then place, build and start the missing ones."""
         with self.backends.store.session() as session:
             existing = [(r.workload_id, r.node_id, r.state) for r in replicas_of(session, request.model_id)]
+        replaced = [(wid, node) for wid, node, _ in existing if wid in request.replace]
+        if replaced:
+            self.event(request, "starting", f"replacing {', '.join(wid for wid, _ in replaced)}")
+            self.abandon_replicas(request, replaced)
+            existing = [r for r in existing if r[0] not in request.replace]
+        if request.give_up:
+            self.event(request, "failed", request.give_up)
+            return
         keep = [r for r in existing if r[2] == "ready"][: request.replicas]
         surplus = [r for r in existing if r not in keep]
         if surplus:
@@ -218,6 +224,7 @@ class Deployer:
             replicas=replicas,
             node_labels=request.node_labels,
             resources=request.resources,
+            exclude_nodes=request.avoid_nodes,
             occupied=occupied,
         )
         answer = self._ask(placement.request_id, placement, PLACEMENT_TIMEOUT)
@@ -331,23 +338,22 @@ class Deployer:
         with self.backends.store.session() as session:
             remove_replicas(session, [wid for wid, _ in replicas])
 
+    def abandon_replicas(self, request: DeployRequest, replicas: list[tuple[str, str]]) -> None:
+        """Drop replicas from the endpoints at once, then order their nodes to stop them."""
+        with self.backends.store.session() as session:
+            remove_replicas(session, [wid for wid, _ in replicas])
+        for workload_id, node_id in replicas:
+            self.command(request, node_id, "stop", workload_id, None)
+
     def command(
         self, request: DeployRequest, node_id: str, action: str, workload_id: str, spec: WorkloadSpec | None
     ) -> None:
         """Send a signed, expiring, generation-numbered command to one node."""
         now = datetime.now(UTC)
-        command = NodeCommand(
-            cmd_id=uuid.uuid4().hex,
-            node_id=node_id,
-            action=action,  # type: ignore[arg-type]
-            model_id=request.model_id,
-            workload_id=workload_id,
-            generation=request.generation,
-            issued_at=now,
-            expires_at=now + COMMAND_TTL,
-            spec=spec,
+        command = node_command(
+            self.key, node_id, action, request.model_id, workload_id, request.generation, now, spec
         )
-        publish(self.backends.bus, sign(command, self.key), key=node_id)
+        publish(self.backends.bus, command, key=node_id)
         self.backends.bus.flush()
 
     def _ask(self, key: str, message: Message, timeout: float) -> Message | None:

@@ -23,18 +23,16 @@ from canopy.runtime.subscription import SubscriptionLoop
 from canopy.workloads.runtime import Runtime
 from services.node_agent.agent import AgentSettings, NodeAgent
 
-REPORT_INTERVAL_SECONDS = 2.0
-
 
 class StatusReporter(LoopThread):
-    """Publishes the node's status every couple of seconds."""
+    """Publishes the node's status every `interval` seconds (CANOPY_NODE_REPORT_INTERVAL)."""
 
     name = "node-status"
-    idle_seconds = REPORT_INTERVAL_SECONDS
 
-    def __init__(self, agent: NodeAgent) -> None:
+    def __init__(self, agent: NodeAgent, interval: float) -> None:
         super().__init__()
         self.agent = agent
+        self.idle_seconds = interval
 
     def step(self) -> None:
         """Report once."""
@@ -119,7 +117,7 @@ def agent_components(
     return [
         AgentLifecycle(agent),
         SubscriptionLoop("node-commands", subscribe),
-        StatusReporter(agent),
+        StatusReporter(agent, backends.config.node_report_interval),
     ]
 
 
