@@ -11,14 +11,14 @@ from collections.abc import Iterator
 import pytest
 from platform_sdk._http import ConnectionPool
 from platform_sdk.serving.app import refusal
-from platform_sdk.serving.server import HttpServer
+from platform_sdk.serving.server import HttpServer, Reply
 
 LIMIT = 1024
 
 
-def echo(method: str, path: str, content_type: str, body: bytes) -> tuple[int, bytes, str]:
+def echo(method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
     """A handler that answers with what it was given."""
-    return 200, f"{method} {path} {content_type} ".encode() + body, "text/plain"
+    return Reply(200, f"{method} {path} {headers.get('content-type', '')} ".encode() + body, "text/plain")
 
 
 @pytest.fixture()
