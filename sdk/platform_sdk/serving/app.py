@@ -120,7 +120,7 @@ class ModelServer:
             return to_json({legacy.response_key: self.pipeline.predict_legacy(record)})
         if isinstance(inputs, list):
             records = [validate_record(self.spec.inputs, item) for item in inputs]
-            return to_json({"outputs": [self.pipeline.predict(record) for record in records]})
+            return to_json({"outputs": self.pipeline.predict_batch(records)})
         return to_json({"outputs": self.pipeline.predict(validate_record(self.spec.inputs, inputs))})
 
     def _predict_form(self, form: dict[str, Any], filenames: dict[str, str]) -> Reply:
@@ -142,18 +142,18 @@ class ModelServer:
             return to_json({key: self.pipeline.predict_legacy(handle.name)})
 
     def infer(self, body: dict[str, Any]) -> dict[str, Any]:
-        """POST /v2/models/{name}/infer: KServe tensors in, tensors out, one pipeline run per row."""
-        results = []
+        """POST /v2/models/{name}/infer: KServe tensors in, tensors out, the rows predicted as one batch."""
+        records = []
         for index, record in enumerate(oip.records_from_request(self.spec, body)):
             try:
-                clean = validate_record(self.spec.inputs, record, allow_extra=bool(self.spec.legacy))
+                records.append(validate_record(self.spec.inputs, record, allow_extra=bool(self.spec.legacy)))
             except RequestError as exc:
                 exc.details = {f"{name}[{index}]": problem for name, problem in (exc.details or {}).items()}
                 raise
-            if self.spec.legacy:
-                results.append({"output": self.pipeline.predict_legacy(clean)})
-            else:
-                results.append(self.pipeline.predict(clean))
+        if self.spec.legacy:
+            results = [{"output": self.pipeline.predict_legacy(record)} for record in records]
+        else:
+            results = self.pipeline.predict_batch(records)
         return oip.response(self.spec, results, body.get("id"))
 
 
