@@ -28,12 +28,20 @@ def first_row(value: Any, index: int = 0) -> Any:
 
 def first_row_item(value: Any) -> Any:
     """A plain Python value (scalar or list) for one row that may be a numpy value."""
+    if isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], (bool, int, float)):
+        return value[0]
     import numpy as np
 
     array = np.asarray(value)
     if array.ndim == 0:
         return array.item()
     return array.reshape(-1)[0].item() if array.size == 1 else array.tolist()
+
+
+def _plain(value: Any) -> Any:
+    return value.tolist() if hasattr(value, "tolist") else value
 
 
 class Pipeline:
@@ -95,6 +103,10 @@ class Pipeline:
         except ValueError:  # arrays of different shapes: no single tensor holds them
             return [self._predict_one(record) for record in records]
         raw = self._infer(batch)
+        if isinstance(raw, Mapping):  # plain lists once per batch, so that each row is a cheap index
+            raw = {name: _plain(value) for name, value in raw.items()}
+        else:
+            raw = _plain(raw)
         return [self.name_outputs(raw, index) for index in range(len(records))]
 
     def _predict_one(self, record: Mapping[str, Any]) -> dict[str, Any]:
