@@ -59,7 +59,9 @@ class Batcher:
         """Run the batch; when it fails, run each item alone so one bad item fails only its own request."""
         try:
             results = self._run_batch([job.item for job in jobs])
-            for job, result in zip(jobs, results, strict=True):
+            if len(results) != len(jobs):
+                raise RuntimeError(f"the model gave {len(results)} results for a batch of {len(jobs)}")
+            for job, result in zip(jobs, results):  # no strict=: replicas may run Python 3.9
                 job.result = result
         except Exception as exc:
             if len(jobs) == 1:
