@@ -93,16 +93,16 @@ def throughput(port: int, duration: float) -> tuple[int, float, float]:
     return sum(counts), time.monotonic() - started, time.process_time() - cpu
 
 
-def in_process(duration: float) -> float:
-    """Predictions/s of the same model called in this process, one record per call."""
+def in_process(duration: float) -> tuple[float, float]:
+    """Predictions/s of the same model called in this process, one record per call, and CPU ms per call."""
     pipeline = Pipeline(read_package(PACKAGE))
     features = np.asarray([list(RECORD.values())], dtype="float32")
     count, stop = 0, time.monotonic() + duration
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.thread_time()
     while time.monotonic() < stop:
         pipeline.name_outputs(pipeline.adapter.predict(features))
         count += 1
-    return count / (time.monotonic() - started)
+    return count / (time.monotonic() - started), (time.thread_time() - cpu) / count * 1000
 
 
 def model_calls(url: str) -> float:
@@ -168,13 +168,16 @@ def main() -> None:
         cpu_ms = (cpu_seconds(server.process.pid) - cpu) / count * 1000
         batch = count / (model_calls(server.url) - calls)
         figures = overhead(server.url, args.calls)
-    baseline = (before + in_process(args.duration / 2)) / 2
+    after = in_process(args.duration / 2)
+    baseline, baseline_cpu_ms = (before[0] + after[0]) / 2, (before[1] + after[1]) / 2
     rate = count / seconds
     report = {
         "predictions_per_s_8_callers": round(rate, 1),
         "in_process_predictions_per_s": round(baseline, 1),
         "served_over_in_process": round(rate / baseline, 2),
         "server_cpu_ms_per_prediction": round(cpu_ms, 3),
+        "in_process_cpu_ms_per_prediction": round(baseline_cpu_ms, 3),
+        "server_predictions_per_cpu_s": round(1000 / cpu_ms),
         "predictions_per_model_call": round(batch, 2),
         "load_generator_cpu_ms_per_request": round(client_cpu / count * 1000, 3),
     }
