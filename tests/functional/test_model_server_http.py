@@ -86,6 +86,7 @@ def test_chunked_bodies_over_the_limit_are_refused(server: HttpServer) -> None:
         b"GET / SPDY/3\r\n\r\n",
         b"GET / HTTP/1.1\r\nno colon here\r\n\r\n",
         b"POST / HTTP/1.1\r\nContent-Length: -4\r\n\r\n",
+        b"POST / HTTP/1.1\r\nContent-Length: \xb2\r\n\r\n",
         b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
         b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n",
         b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 101 + b"\r\n",

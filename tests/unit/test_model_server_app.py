@@ -197,6 +197,7 @@ def test_oip_binary_tensors_in_and_out(iris: Client) -> None:
             "Header-Content",
         ),
         ([], 0, {"Inference-Header-Content-Length": "999"}, "Header-Content"),
+        ([], 0, {"Inference-Header-Content-Length": "\u00b2"}, "Header-Content"),
         ([("sepal_length", "FP32", b"\0" * 4)], -40, {}, "must be JSON"),
     ],
 )

@@ -51,7 +51,7 @@ def read_request(headers: dict[str, str], body: bytes) -> dict[str, Any]:
     text = headers.get(HEADER_LENGTH)
     if text is None:
         return _json(body)
-    if not text.isdigit() or int(text) > len(body):
+    if not (text.isascii() and text.isdigit()) or int(text) > len(body):
         raise RequestError(400, "bad_request", f"bad Inference-Header-Content-Length {text[:40]!r}")
     request = _json(body[: int(text)])
     offset = int(text)

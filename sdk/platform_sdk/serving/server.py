@@ -121,7 +121,7 @@ def read_body(stream: BinaryIO, head: RequestHead, limit: int) -> bytes:
     text = head.headers.get("content-length")
     if text is None:
         return b""
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise Refused(400, f"bad Content-Length {text[:40]!r}")
     length = int(text)
     if length > limit:
