@@ -87,10 +87,16 @@ def wsgi(server: ModelServer) -> Callable[[dict[str, Any], Callable[..., Any]], 
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-        status, payload, content_type = server.handle(
-            environ["REQUEST_METHOD"], environ["PATH_INFO"], environ.get("CONTENT_TYPE", ""), body
+        headers = {
+            key[5:].replace("_", "-").lower(): value for key, value in environ.items() if key[:5] == "HTTP_"
+        }
+        headers["content-type"] = environ.get("CONTENT_TYPE", "")
+        status, payload, content_type, extra = server.handle(
+            environ["REQUEST_METHOD"], environ["PATH_INFO"], headers, body
         )
-        start_response(f"{status} -", [("Content-Type", content_type), ("Content-Length", str(len(payload)))])
+        start_response(
+            f"{status} -", [("Content-Type", content_type), ("Content-Length", str(len(payload))), *extra]
+        )
         return [payload]
 
     return application

@@ -11,11 +11,20 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 from urllib.parse import unquote
 
-Reply = tuple[int, bytes, str]
-Handler = Callable[[str, str, str, bytes], Reply]  # method, path, content type, body -> reply
+
+class Reply(NamedTuple):
+    """A handler's answer: status, body, content type, and any further response headers."""
+
+    status: int
+    payload: bytes
+    content_type: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+Handler = Callable[[str, str, dict[str, str], bytes], Reply]  # method, path, headers (lower case), body
 CONNECTION_LIMIT = 256
 IDLE_TIMEOUT = 120.0
 MAX_LINE = 65536
@@ -112,7 +121,7 @@ def read_body(stream: BinaryIO, head: RequestHead, limit: int) -> bytes:
     text = head.headers.get("content-length")
     if text is None:
         return b""
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise Refused(400, f"bad Content-Length {text[:40]!r}")
     length = int(text)
     if length > limit:
@@ -123,12 +132,14 @@ def read_body(stream: BinaryIO, head: RequestHead, limit: int) -> bytes:
     return body
 
 
-def render(status: int, payload: bytes, content_type: str, keep_alive: bool) -> bytes:
+def render(reply: Reply, keep_alive: bool) -> bytes:
     """The whole response as one buffer, so it goes out in one send."""
+    status, payload, content_type, headers = reply
     head = (
         f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}\r\nServer: canopy-model\r\n"
         f"Content-Type: {content_type}\r\nContent-Length: {len(payload)}\r\n"
     )
+    head += "".join(f"{name}: {value}\r\n" for name, value in headers)
     if not keep_alive:
         head += "Connection: close\r\n"
     return head.encode("latin-1") + b"\r\n" + payload
@@ -192,15 +203,12 @@ class HttpServer:
                 sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
             body = read_body(stream, head, self.max_body)
         except Refused as refused:
-            status, payload, content_type = self.refusal(refused.status, refused.message)
-            sock.sendall(render(status, payload, content_type, keep_alive=False))
+            sock.sendall(render(self.refusal(refused.status, refused.message), keep_alive=False))
             return False
         with self._running:
-            status, payload, content_type = self.handler(
-                head.method, head.path, head.headers.get("content-type", ""), body
-            )
+            reply = self.handler(head.method, head.path, head.headers, body)
         keep_alive = head.keep_alive()
-        sock.sendall(render(status, payload, content_type, keep_alive))
+        sock.sendall(render(reply, keep_alive))
         return keep_alive
 
     def close(self) -> None:
