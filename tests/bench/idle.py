@@ -2,8 +2,9 @@
 
 Usage: python tests/bench/idle.py [--warmup 40] [--duration 30]
 
-Runs `canopy up --demo` on the embedded defaults in a fresh CANOPY_HOME, waits --warmup seconds (the
-demo model and app deploy meanwhile), then measures CPU over --duration seconds and memory at the end:
+Runs `canopy up --demo` on the embedded defaults in a fresh CANOPY_HOME whose store is already migrated
+(as after a first start), waits --warmup seconds (the demo model and app deploy meanwhile), then
+measures CPU over --duration seconds and memory at the end:
 - per component of the platform process, from its threads' CPU times (thread names, which the process
   reports on SIGUSR1, are grouped by service: gateway, deployer, node agent, simulators, the bus, ...);
 - per workload process (the demo model's server and the demo app, in their sandboxes);
@@ -194,6 +195,16 @@ def main() -> None:
             "CANOPY_API_PORT": str(port),
             "CANOPY_ADMIN_PASSWORD": "idle-bench-password",
         }
+        subprocess.run(  # the store as after a first start, so this one only opens it
+            [
+                sys.executable,
+                "-c",
+                "from canopy.config import load_config as c; from canopy.store import "
+                "open_store as o; o(c().db_url).migrate()",
+            ],
+            env=env,
+            check=True,
+        )
         names_file = home / "threads.json"
         log_path = home / "up.log"
         log = log_path.open("wb")
