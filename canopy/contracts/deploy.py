@@ -39,13 +39,13 @@ class WorkloadSpec(BaseModel):
     model_id: str
     kind: WorkloadKind = "model"
     runtime: Literal["process", "docker"]
-    package_dir: str = Field(default="", description="process: the unpacked package on the host")
+    package_dir: str = Field(default="", description="the unpacked package on the host (bound read-only)")
     env_dir: str = Field(default="", description="process: the virtualenv with the model server")
-    sdk_dir: str = Field(default="", description="process: the PYTHONPATH entry holding platform_sdk")
+    sdk_dir: str = Field(default="", description="the PYTHONPATH entry with platform_sdk (bound read-only)")
     python: str = Field(
         default="", description="process: the Python whose root filesystem it runs in (3.11 if empty)"
     )
-    image: str = Field(default="", description="docker: the image to run")
+    image: str = Field(default="", description="docker: the image to run (the package's dependencies)")
     resources: Resources = Resources()
     entry: str = Field(default="", description="app: 'module:function', 'module' or 'file.py'")
     page_port: int = Field(default=0, ge=0, le=65535, description="app: its page's port, 0 for none")

@@ -20,7 +20,9 @@ from canopy.workloads.launch import app_variables, has_endpoint, launch_command
 from canopy.workloads.runtime import Adopted, Runtime, tail
 
 CONTAINER_PORT = 8000
-MODEL_DIR = "/opt/model"  # where the image holds the package (deploy/model.Dockerfile)
+MODEL_DIR = "/opt/model"  # where the package is bound read-only
+SDK_DIR = "/opt/sdk"  # where the SDK bundle is bound read-only (the PYTHONPATH entry)
+PYTHON = "/opt/venv/bin/python"  # the dependencies image's virtualenv (deploy/deps.Dockerfile)
 WORKLOAD_USER = "10001:10001"
 WORKLOAD_GID = 10001
 PIDS_LIMIT = 256
@@ -56,6 +58,24 @@ def hardening(spec: WorkloadSpec) -> dict[str, object]:
     }
 
 
+WORKLOAD_ENV = {
+    "PYTHONPATH": SDK_DIR,
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "PYTHONUNBUFFERED": "1",
+    "HOME": "/tmp",
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+}
+
+
+def read_only_binds(spec: WorkloadSpec, database_dir: str = "") -> dict[str, dict[str, str]]:
+    """The host folders a container sees, all read-only: the package, the SDK, its database's socket."""
+    targets = {spec.package_dir: MODEL_DIR, spec.sdk_dir: SDK_DIR}
+    if database_dir:
+        targets[database_dir] = WORKLOAD_DATABASE_DIR
+    return {source: {"bind": target, "mode": "ro"} for source, target in targets.items()}
+
+
 def _endpoint(container: Container) -> str:
     """The 127.0.0.1 URL the container's served port is published on, or ''."""
     port = container.labels.get("canopy.port", str(CONTAINER_PORT))
@@ -64,7 +84,7 @@ def _endpoint(container: Container) -> str:
 
 
 class DockerRuntime(Runtime):
-    """Runs each workload as a container of its model image, published on 127.0.0.1 only."""
+    """Runs each workload as a container of its dependencies image, published on 127.0.0.1 only."""
 
     name = "docker"
 
@@ -120,16 +140,16 @@ class DockerRuntime(Runtime):
 
     def _run(self, workload_id: str, spec: WorkloadSpec, generation: int) -> Container:
         """Run the workload's container, its instance's database (bound read-only) started first."""
+        if not spec.package_dir or not spec.sdk_dir:
+            raise ValueError("a docker workload spec needs the package and SDK folders to bind")
         database = self.databases.start(workload_id, spec, WORKLOAD_GID)
-        volumes = (
-            {str(database.socket_dir): {"bind": WORKLOAD_DATABASE_DIR, "mode": "ro"}} if database else {}
-        )
+        volumes = read_only_binds(spec, str(database.socket_dir) if database else "")
         ensure_network(self.client)
         port = container_port(spec)
         api = self._gateway_for_workloads() if spec.kind == "app" else ""
         return self.client.containers.run(
             spec.image,
-            command=launch_command(spec, "/opt/venv/bin/python", MODEL_DIR, "0.0.0.0", port),
+            command=launch_command(spec, PYTHON, MODEL_DIR, "0.0.0.0", port),
             name=container_name(workload_id),
             detach=True,
             working_dir=MODEL_DIR,
@@ -143,8 +163,7 @@ class DockerRuntime(Runtime):
                 "canopy.database": "1" if database else "0",
             },
             environment={
-                "OMP_NUM_THREADS": "1",
-                "OPENBLAS_NUM_THREADS": "1",
+                **WORKLOAD_ENV,
                 **app_variables(spec, api, port),
                 **(database.workload_env if database else {}),
             },

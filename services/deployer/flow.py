@@ -39,7 +39,14 @@ from canopy.errors import CanopyError
 from canopy.models.records import ModelRecord
 from canopy.runtime.backends import Backends
 from canopy.store.models import utcnow
-from canopy.workloads.builder import Package, build_image, build_process_env, python_candidates, unpack
+from canopy.workloads.builder import (
+    Package,
+    build_process_env,
+    deps_image,
+    python_candidates,
+    shared_sdk,
+    unpack,
+)
 from canopy.workloads.commands import node_command
 from canopy.workloads.runtime import Probe, answers, probe_for
 from canopy.workloads.wheels import choose_python
@@ -237,13 +244,18 @@ class Deployer:
         return answer
 
     def build(self, request: DeployRequest, package: Package, runtime: str) -> WorkloadSpec:
-        """Build the artefact the runtime starts: a virtualenv or an image."""
+        """Build what the runtime starts from: a virtualenv, or an image (the package is bound at start)."""
         home, rootfs_cache = self.backends.config.home, Path(self.backends.config.rootfs_dir)
         if runtime == "docker":
-            self.event(request, "building", "building the image from the local base image")
-            image = build_image(package, home, rootfs_cache)
+            self.event(request, "building", "finding or building the dependencies image")
+            image = deps_image(package, home, rootfs_cache)
             return WorkloadSpec(
-                model_id=request.model_id, runtime="docker", image=image, resources=request.resources
+                model_id=request.model_id,
+                runtime="docker",
+                image=image,
+                package_dir=str(package.directory),
+                sdk_dir=str(shared_sdk(home)),
+                resources=request.resources,
             )
         self.event(request, "building", "preparing the virtualenv in the sandbox root filesystem")
         built = build_process_env(package, home, rootfs_cache)

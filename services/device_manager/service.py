@@ -21,7 +21,6 @@ from canopy.telemetry.mqtt import MqttLogin
 from canopy.telemetry.registry import StoreDirectory
 from canopy.telemetry.storage import LatestWriter
 from services.device_manager.commands import AckRecorder, CommandRouter, StateFromMqtt
-from services.device_manager.mqtt_bridge import MqttBridge, installation_client_id
 from services.device_manager.processor import GROUP, TelemetryProcessor
 
 log = logging.getLogger(__name__)
@@ -100,6 +99,8 @@ def device_manager_components(
     config = backends.config
     bridge = None
     if config.mqtt_url:
+        from services.device_manager.mqtt_bridge import MqttBridge, installation_client_id  # loads paho
+
         login = MqttLogin.parse(config.mqtt_url, config.mqtt_username, config.mqtt_password)
         client_id = where.mqtt_client_id or installation_client_id(config.home)
         bridge = MqttBridge(login, bus, processor.handle, StateFromMqtt(bus, directory), client_id)
