@@ -334,6 +334,8 @@ def run(args: argparse.Namespace, store: str) -> None:
         booked.add(create_booking(backends.store, user_id, request, datetime.now(UTC), limits).id)
         instants += [start, start + WINDOW]
     booking_seconds = time.monotonic() - created
+    if datetime.now(UTC) > first - timedelta(seconds=args.lead):
+        raise SystemExit(f"making the bookings took {booking_seconds:.0f} s: the first windows are too close")
     due_instants = set(instants)
     fired: list[float] = []
     components = scheduler_components(
