@@ -50,12 +50,19 @@ def _armable(found: Sequence[Window], states: States, due: datetime, now: dateti
 class BookingClock:
     """Plans and runs the windows of each booking; one booking's ticks never overlap."""
 
-    def __init__(self, store: Store, bus: Bus, config: Config, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        bus: Bus,
+        config: Config,
+        clock: Callable[[], datetime],
+        instant_store: Store | None = None,
+    ) -> None:
         self.store = store
         self.bus = bus
         self.clock = clock
         self.lead = timedelta(seconds=float(config.booking_lead_seconds))
-        self.runner = WindowRunner(store, bus, config, clock)
+        self.runner = WindowRunner(store, bus, config, clock, instant_store)
         self.armed: dict[str, Armed] = {}
         self.settled: dict[str, str] = {}  # booking -> its status when its last tick found nothing to come
         self._windows: dict[str, list[Window]] = {}

@@ -58,6 +58,7 @@ class WindowRunner:
     bus: Bus
     config: Config
     clock: Callable[[], datetime]
+    instant_store: Store | None = None  # the starter's (see gate.starter_store); else `store`
     _prebuilt: dict[str, tuple[DeployRequest, str | None]] = field(default_factory=dict, repr=False)
 
     def run(self, action: Action, booking: Booking, record: WindowState | None) -> None:
@@ -160,7 +161,7 @@ class WindowRunner:
 
     def fire_armed(self, batch: Sequence[Armed]) -> list[Armed]:
         """Start or stop armed windows still as armed: one transaction, the publishes, one flush."""
-        done = Instants(self.store, self.clock, self._send, self._event).fire(batch)
+        done = Instants(self.instant_store or self.store, self.clock, self._send, self._event).fire(batch)
         if done:
             self.bus.flush()
         return done

@@ -35,12 +35,11 @@ from canopy.runtime.backends import Backends
 from canopy.runtime.subscription import SubscriptionLoop
 from canopy.store.models import utcnow
 from services.scheduler.core import BookingClock
-from services.scheduler.gate import gated
+from services.scheduler.gate import SQLITE_WORKERS, gated, starter_store, tick_workers
 from services.scheduler.instants import Armed
 
 log = logging.getLogger(__name__)
 
-WORKERS = 4
 BATCH = 200  # armed starts recorded in one transaction at most
 RESYNC = timedelta(seconds=30)
 LATENESS = Histogram(
@@ -56,9 +55,12 @@ class BookingJobs:
 
     name = "booking-jobs"
 
-    def __init__(self, clock: BookingClock, on_fire: FireHook | None = None) -> None:
+    def __init__(
+        self, clock: BookingClock, on_fire: FireHook | None = None, workers: int = SQLITE_WORKERS
+    ) -> None:
         self.clock = clock
         self.on_fire = on_fire
+        self.workers = workers
         self._scheduler: BackgroundScheduler | None = None
         self._starts: queue.SimpleQueue[Armed | None] = queue.SimpleQueue()
         self._starter: threading.Thread | None = None
@@ -68,7 +70,7 @@ class BookingJobs:
         """Start APScheduler and the starter, then tick every booking that may need it (rebuilding jobs)."""
         self._starter = threading.Thread(target=self._start_loop, name="scheduler-starts", daemon=True)
         self._starter.start()
-        self._executors = {"default": ThreadPoolExecutor(WORKERS), "instant": ThreadPoolExecutor(1)}
+        self._executors = {"default": ThreadPoolExecutor(self.workers), "instant": ThreadPoolExecutor(1)}
         self._scheduler = BackgroundScheduler(
             timezone=UTC,
             executors=self._executors,
@@ -93,6 +95,9 @@ class BookingJobs:
             self._starts.put(None)
             self._starter.join()
             self._starter = None
+        own = self.clock.runner.instant_store
+        if own is not None and own is not self.clock.store:
+            own.close()
 
     def problem(self) -> str | None:
         """Why the scheduler is not working, or None."""
@@ -208,7 +213,8 @@ def schedule_handler(jobs: BookingJobs) -> Callable[[Envelope, Record], None]:
 def scheduler_components(backends: Backends, on_fire: FireHook | None = None) -> list[Component]:
     """The scheduler's jobs and its bus subscription (schedule requests and deployment failures)."""
     store = gated(backends.store)
-    jobs = BookingJobs(BookingClock(store, backends.bus, backends.config, utcnow), on_fire)
+    clock = BookingClock(store, backends.bus, backends.config, utcnow, starter_store(store))
+    jobs = BookingJobs(clock, on_fire, tick_workers(store))
     group = platform_group("scheduler", backends.config.db_url)
     handler = schedule_handler(jobs)
     return [
