@@ -50,6 +50,7 @@ from canopy.workloads.builder import (
 from canopy.workloads.commands import node_command
 from canopy.workloads.runtime import Probe, answers, probe_for
 from canopy.workloads.wheels import choose_python
+from services.deployer.ahead import Ahead, AheadStarts
 from services.deployer.apps import prepared_app, start_app, with_app
 from services.deployer.replies import Replies
 
@@ -83,18 +84,19 @@ class Deployer:
     key: Ed25519PrivateKey
 
     def __post_init__(self) -> None:
-        """Per-model locks, so requests for one model run in order."""
+        """Per-model locks, so requests for one model run in order; starts prepared ahead."""
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self.ahead = AheadStarts()
 
     def handle(self, request: DeployRequest) -> None:
-        """Bring the model to the requested replica count, reporting progress and failures."""
-        if request.prepare:
-            self.prepare(request)
-            return
+        """Bring the model to the requested replica count (or prepare its start), reporting progress."""
         with self._guard:
             lock = self._locks.setdefault(request.model_id, threading.Lock())
         with lock:
+            if request.prepare:
+                self.prepare(request)
+                return
             with self.backends.store.session() as session:
                 if request.generation != current_generation(session, request.model_id):
                     log.info(
@@ -136,7 +138,13 @@ class Deployer:
                 self.purge(request)
             return
         missing = request.replicas - len(keep)
-        if missing > 0:
+        ahead = self.ahead.take(request.model_id, self.backends.store, utcnow()) if missing > 0 else None
+        if ahead is not None and not keep and len(ahead.decision.nodes) == missing:
+            workload = start_app(self.backends.store, request.model_id)
+            self.event(request, "placing", f"placed and built ahead on {', '.join(ahead.decision.nodes)}")
+            specs = {rt: with_app(spec, workload) for rt, spec in ahead.specs.items()}
+            self.start_replicas(request, ahead.decision, specs)
+        elif missing > 0:
             self.event(request, "building", "fetching the package and checking its digest")
             app = start_app(self.backends.store, request.model_id) if request.kind == "app" else None
             blob_key, sha256 = (app.blob_key, app.sha256) if app else self.stored_package(request.model_id)
@@ -163,11 +171,12 @@ class Deployer:
         self.event(request, "ready", f"{len(endpoints)} replica(s) ready: {', '.join(endpoints)}")
 
     def prepare(self, request: DeployRequest) -> None:
-        """Fetch, check and unpack an app instance's package and fill the wheel cache, so a start only builds.
+        """Place an app instance ahead of its start and build what its node's runtime starts there.
 
-        What a later start then finds ready: the unpacked package (per digest) and the wheels its
-        requirements pin (per Python), both cached under CANOPY_HOME; failures are logged, and the
-        start does the work again and reports them.
+        Fetching, checking and unpacking the package, filling the wheel cache, asking the node manager
+        for a node and building the virtualenv or image: a later start of the same instance finds them
+        in `ahead` and only starts it. Failures are logged; the start then does the work again and
+        reports them.
         """
         started = time.monotonic()
         try:
@@ -186,10 +195,18 @@ class Deployer:
             choose_python(
                 package.requirements, python_candidates(package.python), home / "wheels", private=home
             )
+            decision = self.ask_placement(request, 1, {})
+            specs = {rt: self.artefact(request, package, rt) for rt in set(decision.runtimes.values())}
         except Exception as exc:
             log.warning("preparing app instance %s failed (its start will retry): %s", request.model_id, exc)
             return
-        log.info("prepared app instance %s in %.1f s", request.model_id, time.monotonic() - started)
+        self.ahead.keep(request.model_id, Ahead(decision, specs))
+        log.info(
+            "prepared app instance %s on %s in %.1f s",
+            request.model_id,
+            ", ".join(decision.nodes),
+            time.monotonic() - started,
+        )
 
     def purge(self, request: DeployRequest) -> None:
         """Tell every node known to the platform to drop the data the deleted instance left there."""
@@ -244,10 +261,17 @@ class Deployer:
         return answer
 
     def build(self, request: DeployRequest, package: Package, runtime: str) -> WorkloadSpec:
-        """Build what the runtime starts from: a virtualenv, or an image (the package is bound at start)."""
-        home, rootfs_cache = self.backends.config.home, Path(self.backends.config.rootfs_dir)
+        """Build the artefact the runtime starts, telling the deployment's progress."""
         if runtime == "docker":
             self.event(request, "building", "finding or building the dependencies image")
+        else:
+            self.event(request, "building", "preparing the virtualenv in the sandbox root filesystem")
+        return self.artefact(request, package, runtime)
+
+    def artefact(self, request: DeployRequest, package: Package, runtime: str) -> WorkloadSpec:
+        """Build what the runtime starts: a virtualenv, or an image (the package is bound at start)."""
+        home, rootfs_cache = self.backends.config.home, Path(self.backends.config.rootfs_dir)
+        if runtime == "docker":
             image = deps_image(package, home, rootfs_cache)
             return WorkloadSpec(
                 model_id=request.model_id,
@@ -257,7 +281,6 @@ class Deployer:
                 sdk_dir=str(shared_sdk(home)),
                 resources=request.resources,
             )
-        self.event(request, "building", "preparing the virtualenv in the sandbox root filesystem")
         built = build_process_env(package, home, rootfs_cache)
         return WorkloadSpec(
             model_id=request.model_id,

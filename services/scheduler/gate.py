@@ -3,7 +3,8 @@
 SQLite lets one writer in at a time and makes the others retry with growing sleeps (1, 2, 5, 10 ...
 ms), so a start arriving while the tick workers write could wait tens of milliseconds. Here the
 scheduler's sessions wait on a condition instead, woken the moment the previous one commits, and a
-thread marked urgent (the starter) goes before every waiting worker. PostgreSQL needs none of this.
+thread marked urgent (the starter) goes before every waiting worker. PostgreSQL needs none of this: there
+the starter has a connection pool of its own, and more tick workers wait on round trips at once.
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ from contextlib import contextmanager
 from sqlalchemy.orm import Session
 
 from canopy.store import Store
+from canopy.store.engine import build_engine
+
+SQLITE_WORKERS = 4
+SERVER_WORKERS = 8  # with the starter's own pool, within PostgreSQL's default pool of 5 + 10 overflow
 
 
 class GatedStore(Store):
@@ -75,3 +80,13 @@ class GatedStore(Store):
 def gated(store: Store) -> Store:
     """`store` in turns if it is SQLite, else as it is."""
     return GatedStore(store) if store.engine.dialect.name == "sqlite" else store
+
+
+def starter_store(store: Store) -> Store:
+    """The starter's store: a pool of its own on a server database; on SQLite the gated one."""
+    return store if isinstance(store, GatedStore) else Store(build_engine(store.engine.url))
+
+
+def tick_workers(store: Store) -> int:
+    """How many ticks run at once: SQLite takes them in turns anyway; a server waits on round trips."""
+    return SQLITE_WORKERS if isinstance(store, GatedStore) else SERVER_WORKERS

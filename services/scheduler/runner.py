@@ -5,8 +5,8 @@ app_deploy_request), so a booked instance is an ordinary app instance of the boo
 is recorded in booking_windows before the messages go out; replays are harmless (a later generation
 supersedes). Messages are only queued here: whoever runs the actions flushes the bus once after them.
 
-The hot path is `start_armed`: a window prepared ahead is armed (its deploy request and page URL built
-in memory), so at the instant a batch of starts costs one short transaction, the publishes and one flush.
+The hot path is `fire_armed`: a window prepared ahead is armed (see services/scheduler/instants.py), so
+at its start and its end a batch costs one short transaction, the publishes and one flush.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from canopy.apps.deploying import app_deploy_request, instance_manifest
@@ -33,14 +32,14 @@ from canopy.config import Config
 from canopy.contracts import Message
 from canopy.contracts.bookings import BookingEvent, BookingEventKind
 from canopy.contracts.deploy import DeployRequest
-from canopy.deployments.records import build_instance_request, current_generation, request_generation
+from canopy.deployments.records import build_instance_request, current_generation
 from canopy.deployments.tables import Deployment
 from canopy.errors import CanopyError, Conflict
 from canopy.store import Store
+from services.scheduler.instants import Armed, Instants, started_detail
 
 log = logging.getLogger(__name__)
 PAGE_PREFIX = "/apps"
-LATE_NOTICE = 60.0  # seconds: a start later than this says the scheduler was down
 
 
 def page_url(config: Config, instance: AppInstance) -> str | None:
@@ -51,22 +50,6 @@ def page_url(config: Config, instance: AppInstance) -> str | None:
     return f"{base}{PAGE_PREFIX}/{instance.id}/"
 
 
-@dataclass(frozen=True)
-class Armed:
-    """A prepared window waiting for its instant: everything its start needs, built ahead."""
-
-    booking: Booking
-    window: Window
-    instance_id: str
-    request: DeployRequest
-    url: str | None
-
-
-def started_detail(late: float) -> str:
-    """What the started event says about how late it is."""
-    return f"started {late:.0f} s late (the scheduler was down)" if late > LATE_NOTICE else "started"
-
-
 @dataclass
 class WindowRunner:
     """Executes planned actions against the store and the bus."""
@@ -75,6 +58,7 @@ class WindowRunner:
     bus: Bus
     config: Config
     clock: Callable[[], datetime]
+    instant_store: Store | None = None  # the starter's (see gate.starter_store); else `store`
     _prebuilt: dict[str, tuple[DeployRequest, str | None]] = field(default_factory=dict, repr=False)
 
     def run(self, action: Action, booking: Booking, record: WindowState | None) -> None:
@@ -175,39 +159,12 @@ class WindowRunner:
                 found = app_deploy_request(instance, generation, 1, {}), page_url(self.config, instance)
         return Armed(booking, window, instance_id, *found)
 
-    def start_armed(self, batch: Sequence[Armed]) -> list[Armed]:
-        """Start armed windows still prepared: one transaction, the publishes, one flush; those started."""
-        ids = [a.booking.id for a in batch]
-        now, started = self.clock(), []
-        with self.store.session() as session:
-            query = select(Booking.id).where(Booking.id.in_(ids), Booking.status == "active")
-            active = set(session.scalars(query))
-            rows = {
-                (r.booking_id, r.start): r
-                for r in session.scalars(select(BookingWindow).where(BookingWindow.booking_id.in_(ids)))
-            }
-            instances = [a.instance_id for a in batch]
-            present = set(session.scalars(select(AppInstance.id).where(AppInstance.id.in_(instances))))
-            for armed in batch:
-                row = rows.get((armed.booking.id, armed.window.start))
-                if armed.booking.id not in active or armed.instance_id not in present:
-                    continue
-                if row is None or row.state != "prepared" or row.instance_id != armed.instance_id:
-                    continue
-                generation = request_generation(session, armed.instance_id, 1, {})
-                row.state, row.outcome, row.detail, row.updated_at = "running", "", "start requested", now
-                request = armed.request
-                if request.generation != generation:
-                    request = request.model_copy(update={"generation": generation})
-                started.append((armed, request))
-        for armed, request in started:
-            self._send(request, armed.instance_id)
-        for armed, _ in started:
-            detail = started_detail((self.clock() - armed.window.start).total_seconds())
-            self._event(armed.booking, armed.window, "started", armed.instance_id, armed.url, detail)
-        if started:
+    def fire_armed(self, batch: Sequence[Armed]) -> list[Armed]:
+        """Start or stop armed windows still as armed: one transaction, the publishes, one flush."""
+        done = Instants(self.instant_store or self.store, self.clock, self._send, self._event).fire(batch)
+        if done:
             self.bus.flush()
-        return [armed for armed, _ in started]
+        return done
 
     def _start(self, booking: Booking, window: Window, record: WindowState | None) -> None:
         """Start the window's instance (binding it now if it was not bound ahead)."""
