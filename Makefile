@@ -45,6 +45,7 @@ bench: install infra  ## benchmarks, printing JSON figures
 	$(BIN)/python tests/bench/telemetry.py
 	$(BIN)/python tests/bench/models_serving.py
 	$(BIN)/python tests/bench/models.py
+	$(BIN)/python tests/bench/idle.py
 	$(BIN)/python tests/bench/sandbox.py
 	$(BIN)/python tests/bench/app_database.py
 	$(BIN)/python tests/bench/apps.py
