@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from canopy.bus._rules import subscribes
+from canopy.private import PRIVATE_FILE, make_private_dir
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def ring(directory: Path, names: Iterable[str]) -> None:
         try:
             os.utime(bell)
         except FileNotFoundError:
-            bell.touch()
+            bell.touch(mode=PRIVATE_FILE)
         except OSError as exc:
             log.warning("could not ring %s (consumers notice within their sync interval): %s", bell, exc)
 
@@ -78,7 +79,7 @@ class BellListener:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_private_dir(directory)
         self._waiters: set[Waiter] = set()
         self._guard = threading.Lock()
         self._fd = _watch(directory)
