@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import tempfile
 import time
@@ -86,9 +87,11 @@ def test_the_workers_exit_when_their_parent_is_killed() -> None:
     try:
         server.wait_ready()
         workers = psutil.Process(server.process.pid).children()
+        (snapshot,) = Path(tempfile.gettempdir()).glob(f"canopy-metrics-*/{workers[0].pid}-*.json")
         server.process.kill()
         server.process.wait(timeout=10)
         _, alive = psutil.wait_procs(workers, timeout=10)
+        shutil.rmtree(snapshot.parent)  # the killed parent could not remove it
         assert not alive
     finally:
         server.stop()
