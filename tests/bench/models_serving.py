@@ -166,16 +166,15 @@ def measure(workers: int, duration: float) -> dict[str, float]:
         throughput(server.port, 1.0)
         cpu, calls = cpu_seconds(server.process.pid), model_calls(server.url)
         count, seconds, client_cpu = throughput(server.port, duration)
-        children = psutil.Process(server.process.pid).children()
+        parent = psutil.Process(server.process.pid)
+        children = parent.children()
         return {
             "predictions_per_s": count / seconds,
             "server_cpu_ms_per_prediction": (cpu_seconds(server.process.pid) - cpu) / count * 1000,
             "predictions_per_model_call": count / (model_calls(server.url) - calls),
             "load_generator_cpu_ms_per_request": client_cpu / count * 1000,
-            "worker_rss_mb": max(p.memory_info().rss for p in children or [server.process]) / 2**20,
-            "parent_rss_mb": psutil.Process(server.process.pid).memory_info().rss / 2**20
-            if children
-            else 0.0,
+            "worker_rss_mb": max(p.memory_info().rss for p in children or [parent]) / 2**20,
+            "parent_rss_mb": parent.memory_info().rss / 2**20 if children else 0.0,
         }
 
 
