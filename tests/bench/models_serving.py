@@ -1,14 +1,16 @@
 """Model serving benchmark: one sklearn replica's throughput, and model_call's overhead over a direct call.
 
-Usage: python tests/bench/models_serving.py [--duration S] [--calls N]
+Usage: python tests/bench/models_serving.py [--duration S] [--calls N] [--rounds R]
 
 Throughput: 8 threads, each with its own keep-alive socket, POST /predict for --duration seconds; with the
-server's CPU time per prediction, which the machine's other load disturbs less than the rate. The load
-generator writes prebuilt requests on raw sockets and reads responses by Content-Length, so it takes little
-of the 2 cores; its own CPU per request is reported. Baseline: the same model called in this process, one
-record per call (what each request cost before batching), measured in the same run.
-Overhead: --calls sequential predictions alternating model_call (endpoints resolved through a fake gateway)
-and a direct keep-alive POST to the same replica with the same HTTP library; p50 and p99 of each.
+server's CPU time per prediction (parent and worker processes), which the machine's other load disturbs
+less than the rate. Replicas of 1 and 2 worker processes are measured alternately, --rounds times each, and
+the median round of each is reported. The load generator writes prebuilt requests on raw sockets and reads
+responses by Content-Length, so it takes little of the 2 cores; its own CPU per request is reported.
+Baseline: the same model called in this process, one record per call (what each request cost before
+batching), measured in the same run. Overhead: --calls sequential predictions alternating model_call
+(endpoints resolved through a fake gateway) and a direct keep-alive POST to the same replica with the same
+HTTP library; p50 and p99 of each.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ import time
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -46,9 +50,12 @@ TARGETS = {"predictions_per_s": 4000, "overhead_p50_ms": 0.5, "overhead_p99_ms":
 
 
 def cpu_seconds(pid: int) -> float:
-    """User and system CPU time a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User and system CPU time a process and its children (the replica's workers) have used so far."""
+    total = 0.0
+    for process in (psutil.Process(pid), *psutil.Process(pid).children()):
+        fields = Path(f"/proc/{process.pid}/stat").read_text().rpartition(")")[2].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def exchange(sock: socket.socket, request: bytes, pending: bytearray) -> None:
@@ -153,33 +160,59 @@ def overhead(url: str, calls: int) -> dict[str, Any]:
     return result
 
 
+def measure(workers: int, duration: float) -> dict[str, float]:
+    """One round: a replica of `workers` processes under 8 keep-alive callers for `duration` seconds."""
+    with running_server(PACKAGE, workers=workers) as server:
+        throughput(server.port, 1.0)
+        cpu, calls = cpu_seconds(server.process.pid), model_calls(server.url)
+        count, seconds, client_cpu = throughput(server.port, duration)
+        parent = psutil.Process(server.process.pid)
+        children = parent.children()
+        return {
+            "predictions_per_s": count / seconds,
+            "server_cpu_ms_per_prediction": (cpu_seconds(server.process.pid) - cpu) / count * 1000,
+            "predictions_per_model_call": count / (model_calls(server.url) - calls),
+            "load_generator_cpu_ms_per_request": client_cpu / count * 1000,
+            "worker_rss_mb": max(p.memory_info().rss for p in children or [parent]) / 2**20,
+            "parent_rss_mb": parent.memory_info().rss / 2**20 if children else 0.0,
+        }
+
+
 def main() -> None:
-    """Run both measurements against one sklearn-iris replica and print JSON."""
+    """Measure replicas of 1 and 2 workers alternately, then model_call's overhead; print JSON."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--calls", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     load_config()
     before = in_process(args.duration / 2)  # before and after the load, so both see the machine's noise
-    with running_server(PACKAGE) as server:
-        throughput(server.port, 1.0)
-        cpu, calls = cpu_seconds(server.process.pid), model_calls(server.url)
-        count, seconds, client_cpu = throughput(server.port, args.duration)
-        cpu_ms = (cpu_seconds(server.process.pid) - cpu) / count * 1000
-        batch = count / (model_calls(server.url) - calls)
+    rounds: dict[int, list[dict[str, float]]] = {1: [], 2: []}
+    for _ in range(args.rounds):
+        for workers in rounds:
+            rounds[workers].append(measure(workers, args.duration))
+    with running_server(PACKAGE, workers=2) as server:
         figures = overhead(server.url, args.calls)
     after = in_process(args.duration / 2)
     baseline, baseline_cpu_ms = (before[0] + after[0]) / 2, (before[1] + after[1]) / 2
-    rate = count / seconds
-    report = {
+    median = {
+        workers: {key: statistics.median(one[key] for one in measured) for key in measured[0]}
+        for workers, measured in rounds.items()
+    }
+    rate = median[2]["predictions_per_s"]
+    report: dict[str, Any] = {
         "predictions_per_s_8_callers": round(rate, 1),
+        "predictions_per_s_1_worker": round(median[1]["predictions_per_s"], 1),
         "in_process_predictions_per_s": round(baseline, 1),
         "served_over_in_process": round(rate / baseline, 2),
-        "server_cpu_ms_per_prediction": round(cpu_ms, 3),
         "in_process_cpu_ms_per_prediction": round(baseline_cpu_ms, 3),
-        "server_predictions_per_cpu_s": round(1000 / cpu_ms),
-        "predictions_per_model_call": round(batch, 2),
-        "load_generator_cpu_ms_per_request": round(client_cpu / count * 1000, 3),
+    }
+    for workers, figures_of in median.items():
+        report[f"{workers}_worker{'s' if workers > 1 else ''}"] = {
+            k: round(v, 3) for k, v in figures_of.items()
+        }
+    report["rounds"] = {
+        workers: [round(one["predictions_per_s"]) for one in measured] for workers, measured in rounds.items()
     }
     report |= {k: round(v, 3) for k, v in figures.items()}
     report["targets"] = TARGETS

@@ -47,6 +47,11 @@ def refusal(status: int, message: str) -> Reply:
     return to_json(RequestError(status, code, message).to_payload(), status)
 
 
+def worker_header() -> tuple[tuple[str, str], ...]:
+    """The header naming the process that answered (one of the replica's workers)."""
+    return (("Canopy-Worker", str(os.getpid())),)
+
+
 class ModelServer:
     """Serves one loaded pipeline: `handle` answers one request, whatever HTTP server carries it."""
 
@@ -57,7 +62,7 @@ class ModelServer:
         model = self.spec.name
         metadata = oip.metadata(self.spec)
         self.gets: dict[str, Callable[[], Reply]] = {
-            "/health": lambda: to_json({"status": "ready", "model": model}),
+            "/health": lambda: to_json({"status": "ready", "model": model})._replace(headers=worker_header()),
             "/metrics": lambda: Reply(200, metrics.render(), CONTENT_TYPE),
             "/v2": lambda: to_json(oip.SERVER_METADATA),
             "/v2/health/ready": lambda: to_json({"ready": True}),

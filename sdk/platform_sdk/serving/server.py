@@ -1,7 +1,7 @@
 """The model server's HTTP/1.1 transport on the standard library: keep-alive, bounded bodies.
 
 A connection's thread lives as long as the connection (no thread is created per request); at most `threads`
-requests run the handler at once, and at most CONNECTION_LIMIT connections are open.
+requests run the handler at once, and at most `connections` (CONNECTION_LIMIT) connections are open.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ class Reply(NamedTuple):
 
 
 Handler = Callable[[str, str, dict[str, str], bytes], Reply]  # method, path, headers (lower case), body
-CONNECTION_LIMIT = 256
+CONNECTION_LIMIT = 240  # a thread each: with the workers' own threads, within a sandbox's 256 pids
 IDLE_TIMEOUT = 120.0
 MAX_LINE = 65536
 MAX_HEADERS = 100
@@ -145,8 +145,13 @@ def render(reply: Reply, keep_alive: bool) -> bytes:
     return head.encode("latin-1") + b"\r\n" + payload
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port."""
+    return socket.create_server((host, port), backlog=128, reuse_port=False)
+
+
 class HttpServer:
-    """Serves a handler on host:port until close(); refusals are rendered by `refusal`."""
+    """Serves a handler on host:port (or an open `listener`) until close(); `refusal` renders refusals."""
 
     def __init__(
         self,
@@ -157,17 +162,19 @@ class HttpServer:
         *,
         threads: int = 8,
         max_body: int = 32 * 2**20,
+        listener: socket.socket | None = None,
+        connections: int = CONNECTION_LIMIT,
     ) -> None:
         self.handler = handler
         self.refusal = refusal
         self.max_body = max_body
         self._running = threading.BoundedSemaphore(threads)
-        self._connections = threading.BoundedSemaphore(CONNECTION_LIMIT)
-        self._listener = socket.create_server((host, port), backlog=128, reuse_port=False)
+        self._connections = threading.BoundedSemaphore(connections)
+        self._listener = listener or listen(host, port)  # a worker process accepts on its parent's socket
         self.port = int(self._listener.getsockname()[1])
 
     def serve_forever(self) -> None:
-        """Accept connections (at most CONNECTION_LIMIT open) until the listening socket is closed."""
+        """Accept connections (at most `connections` open) until the listening socket is closed."""
         while True:
             self._connections.acquire()
             try:
@@ -175,8 +182,11 @@ class HttpServer:
             except OSError:
                 self._connections.release()
                 return
-            thread = threading.Thread(target=self._serve, args=(sock,), daemon=True)
-            thread.start()
+            try:
+                threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
+            except RuntimeError:  # no thread left under the pids limit: drop this connection, not the server
+                sock.close()
+                self._connections.release()
 
     def _serve(self, sock: socket.socket) -> None:
         """Answer requests on one connection until the client closes it, asks to, or stays idle too long."""
