@@ -147,7 +147,7 @@ class BookingClock:
         return due
 
     def _urgent(self) -> AbstractContextManager[None]:
-        """Let this thread's store sessions go first (on an SQLite store in turns)."""
+        """Let this thread's store sessions go first, holding back the ticks' new ones (see gate.py)."""
         return self.store.urgent() if isinstance(self.store, GatedStore) else nullcontext()
 
     def fire_armed(self, batch: Sequence[Armed]) -> tuple[dict[str, datetime | None], list[str]]:
