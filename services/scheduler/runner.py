@@ -172,7 +172,7 @@ class WindowRunner:
         return Armed(booking, window, instance_id, *found)
 
     def fire_armed(self, batch: Sequence[Armed]) -> list[Armed]:
-        """Start or stop armed windows still as armed: one transaction, the publishes, one flush."""
+        """Start or stop armed windows still as armed: one transaction, the publishes, a flush asked for."""
         done = Instants(self.instant_store or self.store, self.clock, self._send, self._event).fire(batch)
         if done:
             self.flush()
