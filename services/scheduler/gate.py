@@ -1,14 +1,12 @@
-"""Give the starter the right of way: while it carries out a batch, the tick workers open no new session.
+"""Take turns on an SQLite store: the scheduler's threads queue in the process, the starter first.
 
-The ticks (preparing, unbinding) are mostly Python work between short transactions, and they share the
-interpreter lock with the starter: left alone they would take turns with it for every round trip of its
-batch. So while a thread is urgent (the starter, inside `urgent()`), a worker waits before opening a
-session (one already inside a session carries on, so nobody waits on a lock a parked worker holds).
-
-On SQLite the scheduler's sessions also take turns in the process: SQLite lets one writer in at a time
-and makes the others retry with growing sleeps (1, 2, 5, 10 ... ms), so here they wait on a condition
-instead, woken the moment the previous one commits, the urgent thread first. On a server database the
-starter has a connection pool of its own, and more tick workers wait on round trips at once.
+SQLite lets one writer in at a time and makes the others retry with growing sleeps (1, 2, 5, 10 ...
+ms), so a start arriving while the tick workers write could wait tens of milliseconds. Here the
+scheduler's sessions wait on a condition instead, woken the moment the previous one commits; while a
+thread is urgent (the starter, inside `urgent()`, its transaction and its publishes) the others open no
+session at all. PostgreSQL needs none of this: there the starter has a connection pool of its own, and
+more tick workers wait on round trips at once (holding them back while the starter waited on its round
+trips starved the preparations: measured, tests/bench/scheduler.py).
 """
 
 from __future__ import annotations
@@ -27,11 +25,10 @@ SERVER_WORKERS = 8  # with the starter's own pool, within PostgreSQL's default p
 
 
 class GatedStore(Store):
-    """The same database; new sessions wait while a thread is urgent (or, one at a time, has one open)."""
+    """The same database as `store`; one session at a time in this process, none while a thread is urgent."""
 
-    def __init__(self, store: Store, one_at_a_time: bool) -> None:
+    def __init__(self, store: Store) -> None:
         super().__init__(store.engine)
-        self.one_at_a_time = one_at_a_time
         self._turns = threading.Condition()
         self._open = 0  # threads with a session open
         self._urgent = 0  # threads inside urgent()
@@ -73,8 +70,7 @@ class GatedStore(Store):
             self._open += 1
 
     def _must_wait(self, urgent: bool) -> bool:
-        taken = self.one_at_a_time and self._open > 0
-        return taken if urgent else taken or self._urgent > 0
+        return self._open > 0 or (not urgent and self._urgent > 0)
 
     def _release(self) -> None:
         self._local.depth -= 1
@@ -85,16 +81,16 @@ class GatedStore(Store):
             self._turns.notify_all()
 
 
-def gated(store: Store) -> GatedStore:
-    """`store` with the starter's right of way; in turns if it is SQLite."""
-    return GatedStore(store, one_at_a_time=store.engine.dialect.name == "sqlite")
+def gated(store: Store) -> Store:
+    """`store` in turns if it is SQLite, else as it is."""
+    return GatedStore(store) if store.engine.dialect.name == "sqlite" else store
 
 
-def starter_store(store: GatedStore) -> Store:
+def starter_store(store: Store) -> Store:
     """The starter's store: a pool of its own on a server database; on SQLite the gated one."""
-    return store if store.one_at_a_time else Store(build_engine(store.engine.url))
+    return store if isinstance(store, GatedStore) else Store(build_engine(store.engine.url))
 
 
-def tick_workers(store: GatedStore) -> int:
+def tick_workers(store: Store) -> int:
     """How many ticks run at once: SQLite takes them in turns anyway; a server waits on round trips."""
-    return SQLITE_WORKERS if store.one_at_a_time else SERVER_WORKERS
+    return SQLITE_WORKERS if isinstance(store, GatedStore) else SERVER_WORKERS

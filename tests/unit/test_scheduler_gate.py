@@ -1,4 +1,4 @@
-"""The scheduler's gate: an urgent thread holds back new sessions; on SQLite sessions take turns."""
+"""The scheduler's SQLite gate: sessions take turns, none opens while a thread is urgent, it goes first."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from services.scheduler.gate import GatedStore
 PAUSE = 0.3
 
 
-def gate(tmp_path: Path, one_at_a_time: bool) -> GatedStore:
-    return GatedStore(Store(build_engine(make_url(f"sqlite:///{tmp_path}/gate.db"))), one_at_a_time)
+def gate(tmp_path: Path) -> GatedStore:
+    return GatedStore(Store(build_engine(make_url(f"sqlite:///{tmp_path}/gate.db"))))
 
 
 def in_session(store: GatedStore, log: list[str], name: str, hold: float = 0.0) -> threading.Thread:
@@ -35,7 +35,7 @@ def in_session(store: GatedStore, log: list[str], name: str, hold: float = 0.0) 
 
 
 def test_while_a_thread_is_urgent_others_open_no_session_but_one_inside_carries_on(tmp_path: Path) -> None:
-    store, log = gate(tmp_path, one_at_a_time=False), []
+    store, log = gate(tmp_path), []
     inside = threading.Event()
     release = threading.Event()
 
@@ -63,7 +63,7 @@ def test_while_a_thread_is_urgent_others_open_no_session_but_one_inside_carries_
 
 
 def test_on_sqlite_sessions_take_turns_and_the_urgent_thread_goes_first(tmp_path: Path) -> None:
-    store, log = gate(tmp_path, one_at_a_time=True), []
+    store, log = gate(tmp_path), []
     holder = in_session(store, log, "holder", PAUSE)
     time.sleep(PAUSE / 3)
     waiting = in_session(store, log, "worker")
