@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -45,17 +46,36 @@ def record_event(
 
 def request_generation(session: Session, model_id: str, replicas: int, labels: dict[str, str]) -> int:
     """Record a new desired state for a model and return its generation number."""
-    deployment = session.get(Deployment, model_id)
-    if deployment is None:
-        deployment = Deployment(model_id=model_id, generation=0)
-        session.add(deployment)
-    deployment.generation += 1
-    deployment.desired_replicas = replicas
-    deployment.node_labels = json.dumps(labels)
-    deployment.status, deployment.message, deployment.logs = "requested", "request sent", "[]"
-    deployment.updated_at = utcnow()
+    return request_generations(session, [model_id], replicas, labels)[model_id]
+
+
+def request_generations(
+    session: Session, model_ids: Sequence[str], replicas: int, labels: dict[str, str]
+) -> dict[str, int]:
+    """Record the same new desired state for several models (one query, one flush); their generations."""
+    if not model_ids:
+        return {}
+    if len(model_ids) == 1:
+        one = session.get(Deployment, model_ids[0])
+        found = {one.model_id: one} if one is not None else {}
+    else:
+        found = {
+            d.model_id: d
+            for d in session.scalars(select(Deployment).where(Deployment.model_id.in_(model_ids)))
+        }
+    now = utcnow()
+    for model_id in model_ids:
+        deployment = found.get(model_id)
+        if deployment is None:
+            deployment = found[model_id] = Deployment(model_id=model_id, generation=0)
+            session.add(deployment)
+        deployment.generation += 1
+        deployment.desired_replicas = replicas
+        deployment.node_labels = json.dumps(labels)
+        deployment.status, deployment.message, deployment.logs = "requested", "request sent", "[]"
+        deployment.updated_at = now
     session.flush()
-    return deployment.generation
+    return {model_id: found[model_id].generation for model_id in model_ids}
 
 
 def current_generation(session: Session, model_id: str) -> int:

@@ -57,12 +57,13 @@ class BookingClock:
         config: Config,
         clock: Callable[[], datetime],
         instant_store: Store | None = None,
+        ask_flush: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
         self.bus = bus
         self.clock = clock
         self.lead = timedelta(seconds=float(config.booking_lead_seconds))
-        self.runner = WindowRunner(store, bus, config, clock, instant_store)
+        self.runner = WindowRunner(store, bus, config, clock, instant_store, ask_flush)
         self.armed: dict[str, Armed] = {}
         self.settled: dict[str, str] = {}  # booking -> its status when its last tick found nothing to come
         self._windows: dict[str, list[Window]] = {}
@@ -131,7 +132,7 @@ class BookingClock:
                     "booking %s: %s of the window at %s failed", booking_id, action.kind, action.window
                 )
         if actions:
-            self.bus.flush()
+            self.runner.flush()
             with self.store.session() as session:
                 states = _states(session, booking_id)
         due = next_due(found, states, now, self.lead, cancelled)
@@ -146,7 +147,7 @@ class BookingClock:
         return due
 
     def _urgent(self) -> AbstractContextManager[None]:
-        """Let this thread's store sessions go first (on an SQLite store in turns)."""
+        """Let this thread's store sessions go first, holding back the ticks' new ones (see gate.py)."""
         return self.store.urgent() if isinstance(self.store, GatedStore) else nullcontext()
 
     def fire_armed(self, batch: Sequence[Armed]) -> tuple[dict[str, datetime | None], list[str]]:

@@ -15,14 +15,13 @@ from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from canopy.apps.records import AppInstance
 from canopy.bookings.records import Booking, BookingWindow
 from canopy.bookings.windows import Window
 from canopy.contracts.bookings import BookingEventKind
 from canopy.contracts.deploy import DeployRequest
-from canopy.deployments.records import request_generation
+from canopy.deployments.records import request_generations
 from canopy.store import Store
 
 Phase = Literal["start", "stop"]
@@ -69,9 +68,13 @@ class Instants:
     tell: Tell
 
     def fire(self, batch: Sequence[Armed]) -> list[Armed]:
-        """Start or stop each armed window still as armed, in one transaction; those done."""
+        """Start or stop each armed window still as armed, in one transaction; those done.
+
+        A handful of statements whatever the batch's size: the checks are one query each, the new
+        generations one more, and the writes go out in one flush.
+        """
         ids = [a.booking.id for a in batch]
-        now, done = self.clock(), []
+        now = self.clock()
         with self.store.session() as session:
             query = select(Booking.id).where(Booking.id.in_(ids), Booking.status == "active")
             active = set(session.scalars(query))
@@ -81,33 +84,45 @@ class Instants:
             }
             instances = [a.instance_id for a in batch]
             present = set(session.scalars(select(AppInstance.id).where(AppInstance.id.in_(instances))))
-            for armed in batch:
-                row = rows.get((armed.booking.id, armed.window.start))
-                expected = "prepared" if armed.phase == "start" else "running"
-                if armed.booking.id not in active or armed.instance_id not in present:
-                    continue
-                if row is None or row.state != expected or row.instance_id != armed.instance_id:
-                    continue
-                done.append((armed, self._record(session, armed, row, now)))
-        for armed, request in done:
-            self.send(request, armed.instance_id)
-        for armed, _ in done:
+            done = [
+                a for a in batch if _as_armed(a, rows.get((a.booking.id, a.window.start)), active, present)
+            ]
+            for armed in done:
+                _record(armed, rows[_key(armed)], now)
+            generations: dict[str, int] = {}
+            for phase, replicas in (("start", 1), ("stop", 0)):
+                phased = [a.instance_id for a in done if a.phase == phase]
+                generations.update(request_generations(session, phased, replicas, {}))
+        for armed in done:
+            replicas = 1 if armed.phase == "start" else 0
+            update = {"generation": generations[armed.instance_id], "replicas": replicas}
+            self.send(armed.request.model_copy(update=update), armed.instance_id)
+        for armed in done:
             if armed.phase == "start":
                 detail = started_detail((self.clock() - armed.window.start).total_seconds())
                 self.tell(armed.booking, armed.window, "started", armed.instance_id, armed.url, detail)
             else:
                 self.tell(armed.booking, armed.window, "stopped", armed.instance_id, None, "")
-        return [armed for armed, _ in done]
+        return done
 
-    @staticmethod
-    def _record(session: Session, armed: Armed, row: BookingWindow, now: datetime) -> DeployRequest:
-        """Record the step against the window and the deployment; the request to publish."""
-        replicas = 1 if armed.phase == "start" else 0
-        generation = request_generation(session, armed.instance_id, replicas, {})
-        if armed.phase == "start":
-            row.state, row.outcome, row.detail = "running", "", "start requested"
-        else:
-            row.state, row.outcome, row.detail = "stopping", "stopped", "stopped; unbinding"
-        row.updated_at = now
-        update = {"generation": generation, "replicas": replicas}
-        return armed.request.model_copy(update=update)
+
+def _key(armed: Armed) -> tuple[str, datetime]:
+    """The primary key of the armed window's row."""
+    return armed.booking.id, armed.window.start
+
+
+def _as_armed(armed: Armed, row: BookingWindow | None, active: set[str], present: set[str]) -> bool:
+    """Whether the window is still as it was armed: booking active, instance there, state unchanged."""
+    expected = "prepared" if armed.phase == "start" else "running"
+    if armed.booking.id not in active or armed.instance_id not in present:
+        return False
+    return row is not None and row.state == expected and row.instance_id == armed.instance_id
+
+
+def _record(armed: Armed, row: BookingWindow, now: datetime) -> None:
+    """Record the step against the window (flushed with the batch's new generations)."""
+    if armed.phase == "start":
+        row.state, row.outcome, row.detail = "running", "", "start requested"
+    else:
+        row.state, row.outcome, row.detail = "stopping", "stopped", "stopped; unbinding"
+    row.updated_at = now

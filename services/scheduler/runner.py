@@ -3,10 +3,12 @@
 Starting and stopping go through the same domain path as the REST routes (request_generation and
 app_deploy_request), so a booked instance is an ordinary app instance of the booking's user. Every step
 is recorded in booking_windows before the messages go out; replays are harmless (a later generation
-supersedes). Messages are only queued here: whoever runs the actions flushes the bus once after them.
+supersedes). Messages are only queued here: whoever runs the actions flushes the bus once after them,
+through `flush()`: in the service that only asks the flusher (services/scheduler/flusher.py), so neither
+a tick nor a batch of starts waits on acks or disk syncs.
 
 The hot path is `fire_armed`: a window prepared ahead is armed (see services/scheduler/instants.py), so
-at its start and its end a batch costs one short transaction, the publishes and one flush.
+at its start and its end a batch costs one short transaction and the publishes.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class WindowRunner:
     config: Config
     clock: Callable[[], datetime]
     instant_store: Store | None = None  # the starter's (see gate.starter_store); else `store`
+    ask_flush: Callable[[], None] | None = None  # a BusFlusher's request; else each flush waits
     _prebuilt: dict[str, tuple[DeployRequest, str | None]] = field(default_factory=dict, repr=False)
 
     def run(self, action: Action, booking: Booking, record: WindowState | None) -> None:
@@ -125,27 +128,36 @@ class WindowRunner:
     def _send(self, message: Message, key: str) -> None:
         publish(self.bus, message, key=key)
 
-    def _bind(self, booking: Booking) -> str:
+    def flush(self) -> None:
+        """Have the queued messages flushed: by the flusher if there is one, else now."""
+        (self.ask_flush or self.bus.flush)()
+
+    def _bind(self, booking: Booking, also: Callable[[Session, AppInstance], None] | None = None) -> str:
         """Create the booking user's instance at the location on the devices the booking reserved."""
         picks = {role: b["device"] for role, b in json.loads(booking.bindings).items()}
-        return create_instance(self.store, booking.app_id, booking.user_id, booking.location, picks).id
+        owner, location = booking.user_id, booking.location
+        return create_instance(self.store, booking.app_id, owner, location, picks, also).id
 
     def _prepare(self, booking: Booking, window: Window, record: WindowState | None) -> None:
-        """Bind the instance and ask the deployer to fetch its package ahead of the start."""
+        """Bind the instance and record the window prepared in one transaction; have its package fetched."""
+        built: dict[str, tuple[DeployRequest, str | None, DeployRequest]] = {}
+
+        def prepared(session: Session, instance: AppInstance) -> None:
+            """Record the window prepared on the new instance; build its start and its prepare request."""
+            self._write(session, booking, window, "prepared", instance=instance.id, detail="bound ahead")
+            start = app_deploy_request(instance, current_generation(session, instance.id) + 1, 1, {})
+            fetch = app_deploy_request(instance, 1, 0, {}).model_copy(update={"prepare": True})
+            built.clear()
+            built[instance.id] = (start, page_url(self.config, instance), fetch)
+
         try:
-            instance_id = self._bind(booking)
+            instance_id = self._bind(booking, prepared)
         except CanopyError as exc:
             self._record(booking, window, "blocked", detail=f"binding failed, retrying: {exc.message}")
             return
-        with self.store.session() as session:
-            self._write(session, booking, window, "prepared", instance=instance_id, detail="bound ahead")
-            instance = session.get(AppInstance, instance_id)
-            if instance is None:
-                return
-            start = app_deploy_request(instance, current_generation(session, instance_id) + 1, 1, {})
-            self._prebuilt[instance_id] = (start, page_url(self.config, instance))
-            request = app_deploy_request(instance, 1, 0, {}).model_copy(update={"prepare": True})
-        self._send(request, instance_id)
+        start, url, fetch = built[instance_id]
+        self._prebuilt[instance_id] = (start, url)
+        self._send(fetch, instance_id)
 
     def arm(self, booking: Booking, window: Window, instance_id: str) -> Armed | None:
         """Build a prepared window's start ahead (from the preparation, else the store); None if gone."""
@@ -160,10 +172,10 @@ class WindowRunner:
         return Armed(booking, window, instance_id, *found)
 
     def fire_armed(self, batch: Sequence[Armed]) -> list[Armed]:
-        """Start or stop armed windows still as armed: one transaction, the publishes, one flush."""
+        """Start or stop armed windows still as armed: one transaction, the publishes, a flush asked for."""
         done = Instants(self.instant_store or self.store, self.clock, self._send, self._event).fire(batch)
         if done:
-            self.bus.flush()
+            self.flush()
         return done
 
     def _start(self, booking: Booking, window: Window, record: WindowState | None) -> None:
@@ -248,6 +260,7 @@ class WindowRunner:
         instance_id = record.instance_id if record else None
         self._prebuilt.pop(instance_id or "", None)
         purge = None
+        outcome = record.outcome if record else ""
         with self.store.session() as session:
             instance = session.get(AppInstance, instance_id) if instance_id else None
             if instance is not None:
@@ -255,8 +268,8 @@ class WindowRunner:
                     purge = remove_stopped_instance(session, instance)
                 except Conflict:
                     return  # still stopping: the plan polls again
-        outcome = record.outcome if record else ""
-        self._record(booking, window, "ended", outcome, detail=f"{outcome}; instance {instance_id} removed")
+            detail = f"{outcome}; instance {instance_id} removed"
+            self._write(session, booking, window, "ended", outcome, detail=detail)
         if purge is not None:
             self._send(purge, purge.model_id)
 
@@ -275,4 +288,4 @@ class WindowRunner:
         self._record(booking, window, "stopping", "failed", detail=f"the deployment failed: {message}")
         self._event(booking, window, "failed", instance_id, detail=message)
         self._unbind(booking, window, WindowState("stopping", "failed", instance_id, self.clock()))
-        self.bus.flush()
+        self.flush()

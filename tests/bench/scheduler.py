@@ -1,14 +1,14 @@
 """Scheduler benchmark: 1,000 booked windows, due-time jitter p99 and the scheduler's CPU and memory.
 
-Usage: python tests/bench/scheduler.py [--bookings 1000] [--spread 30] [--lead 10]
+Usage: python tests/bench/scheduler.py [--bookings 1000] [--spread 30] [--lead 10] [--allowance 0.2]
            [--store postgresql://...] [--bus kafka://...]
        python tests/bench/scheduler.py --pages 10 [--lead 10]
 
 In a throwaway CANOPY_HOME, on the embedded backends unless --store/--bus name others (with
 `eval "$(canopy infra env)"` for the Kafka logins; a PostgreSQL store gets a schema of its own, dropped
 afterwards): the bookings (once, 5 s each, of an app with no exclusive controller) open spread over
---spread seconds, starting 15 s after the last booking can have been made; each is prepared (instance
-bound, start built) --lead seconds ahead.
+--spread seconds, starting 15 s after the last booking can have been made (--allowance seconds are
+allowed to make each); each is prepared (instance bound, start built) --lead seconds ahead.
 The jitter that counts (`start_jitter`, target p99 <= 100 ms) is the moment each window's start request
 was published (the deploy request's bus timestamp) minus the window's start; `stop_jitter` is the same
 for the stop request and the window's end, `fire_jitter` when APScheduler fired each job at a window's
@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 WINDOW = timedelta(seconds=5)
 AHEAD = timedelta(seconds=15)
-CREATE_ALLOWANCE = timedelta(seconds=0.2)  # per booking: the windows open after every booking is made
+CREATE_ALLOWANCE = 0.2  # seconds per booking (--allowance): the windows open after every booking is made
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -276,6 +276,9 @@ def main() -> None:
     parser.add_argument("--bookings", type=int, default=1000)
     parser.add_argument("--spread", type=float, default=30.0)
     parser.add_argument("--lead", type=float, default=10.0, help="seconds ahead each window is prepared")
+    parser.add_argument(
+        "--allowance", type=float, default=CREATE_ALLOWANCE, help="seconds allowed per booking made"
+    )
     parser.add_argument("--store", default="", help="CANOPY_DB_URL (default: embedded SQLite)")
     parser.add_argument("--bus", default="", help="CANOPY_BUS_URL (default: embedded SQLite)")
     parser.add_argument("--pages", type=int, default=0, help="measure window opens -> page answering")
@@ -326,7 +329,8 @@ def run(args: argparse.Namespace, store: str) -> None:
         {"name": "watcher", "entry": "app:main", "devices": [{"name": "t", "type": "THERMOMETER"}]},
     )
     limits = Limits(max_length=timedelta(hours=1), horizon=timedelta(days=1))
-    first = (datetime.now(UTC) + AHEAD + args.bookings * CREATE_ALLOWANCE).replace(microsecond=0)
+    allowance = timedelta(seconds=args.allowance)
+    first = (datetime.now(UTC) + AHEAD + args.bookings * allowance).replace(microsecond=0)
     step = timedelta(seconds=args.spread / args.bookings)
     created = time.monotonic()
     instants: list[datetime] = []
