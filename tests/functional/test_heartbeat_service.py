@@ -18,19 +18,9 @@ from services.heartbeat.healer import Healer
 from services.heartbeat.settings import HealSettings
 from services.heartbeat.watch import Watcher
 from tests.deploy_helpers import enrolled_key
+from tests.manual_clock import ManualClock
 
 RECORD = Record(topic=topics.NODE_STATUS, partition=0, offset=0, key=None, value=b"", timestamp_ms=0)
-
-
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        """The current fake time."""
-        return self.now
 
 
 def _report(backends: Backends, node_id: str, *workloads: WorkloadStatus) -> Envelope:
@@ -61,9 +51,9 @@ def _published(backends: Backends, topic: str) -> list[Message]:
     return found
 
 
-def _platform(backends: Backends) -> tuple[Watcher, Healer, FakeClock]:
+def _platform(backends: Backends) -> tuple[Watcher, Healer, ManualClock]:
     """A watcher and healer on the configured timeouts with a fake clock, and model m1 at generation 2."""
-    clock = FakeClock()
+    clock = ManualClock(100.0)
     settings = HealSettings.from_config(backends.config)
     healer = Healer(backends, settings, clock)
     key = load_or_create_signing_key(backends.config.home)

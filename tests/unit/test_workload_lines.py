@@ -4,16 +4,7 @@ from __future__ import annotations
 
 from canopy.contracts.system import LogRecord
 from canopy.logs.workload import LineSplitter, WorkloadOutput
-
-
-class Clock:
-    """A clock the test moves."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.manual_clock import ManualClock
 
 
 def test_lines_are_split_across_chunks_and_cut_when_too_long() -> None:
@@ -45,7 +36,7 @@ def test_an_app_instances_lines_carry_the_instance() -> None:
 
 def test_lines_over_the_rate_are_dropped_and_counted_once_a_second() -> None:
     sent: list[LogRecord] = []
-    clock = Clock()
+    clock = ManualClock()
     lines = WorkloadOutput(sent.append, "n", per_second=3, clock=clock).lines_of("model", "m1")
     lines.feed(b"".join(b"line %d\n" % n for n in range(10)))
     assert [r.message for r in sent] == ["line 0", "line 1", "line 2"]
