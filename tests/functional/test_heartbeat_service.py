@@ -10,7 +10,7 @@ import pytest
 from canopy.bus.base import Record
 from canopy.bus.typed import Subscriber
 from canopy.contracts import Envelope, Heartbeat, Message, topics
-from canopy.contracts.deploy import DeployRequest, NodeCommand, NodeStatus, WorkloadStatus
+from canopy.contracts.deploy import DeployRequest, NodeCommand, WorkloadStatus
 from canopy.deployments.tables import Deployment, Replica
 from canopy.runtime.backends import Backends
 from canopy.workloads.commands import load_or_create_signing_key, load_verify_key, sign, signature_valid
@@ -19,23 +19,14 @@ from services.heartbeat.settings import HealSettings
 from services.heartbeat.watch import Watcher
 from tests.deploy_helpers import enrolled_key
 from tests.manual_clock import ManualClock
+from tests.node_reports import idle_status
 
 RECORD = Record(topic=topics.NODE_STATUS, partition=0, offset=0, key=None, value=b"", timestamp_ms=0)
 
 
 def _report(backends: Backends, node_id: str, *workloads: WorkloadStatus) -> Envelope:
     """A status report of `node_id` listing `workloads`, signed with the node's key."""
-    status = NodeStatus(
-        node_id=node_id,
-        runtime="process",
-        cpu_percent=1,
-        memory_percent=1,
-        cpu_count=2,
-        memory_mb=1024,
-        max_workloads=8,
-        workloads=list(workloads),
-        at=datetime.now(UTC),
-    )
+    status = idle_status(node_id, datetime.now(UTC), workloads, max_workloads=8)
     return Envelope("id", datetime.now(UTC), sign(status, enrolled_key(backends, node_id)))
 
 
