@@ -222,8 +222,10 @@ class Mailpit:
             if len(found) >= count:
                 return [self.message(summary["ID"]) for summary in reversed(found)]
             if time.monotonic() > deadline:
+                subjects = [summary.get("Subject") for summary in found]
                 raise AssertionError(
-                    f"{count} message(s) matching {query!r} did not reach Mailpit in {timeout} s"
+                    f"{count} message(s) matching {query!r} did not reach Mailpit in {timeout} s;"
+                    f" found {subjects}"
                 )
             time.sleep(0.2)
 
