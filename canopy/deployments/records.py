@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from canopy.apps.deploying import app_deploy_request
@@ -52,30 +52,29 @@ def request_generation(session: Session, model_id: str, replicas: int, labels: d
 def request_generations(
     session: Session, model_ids: Sequence[str], replicas: int, labels: dict[str, str]
 ) -> dict[str, int]:
-    """Record the same new desired state for several models (one query, one flush); their generations."""
+    """Record the same new desired state for several models (one UPDATE, one INSERT); their generations."""
     if not model_ids:
         return {}
-    if len(model_ids) == 1:
-        one = session.get(Deployment, model_ids[0])
-        found = {one.model_id: one} if one is not None else {}
-    else:
-        found = {
-            d.model_id: d
-            for d in session.scalars(select(Deployment).where(Deployment.model_id.in_(model_ids)))
-        }
-    now = utcnow()
-    for model_id in model_ids:
-        deployment = found.get(model_id)
-        if deployment is None:
-            deployment = found[model_id] = Deployment(model_id=model_id, generation=0)
-            session.add(deployment)
-        deployment.generation += 1
-        deployment.desired_replicas = replicas
-        deployment.node_labels = json.dumps(labels)
-        deployment.status, deployment.message, deployment.logs = "requested", "request sent", "[]"
-        deployment.updated_at = now
-    session.flush()
-    return {model_id: found[model_id].generation for model_id in model_ids}
+    desired: dict[str, Any] = {
+        "desired_replicas": replicas,
+        "node_labels": json.dumps(labels),
+        "status": "requested",
+        "message": "request sent",
+        "logs": "[]",
+        "updated_at": utcnow(),
+    }
+    bumped = (
+        update(Deployment)
+        .where(Deployment.model_id.in_(model_ids))
+        .values(generation=Deployment.generation + 1, **desired)
+        .returning(Deployment.model_id, Deployment.generation)
+    )
+    generations: dict[str, int] = {row[0]: row[1] for row in session.execute(bumped)}
+    missing = [model_id for model_id in dict.fromkeys(model_ids) if model_id not in generations]
+    if missing:
+        session.execute(insert(Deployment), [{"model_id": m, "generation": 1, **desired} for m in missing])
+        generations.update(dict.fromkeys(missing, 1))
+    return generations
 
 
 def current_generation(session: Session, model_id: str) -> int:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_, update
+from sqlalchemy.orm import Session
 
 from canopy.apps.records import AppInstance
 from canopy.bookings.records import Booking, BookingWindow
@@ -26,6 +27,11 @@ from canopy.store import Store
 
 Phase = Literal["start", "stop"]
 LATE_NOTICE = 60.0  # seconds: a start later than this says the scheduler was down
+# phase -> (the state it expects, then the state, outcome and detail it records)
+MARKS: dict[Phase, tuple[str, str, str, str]] = {
+    "start": ("prepared", "running", "", "start requested"),
+    "stop": ("running", "stopping", "stopped", "stopped; unbinding"),
+}
 
 
 @dataclass(frozen=True)
@@ -70,33 +76,20 @@ class Instants:
     def fire(self, batch: Sequence[Armed]) -> list[Armed]:
         """Start or stop each armed window still as armed, in one transaction; those done.
 
-        A handful of statements whatever the batch's size: the checks are one query each, the new
-        generations one more, and the writes go out in one flush.
+        A handful of statements whatever the batch's size: each phase's windows are checked and marked
+        by one conditional UPDATE, and the new generations are one UPDATE (and one INSERT) more.
         """
-        ids = [a.booking.id for a in batch]
         now = self.clock()
         with self.store.session() as session:
-            query = select(Booking.id).where(Booking.id.in_(ids), Booking.status == "active")
-            active = set(session.scalars(query))
-            rows = {
-                (r.booking_id, r.start): r
-                for r in session.scalars(select(BookingWindow).where(BookingWindow.booking_id.in_(ids)))
-            }
-            instances = [a.instance_id for a in batch]
-            present = set(session.scalars(select(AppInstance.id).where(AppInstance.id.in_(instances))))
-            done = [
-                a for a in batch if _as_armed(a, rows.get((a.booking.id, a.window.start)), active, present)
-            ]
-            for armed in done:
-                _record(armed, rows[_key(armed)], now)
+            done = _mark(session, batch, now)
             generations: dict[str, int] = {}
             for phase, replicas in (("start", 1), ("stop", 0)):
                 phased = [a.instance_id for a in done if a.phase == phase]
                 generations.update(request_generations(session, phased, replicas, {}))
         for armed in done:
             replicas = 1 if armed.phase == "start" else 0
-            update = {"generation": generations[armed.instance_id], "replicas": replicas}
-            self.send(armed.request.model_copy(update=update), armed.instance_id)
+            changes = {"generation": generations[armed.instance_id], "replicas": replicas}
+            self.send(armed.request.model_copy(update=changes), armed.instance_id)
         for armed in done:
             if armed.phase == "start":
                 detail = started_detail((self.clock() - armed.window.start).total_seconds())
@@ -106,23 +99,28 @@ class Instants:
         return done
 
 
-def _key(armed: Armed) -> tuple[str, datetime]:
-    """The primary key of the armed window's row."""
-    return armed.booking.id, armed.window.start
-
-
-def _as_armed(armed: Armed, row: BookingWindow | None, active: set[str], present: set[str]) -> bool:
-    """Whether the window is still as it was armed: booking active, instance there, state unchanged."""
-    expected = "prepared" if armed.phase == "start" else "running"
-    if armed.booking.id not in active or armed.instance_id not in present:
-        return False
-    return row is not None and row.state == expected and row.instance_id == armed.instance_id
-
-
-def _record(armed: Armed, row: BookingWindow, now: datetime) -> None:
-    """Record the step against the window (flushed with the batch's new generations)."""
-    if armed.phase == "start":
-        row.state, row.outcome, row.detail = "running", "", "start requested"
-    else:
-        row.state, row.outcome, row.detail = "stopping", "stopped", "stopped; unbinding"
-    row.updated_at = now
+def _mark(session: Session, batch: Sequence[Armed], now: datetime) -> list[Armed]:
+    """Record each step whose window is still as armed (booking active, instance there, state unchanged)."""
+    bookings = [a.booking.id for a in batch]
+    active = select(Booking.id).where(Booking.id.in_(bookings), Booking.status == "active")
+    present = select(AppInstance.id).where(AppInstance.id.in_([a.instance_id for a in batch]))
+    marked: set[tuple[str, datetime]] = set()
+    for phase, (expected, state, outcome, detail) in MARKS.items():
+        keys = [(a.booking.id, a.window.start, a.instance_id) for a in batch if a.phase == phase]
+        if not keys:
+            continue
+        window = tuple_(BookingWindow.booking_id, BookingWindow.start, BookingWindow.instance_id)
+        statement = (
+            update(BookingWindow)
+            .where(
+                window.in_(keys),
+                BookingWindow.state == expected,
+                BookingWindow.booking_id.in_(active),
+                BookingWindow.instance_id.in_(present),
+            )
+            .values(state=state, outcome=outcome, detail=detail, updated_at=now)
+            .returning(BookingWindow.booking_id, BookingWindow.start)
+            .execution_options(synchronize_session=False)
+        )
+        marked.update((row[0], row[1]) for row in session.execute(statement))
+    return [a for a in batch if (a.booking.id, a.window.start) in marked]
