@@ -14,7 +14,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from canopy.store import Store
@@ -87,8 +89,24 @@ def gated(store: Store) -> Store:
 
 
 def starter_store(store: Store) -> Store:
-    """The starter's store: a pool of its own on a server database; on SQLite the gated one."""
-    return store if isinstance(store, GatedStore) else Store(build_engine(store.engine.url))
+    """The starter's store: a pool of its own on a server database; on SQLite the gated one.
+
+    Its commits do not wait for the disk (synchronous_commit off): a start or stop lost with the last
+    commits of a PostgreSQL crash leaves its window as armed, so the scheduler carries it out again,
+    and a repeated request is harmless (the newer generation supersedes).
+    """
+    if isinstance(store, GatedStore):
+        return store
+    engine = build_engine(store.engine.url)
+    event.listen(engine, "connect", _commit_without_waiting_for_disk)
+    return Store(engine)
+
+
+def _commit_without_waiting_for_disk(dbapi_connection: Any, _record: Any) -> None:
+    """Turn synchronous_commit off on a new PostgreSQL connection."""
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO off")
+    dbapi_connection.commit()
 
 
 def tick_workers(store: Store) -> int:
