@@ -17,7 +17,6 @@ from canopy.bus.base import Consumer, Record
 
 log = logging.getLogger(__name__)
 
-SYNC_INTERVAL = 1.0  # group changes ring a bell and are synced at once; this is the heartbeat pace
 COMMIT_INTERVAL = 0.05
 MIN_PAUSE = 0.0005
 MAX_PAUSE = 0.004
@@ -132,7 +131,7 @@ class SqliteConsumer(Consumer):
                 record for record in self._buffer if (record.topic, record.partition) not in restarted
             )
             self._caught_up = False
-        self._next_sync = time.monotonic() + SYNC_INTERVAL
+        self._next_sync = time.monotonic() + self._member.heartbeat_interval  # changes ring a bell
 
     def _fetch(self) -> bool:
         """Read new records of the owned partitions into the buffer; False when nothing new was written."""

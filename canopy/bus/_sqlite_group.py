@@ -12,6 +12,7 @@ from canopy.bus._rules import subscribes
 from canopy.bus._sqlite_schema import head_offset, write_transaction
 
 TopicPartition = tuple[str, int]
+HEARTBEAT_INTERVAL = 3.0  # seconds at most between a member's heartbeats (Kafka's default pace)
 
 
 def assign(
@@ -62,7 +63,7 @@ class GroupMember:
         self.topics = sorted(set(topics))
         self.member_id = uuid.uuid4().hex
         self.session_timeout = session_timeout
-        self.heartbeat_interval = min(1.0, session_timeout / 5)
+        self.heartbeat_interval = min(HEARTBEAT_INTERVAL, session_timeout / 3)
         self.from_beginning = from_beginning
         self.last_heartbeat = 0.0
 
