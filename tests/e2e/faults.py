@@ -1,7 +1,6 @@
 """A platform for fault injection: PostgreSQL, in-process control plane, agents as subprocesses.
 
-The bus is the embedded SQLite one: on the Kafka shared with other test runs, their node managers
-answer this platform's placement requests too (until topics carry a per-platform prefix).
+The bus is the embedded SQLite one, or a private Kafka broker for the tests that stop it.
 """
 
 from __future__ import annotations
@@ -157,7 +156,8 @@ def kill(agent: subprocess.Popen[bytes], endpoint: str, sig: signal.Signals) -> 
 def private_schema(postgres_url: str, run: str) -> Iterator[str]:
     """A PostgreSQL URL whose connections use a fresh schema, dropped afterwards."""
     schema = f"faults_{run}"
-    admin = create_engine(make_url(postgres_url).set(drivername="postgresql+psycopg"))
+    # pre-ping: the server may have been restarted in between (the PostgreSQL restart test)
+    admin = create_engine(make_url(postgres_url).set(drivername="postgresql+psycopg"), pool_pre_ping=True)
     with admin.begin() as conn:
         conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
     in_schema = {"options": f"-csearch_path={schema}"}
@@ -175,11 +175,15 @@ def private_schema(postgres_url: str, run: str) -> Iterator[str]:
 
 @contextmanager
 def fault_platform(
-    home: Path, postgres_url: str | None = None, settings: dict[str, str] | None = None
+    home: Path,
+    postgres_url: str | None = None,
+    settings: dict[str, str] | None = None,
+    bus: dict[str, str] | None = None,
 ) -> Iterator[FaultPlatform]:
     """Gateway, node manager, deployer and heartbeat service here; on a fresh PostgreSQL schema if given.
 
-    `settings` are CANOPY_* overrides (the tests' short timeouts by default).
+    `settings` are CANOPY_* overrides (the tests' short timeouts by default); `bus` the settings of
+    another bus than the embedded one (a private Kafka broker's URL and logins).
     """
     run = uuid.uuid4().hex[:8]
     share_build_caches(home)
@@ -189,6 +193,7 @@ def fault_platform(
             "CANOPY_HOME": str(home),
             "CANOPY_BUS_URL": f"sqlite:///{home}/bus.db",
             "CANOPY_BLOB_URL": f"file://{home}/blobs",
+            **(bus or {}),
             **db,
             **(HEAL_ENV if settings is None else settings),
         }
@@ -216,7 +221,9 @@ def _running(home: Path, run: str, env: dict[str, str]) -> Iterator[FaultPlatfor
     service = Service("faults", components)
     service.start()
     api = f"http://127.0.0.1:{gateway.port}"
-    agent_env = {**os.environ, "CANOPY_API_URL": api}
+    # an agent logs in to Kafka with the login it was given at join, never the platform's
+    shared = {key: value for key, value in os.environ.items() if not key.startswith("CANOPY_KAFKA_")}
+    agent_env = {**shared, "CANOPY_API_URL": api}
     platform = FaultPlatform(api, token, admin_token, backends, home, run, agent_env)
     try:
         yield platform
