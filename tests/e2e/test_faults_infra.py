@@ -18,6 +18,9 @@ from typing import Any
 import pytest
 import requests
 
+from canopy.bus.base import Record
+from canopy.contracts import Envelope, topics
+from canopy.contracts.devices import TelemetryReading
 from tests.deploy_helpers import wait_for
 from tests.e2e.faults import FaultPlatform, fault_platform, iris_zip, predicts, server_process
 from tests.e2e.private_infra import PrivateKafka, PrivatePostgres, private_kafka, private_postgres
@@ -90,12 +93,24 @@ def test_the_kafka_broker_frozen_for_10_s_loses_nothing_acknowledged_and_restart
     server = server_process(platform.agents["a"], endpoint).pid
     scale = f"{platform.api}/api/v1/models/{model_id}/scale"
     auth = {"Authorization": f"Bearer {platform.token}"}
-    with ThreadPoolExecutor(1) as pool:
+    device_id, credential = platform.add_device()
+    readings = f"{platform.api}/api/v1/devices/{device_id}/telemetry"
+
+    def send(seq: int) -> requests.Response:
+        """A reading of the device, sent with its own credential."""
+        reading = {"reading": {"temperature": 20 + seq}, "seq": seq}
+        return requests.post(
+            readings, json=reading, headers={"Authorization": f"Bearer {credential}"}, timeout=90
+        )
+
+    assert send(0).status_code == 202
+    with ThreadPoolExecutor(2) as pool:
         os.kill(kafka.pid, signal.SIGSTOP)
         frozen_at = time.monotonic()
         try:
-            # asked while the bus is down: answered 202 only once Kafka has the request
+            # asked while the bus is down: answered 202 only once Kafka has the request or reading
             asked = pool.submit(requests.post, scale, json={"replicas": 2}, headers=auth, timeout=90)
+            sent = pool.submit(lambda: [send(seq) for seq in range(1, 4)])
             answered = []
             while time.monotonic() - frozen_at < OUTAGE:
                 answered.append(predicts(endpoint))  # the data plane needs no bus
@@ -103,9 +118,22 @@ def test_the_kafka_broker_frozen_for_10_s_loses_nothing_acknowledged_and_restart
         finally:
             os.kill(kafka.pid, signal.SIGCONT)
         thawed_at = datetime.now().astimezone()
-        reply = asked.result(timeout=90)
+        reply, replies = asked.result(timeout=90), sent.result(timeout=90)
     assert answered.count(True) == len(answered) >= 5, answered
     assert reply.status_code == 202, reply.text
+    assert [r.status_code for r in replies] == [202] * 3, [r.text for r in replies]
+    acknowledged: set[int | None] = {0, 1, 2, 3}
+    streamed: set[int | None] = set()
+
+    def keep(envelope: Envelope, _record: Record) -> bool:
+        reading = envelope.message
+        if isinstance(reading, TelemetryReading) and reading.device_id == device_id:
+            streamed.add(reading.seq)
+        return acknowledged <= streamed
+
+    assert platform.read(topics.DEVICE_TELEMETRY, keep, 30), (
+        f"acknowledged {acknowledged}, streamed {streamed}"
+    )
     _scaled_beside(platform, model_id, reply.json()["generation"], endpoint)  # acknowledged, so carried out
     assert server_process(platform.agents["a"], endpoint).pid == server  # never restarted
     wait_for(lambda: _last_report(platform) > thawed_at, 30, "the node's reports to resume")
