@@ -68,6 +68,14 @@ def _last_report(platform: FaultPlatform) -> datetime:
     return datetime.fromisoformat(node["last_seen"])
 
 
+def _serving(platform: FaultPlatform) -> tuple[str, str, int]:
+    """Deploy the iris model with one replica: its id, its endpoint and its model server's pid."""
+    model_id, view = platform.deploy_iris()
+    assert view["status"] == "ready", view
+    [endpoint] = view["endpoints"]
+    return model_id, endpoint, server_process(platform.agents["a"], endpoint).pid
+
+
 def _no_healing(view: dict[str, Any]) -> None:
     """No replica of the deployment was replaced."""
     replaced = [e["message"] for e in view["events"] if e["message"].startswith("replacing ")]
@@ -87,10 +95,7 @@ def test_the_kafka_broker_frozen_for_10_s_loses_nothing_acknowledged_and_restart
     on_kafka: tuple[FaultPlatform, PrivateKafka],
 ) -> None:
     platform, kafka = on_kafka
-    model_id, view = platform.deploy_iris()
-    assert view["status"] == "ready", view
-    [endpoint] = view["endpoints"]
-    server = server_process(platform.agents["a"], endpoint).pid
+    model_id, endpoint, server = _serving(platform)
     scale = f"{platform.api}/api/v1/models/{model_id}/scale"
     auth = {"Authorization": f"Bearer {platform.token}"}
     device_id, credential = platform.add_device()
@@ -146,10 +151,7 @@ def test_a_postgresql_restart_fails_calls_cleanly_keeps_every_write_and_heals_no
     on_private_postgres: tuple[FaultPlatform, PrivatePostgres],
 ) -> None:
     platform, database = on_private_postgres
-    model_id, view = platform.deploy_iris()
-    assert view["status"] == "ready", view
-    [endpoint] = view["endpoints"]
-    server = server_process(platform.agents["a"], endpoint).pid
+    model_id, endpoint, server = _serving(platform)
     kept = platform.call("POST", "/api/v1/models", files={"file": ("p.zip", iris_zip())})["id"]
     # acknowledged just before the restart: the deployer carries it out across it
     scaled = platform.call("POST", f"/api/v1/models/{model_id}/scale", json={"replicas": 2})["generation"]
