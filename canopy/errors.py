@@ -39,6 +39,7 @@ __all__ = [
     "NoSuchDriver",
     "NotFound",
     "PayloadTooLarge",
+    "StoreUnavailable",
     "Timeout",
     "TooManyRequests",
     "Unauthorized",
@@ -48,6 +49,12 @@ __all__ = [
     "driver_not_found",
     "error_from_payload",
 ]
+
+
+class StoreUnavailable(Unavailable):
+    """The platform's database cannot be reached: work that needs it waits for it instead of failing."""
+
+    code = "store_unavailable"
 
 
 def driver_not_found(kind: str, scheme: str, known: list[str]) -> NoSuchDriver:

@@ -1,12 +1,15 @@
 """Contracts on the bus: publish typed messages; consume, decode, handle (retried), commit or dead-letter.
 
 Every record is either handled or dead-lettered with its reason before its offset is committed:
-a handler that raises is retried with backoff, then the record goes to the dead-letter topic.
+a handler that raises is retried with backoff, then the record goes to the dead-letter topic. While
+the database is unreachable, a handler that needs it is retried until it is back (within a bound):
+the record is not to blame, and dead-lettering it would lose it.
 """
 
 from __future__ import annotations
 
 import base64
+import itertools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -16,7 +19,7 @@ from prometheus_client import Counter
 
 from canopy.bus.base import Bus, Record
 from canopy.contracts import DeadLetter, Envelope, Message, decode, encode, topics
-from canopy.errors import DecodeError
+from canopy.errors import DecodeError, StoreUnavailable
 from canopy.eventsummary import SummarizedLog
 from canopy.redaction import scrub_payload, scrub_text
 
@@ -30,7 +33,11 @@ RETRIES = Counter("canopy_handler_retries_total", "Handler attempts that raised 
 
 Handler = Callable[[Envelope, Record], None]
 DEAD_LETTER_LOG = SummarizedLog(log, logging.WARNING)  # one line per group and topic every 10 s
+RETRY_LOG = SummarizedLog(log, logging.WARNING)  # the same for retries: an outage retries every second
 RETRY_DELAYS = (0.1, 0.5, 2.0)  # seconds before each retry of a failing handler
+STORE_RETRY = 1.0  # seconds between the attempts of a handler waiting for the database
+# How long a handler waits for the database before its record is dead-lettered (Kafka's poll limit is 300 s).
+STORE_PATIENCE = 120.0
 MAX_REASON = 500
 
 
@@ -80,6 +87,8 @@ class Subscriber:
     handler: Handler
     from_beginning: bool = True
     retry_delays: Sequence[float] = field(default=RETRY_DELAYS)
+    store_retry: float = STORE_RETRY
+    store_patience: float = STORE_PATIENCE
 
     def __post_init__(self) -> None:
         self.bus.ensure_topic(topics.DEADLETTER)
@@ -107,23 +116,29 @@ class Subscriber:
         return True
 
     def _handle(self, envelope: Envelope, record: Record) -> None:
-        """Run the handler, retrying after each delay; dead-letter the record when every attempt raised."""
-        for attempt, delay in enumerate([*self.retry_delays, None], start=1):
+        """Run the handler, retrying after each delay; dead-letter the record when every attempt raised.
+
+        Attempts that found the database unreachable are repeated every `store_retry` seconds for up
+        to `store_patience` seconds without using up the retries.
+        """
+        delays = iter(self.retry_delays)
+        patience_ends = time.monotonic() + self.store_patience
+        for attempt in itertools.count(1):
             try:
                 self.handler(envelope, record)
             except Exception as exc:
+                waiting = isinstance(exc, StoreUnavailable) and time.monotonic() < patience_ends
+                delay = self.store_retry if waiting else next(delays, None)
                 if delay is None:
                     log.exception(
                         "handler for %s[%d]@%d failed", record.topic, record.partition, record.offset
                     )
                     self._refuse(record, failure_reason(exc, attempt))
                     return
-                log.warning(
-                    "handler for %s failed (%s); retry %d in %.1f s",
-                    record.topic,
-                    type(exc).__name__,
-                    attempt,
-                    delay,
+                RETRY_LOG.event(
+                    (self.group, record.topic, type(exc).__name__),
+                    f"handler for {record.topic} in {self.group} failed ({type(exc).__name__}); "
+                    f"retry {attempt} in {delay:.1f} s",
                 )
                 RETRIES.labels(record.topic).inc()
                 time.sleep(delay)

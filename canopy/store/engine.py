@@ -12,7 +12,7 @@ from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError
 
 from canopy.drivers import scheme_of
-from canopy.errors import ConfigError, Conflict, Unavailable, driver_not_found
+from canopy.errors import ConfigError, Conflict, StoreUnavailable, driver_not_found
 from canopy.private import secure_sqlite_file
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -89,14 +89,14 @@ def _sqlite_engine(url: URL) -> Engine:
 
 
 def _unavailable_on_connect_failure(location: str) -> Callable[[ExceptionContext], None]:
-    """A handle_error listener raising Unavailable when a connection cannot be made or was lost."""
+    """A handle_error listener raising StoreUnavailable when a connection cannot be made or was lost."""
 
     def listener(context: ExceptionContext) -> None:
-        """Replace connection failures (not pre-ping probes, which reconnect) with Unavailable."""
+        """Replace connection failures (not pre-ping probes, which reconnect) with StoreUnavailable."""
         if context.is_pre_ping or not (context.connection is None or context.is_disconnect):
             return
         reason = str(context.original_exception).strip().splitlines()[0]
-        raise Unavailable(f"{location} is unavailable: {reason}")
+        raise StoreUnavailable(f"{location} is unavailable: {reason}")
 
     return listener
 

@@ -35,7 +35,7 @@ from canopy.deployments.records import (
     replicas_of,
 )
 from canopy.deployments.tables import Node, Replica
-from canopy.errors import CanopyError
+from canopy.errors import CanopyError, StoreUnavailable
 from canopy.models.records import ModelRecord
 from canopy.runtime.backends import Backends
 from canopy.store.models import utcnow
@@ -109,6 +109,8 @@ class Deployer:
                 self._converge(request)
             except DeployFailed as exc:
                 self.event(request, "failed", str(exc), exc.logs)
+            except StoreUnavailable:
+                raise  # not the request's failure: it is carried out once the database is back
             except CanopyError as exc:
                 self.event(request, "failed", exc.message)
             except Exception as exc:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -11,6 +13,7 @@ from canopy.bus.typed import Subscriber
 from canopy.contracts import Envelope, topics
 from canopy.contracts.deploy import DeployRequest
 from canopy.deployments.records import platform_group, unfinished_requests
+from canopy.errors import StoreUnavailable
 from canopy.runtime import Component
 from canopy.runtime.backends import Backends
 from canopy.runtime.subscription import SubscriptionLoop
@@ -22,23 +25,35 @@ from services.deployer.replies import Replies
 log = logging.getLogger(__name__)
 
 WORKERS = 4
+STORE_RETRY = 2.0  # seconds between the attempts of a request that found the database unreachable
+STORE_PATIENCE = 600.0  # then the request is left to Resume at the deployer's next start
 
 
 class DeployPool:
-    """Runs deploy requests on worker threads so one slow build does not hold the others."""
+    """Runs deploy requests on worker threads so one slow build does not hold the others.
+
+    A request that found the database unreachable is tried again until it is back: the request was
+    acknowledged and its message is committed already, so giving up would lose it.
+    """
 
     name = "deploy-pool"
 
-    def __init__(self, deployer: Deployer) -> None:
+    def __init__(
+        self, deployer: Deployer, retry: float = STORE_RETRY, patience: float = STORE_PATIENCE
+    ) -> None:
         self.deployer = deployer
+        self.retry, self.patience = retry, patience
         self._pool: ThreadPoolExecutor | None = None
+        self._stopping = threading.Event()
 
     def start(self) -> None:
         """Create the pool."""
+        self._stopping.clear()
         self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="deploy")
 
     def stop(self) -> None:
         """Finish running deployments and drop queued ones."""
+        self._stopping.set()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
@@ -50,7 +65,25 @@ class DeployPool:
     def submit(self, request: DeployRequest) -> None:
         """Queue one request on the pool."""
         if self._pool is not None:
-            self._pool.submit(self.deployer.handle, request)
+            self._pool.submit(self._carry_out, request)
+
+    def _carry_out(self, request: DeployRequest) -> None:
+        """Handle a request, again every `retry` seconds while the database is unreachable."""
+        what = f"{request.model_id} generation {request.generation}"
+        give_up = time.monotonic() + self.patience
+        while True:
+            try:
+                self.deployer.handle(request)
+                return
+            except StoreUnavailable as exc:
+                if self._stopping.is_set() or time.monotonic() > give_up:
+                    log.error("deployment of %s is left for the deployer's next start: %s", what, exc.message)
+                    return
+                log.warning("deployment of %s waits for the database: %s", what, exc.message)
+                self._stopping.wait(self.retry)
+            except Exception:
+                log.exception("deployment of %s failed", what)
+                return
 
 
 class Resume:

@@ -1,7 +1,6 @@
 """A platform for fault injection: PostgreSQL, in-process control plane, agents as subprocesses.
 
-The bus is the embedded SQLite one: on the Kafka shared with other test runs, their node managers
-answer this platform's placement requests too (until topics carry a per-platform prefix).
+The bus is the embedded SQLite one, or a private Kafka broker for the tests that stop it.
 """
 
 from __future__ import annotations
@@ -12,8 +11,9 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -26,6 +26,7 @@ from platform_sdk._client import ApiClient
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
+from canopy import devices
 from canopy.bus.base import Record
 from canopy.bus.typed import Subscriber
 from canopy.config import load_config
@@ -35,11 +36,13 @@ from canopy.roles import Role
 from canopy.runtime import Service
 from canopy.runtime.backends import Backends, open_backends
 from services.deployer.service import deployer_components
+from services.device_manager.service import device_manager_components
 from services.gateway import accounts
 from services.gateway.app import create_app
 from services.gateway.server import HttpServer
 from services.heartbeat.service import heartbeat_components
 from services.node_manager.service import node_manager_components
+from simulators import TYPES_DIR
 from tests.deploy_helpers import IRIS_INPUT, IRIS_PACKAGE, REPO, settled, share_build_caches, zip_package
 
 # Short timeouts keep the tests quick; the bench measures the defaults.
@@ -100,17 +103,43 @@ class FaultPlatform:
         """Every notification request published so far."""
         found: list[NotificationRequest] = []
 
-        def keep(envelope: Envelope, _record: Record) -> None:
+        def keep(envelope: Envelope, _record: Record) -> bool:
             if isinstance(envelope.message, NotificationRequest):
                 found.append(envelope.message)
+            return False
 
-        reader = Subscriber(self.backends.bus, f"t-{uuid.uuid4().hex[:8]}", [topics.NOTIFICATIONS], keep)
+        self.read(topics.NOTIFICATIONS, keep, 0.0)
+        return found
+
+    def read(self, topic: str, keep: Callable[[Envelope, Record], bool], timeout: float) -> bool:
+        """Hand every message on `topic` to `keep` until it answers True (True) or the bus stays quiet.
+
+        Reading goes on for `timeout` seconds at least (a Kafka group takes a moment to join).
+        """
+        done = False
+
+        def handle(envelope: Envelope, record: Record) -> None:
+            nonlocal done
+            done = done or keep(envelope, record)
+
+        reader = Subscriber(self.backends.bus, f"t-{uuid.uuid4().hex[:8]}", [topic], handle)
+        deadline = time.monotonic() + timeout
         try:
-            while reader.run_once(0.5):
+            while not done and (reader.run_once(0.5) or time.monotonic() < deadline):
                 pass
         finally:
             reader.close()
-        return found
+        return done
+
+    def add_device(self, type_name: str = "TEMP") -> tuple[str, str]:
+        """Register a device of one of the simulators' types over HTTP; its id and its credential."""
+        device_id = f"d-{self.run}-{uuid.uuid4().hex[:6]}"
+        with self.backends.store.session() as session:
+            spec = devices.parse_type(json.loads((TYPES_DIR / f"{type_name}.json").read_text()))
+            devices.register_type(session, spec)
+            document = {"id": device_id, "type": type_name, "location": "faults/lab", "transport": "http"}
+            credential = devices.create_device(session, devices.parse_device(document)).credential
+        return device_id, credential
 
     def view(self, model_id: str) -> dict[str, Any]:
         """The deployment view now."""
@@ -157,7 +186,8 @@ def kill(agent: subprocess.Popen[bytes], endpoint: str, sig: signal.Signals) -> 
 def private_schema(postgres_url: str, run: str) -> Iterator[str]:
     """A PostgreSQL URL whose connections use a fresh schema, dropped afterwards."""
     schema = f"faults_{run}"
-    admin = create_engine(make_url(postgres_url).set(drivername="postgresql+psycopg"))
+    # pre-ping: the server may have been restarted in between (the PostgreSQL restart test)
+    admin = create_engine(make_url(postgres_url).set(drivername="postgresql+psycopg"), pool_pre_ping=True)
     with admin.begin() as conn:
         conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
     in_schema = {"options": f"-csearch_path={schema}"}
@@ -175,11 +205,15 @@ def private_schema(postgres_url: str, run: str) -> Iterator[str]:
 
 @contextmanager
 def fault_platform(
-    home: Path, postgres_url: str | None = None, settings: dict[str, str] | None = None
+    home: Path,
+    postgres_url: str | None = None,
+    settings: dict[str, str] | None = None,
+    bus: dict[str, str] | None = None,
 ) -> Iterator[FaultPlatform]:
-    """Gateway, node manager, deployer and heartbeat service here; on a fresh PostgreSQL schema if given.
+    """The control plane here (device manager included); on a fresh PostgreSQL schema if given.
 
-    `settings` are CANOPY_* overrides (the tests' short timeouts by default).
+    `settings` are CANOPY_* overrides (the tests' short timeouts by default); `bus` the settings of
+    another bus than the embedded one (a private Kafka broker's URL and logins).
     """
     run = uuid.uuid4().hex[:8]
     share_build_caches(home)
@@ -189,6 +223,7 @@ def fault_platform(
             "CANOPY_HOME": str(home),
             "CANOPY_BUS_URL": f"sqlite:///{home}/bus.db",
             "CANOPY_BLOB_URL": f"file://{home}/blobs",
+            **(bus or {}),
             **db,
             **(HEAL_ENV if settings is None else settings),
         }
@@ -212,11 +247,14 @@ def _running(home: Path, run: str, env: dict[str, str]) -> Iterator[FaultPlatfor
         *node_manager_components(backends),
         *deployer_components(backends),
         *heartbeat_components(backends),
+        *device_manager_components(backends),
     ]
     service = Service("faults", components)
     service.start()
     api = f"http://127.0.0.1:{gateway.port}"
-    agent_env = {**os.environ, "CANOPY_API_URL": api}
+    # an agent logs in to Kafka with the login it was given at join, never the platform's
+    shared = {key: value for key, value in os.environ.items() if not key.startswith("CANOPY_KAFKA_")}
+    agent_env = {**shared, "CANOPY_API_URL": api}
     platform = FaultPlatform(api, token, admin_token, backends, home, run, agent_env)
     try:
         yield platform

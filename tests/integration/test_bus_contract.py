@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +23,7 @@ import pytest
 from canopy.bus import Bus, Consumer, Credentials, Record, open_bus
 from canopy.bus.typed import Subscriber
 from canopy.contracts import DeadLetter, Heartbeat, Message, decode, encode, topics
-from canopy.errors import BadRequest, NoSuchDriver, Unavailable
+from canopy.errors import BadRequest, NoSuchDriver, StoreUnavailable, Unavailable
 from tests.conftest import KAFKA_PORT, port_open, require
 
 MEMBER_SCRIPT = Path(__file__).with_name("bus_member.py")
@@ -302,14 +302,15 @@ def _letters_from(bus: Bus, group: str, topic: str, count: int) -> list[DeadLett
     return mine
 
 
-def test_a_failing_handler_is_retried_then_dead_lettered_and_nothing_is_skipped(
-    bus: Bus, names: Names
-) -> None:
-    beats = [
-        Heartbeat(service="s", instance=f"i{n}", seq=n, interval=1.0, started_at=datetime.now(UTC))
-        for n in range(3)
-    ]
-    for beat in beats:
+def _handle_three(
+    bus: Bus, names: Names, fail: Callable[[int, int], None], **settings: Any
+) -> tuple[list[int], dict[int, int]]:
+    """Publish beats 0, 1 and 2 and consume them with a handler that first calls `fail(seq, attempt)`.
+
+    Returns the beats handled and how often the handler ran for each.
+    """
+    for n in range(3):
+        beat = Heartbeat(service="s", instance=f"i{n}", seq=n, interval=1.0, started_at=datetime.now(UTC))
         bus.publish(names.topic, encode(beat), key="k")
     bus.flush()
     calls: dict[int, int] = {}
@@ -318,19 +319,29 @@ def test_a_failing_handler_is_retried_then_dead_lettered_and_nothing_is_skipped(
     def handler(envelope: Any, _record: Record) -> None:
         seq = envelope.message.seq
         calls[seq] = calls.get(seq, 0) + 1
-        if seq == 0 and calls[seq] < 3:
-            raise ConnectionError("store briefly away")
-        if seq == 1:
-            raise RuntimeError("cannot reach postgresql://canopy:s3cret@127.0.0.1/canopy")
+        fail(seq, calls[seq])
         handled.append(seq)
 
-    subscriber = Subscriber(bus, names.group, [names.topic], handler, retry_delays=(0.05, 0.05, 0.05))
+    subscriber = Subscriber(bus, names.group, [names.topic], handler, retry_delays=(0.05,) * 3, **settings)
     try:
         deadline = time.monotonic() + 60
         while len(handled) < 2 and time.monotonic() < deadline:
             subscriber.run_once(0.5)
     finally:
         subscriber.close()
+    return handled, calls
+
+
+def test_a_failing_handler_is_retried_then_dead_lettered_and_nothing_is_skipped(
+    bus: Bus, names: Names
+) -> None:
+    def fail(seq: int, attempt: int) -> None:
+        if seq == 0 and attempt < 3:
+            raise ConnectionError("store briefly away")
+        if seq == 1:
+            raise RuntimeError("cannot reach postgresql://canopy:s3cret@127.0.0.1/canopy")
+
+    handled, calls = _handle_three(bus, names, fail)
     assert handled == [0, 2] and calls == {0: 3, 1: 4, 2: 1}
     [letter] = _letters_from(bus, f"{names.group}-dlq", names.topic, 1)
     assert letter.offset == 1 and letter.group == names.group
@@ -341,6 +352,22 @@ def test_a_failing_handler_is_retried_then_dead_lettered_and_nothing_is_skipped(
         assert again.poll(3.0) is None, "every record, the dead-lettered one too, is committed"
     finally:
         again.close()
+
+
+def test_a_handler_waits_out_an_unreachable_database_and_dead_letters_only_after_the_patience(
+    bus: Bus, names: Names
+) -> None:
+    def fail(seq: int, attempt: int) -> None:
+        if seq == 0 and attempt <= 8:  # restarting: more failures than retry_delays allows
+            raise StoreUnavailable("PostgreSQL at 127.0.0.1:5432 is unavailable: restarting")
+        if seq == 1:
+            raise StoreUnavailable("PostgreSQL at 127.0.0.1:5432 is unavailable: gone for good")
+
+    handled, calls = _handle_three(bus, names, fail, store_retry=0.05, store_patience=1.5)
+    assert handled == [0, 2] and calls[0] == 9 and calls[2] == 1
+    assert calls[1] > 4 + 5, calls  # waited out the patience before the ordinary retries ran out
+    [letter] = _letters_from(bus, f"{names.group}-dlq", names.topic, 1)
+    assert letter.offset == 1 and "StoreUnavailable: PostgreSQL at 127.0.0.1:5432" in letter.reason
 
 
 @pytest.mark.parametrize(("url", "meant"), [("kafak://127.0.0.1:9092", "kafka"), ("sqlit:///b.db", "sqlite")])
