@@ -92,7 +92,9 @@ class Watcher:
             watched = [
                 (w, registry[w.workload_id].endpoint)
                 for w in status.workloads
-                if w.workload_id in registry and registry[w.workload_id].state in ("ready", "failed")
+                if w.workload_id in registry
+                and registry[w.workload_id].state in ("ready", "failed")
+                and w.state != "stopped"  # being stopped on purpose
             ]
         now = self.clock()
         with self._lock:

@@ -125,7 +125,10 @@ class NodeAgent:
         )
 
     def _stop(self, command: NodeCommand) -> None:
-        """Stop and forget a workload, and report it stopped."""
+        """Stop and forget a workload, and report it stopped (while it stops, it is not taken for dead)."""
+        with self._lock:
+            if (stopping := self.workloads.get(command.workload_id)) is not None:
+                stopping.state = "stopped"
         self.runtime.stop(command.workload_id)
         with self._lock:
             self.workloads.pop(command.workload_id, None)

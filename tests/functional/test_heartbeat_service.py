@@ -119,6 +119,21 @@ def test_an_exited_replica_whose_endpoint_does_not_answer_is_replaced_at_once(ba
     assert [(r.model_id, r.replace) for r in requests] == [("m1", ["w-new"])]  # silent only 0.1 s
 
 
+def test_a_replica_its_agent_is_stopping_is_not_taken_for_dead(backends: Backends) -> None:
+    watcher, healer, clock = _platform(backends)
+    with backends.store.session() as session:
+        session.get_one(Replica, "w-new").endpoint = f"http://127.0.0.1:{free_port()}"
+    alive = WorkloadStatus(workload_id="w-new", model_id="m1", generation=2, state="ready")
+    watcher.on_status(_report(backends, "node-b", alive), RECORD)
+    stopping = alive.model_copy(update={"state": "stopped", "process": "exited", "probe_ok": False})
+    for _ in range(3):
+        clock.now += 1.0
+        watcher.on_status(_report(backends, "node-b", stopping), RECORD)
+        watcher.tick()
+        healer.tick()
+    assert _published(backends, topics.DEPLOY_REQUESTS) == []
+
+
 def test_a_service_missing_its_heartbeats_is_reported_once(
     backends: Backends, caplog: pytest.LogCaptureFixture
 ) -> None:
