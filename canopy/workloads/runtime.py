@@ -98,6 +98,7 @@ class Runtime(ABC):
         """The ids of the workloads this runtime holds."""
 
     keeps_workloads = False
+    watch_seconds = 0.25  # how often the agent asks whether its ready workloads still run
 
     def process_state(self, workload_id: str) -> ProcessState:
         """running, exited, or stopped (frozen by SIGSTOP); runtimes that cannot tell stopped say running."""

@@ -25,14 +25,12 @@ from canopy.runtime.subscription import SubscriptionLoop
 from canopy.workloads.runtime import Runtime
 from services.node_agent.agent import AgentSettings, NodeAgent
 
-WATCH_SECONDS = 0.25  # how often the agent checks that its ready workloads still run
-
 
 class StatusReporter(LoopThread):
     """Publishes the node's status every `interval` s (CANOPY_NODE_REPORT_INTERVAL), and at once on a death.
 
-    Workloads are checked every WATCH_SECONDS, so a replica that exits is reported within that time
-    rather than at the next periodic report.
+    Workloads are checked every `watch_seconds` of the runtime (0.25 s for processes), so a replica that
+    exits is reported within that time rather than at the next periodic report.
     """
 
     name = "node-status"
@@ -44,7 +42,7 @@ class StatusReporter(LoopThread):
         self.agent = agent
         self.interval = interval
         self.clock = clock
-        self.idle_seconds = min(interval, WATCH_SECONDS)
+        self.idle_seconds = min(interval, agent.runtime.watch_seconds)
         self._next_report = -math.inf
 
     def step(self) -> None:
