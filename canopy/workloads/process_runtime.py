@@ -27,7 +27,7 @@ from canopy.workloads.isolation import Confinement, preexec, stage_dir, staged_p
 from canopy.workloads.launch import app_variables, has_endpoint, launch_command, listen_port
 from canopy.workloads.logpump import LogPump, read_log
 from canopy.workloads.rootfs import ensure_rootfs
-from canopy.workloads.runtime import MODEL_PROBE, READY_TIMEOUT_SECONDS, Probe, Readiness, Runtime, tail
+from canopy.workloads.runtime import Runtime, tail
 from canopy.workloads.sandbox import (
     MODEL,
     PROCESSES,
@@ -210,22 +210,14 @@ class ProcessRuntime(Runtime):
                 taken.add(uids.real)
         return taken
 
-    def wait_ready(
-        self,
-        workload_id: str,
-        endpoint: str,
-        timeout: float = READY_TIMEOUT_SECONDS,
-        probe: Probe = MODEL_PROBE,
-    ) -> Readiness:
-        """Wait for the workload to be ready on all of its cores, then hold it to its CPU limit."""
-        readiness = super().wait_ready(workload_id, endpoint, timeout, probe)
+    def settle(self, workload_id: str) -> None:
+        """Hold a workload that started on all of its cores to its CPU limit."""
         proc = self._procs.get(workload_id)
         if proc is not None and proc.cgroup is not None:
             try:
                 proc.cgroup.limit_cpu(proc.cpu)
             except OSError as exc:
                 log.warning("could not lower the CPU limit of %s to %s (%s)", workload_id, proc.cpu, exc)
-        return readiness
 
     def stop(self, workload_id: str) -> None:
         """Terminate the sandbox, kill it after 5 s and anything left in its cgroup; idempotent."""

@@ -83,10 +83,21 @@ def test_a_forged_report_is_ignored(backends: Backends) -> None:
     assert _published(backends, topics.NODE_COMMANDS) == []
 
 
-def test_an_exited_replica_is_replaced_once_both_signals_agree(backends: Backends) -> None:
+def _reported_alive(
+    backends: Backends, endpoint: str = ""
+) -> tuple[Watcher, Healer, ManualClock, WorkloadStatus]:
+    """The platform of _platform with w-new (registered at `endpoint`) reported ready by node-b."""
     watcher, healer, clock = _platform(backends)
+    if endpoint:
+        with backends.store.session() as session:
+            session.get_one(Replica, "w-new").endpoint = endpoint
     alive = WorkloadStatus(workload_id="w-new", model_id="m1", generation=2, state="ready")
     watcher.on_status(_report(backends, "node-b", alive), RECORD)
+    return watcher, healer, clock, alive
+
+
+def test_an_exited_replica_is_replaced_once_both_signals_agree(backends: Backends) -> None:
+    watcher, healer, clock, alive = _reported_alive(backends)
     clock.now += 0.5
     dead = alive.model_copy(update={"state": "failed", "process": "exited", "probe_ok": False})
     watcher.on_status(_report(backends, "node-b", dead), RECORD)
@@ -105,11 +116,9 @@ def test_an_exited_replica_is_replaced_once_both_signals_agree(backends: Backend
 
 
 def test_an_exited_replica_whose_endpoint_does_not_answer_is_replaced_at_once(backends: Backends) -> None:
-    watcher, healer, clock = _platform(backends)
-    with backends.store.session() as session:
-        session.get_one(Replica, "w-new").endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens
-    alive = WorkloadStatus(workload_id="w-new", model_id="m1", generation=2, state="ready")
-    watcher.on_status(_report(backends, "node-b", alive), RECORD)
+    watcher, healer, clock, alive = _reported_alive(
+        backends, f"http://127.0.0.1:{free_port()}"
+    )  # no one there
     clock.now += 0.1
     dead = alive.model_copy(update={"state": "failed", "process": "exited", "probe_ok": False})
     watcher.on_status(_report(backends, "node-b", dead), RECORD)
@@ -120,11 +129,7 @@ def test_an_exited_replica_whose_endpoint_does_not_answer_is_replaced_at_once(ba
 
 
 def test_a_replica_its_agent_is_stopping_is_not_taken_for_dead(backends: Backends) -> None:
-    watcher, healer, clock = _platform(backends)
-    with backends.store.session() as session:
-        session.get_one(Replica, "w-new").endpoint = f"http://127.0.0.1:{free_port()}"
-    alive = WorkloadStatus(workload_id="w-new", model_id="m1", generation=2, state="ready")
-    watcher.on_status(_report(backends, "node-b", alive), RECORD)
+    watcher, healer, clock, alive = _reported_alive(backends, f"http://127.0.0.1:{free_port()}")
     stopping = alive.model_copy(update={"state": "stopped", "process": "exited", "probe_ok": False})
     for _ in range(3):
         clock.now += 1.0
