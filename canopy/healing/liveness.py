@@ -4,7 +4,9 @@ Signal one is silence: no good beat (a heartbeat, or a report of a replica answe
 `silence` seconds. Signal two is a witness: the agent saw the process exit or stop, a health probe
 failed, or the agent itself is unreachable. A running process whose probe fails is only a witness
 once it has been silent for the longer `hang` time, so a slow replica on a saturated CPU is never
-restarted. Time is passed in explicitly (seconds on any monotonic clock).
+restarted. A process the agent saw exit that also fails a direct probe of the watcher's own is
+crashed at once: two independent signals agree without waiting for silence. Time is passed in
+explicitly (seconds on any monotonic clock).
 """
 
 from __future__ import annotations
@@ -59,6 +61,14 @@ class Detector:
         known = self._subjects.setdefault(subject, _Subject(last_beat=now))
         known.unreachable, known.seen_at = unreachable, now
 
+    def exited_unconfirmed(self) -> list[str]:
+        """Subjects reported exited and failing their probe that no direct probe has confirmed yet."""
+        return [
+            name
+            for name, known in self._subjects.items()
+            if known.process == "exited" and not known.probe_ok and not known.unreachable
+        ]
+
     def forget(self, subject: str) -> None:
         """Stop watching a subject (it was stopped or replaced)."""
         self._subjects.pop(subject, None)
@@ -77,6 +87,8 @@ class Detector:
         known = self._subjects.get(subject)
         if known is None:
             return "alive"
+        if known.process == "exited" and not known.probe_ok and known.unreachable:
+            return "crashed"  # the agent saw it exit and a direct probe fails too: no need to wait
         silent = now - known.last_beat
         if silent <= self.timeouts.silence:
             return "alive"

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Connection, delete, func, insert, select
 
 from canopy.contracts.system import DeadLetter, LogRecord
 from canopy.logs.tables import DeadLetterRow, LogLine
 from canopy.store import Store
+from canopy.store.models import Base
 
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 LEVEL_NAMES = {number: name for name, number in LEVELS.items()}
@@ -33,10 +34,28 @@ def dead_letter_row(letter: DeadLetter, at: datetime) -> Row:
 def store_batch(store: Store, lines: Sequence[Row], letters: Sequence[Row] = ()) -> None:
     """Insert a batch of log rows and dead-letter rows in one transaction (one executemany per table)."""
     with store.engine.begin() as connection:
-        if lines:
-            connection.execute(insert(LogLine), list(lines))
-        if letters:
-            connection.execute(insert(DeadLetterRow), list(letters))
+        insert_rows(connection, LogLine, lines)
+        insert_rows(connection, DeadLetterRow, letters)
+
+
+def insert_rows(connection: Connection, model: type[Base], rows: Sequence[Row]) -> None:
+    """One driver executemany of rows with the same keys, each value through its column's bind processor.
+
+    The statement is compiled once per batch and each value converted once, where SQLAlchemy's
+    executemany would build and process every row's parameters through the compiled statement.
+    """
+    if not rows:
+        return
+    dialect, keys = connection.dialect, list(rows[0])
+    compiled = insert(model).compile(dialect=dialect, column_keys=keys, for_executemany=True)
+    names = compiled.positiontup or keys
+    columns = model.__table__.c
+    convert = [(name, columns[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in names]
+    if dialect.positional:
+        values: list[Any] = [tuple(f(row[n]) if f else row[n] for n, f in convert) for row in rows]
+    else:
+        values = [{n: f(row[n]) if f else row[n] for n, f in convert} for row in rows]
+    connection.exec_driver_sql(str(compiled), values)
 
 
 @dataclass(frozen=True)

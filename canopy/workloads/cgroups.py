@@ -25,23 +25,25 @@ def detect(root: Path = ROOT) -> str:
     return ""
 
 
+def cpu_files(version: str, cpu: float) -> dict[str, str]:
+    """The files of a CPU limit of `cpu` cores and their values, as in limit_files."""
+    quota = str(max(1000, int(cpu * CPU_PERIOD_US)))
+    if version == "v2":
+        return {"cpu.max": f"{quota} {CPU_PERIOD_US}"}
+    return {"cpu/cpu.cfs_period_us": str(CPU_PERIOD_US), "cpu/cpu.cfs_quota_us": quota}
+
+
 def limit_files(version: str, memory_mb: int, cpu: float, pids: int) -> dict[str, str]:
     """The files to write and their values, as 'controller/file' (v1) or 'file' (v2)."""
     memory = str(memory_mb * 1024 * 1024)
-    quota = str(max(1000, int(cpu * CPU_PERIOD_US)))
     if version == "v2":
         return {
             "memory.max": memory,
             "memory.swap.max": "0",
-            "cpu.max": f"{quota} {CPU_PERIOD_US}",
+            **cpu_files(version, cpu),
             "pids.max": str(pids),
         }
-    return {
-        "memory/memory.limit_in_bytes": memory,
-        "cpu/cpu.cfs_period_us": str(CPU_PERIOD_US),
-        "cpu/cpu.cfs_quota_us": quota,
-        "pids/pids.max": str(pids),
-    }
+    return {"memory/memory.limit_in_bytes": memory, **cpu_files(version, cpu), "pids/pids.max": str(pids)}
 
 
 def _target(version: str, name: str, key: str) -> Path:
@@ -58,6 +60,7 @@ class Cgroup:
 
     version: str
     directories: tuple[Path, ...]
+    name: str
 
     @classmethod
     def create(cls, version: str, name: str, memory_mb: int, cpu: float, pids: int) -> Cgroup:
@@ -67,15 +70,20 @@ class Cgroup:
             parent = ROOT / GROUP
             parent.mkdir(exist_ok=True)
             (parent / "cgroup.subtree_control").write_text("+memory +cpu +pids")
-            group = cls(version, (parent / name,))
+            group = cls(version, (parent / name,), name)
         else:
-            group = cls(version, tuple(ROOT / c / GROUP / name for c in ("memory", "cpu", "pids")))
+            group = cls(version, tuple(ROOT / c / GROUP / name for c in ("memory", "cpu", "pids")), name)
         for directory in group.directories:
             directory.mkdir(parents=True, exist_ok=True)
         for key, value in files.items():
             with contextlib.suppress(FileNotFoundError):  # memory.swap.max is absent without swap accounting
                 _target(version, name, key).write_text(value)
         return group
+
+    def limit_cpu(self, cpu: float) -> None:
+        """Change the workload's CPU limit to `cpu` cores."""
+        for key, value in cpu_files(self.version, cpu).items():
+            _target(self.version, self.name, key).write_text(value)
 
     def join(self, pid: int) -> None:
         """Move a process into the cgroup (its children follow)."""

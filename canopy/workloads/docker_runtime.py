@@ -87,6 +87,7 @@ class DockerRuntime(Runtime):
     """Runs each workload as a container of its dependencies image, published on 127.0.0.1 only."""
 
     name = "docker"
+    watch_seconds = 1.0  # each check asks the Docker Engine
 
     def __init__(
         self,

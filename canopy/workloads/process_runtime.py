@@ -78,6 +78,7 @@ class _Process:
     endpoint: str
     uid: int | None
     cgroup: cgroups.Cgroup | None
+    cpu: float  # the CPU limit once ready; while it starts the workload may use all of its cores
 
 
 class ProcessRuntime(Runtime):
@@ -157,7 +158,7 @@ class ProcessRuntime(Runtime):
             uid = pick_uid(workload_id, self._uids_in_use()) if self.privileged else None
             if uid is not None:
                 self.databases.admit(spec, uid)  # the sandbox runs with gid = uid
-            cgroup = self._cgroup(workload_id, spec)
+            cgroup = self._cgroup(workload_id, spec, float(len(cores)))
             confinement = Confinement(
                 uid=uid,
                 stage_dir=stage,
@@ -183,21 +184,19 @@ class ProcessRuntime(Runtime):
         endpoint = f"http://127.0.0.1:{port}" if has_endpoint(spec) else ""
         lines = self.output.lines_of(spec.kind, spec.model_id) if self.output else None
         pump = LogPump(popen.stdout, log_path, lines=lines)
-        self._procs[workload_id] = _Process(popen, pump, endpoint, uid, cgroup)
+        self._procs[workload_id] = _Process(popen, pump, endpoint, uid, cgroup, spec.resources.cpu)
         log.info(
             "workload %s started in bubblewrap as uid %s on %s", workload_id, uid or os.geteuid(), endpoint
         )
         return endpoint
 
-    def _cgroup(self, workload_id: str, spec: WorkloadSpec) -> cgroups.Cgroup | None:
-        """The workload's cgroup with its memory, CPU and pids limits; None (rlimits only) if impossible."""
+    def _cgroup(self, workload_id: str, spec: WorkloadSpec, cpu: float) -> cgroups.Cgroup | None:
+        """The workload's cgroup with its memory, `cpu` and pids limits; None (rlimits only) if impossible."""
         if not self.cgroup_version:
             return None
         name, resources = f"{workload_id}-{os.getpid()}", spec.resources
         try:
-            return cgroups.Cgroup.create(
-                self.cgroup_version, name, resources.memory_mb, resources.cpu, PROCESSES
-            )
+            return cgroups.Cgroup.create(self.cgroup_version, name, resources.memory_mb, cpu, PROCESSES)
         except OSError as exc:
             log.warning("no cgroup for %s (%s): only rlimits bound it", workload_id, exc)
             return None
@@ -210,6 +209,15 @@ class ProcessRuntime(Runtime):
             if uids is not None:
                 taken.add(uids.real)
         return taken
+
+    def settle(self, workload_id: str) -> None:
+        """Hold a workload that started on all of its cores to its CPU limit."""
+        proc = self._procs.get(workload_id)
+        if proc is not None and proc.cgroup is not None:
+            try:
+                proc.cgroup.limit_cpu(proc.cpu)
+            except OSError as exc:
+                log.warning("could not lower the CPU limit of %s to %s (%s)", workload_id, proc.cpu, exc)
 
     def stop(self, workload_id: str) -> None:
         """Terminate the sandbox, kill it after 5 s and anything left in its cgroup; idempotent."""

@@ -98,6 +98,7 @@ class Runtime(ABC):
         """The ids of the workloads this runtime holds."""
 
     keeps_workloads = False
+    watch_seconds = 0.25  # how often the agent asks whether its ready workloads still run
 
     def process_state(self, workload_id: str) -> ProcessState:
         """running, exited, or stopped (frozen by SIGSTOP); runtimes that cannot tell stopped say running."""
@@ -122,6 +123,16 @@ class Runtime(ABC):
         timeout: float = READY_TIMEOUT_SECONDS,
         probe: Probe = MODEL_PROBE,
     ) -> Readiness:
+        """Poll the probe until the workload is ready, dies, or the timeout passes; then settle it."""
+        readiness = self._poll_ready(workload_id, endpoint, timeout, probe)
+        self.settle(workload_id)
+        return readiness
+
+    def settle(self, workload_id: str) -> None:
+        """End a workload's start (ready or not); a runtime that lets starts use more CPU limits it here."""
+        return None
+
+    def _poll_ready(self, workload_id: str, endpoint: str, timeout: float, probe: Probe) -> Readiness:
         """Poll the probe until the workload is ready, dies, or the timeout passes."""
         started = next_liveness = time.monotonic()
         session = requests.Session()

@@ -42,6 +42,7 @@ class _Watched:
     model_id: str
     generation: int
     node_id: str
+    endpoint: str
 
 
 class Watcher:
@@ -89,9 +90,11 @@ class Watcher:
                 and (w.workload_id not in registry or registry[w.workload_id].node_id != status.node_id)
             ]
             watched = [
-                w
+                (w, registry[w.workload_id].endpoint)
                 for w in status.workloads
-                if w.workload_id in registry and registry[w.workload_id].state in ("ready", "failed")
+                if w.workload_id in registry
+                and registry[w.workload_id].state in ("ready", "failed")
+                and w.state != "stopped"  # being stopped on purpose
             ]
         now = self.clock()
         with self._lock:
@@ -99,16 +102,17 @@ class Watcher:
             gone = [w for w, node in self.handed_over.items() if node == status.node_id and w not in ids]
             for workload_id in gone:
                 del self.handed_over[workload_id]
-            for workload in watched:
-                self._observe(workload, status.node_id, now)
+            for workload, endpoint in watched:
+                self._observe(workload, status.node_id, endpoint, now)
         for workload, generation in stale:
             self._fence(status.node_id, workload, generation, now)
 
-    def _observe(self, workload: WorkloadStatus, node_id: str, now: float) -> None:
+    def _observe(self, workload: WorkloadStatus, node_id: str, endpoint: str, now: float) -> None:
         """Feed one replica's process state and probe to its detector (not once it is being replaced)."""
         if workload.workload_id in self.handed_over:
             return
-        self.watched[workload.workload_id] = _Watched(workload.model_id, workload.generation, node_id)
+        where = _Watched(workload.model_id, workload.generation, node_id, endpoint)
+        self.watched[workload.workload_id] = where
         probe_ok = workload.probe_ok and workload.state == "ready"
         self.replicas.observe(workload.workload_id, now, workload.process, probe_ok)
 
@@ -161,6 +165,7 @@ class Watcher:
 
     def _check_replicas(self, now: float) -> None:
         """Hand crashed and hung replicas to the healer."""
+        self._probe_exited(now)
         with self._lock:
             for wid in self.replicas.subjects():
                 if self.replicas.silent_for(wid, now) > FORGET_AFTER:  # stopped on purpose, or its node lost
@@ -175,6 +180,20 @@ class Watcher:
         for wid, where, verdict in found:
             reason = f"replica {wid} on node {where.node_id} {verdict}"
             self.healer.queue(where.model_id, where.generation, reason, frozenset({wid}))
+
+    def _probe_exited(self, now: float) -> None:
+        """Probe the endpoints of replicas their agent saw exit: a failed probe confirms the crash at once."""
+        with self._lock:
+            exited = [
+                (wid, self.watched[wid].endpoint)
+                for wid in self.replicas.exited_unconfirmed()
+                if wid in self.watched and self.watched[wid].endpoint
+            ]
+        for wid, endpoint in exited:
+            failed = not answers(self._probes, endpoint, MODEL_PROBE, PROBE_TIMEOUT)
+            with self._lock:
+                if wid in self.watched:
+                    self.replicas.unreachable(wid, now, failed)
 
     def _check_nodes(self, now: float) -> None:
         """Probe the replicas of silent nodes; a node whose replicas do not answer either is lost."""

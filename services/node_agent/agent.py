@@ -125,7 +125,10 @@ class NodeAgent:
         )
 
     def _stop(self, command: NodeCommand) -> None:
-        """Stop and forget a workload, and report it stopped."""
+        """Stop and forget a workload, and report it stopped (while it stops, it is not taken for dead)."""
+        with self._lock:
+            if (stopping := self.workloads.get(command.workload_id)) is not None:
+                stopping.state = "stopped"
         self.runtime.stop(command.workload_id)
         with self._lock:
             self.workloads.pop(command.workload_id, None)
@@ -180,17 +183,17 @@ class NodeAgent:
                 )
         self.runtime.close()
 
-    def check_workloads(self) -> None:
-        """Report ready workloads whose process or container has died as failed."""
+    def check_workloads(self) -> bool:
+        """Report ready workloads whose process or container has died as failed; whether any had."""
         with self._lock:
             ready = [(wid, w) for wid, w in self.workloads.items() if w.state == "ready"]
-        for workload_id, workload in ready:
-            if not self.runtime.running(workload_id):
-                logs = self.runtime.logs(workload_id)
-                self._set(workload_id, _Workload(workload.model_id, workload.generation, "failed"))
-                self._event(
-                    workload_id, workload.model_id, workload.generation, "failed", "the workload died", logs
-                )
+        died = [(wid, w) for wid, w in ready if not self.runtime.running(wid)]
+        for workload_id, workload in died:
+            logs = self.runtime.logs(workload_id)
+            self._set(workload_id, _Workload(workload.model_id, workload.generation, "failed"))
+            died_as = (workload_id, workload.model_id, workload.generation)
+            self._event(*died_as, "failed", "the workload died", logs)
+        return bool(died)
 
     def status(self) -> NodeStatus:
         """The node's load, size, labels and workloads right now, signed with the node's key."""
@@ -230,7 +233,6 @@ class NodeAgent:
         )
 
     def report(self) -> None:
-        """Check workloads, then publish the node status."""
-        self.check_workloads()
+        """Publish the node status."""
         publish(self.bus, self.status(), key=self.settings.node_id)
         self.bus.flush()

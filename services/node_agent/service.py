@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import socket
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,18 +27,31 @@ from services.node_agent.agent import AgentSettings, NodeAgent
 
 
 class StatusReporter(LoopThread):
-    """Publishes the node's status every `interval` seconds (CANOPY_NODE_REPORT_INTERVAL)."""
+    """Publishes the node's status every `interval` s (CANOPY_NODE_REPORT_INTERVAL), and at once on a death.
+
+    Workloads are checked every `watch_seconds` of the runtime (0.25 s for processes), so a replica that
+    exits is reported within that time rather than at the next periodic report.
+    """
 
     name = "node-status"
 
-    def __init__(self, agent: NodeAgent, interval: float) -> None:
+    def __init__(
+        self, agent: NodeAgent, interval: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         super().__init__()
         self.agent = agent
-        self.idle_seconds = interval
+        self.interval = interval
+        self.clock = clock
+        self.idle_seconds = min(interval, agent.runtime.watch_seconds)
+        self._next_report = -math.inf
 
     def step(self) -> None:
-        """Report once."""
-        self.agent.report()
+        """Check the workloads; report when one died or the interval has passed."""
+        died = self.agent.check_workloads()
+        now = self.clock()
+        if died or now >= self._next_report:
+            self.agent.report()
+            self._next_report = now + self.interval
 
 
 class AgentLifecycle:

@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import random
+import re
 import signal
 import statistics
 import subprocess
@@ -29,6 +30,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -64,26 +66,59 @@ def serving_other_than(platform: FaultPlatform, model_id: str, old: str) -> bool
     return len(endpoints) == 1 and endpoints[0] != old and predicts(endpoints[0])
 
 
+STAGES = {  # the deployer's event messages that open each stage
+    "replacing": re.compile(r"replacing "),
+    "fetching": re.compile(r"fetching the package"),
+    "placing": re.compile(r"asking the node manager"),
+    "starting": re.compile(r"starting \S+ on node"),
+    "ready": re.compile(r"\S+ ready at "),
+}
+
+
+def stamp(at: str) -> float:
+    """An event's time (stored in UTC, with or without its zone) as a POSIX timestamp."""
+    parsed = datetime.fromisoformat(at)
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+
+
+def stages(platform: FaultPlatform, model_id: str, fault_at: float, serving: float) -> dict[str, float]:
+    """Seconds from the fault (a wall-clock time) to each stage's first event after it, and to serving."""
+    events = [(stamp(e["at"]), e["message"]) for e in platform.view(model_id)["events"]]
+    found: dict[str, float] = {}
+    for stage, marker in STAGES.items():
+        times = [at for at, message in events if at > fault_at and marker.match(message)]
+        if times:
+            found[stage] = round(min(times) - fault_at, 2)
+    return {**found, "serving": round(serving, 2)}
+
+
+def medians(breakdowns: list[dict[str, float]]) -> dict[str, float]:
+    """The median of each stage over several runs."""
+    keys = dict.fromkeys(key for breakdown in breakdowns for key in breakdown)
+    return {key: round(statistics.median(b[key] for b in breakdowns if key in b), 2) for key in keys}
+
+
 def summary(values: list[float]) -> dict[str, float]:
     """Median, p95 (inclusive method) and max of some timings, in seconds."""
     p95 = values[0] if len(values) == 1 else statistics.quantiles(values, n=20, method="inclusive")[-1]
     return {"p50": round(statistics.median(values), 2), "p95": round(p95, 2), "max": round(max(values), 2)}
 
 
-def inject(platform: FaultPlatform, fault: signal.Signals) -> dict[str, float]:
+def inject(platform: FaultPlatform, fault: signal.Signals) -> dict[str, Any]:
     """Deploy a fresh model (its first fault: no backoff yet), signal its server; the timings of each step."""
     started = time.monotonic()
     model_id, view = platform.deploy_iris()
     deployed = time.monotonic() - started
     [old] = view["endpoints"]
-    started = time.monotonic()
+    started, fault_at = time.monotonic(), time.time()
     kill(platform.agents["a"], old, fault)
     detected = until(lambda: old not in platform.view(model_id)["endpoints"])
     until(lambda: serving_other_than(platform, model_id, old))
     serving = time.monotonic() - started
+    breakdown = stages(platform, model_id, fault_at, serving)
     undeploy = platform.call("POST", f"/api/v1/models/{model_id}/undeploy")
     platform.settle(model_id, undeploy["generation"])  # frees the node's workload slot
-    return {"deploy": deployed, "detected": detected, "serving": serving}
+    return {"deploy": deployed, "detected": detected, "serving": serving, "stages": breakdown}
 
 
 def replica_faults(platform: FaultPlatform, runs: int) -> dict[str, Any]:
@@ -93,6 +128,7 @@ def replica_faults(platform: FaultPlatform, runs: int) -> dict[str, Any]:
     return {
         "baseline_warm_deploy_s": summary([run["deploy"] for run in crashes + hangs]),
         "crash_to_serving_s": summary([run["serving"] for run in crashes]),
+        "crash_stages_median_s": medians([run["stages"] for run in crashes]),
         "hang_to_detected_s": summary([run["detected"] for run in hangs]),
         "hang_to_serving_s": summary([run["serving"] for run in hangs]),
     }
@@ -121,15 +157,15 @@ def jitter(platform: FaultPlatform, model_id: str, seconds: float) -> int:
     return len([e for e in events if e["message"].startswith("replacing ")]) - before
 
 
-def node_lost(platform: FaultPlatform) -> float:
-    """Seconds from kill -9 of the agent holding the replica to a replica answering on another node."""
+def node_lost(platform: FaultPlatform) -> dict[str, float]:
+    """Seconds from kill -9 of the agent holding the replica to each stage, up to serving on another node."""
     model_id, view = platform.deploy_iris()
     [node], [old] = view["nodes"], view["endpoints"]
     agent = platform.agents[node.rsplit("-", 1)[1]]
-    t0 = time.monotonic()
+    t0, fault_at = time.monotonic(), time.time()
     agent.send_signal(signal.SIGKILL)
     until(lambda: serving_other_than(platform, model_id, old))
-    return time.monotonic() - t0
+    return stages(platform, model_id, fault_at, time.monotonic() - t0)
 
 
 def main() -> None:
@@ -151,13 +187,14 @@ def main() -> None:
             platform.start_agent("a")
             platform.start_agent("b")
             time.sleep(3)  # both agents report
-            lost_s = node_lost(platform)
+            lost = node_lost(platform)
     print(
         json.dumps(
             {
                 "timeouts": timeouts,
                 **replicas,
-                "node_lost_to_serving_s": round(lost_s, 2),
+                "node_lost_to_serving_s": lost["serving"],
+                "node_lost_stages_s": lost,
                 "false_restarts_under_jitter": false_restarts,
                 "jitter_seconds": args.jitter,
                 "targets": TARGETS,

@@ -9,7 +9,7 @@ in the same batches, same run, same table. Target: >= 10,000 records/s on SQLite
 
 Follow lag: a logger (LogIngest) and the gateway run on the embedded backends; records are published
 at --rate per second for --duration seconds while `canopy logs --follow`'s loop (follow_logs, polling
-every 200 ms) prints them; lag = printed minus published. Target: p99 <= 500 ms.
+every FOLLOW_POLL_SECONDS) prints them; lag = printed minus published. Target: p99 <= 500 ms.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -45,11 +46,14 @@ def test_kill_9_of_an_agent_moves_its_replica_and_the_node_coming_back_serves_no
 
     moved = wait_for(elsewhere, 60, f"{model_id} to serve off the lost node {lost_node}")
     assert moved["generation"] == view["generation"] and [r["state"] for r in moved["replicas"]] == ["ready"]
+    restarted = datetime.now(UTC)
     platform.start_agent(name, join=False)
 
     def back() -> bool:
+        """A report of the restarted agent came in (the killed one's last may be under 10 s old still)."""
         listed = platform.call("GET", "/api/v1/nodes")["nodes"]
-        return any(n["node_id"] == lost_node and n["state"] == "ready" for n in listed)
+        fresh = [n for n in listed if n["node_id"] == lost_node and n["state"] == "ready"]
+        return any(datetime.fromisoformat(n["last_seen"]) > restarted for n in fresh)
 
     wait_for(back, 60, f"{lost_node} to report again")
     time.sleep(2)

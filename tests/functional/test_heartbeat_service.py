@@ -19,6 +19,7 @@ from services.heartbeat.settings import HealSettings
 from services.heartbeat.watch import Watcher
 from tests.deploy_helpers import enrolled_key
 from tests.manual_clock import ManualClock
+from tests.model_servers import free_port
 from tests.node_reports import idle_status
 
 RECORD = Record(topic=topics.NODE_STATUS, partition=0, offset=0, key=None, value=b"", timestamp_ms=0)
@@ -82,10 +83,21 @@ def test_a_forged_report_is_ignored(backends: Backends) -> None:
     assert _published(backends, topics.NODE_COMMANDS) == []
 
 
-def test_an_exited_replica_is_replaced_once_both_signals_agree(backends: Backends) -> None:
+def _reported_alive(
+    backends: Backends, endpoint: str = ""
+) -> tuple[Watcher, Healer, ManualClock, WorkloadStatus]:
+    """The platform of _platform with w-new (registered at `endpoint`) reported ready by node-b."""
     watcher, healer, clock = _platform(backends)
+    if endpoint:
+        with backends.store.session() as session:
+            session.get_one(Replica, "w-new").endpoint = endpoint
     alive = WorkloadStatus(workload_id="w-new", model_id="m1", generation=2, state="ready")
     watcher.on_status(_report(backends, "node-b", alive), RECORD)
+    return watcher, healer, clock, alive
+
+
+def test_an_exited_replica_is_replaced_once_both_signals_agree(backends: Backends) -> None:
+    watcher, healer, clock, alive = _reported_alive(backends)
     clock.now += 0.5
     dead = alive.model_copy(update={"state": "failed", "process": "exited", "probe_ok": False})
     watcher.on_status(_report(backends, "node-b", dead), RECORD)
@@ -101,6 +113,30 @@ def test_an_exited_replica_is_replaced_once_both_signals_agree(backends: Backend
     healer.tick()
     requests = [r for r in _published(backends, topics.DEPLOY_REQUESTS) if isinstance(r, DeployRequest)]
     assert [(r.model_id, r.generation, r.replace, r.give_up) for r in requests] == [("m1", 2, ["w-new"], "")]
+
+
+def test_an_exited_replica_whose_endpoint_does_not_answer_is_replaced_at_once(backends: Backends) -> None:
+    watcher, healer, clock, alive = _reported_alive(
+        backends, f"http://127.0.0.1:{free_port()}"
+    )  # no one there
+    clock.now += 0.1
+    dead = alive.model_copy(update={"state": "failed", "process": "exited", "probe_ok": False})
+    watcher.on_status(_report(backends, "node-b", dead), RECORD)
+    watcher.tick()
+    healer.tick()
+    requests = [r for r in _published(backends, topics.DEPLOY_REQUESTS) if isinstance(r, DeployRequest)]
+    assert [(r.model_id, r.replace) for r in requests] == [("m1", ["w-new"])]  # silent only 0.1 s
+
+
+def test_a_replica_its_agent_is_stopping_is_not_taken_for_dead(backends: Backends) -> None:
+    watcher, healer, clock, alive = _reported_alive(backends, f"http://127.0.0.1:{free_port()}")
+    stopping = alive.model_copy(update={"state": "stopped", "process": "exited", "probe_ok": False})
+    for _ in range(3):
+        clock.now += 1.0
+        watcher.on_status(_report(backends, "node-b", stopping), RECORD)
+        watcher.tick()
+        healer.tick()
+    assert _published(backends, topics.DEPLOY_REQUESTS) == []
 
 
 def test_a_service_missing_its_heartbeats_is_reported_once(

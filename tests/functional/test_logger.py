@@ -8,10 +8,10 @@ import logging
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from canopy.bus.typed import publish
 from canopy.contracts.system import LogRecord
@@ -26,6 +26,7 @@ from services.logger.ingest import LogIngest
 from services.node_agent.service import bus_output
 
 DAY = datetime(2026, 11, 29, tzinfo=UTC)
+COLUMNS = ("at", "level", "source", "service", "node", "model_id", "instance_id", "logger", "message")
 
 
 def _line(at: datetime, message: str, **fields: str) -> LogRecord:
@@ -129,3 +130,17 @@ def test_finished_days_are_archived_once_as_gzipped_json_lines(backends: Backend
     with backends.store.session() as session:
         assert session.scalar(select(func.count()).select_from(LogLine)) == 4
         assert recent_dead_letters(session, 10) == []
+
+
+def test_a_batch_is_stored_exactly_as_the_orm_stores_a_row(backends: Backends) -> None:
+    whole_second = _line(DAY.replace(hour=1), "no microseconds", model_id="m1", node="n1")
+    odd = _line(datetime(2026, 11, 29, 3, 4, 5, 6, tzinfo=timezone(timedelta(hours=2))), "café 100%")
+    rows = [log_row(whole_second), log_row(odd)]
+    store_batch(backends.store, rows)
+    with backends.store.engine.begin() as connection:
+        connection.execute(insert(LogLine), rows)
+        stored = connection.exec_driver_sql(f"SELECT {', '.join(COLUMNS)} FROM log_records ORDER BY id").all()
+    assert stored[:2] == stored[2:] and len(stored) == 4  # the raw column values, text of times included
+    with backends.store.session() as session:
+        read = session.scalars(select(LogLine).order_by(LogLine.id).limit(2)).all()
+    assert [(r.at, r.message) for r in read] == [(whole_second.at, "no microseconds"), (odd.at, "café 100%")]

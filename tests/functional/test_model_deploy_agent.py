@@ -7,13 +7,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from canopy.bus.base import Record
-from canopy.contracts import Envelope
-from canopy.contracts.deploy import NodeCommand, WorkloadSpec
+from canopy.bus.typed import Subscriber
+from canopy.contracts import Envelope, Message, topics
+from canopy.contracts.deploy import NodeCommand, NodeStatus, WorkloadSpec
 from canopy.runtime.backends import Backends
 from canopy.workloads.commands import load_or_create_signing_key, sign
 from canopy.workloads.runtime import MODEL_PROBE, Adopted, Probe, Readiness, Runtime
 from services.node_agent.agent import AgentSettings, NodeAgent
+from services.node_agent.service import StatusReporter
 from tests.deploy_helpers import enrolled_key, wait_for
+from tests.manual_clock import ManualClock
 
 SPEC = WorkloadSpec(model_id="m1", runtime="process")
 RECORD = Record(topic="canopy.node-commands", partition=0, offset=0, key=None, value=b"", timestamp_ms=0)
@@ -136,3 +139,35 @@ def test_restarted_agents_adopt_kept_workloads_and_stop_processes(
     wait_for(lambda: processes.status().workloads, 5, "the workload to start")
     processes.shutdown()
     assert runtime.stopped == ["w1"] and processes.status().workloads == []
+
+
+def test_a_workload_that_dies_is_reported_at_once_not_at_the_next_interval(
+    backends: Backends, canopy_home: Path
+) -> None:
+    runtime = FakeRuntime()
+    agent = NodeAgent(
+        backends.bus, runtime, AgentSettings("node-a", canopy_home, enrolled_key(backends, "node-a"))
+    )
+    agent.on_command(_command(canopy_home), RECORD)
+    wait_for(lambda: [w.state for w in agent.status().workloads] == ["ready"], 5, "w1 to be ready")
+    clock = ManualClock(100.0)
+    reporter = StatusReporter(agent, interval=10.0, clock=clock)
+    reporter.step()
+    clock.now += 1.0
+    reporter.step()  # nothing died and the interval has not passed: no report
+    runtime.stopped.append("w1")  # the process exits
+    clock.now += 0.25
+    reporter.step()
+    found: list[Message] = []
+    reports = Subscriber(
+        backends.bus, "t-reports", [topics.NODE_STATUS], lambda e, _r: found.append(e.message)
+    )
+    while reports.run_once(0.3):
+        pass
+    reports.close()
+    assert [
+        [(w.state, w.process) for w in status.workloads] for status in found if isinstance(status, NodeStatus)
+    ] == [
+        [("ready", "running")],
+        [("failed", "exited")],
+    ]

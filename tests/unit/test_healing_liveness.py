@@ -18,6 +18,28 @@ def test_an_exited_replica_is_crashed_once_it_has_also_been_silent() -> None:
     assert detector.verdict("w1", 1.1) == "crashed"
 
 
+def test_an_exited_replica_that_fails_a_direct_probe_too_is_crashed_at_once() -> None:
+    detector = Detector(TIMEOUTS)
+    detector.observe("w1", 0.0, "running", True)
+    detector.observe("w1", 0.1, "exited", False)
+    assert detector.exited_unconfirmed() == ["w1"]
+    detector.unreachable("w1", 0.1, False)  # the direct probe answered: only the agent's word so far
+    assert detector.verdict("w1", 0.2) == "alive"
+    detector.unreachable("w1", 0.2)
+    assert detector.exited_unconfirmed() == []
+    assert detector.verdict("w1", 0.2) == "crashed"
+
+
+def test_a_failed_direct_probe_of_a_running_or_stopped_replica_does_not_shortcut_the_timeouts() -> None:
+    detector = Detector(TIMEOUTS)
+    for process in ("running", "stopped"):
+        detector.observe(process, 0.0, "running", True)
+        detector.observe(process, 0.1, process, False)  # type: ignore[arg-type]
+        detector.unreachable(process, 0.1)
+    assert detector.exited_unconfirmed() == []
+    assert [detector.verdict(name, 0.5) for name in ("running", "stopped")] == ["alive", "alive"]
+
+
 def test_a_stopped_process_that_does_not_answer_is_hung() -> None:
     detector = Detector(TIMEOUTS)
     detector.observe("w1", 0.0, "running", True)

@@ -10,7 +10,8 @@ import pytest
 
 from canopy.contracts.deploy import WorkloadSpec
 from canopy.errors import ValidationFailed
-from canopy.workloads.cgroups import limit_files
+from canopy.workloads import cgroups
+from canopy.workloads.cgroups import Cgroup, limit_files
 from canopy.workloads.docker_network import NETWORK, OPTIONS, firewall_rules, jump_rule
 from canopy.workloads.docker_runtime import hardening, read_only_binds
 from canopy.workloads.isolation import staged_paths
@@ -100,6 +101,25 @@ def test_cgroup_files_for_v1_and_v2() -> None:
     assert v1["pids/pids.max"] == "256"
     v2 = limit_files("v2", memory_mb=256, cpu=2, pids=256)
     assert v2["memory.max"] == str(256 * 1024 * 1024) and v2["cpu.max"] == "200000 100000"
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_a_cgroup_cpu_limit_is_lowered_in_place(
+    version: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cgroups, "ROOT", tmp_path)
+    group = Cgroup(version, (), "w1-1")  # what create() made: the starting workload may use its 2 cores
+
+    def path(key: str) -> Path:
+        controller, _, file = key.rpartition("/")  # v1: cpu/<file>; v2: <file>
+        return tmp_path / controller / "canopy" / "w1-1" / file
+
+    for key, value in cgroups.cpu_files(version, 2.0).items():
+        path(key).parent.mkdir(parents=True, exist_ok=True)
+        path(key).write_text(value)
+    group.limit_cpu(0.5)
+    quota = path("cpu/cpu.cfs_quota_us" if version == "v1" else "cpu.max").read_text()
+    assert quota == ("50000" if version == "v1" else "50000 100000")
 
 
 def test_staged_sources_are_named_under_the_stage_directory() -> None:
