@@ -31,6 +31,7 @@ from services.gateway.views import (
     health,
     instance_runs,
     instances,
+    metrics_targets,
     model_calls,
     models,
     nodes,
@@ -81,6 +82,7 @@ def create_app(backends: Backends) -> Flask:
         account,
         bookings,
         app_proxy,
+        metrics_targets,
     )
     for area in areas:
         app.register_blueprint(area.blueprint)
