@@ -20,7 +20,7 @@ def health_url() -> str:
 
 if __name__ == "__main__":
     try:
-        with urllib.request.urlopen(health_url(), timeout=4) as response:
+        with urllib.request.urlopen(health_url(), timeout=25) as response:
             sys.exit(0 if response.status == 200 else 1)
     except OSError as exc:
         print(f"unhealthy: {exc}", file=sys.stderr)

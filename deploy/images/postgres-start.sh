@@ -6,7 +6,7 @@ set -euo pipefail
 bin=/usr/lib/postgresql/15/bin data=/var/lib/postgresql/data port=${POSTGRES_PORT:-5432}
 if [ ! -s "$data/PG_VERSION" ]; then
   secret=$(mktemp) && printf '%s\n' "$POSTGRES_PASSWORD" > "$secret"
-  "$bin/initdb" -q -D "$data" -U postgres --pwfile="$secret" --auth=scram-sha-256 -E UTF8 --locale=C.UTF-8
+  "$bin/initdb" -D "$data" -U postgres --pwfile="$secret" --auth=scram-sha-256 -E UTF8 --locale=C.UTF-8 >/dev/null
   rm -f "$secret"
   "$bin/pg_ctl" -D "$data" -o "-c listen_addresses='' -c unix_socket_directories=/run/postgresql" -w start >/dev/null
   PGPASSWORD=$POSTGRES_PASSWORD "$bin/psql" -q -h /run/postgresql -U postgres -v ON_ERROR_STOP=1 \
