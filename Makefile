@@ -45,10 +45,13 @@ bench: install infra  ## benchmarks, printing JSON figures
 	$(BIN)/python tests/bench/telemetry.py
 	$(BIN)/python tests/bench/models_serving.py
 	$(BIN)/python tests/bench/models.py
+	$(BIN)/python tests/bench/idle.py
 	$(BIN)/python tests/bench/sandbox.py
 	$(BIN)/python tests/bench/app_database.py
 	$(BIN)/python tests/bench/apps.py
 	$(BIN)/python tests/bench/scheduler.py
+	$(BIN)/python tests/bench/logs.py
+	$(BIN)/python tests/bench/healing.py
 	$(BIN)/python tests/bench/portal.py
 
 images: install compose  ## build every image locally (canopy/<name>:<commit> and :latest; no registry)

@@ -10,6 +10,7 @@ from bootstrap.commands.app import app
 from bootstrap.commands.booking import booking
 from bootstrap.commands.config_cmd import config_command
 from bootstrap.commands.device import device, location
+from bootstrap.commands.logs import deadletter, logs
 from bootstrap.commands.model import model
 from bootstrap.commands.node import node
 from bootstrap.commands.simulate import simulate
@@ -44,6 +45,8 @@ for command in (
     simulate,
     device,
     location,
+    logs,
+    deadletter,
 ):
     cli.add_command(command)
 

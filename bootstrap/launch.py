@@ -6,6 +6,7 @@ import importlib
 from collections.abc import Callable, Sequence
 
 from canopy.config import Config, load_config
+from canopy.logs.handler import LogShipping
 from canopy.private import secure_home
 from canopy.redaction import configure_logging
 from canopy.runtime import Component, Service
@@ -24,6 +25,8 @@ SERVICES: dict[str, str] = {
     "device_manager": "services.device_manager.service:device_manager_components",
     "notifier": "services.notifier.service:notifier_components",
     "scheduler": "services.scheduler.service:scheduler_components",
+    "logger": "services.logger.service:logger_components",
+    "heartbeat": "services.heartbeat.service:heartbeat_components",
     "demo": "simulators.demo:demo_components",
 }
 
@@ -59,12 +62,21 @@ def ops_server(backends: Backends, name: str) -> OpsServer:
 
 
 def serve(config: Config, make_service: Callable[[Backends], Service]) -> None:
-    """Make CANOPY_HOME private, open the backends, run the service until SIGTERM or Ctrl-C, close all."""
+    """Make CANOPY_HOME private, open the backends, run the service until SIGTERM or Ctrl-C, close all.
+
+    Every log line of the process also goes over the bus to the logger while the service runs.
+    """
     configure_logging(config.log_level)
     secure_home(config.home)
     backends = open_backends(config)
     try:
-        make_service(backends).run()
+        service = make_service(backends)
+        shipping = LogShipping(backends.bus, service.name)
+        shipping.start()
+        try:
+            service.run()
+        finally:
+            shipping.stop()
     finally:
         backends.close()
 

@@ -94,6 +94,12 @@ def _mail_address(raw: str) -> str:
         raise ValueError(exc.message) from None
 
 
+def _topic_prefix(raw: str) -> str:
+    from canopy.bus.naming import parse_prefix
+
+    return parse_prefix(raw)
+
+
 def _url(*schemes: str) -> Parser:
     def parse(raw: str) -> str:
         if raw and "://" not in raw:
@@ -132,6 +138,15 @@ SETTINGS: tuple[Setting, ...] = (
         "3",
         parse=_positive_int,
         accepted="an integer >= 1",
+    ),
+    Setting(
+        "CANOPY_TOPIC_PREFIX",
+        "This platform's namespace on a shared Kafka cluster: its topics, consumer groups and node and "
+        "device logins are named <prefix>.<name> (e.g. team-a.canopy.telemetry), so platforms and test "
+        "runs sharing one cluster never see each other's messages; empty: the plain names.",
+        "",
+        parse=_topic_prefix,
+        accepted="letters, digits, '-' and '.', e.g. team-a; or empty",
     ),
     Setting(
         "CANOPY_KAFKA_USERNAME",
@@ -338,11 +353,95 @@ SETTINGS: tuple[Setting, ...] = (
         accepted="a number > 0",
     ),
     Setting(
+        "CANOPY_NODE_REPORT_INTERVAL",
+        "Seconds between a node agent's status reports (each carries its replicas' process state and probe).",
+        "1",
+        parse=_positive_float,
+        accepted="a number > 0",
+    ),
+    Setting(
+        "CANOPY_HEAL_REPLICA_TIMEOUT",
+        "Seconds a replica may go without a good report before an exited or frozen process is restarted.",
+        "1",
+        parse=_positive_float,
+        accepted="a number > 0",
+    ),
+    Setting(
+        "CANOPY_HEAL_HANG_TIMEOUT",
+        "Seconds a running replica may fail its probe before it counts as hung and is restarted.",
+        "4",
+        parse=_positive_float,
+        accepted="a number > 0",
+    ),
+    Setting(
+        "CANOPY_HEAL_NODE_TIMEOUT",
+        "Seconds without a node's status report before the node, its replicas unreachable too, counts as "
+        "lost and its replicas are placed elsewhere.",
+        "6",
+        parse=_positive_float,
+        accepted="a number > 0",
+    ),
+    Setting(
+        "CANOPY_HEAL_SERVICE_TIMEOUT",
+        "Heartbeat intervals a platform service may miss before it is reported (and restarted by canopy up).",
+        "3",
+        parse=_positive_float,
+        accepted="a number > 0",
+    ),
+    Setting(
+        "CANOPY_HEAL_BACKOFF",
+        "Seconds between a workload's first and second restart; doubles per restart up to 30 s.",
+        "1",
+        parse=_non_negative_float,
+        accepted="a number >= 0",
+    ),
+    Setting(
+        "CANOPY_HEAL_RESTARTS",
+        "Restarts a workload gets per CANOPY_HEAL_WINDOW before it is marked failed and an alert goes out.",
+        "5",
+        parse=_positive_int,
+        accepted="an integer >= 1",
+    ),
+    Setting(
+        "CANOPY_HEAL_WINDOW",
+        "Seconds over which CANOPY_HEAL_RESTARTS is counted.",
+        "600",
+        parse=_positive_float,
+        accepted="a number > 0",
+    ),
+    Setting(
+        "CANOPY_HEAL_ALERT_TO",
+        "Address the heartbeat service's alerts (a workload given up on, a lost node) are mailed to; "
+        "empty: the workload's owner.",
+        "",
+    ),
+    Setting(
         "CANOPY_OPS_PORT",
         "Port for /health and /metrics of a standalone service; 0 picks a free one.",
         "0",
         parse=_port,
         accepted="0-65535",
+    ),
+    Setting(
+        "CANOPY_LOG_RETENTION_DAYS",
+        "Days the logger keeps log records and dead letters (finished days are archived to blob storage).",
+        "7",
+        parse=_positive_int,
+        accepted="an integer >= 1",
+    ),
+    Setting(
+        "CANOPY_LOG_MAX_RECORDS",
+        "Most log records the logger keeps; the oldest go first.",
+        "1000000",
+        parse=_positive_int,
+        accepted="an integer >= 1",
+    ),
+    Setting(
+        "CANOPY_LOG_LINES_PER_SECOND",
+        "Lines per second of one workload's output shipped to the logger; the rest are counted as dropped.",
+        "200",
+        parse=_positive_int,
+        accepted="an integer >= 1",
     ),
     Setting(
         "CANOPY_LOG_LEVEL",

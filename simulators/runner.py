@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from canopy.bus import Bus, Credentials, open_bus
 from canopy.bus.kafka_acl import device_user
+from canopy.bus.naming import prefixed
 from canopy.config import load_config
 from simulators.config import DeviceConfig, FleetConfig
 from simulators.controllers import CommandError, Controller
@@ -94,15 +95,19 @@ class Fleet:
                 self._commands.append(BusCommands(self.bus(device.config), device.config.id, device.command))
 
     def bus(self, device: DeviceConfig) -> Bus:
-        """The bus a kafka device uses: the one given, else its own, logged in as device-<id> on Kafka."""
+        """The bus a kafka device uses: the one given, else its own, logged in as device-<id> on Kafka.
+
+        Names on Kafka carry the platform's CANOPY_TOPIC_PREFIX, as the gateway provisioned them.
+        """
         if self._bus is not None:
             return self._bus
-        url = self.config.bus_url or load_config().bus_url
+        settings = load_config()
+        url, prefix = self.config.bus_url or settings.bus_url, settings.topic_prefix
         kafka = url.startswith("kafka://")
         name = device.id if kafka else ""  # SQLite has no logins: one bus serves every device
         if name not in self._buses:
-            login = Credentials(device_user(device.id), device.token) if kafka else None
-            self._buses[name] = open_bus(url, credentials=login)
+            login = Credentials(prefixed(prefix, device_user(device.id)), device.token) if kafka else None
+            self._buses[name] = open_bus(url, credentials=login, topic_prefix=prefix)
         return self._buses[name]
 
     def _link(self, device: SimulatedDevice) -> Link:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,9 @@ from canopy.telemetry.mqtt import MqttLogin
 from canopy.telemetry.mqtt_accounts import DynsecAccounts
 
 KAFKA_URL = os.environ.get("TEST_KAFKA_URL", "kafka://127.0.0.1:9092")
+# This session's namespace on the shared broker (CANOPY_TOPIC_PREFIX): concurrent runs and a platform
+# started there later never see its messages.
+KAFKA_TOPIC_PREFIX = f"test-{uuid.uuid4().hex[:8]}."
 KAFKA_PORT = int(KAFKA_URL.rpartition(":")[2].split("?")[0])
 # The logins `canopy infra up` wrote for the broker the tests use (read before tests change CANOPY_HOME).
 KAFKA_CREDENTIALS = Path(
@@ -93,8 +97,9 @@ def kafka_platform(kafka_logins: KafkaCredentials) -> Credentials:
 
 
 def kafka_environment(monkeypatch: pytest.MonkeyPatch, url: str, logins: KafkaCredentials) -> None:
-    """Point CANOPY_BUS_URL at the real broker with the platform's and the admin's logins."""
+    """Point CANOPY_BUS_URL at the real broker, with its logins, in this session's topic prefix."""
     monkeypatch.setenv("CANOPY_BUS_URL", url)
+    monkeypatch.setenv("CANOPY_TOPIC_PREFIX", KAFKA_TOPIC_PREFIX)
     for key, value in logins.environment().items():
         monkeypatch.setenv(key, value)
 
@@ -217,8 +222,10 @@ class Mailpit:
             if len(found) >= count:
                 return [self.message(summary["ID"]) for summary in reversed(found)]
             if time.monotonic() > deadline:
+                subjects = [summary.get("Subject") for summary in found]
                 raise AssertionError(
-                    f"{count} message(s) matching {query!r} did not reach Mailpit in {timeout} s"
+                    f"{count} message(s) matching {query!r} did not reach Mailpit in {timeout} s;"
+                    f" found {subjects}"
                 )
             time.sleep(0.2)
 

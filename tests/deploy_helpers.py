@@ -74,14 +74,18 @@ def deploy(api: ApiClient, package: bytes, timeout: float = 600) -> tuple[str, d
     """Upload a package zip and deploy one replica; the model id and the deployment view once it finished."""
     model_id: str = api.post("/api/v1/models", files={"file": ("package.zip", package)})["id"]
     generation = api.post(f"/api/v1/models/{model_id}/deploy", json={"replicas": 1})["generation"]
+    return model_id, settled(api, model_id, generation, timeout)
+
+
+def settled(api: ApiClient, model_id: str, generation: int, timeout: float, interval: float = 0.5) -> Any:
+    """The deployment view once `generation` of a model finished (ready, failed or stopped)."""
 
     def finished() -> dict[str, Any] | None:
         view: dict[str, Any] = api.get(f"/api/v1/models/{model_id}/deployment")
         done = view["generation"] == generation and view["status"] in ("ready", "failed", "stopped")
         return view if done else None
 
-    view: dict[str, Any] = wait_for(finished, timeout, f"the deployment of {model_id}", interval=0.5)
-    return model_id, view
+    return wait_for(finished, timeout, f"{model_id} generation {generation}", interval=interval)
 
 
 def share_build_caches(home: Path) -> None:

@@ -22,6 +22,8 @@ from platform_sdk._client import ApiClient
 
 from canopy.bus import Credentials, open_bus
 from canopy.bus.kafka_acl import device_user
+from canopy.bus.naming import prefixed
+from canopy.runtime.backends import Backends
 from simulators import TYPES_DIR
 from simulators.controllers import Controller
 from simulators.transports import BusCommands, HttpLink
@@ -103,11 +105,13 @@ def feeding(api_url: str, station: Station) -> Iterator[None]:
 
 
 @contextmanager
-def display(bus_url: str, station: Station) -> Iterator[Controller]:
+def display(backends: Backends, station: Station) -> Iterator[Controller]:
     """The DISPLAY, simulated: it takes its commands from the bus with its own login and acknowledges."""
     device, credential = station.devices["DISPLAY"], station.credentials["DISPLAY"]
     screen = Controller("DISPLAY")
-    bus = open_bus(bus_url, credentials=Credentials(device_user(device), credential))
+    prefix = backends.config.topic_prefix
+    login = Credentials(prefixed(prefix, device_user(device)), credential)
+    bus = open_bus(backends.bus.url, credentials=login, topic_prefix=prefix)
     link = BusCommands(bus, device, lambda command, _id, params: (True, screen.apply(command, params), ""))
     try:
         yield screen
@@ -128,7 +132,7 @@ def ferretdb_start_seconds(caplog: pytest.LogCaptureFixture, instance_id: str) -
 def run_weather_station(
     api_url: str,
     tokens: Tokens,
-    bus_url: str,
+    backends: Backends,
     run: str,
     caplog: pytest.LogCaptureFixture,
     workloads: list[str] | None = None,
@@ -144,7 +148,7 @@ def run_weather_station(
     workloads.append(model_id)
     assert model["status"] == "ready", model
     station = register_station(admin, f"weather/{run}/roof", run)
-    with feeding(api_url, station), display(bus_url, station) as screen:
+    with feeding(api_url, station), display(backends, station) as screen:
         package = zip_package(WEATHER_APP)
         app = admin.post("/api/v1/apps", files={"file": ("legacy-weather.zip", package)})
         assert app["format"] == "legacy" and app["database"] is True, app

@@ -32,11 +32,12 @@ def free_port() -> int:
 class ServerProcess:
     """A `python -m platform_sdk.serving` subprocess on 127.0.0.1."""
 
-    def __init__(self, package: Path, port: int | None = None, threads: int = 8) -> None:
+    def __init__(self, package: Path, port: int | None = None, threads: int = 8, workers: int = 0) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         command = [sys.executable, "-m", "platform_sdk.serving", "--package", str(package)]
         command += ["--port", str(self.port), "--model-id", "m-test", "--threads", str(threads)]
+        command += ["--workers", str(workers)] if workers else []  # 0: the server's own default
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
@@ -72,9 +73,9 @@ class ServerProcess:
 
 
 @contextmanager
-def running_server(package: Path, threads: int = 8) -> Iterator[ServerProcess]:
+def running_server(package: Path, threads: int = 8, workers: int = 0) -> Iterator[ServerProcess]:
     """A ready model server for the package, stopped on exit."""
-    server = ServerProcess(package, threads=threads)
+    server = ServerProcess(package, threads=threads, workers=workers)
     try:
         server.wait_ready()
         yield server
@@ -87,10 +88,16 @@ def wsgi(server: ModelServer) -> Callable[[dict[str, Any], Callable[..., Any]], 
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-        status, payload, content_type = server.handle(
-            environ["REQUEST_METHOD"], environ["PATH_INFO"], environ.get("CONTENT_TYPE", ""), body
+        headers = {
+            key[5:].replace("_", "-").lower(): value for key, value in environ.items() if key[:5] == "HTTP_"
+        }
+        headers["content-type"] = environ.get("CONTENT_TYPE", "")
+        status, payload, content_type, extra = server.handle(
+            environ["REQUEST_METHOD"], environ["PATH_INFO"], headers, body
         )
-        start_response(f"{status} -", [("Content-Type", content_type), ("Content-Length", str(len(payload)))])
+        start_response(
+            f"{status} -", [("Content-Type", content_type), ("Content-Length", str(len(payload))), *extra]
+        )
         return [payload]
 
     return application

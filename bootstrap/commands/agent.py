@@ -49,8 +49,21 @@ def join(config: Config, node_id: str, token: str) -> None:
         write_private_file(login, json.dumps(answer["kafka"]).encode())
 
 
+def platform_prefix(config: Config, joined: str) -> str:
+    """The topic prefix of the platform this node joined; a different CANOPY_TOPIC_PREFIX is a mistake."""
+    if config.topic_prefix and config.topic_prefix != joined:
+        raise ConfigError(
+            f"CANOPY_TOPIC_PREFIX={config.topic_prefix!r} but this node joined a platform whose topic "
+            f"prefix is {joined!r}; unset CANOPY_TOPIC_PREFIX (the agent takes the platform's)"
+        )
+    return joined
+
+
 def node_config(config: Config, node_id: str) -> tuple[Config, Ed25519PrivateKey]:
-    """The configuration with this node's own Kafka login, and its key; refuses a node that never joined."""
+    """The configuration with this node's own Kafka login and topic prefix, and its key.
+
+    Refuses a node that never joined.
+    """
     directory = identity_dir(config.home, node_id)
     if not (directory / "node.key").exists():
         raise ConfigError(
@@ -64,6 +77,7 @@ def node_config(config: Config, node_id: str) -> tuple[Config, Ed25519PrivateKey
             login["username"],
             login["password"],
         )
+        values["CANOPY_TOPIC_PREFIX"] = platform_prefix(config, login.get("topic_prefix", ""))
     return Config(values), node_key(config.home, node_id)
 
 

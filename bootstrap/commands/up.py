@@ -29,7 +29,10 @@ def up(demo: bool) -> None:
     """
     config = load_config()
     ensure_sandbox_tools(InfraPaths.default().log("system"))
-    click.echo(f"Canopy: bus {config.bus_url}, store {_redact(config.db_url)}, blobs {config.blob_url}")
+    prefix = f" (topic prefix {config.topic_prefix})" if config.topic_prefix else ""
+    click.echo(
+        f"Canopy: bus {config.bus_url}{prefix}, store {_redact(config.db_url)}, blobs {config.blob_url}"
+    )
     click.echo(f"API on http://{config.api_host}:{config.api_port}/api/v1 ; Ctrl-C stops.")
     run_services([name for name in SERVICES if demo or name != "demo"], config)
 

@@ -8,7 +8,7 @@ Conflict naming the holder.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -127,7 +127,12 @@ def _bindings_json(bound: Mapping[str, Bound]) -> str:
 
 
 def _create_once(
-    session: Session, app_id: str, owner_id: int, location: str, picks: Mapping[str, str]
+    session: Session,
+    app_id: str,
+    owner_id: int,
+    location: str,
+    picks: Mapping[str, str],
+    also: Callable[[Session, AppInstance], None] | None,
 ) -> AppInstance:
     """Bind and store one instance with its holds (flushed, so a lost race raises IntegrityError here)."""
     app = get_app(session, app_id)
@@ -151,22 +156,32 @@ def _create_once(
         if binding.exclusive:
             session.add(DeviceHold(device_id=binding.device, instance_id=instance.id, role=binding.role))
     session.flush()
+    if also is not None:
+        also(session, instance)
     return instance
 
 
 def create_instance(
-    store: Store, app_id: str, owner_id: int, location: str, picks: Mapping[str, str]
+    store: Store,
+    app_id: str,
+    owner_id: int,
+    location: str,
+    picks: Mapping[str, str],
+    also: Callable[[Session, AppInstance], None] | None = None,
 ) -> AppInstance:
-    """Create an instance of the app for `owner_id` at the normalised location; rebinds after a lost race."""
+    """Create an instance of the app for `owner_id` at the normalised location; rebinds after a lost race.
+
+    `also` records more about the new instance in the same transaction.
+    """
     for _ in range(BIND_ATTEMPTS - 1):
         try:
             with store.session() as session:
-                return _create_once(session, app_id, owner_id, location, picks)
+                return _create_once(session, app_id, owner_id, location, picks, also)
         except IntegrityError as exc:
             if not is_unique_violation(exc):
                 raise
     with conflict_on_duplicate("the devices changed while binding; try again"), store.session() as session:
-        return _create_once(session, app_id, owner_id, location, picks)
+        return _create_once(session, app_id, owner_id, location, picks, also)
 
 
 def remove_instance(session: Session, instance: AppInstance) -> None:

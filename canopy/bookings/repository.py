@@ -6,8 +6,8 @@ overlapping window is unavailable to it. When every fitting device is reserved, 
 naming the conflicting booking and the next free slot of the same length (searched over the horizon).
 Creation holds a lock, so two overlapping requests cannot both pass the check: a transaction-level
 advisory lock on PostgreSQL, the database write lock (taken by the first statement) on SQLite.
-Instances created outside bookings hold their controllers as before (device_holds); a window whose
-controller is held that way is retried, then reported failed, by the scheduler.
+Instances created outside bookings hold their controllers as before (device_holds); a booking whose
+first window is soon counts those holds as taken too (see canopy/bookings/holds.py).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from canopy.apps.binding import Bound, Candidate, bind
 from canopy.apps.instances import app_manifest, device_candidates, get_app
 from canopy.apps.manifest import DeviceRole
 from canopy.bookings.conflicts import first_overlap, next_free_slot
+from canopy.bookings.holds import HELD_AHEAD, held_refusal, held_soon, outside_holds
 from canopy.bookings.records import Booking, new_booking_id, spec_json, windows_between
 from canopy.bookings.requests import BookingInput, Limits, validate
 from canopy.bookings.windows import Window
@@ -49,6 +50,8 @@ def _reserved(booking: Booking) -> dict[str, bool]:
 
 def _rivals(session: Session, devices: set[str], after: datetime, booking_id: str = "") -> list[Booking]:
     """Active bookings, still to end after `after`, that reserve one of `devices` exclusively."""
+    if not devices:
+        return []
     query = select(Booking).where(
         Booking.status == "active", Booking.last_end > after, Booking.id != booking_id
     )
@@ -60,22 +63,31 @@ def _rivals(session: Session, devices: set[str], after: datetime, booking_id: st
 
 
 class _Calendar:
-    """The windows of rival bookings over a span, and which devices they hold during a given window."""
+    """Rival bookings' windows over a span, holds taken now outside bookings, and what is taken when."""
 
-    def __init__(self, rivals: Sequence[Booking], after: datetime, until: datetime) -> None:
+    def __init__(
+        self,
+        rivals: Sequence[Booking],
+        after: datetime,
+        until: datetime,
+        held: Mapping[str, str],
+        now: datetime,
+    ) -> None:
         self.rivals = {r.id: (r, windows_between(r, after, until)) for r in rivals}
+        self.held, self.now = dict(held), now
 
     def holds(self, mine: Sequence[Window]) -> dict[str, str]:
-        """Device -> rival booking id, for exclusive devices reserved during any of `mine`."""
-        held: dict[str, str] = {}
+        """Device -> rival booking or holding instance id, for exclusive devices taken during `mine`."""
+        held: dict[str, str] = dict(self.held) if mine and held_soon(mine[0], self.now) else {}
         for booking, theirs in self.rivals.values():
             if first_overlap(mine, theirs) is not None:
                 held.update({d: booking.id for d, exclusive in _reserved(booking).items() if exclusive})
         return held
 
     def ends(self) -> list[datetime]:
-        """Every rival window's end."""
-        return [w.end for _, theirs in self.rivals.values() for w in theirs]
+        """Every instant something taken may become free: rival windows' ends, the end of holds' reach."""
+        ends = [w.end for _, theirs in self.rivals.values() for w in theirs]
+        return [*ends, self.now + HELD_AHEAD] if self.held else ends
 
 
 def _fits(
@@ -89,6 +101,7 @@ def _fits(
 
 
 def _refuse(
+    session: Session,
     request: BookingInput,
     mine: list[Window],
     roles: Sequence[DeviceRole],
@@ -100,15 +113,22 @@ def _refuse(
     """The 409 for a booking whose reserved devices are taken: the conflict and the next free slot."""
     holders: dict[str, str] = dict((error.details or {}).get("holders", {}))
     rival_id = next(iter(holders.values()), next(iter(calendar.rivals), ""))
+
+    def slot_after(wanted: Window) -> Window | None:
+        """The next free slot of `wanted`'s length."""
+        return next_free_slot(
+            wanted,
+            calendar.ends(),
+            lambda s: _fits(roles, request.location, devices, calendar.holds([s])),
+            wanted.start + limits.horizon,
+        )
+
+    if rival_id not in calendar.rivals:
+        return held_refusal(session, holders, mine[0], slot_after(mine[0]), limits.horizon)
     rival, theirs = calendar.rivals[rival_id]
     pair = first_overlap(mine, theirs) or (mine[0], theirs[0])
     wanted = pair[0]
-    slot = next_free_slot(
-        wanted,
-        calendar.ends(),
-        lambda s: _fits(roles, request.location, devices, calendar.holds([s])),
-        wanted.start + limits.horizon,
-    )
+    slot = slot_after(wanted)
     free = (
         f"the next free slot of the same length is {slot.start.isoformat()} to {slot.end.isoformat()}"
         if slot
@@ -148,11 +168,12 @@ def create_booking(
         devices = device_candidates(session, {role.type for role in roles})
         exclusive = {d.id for d in devices for r in roles if r.exclusive and d.type == r.type}
         rivals = _rivals(session, exclusive, now)
-        calendar = _Calendar(rivals, mine[0].start, mine[-1].end + limits.horizon)
+        held = outside_holds(session, exclusive)
+        calendar = _Calendar(rivals, mine[0].start, mine[-1].end + limits.horizon, held, now)
         try:
             bound = bind(roles, request.location, devices, calendar.holds(mine))
         except Conflict as exc:
-            raise _refuse(request, mine, roles, devices, calendar, limits, exc) from exc
+            raise _refuse(session, request, mine, roles, devices, calendar, limits, exc) from exc
         kind, spec = spec_json(request.schedule)
         booking = Booking(
             id=new_booking_id(),

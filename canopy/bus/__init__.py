@@ -11,10 +11,15 @@ DRIVERS = {
 }
 
 
-def open_bus(url: str, *, partitions: int = 3, credentials: Credentials | None = None) -> Bus:
-    """Open the bus named by `url`, e.g. sqlite:///var/bus.db or kafka://127.0.0.1:9092, as `credentials`."""
+def open_bus(
+    url: str, *, partitions: int = 3, credentials: Credentials | None = None, topic_prefix: str = ""
+) -> Bus:
+    """Open the bus named by `url`, e.g. sqlite:///var/bus.db or kafka://127.0.0.1:9092, as `credentials`.
+
+    `topic_prefix` (CANOPY_TOPIC_PREFIX) is the platform's namespace on a shared Kafka cluster.
+    """
     driver = load_driver("bus", url, DRIVERS)
-    bus: Bus = driver(url, partitions=partitions, credentials=credentials)
+    bus: Bus = driver(url, partitions=partitions, credentials=credentials, topic_prefix=topic_prefix)
     return bus
 
 

@@ -12,6 +12,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 from prometheus_client import Gauge
 
 from canopy.bus.base import Consumer, Record
+from canopy.bus.naming import prefixed, unprefixed
 from canopy.errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,10 @@ LAG = Gauge(
 
 
 class KafkaConsumer(Consumer):
-    """Batches commits of handled records; librdkafka settles them before partitions move or it closes."""
+    """Batches commits of handled records; librdkafka settles them before partitions move or it closes.
+
+    `group` and `topics` are the names on the cluster; records name their topic without `topic_prefix`.
+    """
 
     def __init__(
         self,
@@ -37,9 +41,11 @@ class KafkaConsumer(Consumer):
         *,
         session_timeout: float,
         from_beginning: bool,
+        topic_prefix: str,
     ) -> None:
         self._servers = str(common["bootstrap.servers"])
         self._group = group
+        self._prefix = topic_prefix
         self._from_beginning = from_beginning
         self._joined_ms = time.time_ns() // 1_000_000
         self._closed = False
@@ -80,7 +86,7 @@ class KafkaConsumer(Consumer):
             error = message.error()
             if error is None:
                 self._note_lag(message)
-                return _record(message)
+                return _record(message, self._prefix)
             if error.fatal():
                 raise Unavailable(f"Kafka consumer on {self._servers} failed: {error.str()}")
             log.warning("Kafka consumer on %s: %s", self._servers, error.str())
@@ -93,11 +99,13 @@ class KafkaConsumer(Consumer):
         high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
         if high is not None and high[1] >= 0:
             lag = max(0, high[1] - (message.offset() or 0) - 1)
-            LAG.labels(self._group, topic, str(partition)).set(lag)
+            LAG.labels(
+                unprefixed(self._prefix, self._group), unprefixed(self._prefix, topic), str(partition)
+            ).set(lag)
 
     def commit(self, record: Record) -> None:
         """Note offset + 1; commits go out in the background at most every COMMIT_INTERVAL seconds."""
-        self._uncommitted[(record.topic, record.partition)] = record.offset + 1
+        self._uncommitted[(prefixed(self._prefix, record.topic), record.partition)] = record.offset + 1
         if time.monotonic() >= self._next_commit:
             self._send_commits(self._uncommitted)
 
@@ -165,11 +173,11 @@ class KafkaConsumer(Consumer):
             )
 
 
-def _record(message: Message) -> Record:
-    """Convert a confluent-kafka message."""
+def _record(message: Message, prefix: str) -> Record:
+    """Convert a confluent-kafka message, its topic named without the platform's prefix."""
     key = message.key()
     return Record(
-        topic=message.topic() or "",
+        topic=unprefixed(prefix, message.topic() or ""),
         partition=message.partition() or 0,
         offset=message.offset() or 0,
         key=None if key is None else bytes(key).decode(),

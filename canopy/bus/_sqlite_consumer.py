@@ -10,13 +10,14 @@ from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
+from canopy.bus._sqlite_bell import BellListener, group_bell, ring
 from canopy.bus._sqlite_group import GroupMember, TopicPartition
 from canopy.bus._sqlite_schema import connect
 from canopy.bus.base import Consumer, Record
 
 log = logging.getLogger(__name__)
 
-SYNC_INTERVAL = 0.1
+SYNC_INTERVAL = 1.0  # group changes ring a bell and are synced at once; this is the heartbeat pace
 COMMIT_INTERVAL = 0.05
 MIN_PAUSE = 0.0005
 MAX_PAUSE = 0.004
@@ -25,11 +26,21 @@ FETCH_BYTES = 4 * 1024 * 1024
 
 
 class SqliteConsumer(Consumer):
-    """Polls its group's share of partitions, sleeping while the file's data_version stands still."""
+    """Reads its group's share of partitions; between records it sleeps until a bell of its topics rings."""
 
     def __init__(
-        self, path: Path, group: str, topics: Sequence[str], *, session_timeout: float, from_beginning: bool
+        self,
+        path: Path,
+        group: str,
+        topics: Sequence[str],
+        *,
+        session_timeout: float,
+        from_beginning: bool,
+        bells: BellListener,
     ) -> None:
+        self._bells = bells
+        self._waiter = bells.register(topics, group)
+        self._group_bell = group_bell(group)
         self._conn = connect(path, check_same_thread=False)
         self._lock = threading.Lock()
         self._member = GroupMember(
@@ -44,25 +55,33 @@ class SqliteConsumer(Consumer):
         self._next_sync = 0.0
         self._closed = False
         self._member.join(time.time())
+        ring(bells.directory, [self._group_bell])
         self._sync()
 
     def poll(self, timeout: float = 1.0) -> Record | None:
-        """Return the next record of an owned partition, waiting up to `timeout` seconds."""
+        """Return the next record of an owned partition, waiting up to `timeout` seconds.
+
+        The wake-up is cleared before reading, so a commit that lands after the read rings it again.
+        """
         deadline = time.monotonic() + timeout
         pause = MIN_PAUSE
         while True:
+            self._waiter.event.clear()
             with self._lock:
                 if self._closed:
                     raise RuntimeError("poll() on a closed consumer")
-                if time.monotonic() >= self._next_sync:
+                if self._waiter.resync or time.monotonic() >= self._next_sync:
+                    self._waiter.resync = False
                     self._sync()
                 if self._buffer or self._fetch():
                     return self._buffer.popleft()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            now = time.monotonic()
+            if now >= deadline:
                 return None
-            time.sleep(min(pause, remaining))
-            pause = min(pause * 2, MAX_PAUSE)
+            wait = min(deadline, self._next_sync) - now
+            if not self._bells.available:
+                wait, pause = min(pause, wait), min(pause * 2, MAX_PAUSE)
+            self._waiter.event.wait(max(wait, 0.0))
 
     def commit(self, record: Record) -> None:
         """Note offset + 1; it is written at once unless more records are already buffered."""
@@ -79,9 +98,11 @@ class SqliteConsumer(Consumer):
             if self._closed:
                 return
             self._closed = True
+            self._bells.unregister(self._waiter)
             try:
                 self._write_commits()
                 self._member.leave()
+                ring(self._bells.directory, [self._group_bell])
             finally:
                 self._conn.close()
 
@@ -103,6 +124,8 @@ class SqliteConsumer(Consumer):
         for tp in lost:
             del self._positions[tp]
         self._positions.update(started)
+        if lost:
+            ring(self._bells.directory, [self._group_bell])  # a member waiting for these can take them now
         if lost or started:
             restarted = lost | set(started)
             self._buffer = deque(

@@ -45,12 +45,24 @@ class Consumer(ABC):
 
 
 class Bus(ABC):
-    """A message bus chosen by URL; see canopy.bus.open_bus."""
+    """A message bus chosen by URL; see canopy.bus.open_bus.
 
-    def __init__(self, url: str, *, partitions: int = 3, credentials: Credentials | None = None) -> None:
+    Callers use logical topic and group names; a driver whose brokers several platforms share puts
+    `topic_prefix` in front of them (canopy.bus.naming), one whose storage is the platform's own ignores it.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        partitions: int = 3,
+        credentials: Credentials | None = None,
+        topic_prefix: str = "",
+    ) -> None:
         self.url = url
         self.partitions = partitions
         self.credentials = credentials
+        self.topic_prefix = topic_prefix
 
     @abstractmethod
     def ensure_topic(self, topic: str, partitions: int | None = None) -> None:

@@ -16,6 +16,7 @@ from confluent_kafka.cimpl import NewTopic
 from canopy.bus._kafka_consumer import KafkaConsumer
 from canopy.bus._rules import MAX_VALUE_BYTES, check_subscription, check_topic, check_value, is_pattern
 from canopy.bus.base import Bus, Consumer, Credentials
+from canopy.bus.naming import prefixed, prefixed_subscription
 from canopy.errors import ConfigError, PayloadTooLarge, Timeout, Unavailable
 
 log = logging.getLogger(__name__)
@@ -52,10 +53,20 @@ def parse_url(url: str) -> tuple[str, float]:
 
 
 class KafkaBus(Bus):
-    """kafka://host:port[,host:port][?session_timeout=S]: idempotent producer, groups with manual commits."""
+    """kafka://host:port[,host:port][?session_timeout=S]: idempotent producer, groups with manual commits.
 
-    def __init__(self, url: str, *, partitions: int = 3, credentials: Credentials | None = None) -> None:
-        super().__init__(url, partitions=partitions, credentials=credentials)
+    Topics and groups on the cluster carry `topic_prefix`; callers only ever see the logical names.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        partitions: int = 3,
+        credentials: Credentials | None = None,
+        topic_prefix: str = "",
+    ) -> None:
+        super().__init__(url, partitions=partitions, credentials=credentials, topic_prefix=topic_prefix)
         self.servers, self.session_timeout = parse_url(url)
         common: dict[str, Any] = {
             "bootstrap.servers": self.servers,
@@ -97,26 +108,27 @@ class KafkaBus(Bus):
         """Create `topic` (replication 1, room for MAX_VALUE_BYTES messages) unless it exists."""
         if topic in self._topics:
             return
+        name = check_topic(prefixed(self.topic_prefix, check_topic(topic)))
         new = NewTopic(
-            check_topic(topic),
+            name,
             num_partitions=partitions or self.partitions,
             replication_factor=1,
             config={"max.message.bytes": str(MAX_VALUE_BYTES + MESSAGE_OVERHEAD)},
         )
-        future = self._admin.create_topics([new], operation_timeout=ADMIN_TIMEOUT)[topic]
+        future = self._admin.create_topics([new], operation_timeout=ADMIN_TIMEOUT)[name]
         try:
             future.result(timeout=ADMIN_TIMEOUT)
         except KafkaException as exc:
             if exc.args[0].code() in (KafkaError._TRANSPORT, KafkaError._TIMED_OUT):
                 raise self.unreachable(exc) from exc
-            if exc.args[0].code() in NOT_ALLOWED and self._exists(topic):
+            if exc.args[0].code() in NOT_ALLOWED and self._exists(name):
                 pass  # a principal without CREATE uses topics the platform made
             elif exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise Unavailable(
-                    f"Kafka at {self.servers} did not create topic {topic!r}: {describe(exc)}"
+                    f"Kafka at {self.servers} did not create topic {name!r}: {describe(exc)}"
                 ) from exc
         except TimeoutError as exc:
-            raise self.unreachable(f"creating topic {topic!r} took over {ADMIN_TIMEOUT:.0f} s") from exc
+            raise self.unreachable(f"creating topic {name!r} took over {ADMIN_TIMEOUT:.0f} s") from exc
         self._topics.add(topic)
 
     def _exists(self, topic: str) -> bool:
@@ -137,7 +149,7 @@ class KafkaBus(Bus):
         while True:
             try:
                 self._producer.produce(
-                    topic,
+                    prefixed(self.topic_prefix, topic),
                     value,
                     key=None if key is None else key.encode(),
                     headers=list(headers.items()) if headers else None,
@@ -173,7 +185,10 @@ class KafkaBus(Bus):
             )
 
     def consumer(self, group: str, topics: Sequence[str], *, from_beginning: bool = True) -> Consumer:
-        """Join `group` on `topics` ('^regex' patterns too), creating the named topics if needed."""
+        """Join `group` on `topics` ('^regex' patterns too), creating the named topics if needed.
+
+        Group and topics get the platform's prefix; the records' topics come back without it.
+        """
         if not topics:
             raise ValueError("a consumer needs at least one topic")
         for topic in topics:
@@ -181,7 +196,12 @@ class KafkaBus(Bus):
                 continue
             self.ensure_topic(topic)
         return KafkaConsumer(
-            self._common, group, topics, session_timeout=self.session_timeout, from_beginning=from_beginning
+            self._common,
+            prefixed(self.topic_prefix, group),
+            [prefixed_subscription(self.topic_prefix, topic) for topic in topics],
+            session_timeout=self.session_timeout,
+            from_beginning=from_beginning,
+            topic_prefix=self.topic_prefix,
         )
 
     def close(self) -> None:

@@ -24,6 +24,7 @@ from confluent_kafka.cimpl import NewTopic
 
 from canopy.bus.base import Credentials
 from canopy.bus.kafka import describe, parse_url, sasl_settings
+from canopy.bus.naming import prefixed
 from canopy.config import Config
 from canopy.contracts import topics
 from canopy.errors import Unavailable
@@ -66,12 +67,12 @@ class Grant:
 
 
 def node_user(node_id: str) -> str:
-    """The Kafka principal of a node agent."""
+    """The Kafka principal of a node agent, without the platform's topic prefix."""
     return f"node-{node_id}"
 
 
 def device_user(device_id: str) -> str:
-    """The Kafka principal of a device on the kafka transport."""
+    """The Kafka principal (and consumer group) of a kafka-transport device, without the topic prefix."""
     return f"device-{device_id}"
 
 
@@ -86,22 +87,25 @@ def platform_grants() -> list[Grant]:
     ]
 
 
-def node_grants(node_id: str) -> list[Grant]:
+def node_grants(node_id: str, prefix: str = "") -> list[Grant]:
     """A node reads its commands in its own group and writes only status, events, logs and heartbeats."""
     grants = [
-        Grant(ResourceType.TOPIC, topics.NODE_COMMANDS, AclOperation.READ),
-        Grant(ResourceType.GROUP, f"node-agent-{node_id}", AclOperation.READ),
+        Grant(ResourceType.TOPIC, prefixed(prefix, topics.NODE_COMMANDS), AclOperation.READ),
+        Grant(ResourceType.GROUP, prefixed(prefix, f"node-agent-{node_id}"), AclOperation.READ),
     ]
-    grants += [Grant(ResourceType.TOPIC, topic, AclOperation.WRITE) for topic in NODE_WRITES]
+    grants += [
+        Grant(ResourceType.TOPIC, prefixed(prefix, topic), AclOperation.WRITE) for topic in NODE_WRITES
+    ]
     return grants
 
 
-def device_grants(device_id: str) -> list[Grant]:
+def device_grants(device_id: str, prefix: str = "") -> list[Grant]:
     """A device writes only its own ingest topic and reads only its own command topic in its group."""
+    names = device_names(prefix, device_id)
     return [
-        Grant(ResourceType.TOPIC, topics.ingest_topic(device_id), AclOperation.WRITE),
-        Grant(ResourceType.TOPIC, topics.device_command_topic(device_id), AclOperation.READ),
-        Grant(ResourceType.GROUP, device_user(device_id), AclOperation.READ),
+        Grant(ResourceType.TOPIC, names["ingest_topic"], AclOperation.WRITE),
+        Grant(ResourceType.TOPIC, names["command_topic"], AclOperation.READ),
+        Grant(ResourceType.GROUP, names["group"], AclOperation.READ),
     ]
 
 
@@ -170,30 +174,42 @@ def provisioner_for(config: Config) -> Provisioner | None:
 
 
 def provision_node(config: Config, node_id: str) -> Credentials | None:
-    """A fresh Kafka login for node-<id> with its ACLs and topics, or None when the bus needs none."""
+    """A fresh Kafka login for [prefix]node-<id> with its ACLs and topics, or None without principals."""
     admin = provisioner_for(config)
     if admin is None:
         return None
-    login = Credentials(node_user(node_id), secrets.token_urlsafe(32))
-    admin.create_topics([topics.NODE_COMMANDS, *NODE_WRITES], config.bus_partitions)
-    admin.provision(login.username, login.password, node_grants(node_id))
+    prefix = config.topic_prefix
+    login = Credentials(prefixed(prefix, node_user(node_id)), secrets.token_urlsafe(32))
+    own = [topics.NODE_COMMANDS, *NODE_WRITES]
+    admin.create_topics([prefixed(prefix, topic) for topic in own], config.bus_partitions)
+    admin.provision(login.username, login.password, node_grants(node_id, prefix))
     return login
 
 
 def unprovision(config: Config, user: str) -> None:
-    """Stop a removed node's or device's Kafka login (no-op when the bus has no principals)."""
+    """Stop a removed node's or device's Kafka login (`user` without the prefix; no-op without principals)."""
     admin = provisioner_for(config)
     if admin is not None:
-        admin.remove(user)
+        admin.remove(prefixed(config.topic_prefix, user))
 
 
 def provision_device(config: Config, device_id: str, transport: str, credential: str) -> None:
-    """Let a kafka-transport device log in as device-<id> with its credential (no-op otherwise)."""
+    """Let a kafka-transport device log in as [prefix]device-<id> with its credential (no-op otherwise)."""
     admin = provisioner_for(config)
     if admin is not None and transport == "kafka":
-        own = [topics.ingest_topic(device_id), topics.device_command_topic(device_id)]
-        admin.create_topics(own, config.bus_partitions)
-        admin.provision(device_user(device_id), credential, device_grants(device_id))
+        names = device_names(config.topic_prefix, device_id)
+        admin.create_topics([names["ingest_topic"], names["command_topic"]], config.bus_partitions)
+        admin.provision(names["username"], credential, device_grants(device_id, config.topic_prefix))
+
+
+def device_names(prefix: str, device_id: str) -> dict[str, str]:
+    """What a kafka-transport device connects with: its login, the topics it writes and reads, its group."""
+    return {
+        "username": prefixed(prefix, device_user(device_id)),
+        "ingest_topic": prefixed(prefix, topics.ingest_topic(device_id)),
+        "command_topic": prefixed(prefix, topics.device_command_topic(device_id)),
+        "group": prefixed(prefix, device_user(device_id)),
+    }
 
 
 def unprovision_device(config: Config, device_id: str) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from canopy.bus._rules import check_subscription, check_topic, check_value, is_pattern
+from canopy.bus._sqlite_bell import NEW_TOPIC, BellListener, bells_dir, ring, topic_bell
 from canopy.bus._sqlite_consumer import SqliteConsumer
 from canopy.bus._sqlite_schema import connect, head_offset, parse_url, write_transaction
 from canopy.bus.base import Bus, Consumer, Credentials
@@ -50,11 +51,20 @@ class _Pending:
 class SqliteBus(Bus):
     """sqlite:///abs/path.db[?session_timeout=S&retention_hours=H]: a writer thread commits batches."""
 
-    def __init__(self, url: str, *, partitions: int = 3, credentials: Credentials | None = None) -> None:
-        super().__init__(url, partitions=partitions, credentials=credentials)
+    def __init__(
+        self,
+        url: str,
+        *,
+        partitions: int = 3,
+        credentials: Credentials | None = None,
+        topic_prefix: str = "",
+    ) -> None:
+        # the bus file is the platform's own: no other platform's topics to keep apart
+        super().__init__(url, partitions=partitions, credentials=credentials, topic_prefix=topic_prefix)
         self.options = parse_url(url)
         self._control = connect(self.options.path, check_same_thread=False)
         self._writer_conn = connect(self.options.path, check_same_thread=False)
+        self._bells = BellListener(bells_dir(self.options.path))
         self._topics: dict[str, int] = {}
         self._topic_lock = threading.Lock()
         self._keyless_turn = itertools.count()
@@ -132,6 +142,7 @@ class SqliteBus(Bus):
             topics,
             session_timeout=self.options.session_timeout,
             from_beginning=from_beginning,
+            bells=self._bells,
         )
 
     def close(self) -> None:
@@ -144,6 +155,7 @@ class SqliteBus(Bus):
                     self._stopping = True
                     self._changed.notify_all()
                 self._writer.join()
+                self._bells.close()
                 self._control.close()
                 self._writer_conn.close()
 
@@ -152,12 +164,14 @@ class SqliteBus(Bus):
         with self._topic_lock:
             if topic not in self._topics:
                 with write_transaction(self._control) as conn:
-                    conn.execute(
+                    created = conn.execute(
                         "INSERT OR IGNORE INTO topics VALUES (?, ?)",
                         (check_topic(topic), partitions or self.partitions),
-                    )
+                    ).rowcount
                     row = conn.execute("SELECT partitions FROM topics WHERE name = ?", (topic,)).fetchone()
                 self._topics[topic] = int(row[0])
+                if created:
+                    ring(self._bells.directory, [NEW_TOPIC])  # pattern subscribers take it up at once
             return self._topics[topic]
 
     def _write_loop(self) -> None:
@@ -180,6 +194,7 @@ class SqliteBus(Bus):
                     self._pending_bytes += sum(len(message.value) for message in batch)
                 time.sleep(RETRY_PAUSE)
                 continue
+            ring(self._bells.directory, sorted({topic_bell(message.topic) for message in batch}))
             with self._changed:
                 self._written += len(batch)
                 self._error = None

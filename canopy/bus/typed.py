@@ -17,6 +17,7 @@ from prometheus_client import Counter
 from canopy.bus.base import Bus, Record
 from canopy.contracts import DeadLetter, Envelope, Message, decode, encode, topics
 from canopy.errors import DecodeError
+from canopy.eventsummary import SummarizedLog
 from canopy.redaction import scrub_payload, scrub_text
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ HANDLED = Counter("canopy_messages_handled_total", "Messages decoded and handled
 RETRIES = Counter("canopy_handler_retries_total", "Handler attempts that raised and were retried", ["topic"])
 
 Handler = Callable[[Envelope, Record], None]
+DEAD_LETTER_LOG = SummarizedLog(log, logging.WARNING)  # one line per group and topic every 10 s
 RETRY_DELAYS = (0.1, 0.5, 2.0)  # seconds before each retry of a failing handler
 MAX_REASON = 500
 
@@ -131,7 +133,10 @@ class Subscriber:
 
     def _refuse(self, record: Record, reason: str) -> None:
         """Publish the record to the dead-letter topic with the reason, and wait until it is stored."""
-        log.warning("dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason)
+        DEAD_LETTER_LOG.event(
+            (self.group, record.topic),
+            f"dead-lettering {record.topic}[{record.partition}]@{record.offset} for {self.group}: {reason}",
+        )
         publish(self.bus, dead_letter_for(record, self.group, reason), key=record.key)
         self.bus.flush()
         DEAD_LETTERS.labels(record.topic).inc()

@@ -13,6 +13,7 @@ from canopy.contracts.base import Message, SignedMessage, contract
 Stage = Literal["requested", "building", "placing", "starting", "ready", "failed", "stopping", "stopped"]
 WorkloadState = Literal["starting", "ready", "failed", "stopped"]
 WorkloadKind = Literal["model", "app"]
+ProcessState = Literal["running", "exited", "stopped"]
 
 
 class Resources(BaseModel):
@@ -38,13 +39,13 @@ class WorkloadSpec(BaseModel):
     model_id: str
     kind: WorkloadKind = "model"
     runtime: Literal["process", "docker"]
-    package_dir: str = Field(default="", description="process: the unpacked package on the host")
+    package_dir: str = Field(default="", description="the unpacked package on the host (bound read-only)")
     env_dir: str = Field(default="", description="process: the virtualenv with the model server")
-    sdk_dir: str = Field(default="", description="process: the PYTHONPATH entry holding platform_sdk")
+    sdk_dir: str = Field(default="", description="the PYTHONPATH entry with platform_sdk (bound read-only)")
     python: str = Field(
         default="", description="process: the Python whose root filesystem it runs in (3.11 if empty)"
     )
-    image: str = Field(default="", description="docker: the image to run")
+    image: str = Field(default="", description="docker: the image to run (the package's dependencies)")
     resources: Resources = Resources()
     entry: str = Field(default="", description="app: 'module:function', 'module' or 'file.py'")
     page_port: int = Field(default=0, ge=0, le=65535, description="app: its page's port, 0 for none")
@@ -72,6 +73,14 @@ class DeployRequest(Message):
     requirements: list[str] = Field(default_factory=list)
     resources: Resources = Resources()
     purge: bool = Field(default=False, description="app (0 replicas): the instance is deleted, drop its data")
+    replace: list[str] = Field(
+        default_factory=list,
+        description="healing: replicas (workload ids) to stop without waiting and start again elsewhere",
+    )
+    avoid_nodes: list[str] = Field(default_factory=list, description="healing: nodes found lost")
+    give_up: str = Field(
+        default="", description="healing: the restart budget is spent; take `replace` out and fail with this"
+    )
     prepare: bool = Field(
         default=False,
         description="app: only fetch and unpack the instance's package and resolve its wheels ahead of a "
@@ -100,6 +109,8 @@ class WorkloadStatus(BaseModel):
     generation: int
     state: WorkloadState
     endpoint: str = ""
+    process: ProcessState = Field(default="running", description="what the runtime sees of its process")
+    probe_ok: bool = Field(default=True, description="its readiness probe passed when the report was made")
 
 
 @contract("nodes-status", topic=topics.NODE_STATUS)

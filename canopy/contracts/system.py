@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import Field
 
@@ -35,11 +36,20 @@ class DeadLetter(Message):
     payload_encoding: str = Field(pattern="^(utf-8|base64)$")
 
 
+MAX_LOG_MESSAGE = 8192  # characters of one log record's message; longer text is cut
+LogSource = Literal["service", "model", "app", "node"]
+
+
 @contract("logs-record", topic=topics.LOGS)
 class LogRecord(Message):
-    """One log line from a service or a workload."""
+    """One log line of a platform service, a node agent or a workload (model replica or app instance)."""
 
-    source: str
-    level: str
-    text: str
     at: datetime
+    level: str = Field(pattern="^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
+    source: LogSource
+    service: str = Field(default="", max_length=64, description="the platform service, for its lines")
+    node: str = Field(default="", max_length=64)
+    model_id: str = Field(default="", max_length=64)
+    instance_id: str = Field(default="", max_length=64, description="the app instance")
+    logger: str = Field(default="", max_length=128)
+    message: str = Field(max_length=MAX_LOG_MESSAGE)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -45,17 +46,36 @@ def record_event(
 
 def request_generation(session: Session, model_id: str, replicas: int, labels: dict[str, str]) -> int:
     """Record a new desired state for a model and return its generation number."""
-    deployment = session.get(Deployment, model_id)
-    if deployment is None:
-        deployment = Deployment(model_id=model_id, generation=0)
-        session.add(deployment)
-    deployment.generation += 1
-    deployment.desired_replicas = replicas
-    deployment.node_labels = json.dumps(labels)
-    deployment.status, deployment.message, deployment.logs = "requested", "request sent", "[]"
-    deployment.updated_at = utcnow()
+    return request_generations(session, [model_id], replicas, labels)[model_id]
+
+
+def request_generations(
+    session: Session, model_ids: Sequence[str], replicas: int, labels: dict[str, str]
+) -> dict[str, int]:
+    """Record the same new desired state for several models (one query, one flush); their generations."""
+    if not model_ids:
+        return {}
+    if len(model_ids) == 1:
+        one = session.get(Deployment, model_ids[0])
+        found = {one.model_id: one} if one is not None else {}
+    else:
+        found = {
+            d.model_id: d
+            for d in session.scalars(select(Deployment).where(Deployment.model_id.in_(model_ids)))
+        }
+    now = utcnow()
+    for model_id in model_ids:
+        deployment = found.get(model_id)
+        if deployment is None:
+            deployment = found[model_id] = Deployment(model_id=model_id, generation=0)
+            session.add(deployment)
+        deployment.generation += 1
+        deployment.desired_replicas = replicas
+        deployment.node_labels = json.dumps(labels)
+        deployment.status, deployment.message, deployment.logs = "requested", "request sent", "[]"
+        deployment.updated_at = now
     session.flush()
-    return deployment.generation
+    return {model_id: found[model_id].generation for model_id in model_ids}
 
 
 def current_generation(session: Session, model_id: str) -> int:
@@ -205,25 +225,22 @@ def build_instance_request(
 
 
 def unfinished_requests(session: Session) -> list[DeployRequest]:
-    """Requests rebuilt from the recorded desired state of every deployment left mid-way.
+    """Requests rebuilt from the recorded desired state of every deployment left mid-way."""
+    deployments = session.scalars(select(Deployment).where(Deployment.status.in_(UNFINISHED)))
+    return [desired_request(session, deployment) for deployment in deployments]
+
+
+def desired_request(session: Session, deployment: Deployment) -> DeployRequest:
+    """The request for a deployment's current generation, rebuilt from its recorded desired state.
 
     A deployment whose model was deleted meanwhile is brought to zero replicas; app instances
     (deployed under their instance id) are rebuilt from their instance.
     """
-    requests: list[DeployRequest] = []
-    for deployment in session.scalars(select(Deployment).where(Deployment.status.in_(UNFINISHED))):
-        labels = json.loads(deployment.node_labels)
-        instance = session.get(AppInstance, deployment.model_id)
-        if instance is not None:
-            requests.append(
-                app_deploy_request(instance, deployment.generation, deployment.desired_replicas, labels)
-            )
-            continue
-        record = session.get(ModelRecord, deployment.model_id)
-        if record is None:
-            requests.append(
-                DeployRequest(model_id=deployment.model_id, generation=deployment.generation, replicas=0)
-            )
-            continue
-        requests.append(deploy_request(record, deployment.generation, deployment.desired_replicas, labels))
-    return requests
+    labels = json.loads(deployment.node_labels)
+    instance = session.get(AppInstance, deployment.model_id)
+    if instance is not None:
+        return app_deploy_request(instance, deployment.generation, deployment.desired_replicas, labels)
+    record = session.get(ModelRecord, deployment.model_id)
+    if record is None:
+        return DeployRequest(model_id=deployment.model_id, generation=deployment.generation, replicas=0)
+    return deploy_request(record, deployment.generation, deployment.desired_replicas, labels)

@@ -12,15 +12,16 @@ import ipaddress
 import json
 import re
 import secrets
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.orm import Session
 
+from canopy.contracts.deploy import NodeStatus
 from canopy.errors import NotFound, Unauthorized, ValidationFailed
 from canopy.nodes.tables import NodeKey
-from canopy.nodes.trust import EnrolledNode
+from canopy.nodes.trust import EnrolledNode, status_refusal
 from canopy.private import make_private_dir
 from canopy.workloads.commands import load_or_create_private_key, parse_public_pem, public_pem
 
@@ -136,3 +137,8 @@ def enrol_here(session: Session, home: Path, node_id: str, now: datetime) -> Ed2
         session, node_id, add_node(session, node_id, list(DEFAULT_ADDRESSES), now), public_pem(key), now
     )
     return key
+
+
+def status_refused(session: Session, status: NodeStatus) -> str | None:
+    """Why a node's status report is not to be believed now (see status_refusal), or None."""
+    return status_refusal(status, enrolled(session, status.node_id), datetime.now(UTC))

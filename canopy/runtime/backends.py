@@ -34,10 +34,20 @@ def bus_credentials(config: Config) -> Credentials | None:
     return Credentials(config.kafka_username, config.kafka_password)
 
 
+def open_config_bus(config: Config, url: str = "") -> Bus:
+    """The bus at `url` (default CANOPY_BUS_URL) with the configured login, partitions and topic prefix."""
+    return open_bus(
+        url or config.bus_url,
+        partitions=config.bus_partitions,
+        credentials=bus_credentials(config),
+        topic_prefix=config.topic_prefix,
+    )
+
+
 def open_backends(config: Config) -> Backends:
     """Open every backend and bring the store's schema up to date."""
     config.home  # noqa: B018 - creates the data directory the embedded defaults live in
-    bus = open_bus(config.bus_url, partitions=config.bus_partitions, credentials=bus_credentials(config))
+    bus = open_config_bus(config)
     store = open_store(config.db_url)
     store.migrate()
     return Backends(config, bus, store, open_blob(config.blob_url, config))

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import ast
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from canopy.store.engine import build_engine, conflict_on_duplicate, normalise_url
 from canopy.store.models import ApiToken, Base, User, utcnow
 
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+
 SCRIPT_LOCATION = "canopy.store:migrations"
+VERSIONS = Path(__file__).with_name("migrations") / "versions"
 
 # Key of the PostgreSQL advisory lock held while migrating ("canopy" in ASCII).
 ADVISORY_LOCK_KEY = 0x63616E6F7079
@@ -25,6 +32,8 @@ def alembic_config(connection: Connection) -> AlembicConfig:
     Also the way to write a new revision against a migrated development database:
     `alembic.command.revision(alembic_config(conn), "what changed", autogenerate=True, rev_id="0002")`.
     """
+    from alembic.config import Config as AlembicConfig
+
     config = AlembicConfig()
     config.set_main_option("script_location", SCRIPT_LOCATION)
     config.attributes["connection"] = connection
@@ -60,16 +69,45 @@ class Store:
         """Upgrade the schema to the newest revision in one locked transaction.
 
         Idempotent (a no-op when current) and safe when several processes start at once: the
-        others wait for the lock, then find the schema current.
+        others wait for the lock, then find the schema current. A current schema is recognised
+        without loading Alembic (about 11 MB a long-running service would keep for nothing).
         """
+        if self.revisions() == head_revisions():
+            return
+        from alembic import command
+
         with self.engine.connect() as connection:
             _begin_locked(connection)
             command.upgrade(alembic_config(connection), "head")
             connection.commit()
 
+    def revisions(self) -> set[str]:
+        """The schema revisions the database records (none before the first migration)."""
+        try:
+            with self.engine.connect() as connection:
+                return set(connection.scalars(text("SELECT version_num FROM alembic_version")))
+        except DBAPIError:
+            return set()
+
     def close(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+
+@functools.cache
+def head_revisions() -> set[str]:
+    """The revisions no other revision builds on, read from the migration files' assignments."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in VERSIONS.glob("*.py"):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+                value = ast.literal_eval(node.value) if node.targets[0].id.endswith("revision") else None
+                if node.targets[0].id == "revision":
+                    revisions.add(str(value))
+                elif node.targets[0].id == "down_revision" and value:
+                    parents.update([value] if isinstance(value, str) else value)
+    return revisions - parents
 
 
 def open_store(url: str) -> Store:

@@ -8,6 +8,7 @@ from prometheus_client import Counter
 
 from canopy.bus import Bus
 from canopy.bus.typed import publish
+from canopy.eventsummary import SummarizedLog
 from canopy.telemetry.ingest import Submission, Verdict, refusal_letter
 
 log = logging.getLogger(__name__)
@@ -19,6 +20,8 @@ REFUSED = Counter(
     ["kind", "device", "source"],
 )
 UNKNOWN = "(unknown)"
+# one line per route, device and kind of refusal every 10 s: a backlog of bad readings is a few lines
+REFUSAL_LOG = SummarizedLog(log, logging.INFO)
 
 
 def counted_device(device_id: str, kind: str) -> str:
@@ -28,8 +31,11 @@ def counted_device(device_id: str, kind: str) -> str:
 
 def report_refusal(bus: Bus, submission: Submission, verdict: Verdict, group: str) -> str:
     """Dead-letter a refused reading (without its credential) and count it; return the device counted."""
-    log.info("refused %s reading of %s: %s", submission.source, submission.device_id, verdict.reason)
-    publish(bus, refusal_letter(submission, verdict, group), key=submission.device_id)
     device = counted_device(submission.device_id, verdict.refusal)
+    REFUSAL_LOG.event(
+        (submission.source, device, verdict.refusal),
+        f"refused {submission.source} reading of {submission.device_id}: {verdict.reason}",
+    )
+    publish(bus, refusal_letter(submission, verdict, group), key=submission.device_id)
     REFUSED.labels(verdict.refusal, device, submission.source).inc()
     return device

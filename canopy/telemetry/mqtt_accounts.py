@@ -11,10 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from typing import Any, Protocol
-
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from typing import TYPE_CHECKING, Any, Protocol
 
 from canopy.config import Config
 from canopy.errors import Unavailable
@@ -27,6 +24,9 @@ from canopy.telemetry.mqtt_acl import (
     remove_device_commands,
     tolerated,
 )
+
+if TYPE_CHECKING:
+    import paho.mqtt.client as mqtt
 
 
 class DeviceAccounts(Protocol):
@@ -80,6 +80,9 @@ class DynsecAccounts:
         pending = {command["correlationData"] for command in commands}
         answers: dict[str, dict[str, Any]] = {}
         ready, done, refused = threading.Event(), threading.Event(), []
+        import paho.mqtt.client as mqtt  # only platforms with an MQTT broker load the client
+        from paho.mqtt.enums import CallbackAPIVersion
+
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"canopy-accounts-{uuid.uuid4().hex}")
         client.username_pw_set(self.login.username, self.login.password)
 

@@ -23,8 +23,7 @@ from canopy.workloads.rootfs import SUITES, ensure_rootfs, suite_for
 from canopy.workloads.sandbox import VENV, WHEELS, Sandbox, build_env, bwrap_argv
 from canopy.workloads.wheels import choose_python, file_lock
 
-DOCKERFILE = Path(__file__).resolve().parents[2] / "deploy" / "model.Dockerfile"
-DEPS_DOCKERFILE = DOCKERFILE.with_name("deps.Dockerfile")
+DEPS_DOCKERFILE = Path(__file__).resolve().parents[2] / "deploy" / "deps.Dockerfile"
 
 
 @dataclass(frozen=True)
@@ -81,23 +80,45 @@ def sdk_bundle(target: Path) -> Path:
     return target
 
 
-def _process_sdk(home: Path) -> Path:
-    """The SDK bundle process workloads share, copied once per deployer process (never under a live one).
+def shared_sdk(home: Path) -> Path:
+    """The SDK bundle workloads bind read-only: CANOPY_HOME/sdk/<digest of the SDK's files>.
 
-    Builds run in parallel (a restarted demo starts its model and its app together): the first
-    copy happens under a lock, so no build removes the bundle another is writing.
+    One folder per SDK content, written once (copied aside, then renamed into place) and never
+    replaced, so a running workload (a docker replica outlives a platform restart) keeps its files
+    while a newer platform brings another bundle. Parallel builds race only on the rename.
     """
     with _SDK_LOCK:
-        return _copied_sdk(home)
+        return _bundle_for(home, _sdk_digest())
 
 
 _SDK_LOCK = threading.Lock()
 
 
 @functools.cache
-def _copied_sdk(home: Path) -> Path:
-    """The bundle under CANOPY_HOME/sdk, copied on the first call for `home` only."""
-    return sdk_bundle(home / "sdk")
+def _sdk_digest() -> str:
+    """A digest of the SDK's files (names and contents, caches left out), computed once per process."""
+    source = Path(platform_sdk.__file__).parent
+    digest = hashlib.sha256()
+    files = (p for p in source.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    for path in sorted(files):
+        digest.update(path.relative_to(source).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+@functools.cache
+def _bundle_for(home: Path, digest: str) -> Path:
+    """The bundle of this SDK content under `home`, copied on the first call if no process did yet."""
+    target = home / "sdk" / digest
+    if not target.is_dir():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{digest}-", dir=target.parent))
+        sdk_bundle(staging)
+        staging.chmod(0o755)
+        try:
+            staging.rename(target)
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)  # another process put the same bundle in place
+    return target
 
 
 def _pycache(_dir: str, names: list[str]) -> list[str]:
@@ -132,7 +153,7 @@ def build_process_env(package: Package, home: Path, rootfs_cache: Path) -> Proce
             env.mkdir(parents=True)
             _install_in_sandbox(rootfs, env, wheels)
             (env / ".complete").touch()
-    return ProcessEnv(python, env, _process_sdk(home))
+    return ProcessEnv(python, env, shared_sdk(home))
 
 
 def _install_in_sandbox(rootfs: Path, env: Path, wheels: Path) -> None:
@@ -153,26 +174,25 @@ def _install_in_sandbox(rootfs: Path, env: Path, wheels: Path) -> None:
         raise ValidationFailed(f"installing the requirements failed: {result.stderr.strip()[-500:]}")
 
 
-def build_image(package: Package, home: Path, rootfs_cache: Path) -> str:
-    """A local image holding the package, its wheels and the SDK; nothing in the build uses the network."""
+def deps_image(package: Package, home: Path, rootfs_cache: Path) -> str:
+    """The local image with the package's pinned wheels installed, built once per set of wheels.
+
+    Model and app containers run this image with the package and the SDK bundle bound read-only at
+    start (docker_runtime), so a new package or version with the same pins builds nothing. Nothing in
+    the build uses the network.
+    """
     candidates = python_candidates(package.python)
     python, wheels = choose_python(package.requirements, candidates, home / "wheels", private=home)
-    tag = f"canopy/model-{package.model_id}:{package.digest}-{wheels.name}"[:128].lower()
+    tag = f"canopy/deps:{python}-{wheels.name}"
     if image_exists(tag):
         return tag
-    deps = f"canopy/deps:{python}-{wheels.name}"
     with file_lock(home / "images" / f".{wheels.name}.lock"):
-        if not image_exists(deps):
+        if not image_exists(tag):
             base = build_base_image(python, rootfs_cache)
             with tempfile.TemporaryDirectory(prefix="canopy-deps-") as tmp:
                 context = Path(tmp)
                 shutil.copytree(wheels, context / "wheels", ignore=shutil.ignore_patterns(".complete"))
-                _docker_build(context, DEPS_DOCKERFILE, deps, {"BASE": base})
-    with tempfile.TemporaryDirectory(prefix="canopy-build-") as tmp:
-        context = Path(tmp)
-        shutil.copytree(package.directory, context / "package", ignore=shutil.ignore_patterns(".complete"))
-        sdk_bundle(context / "sdk")
-        _docker_build(context, DOCKERFILE, tag, {"DEPS": deps})
+                _docker_build(context, DEPS_DOCKERFILE, tag, {"BASE": base})
     return tag
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -14,10 +15,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from canopy.contracts.base import SignedMessage
-from canopy.contracts.deploy import NodeCommand
+from canopy.contracts.deploy import NodeCommand, WorkloadSpec
 from canopy.private import write_private_file
 
 SEEN_LIMIT = 4096
+COMMAND_TTL = timedelta(seconds=60)
 
 
 def key_paths(home: Path) -> tuple[Path, Path]:
@@ -96,6 +98,31 @@ def signature_valid(message: SignedMessage, key: Ed25519PublicKey | None) -> boo
     except (InvalidSignature, ValueError):
         return False
     return True
+
+
+def node_command(
+    key: Ed25519PrivateKey,
+    node_id: str,
+    action: str,
+    model_id: str,
+    workload_id: str,
+    generation: int,
+    now: datetime,
+    spec: WorkloadSpec | None = None,
+) -> NodeCommand:
+    """A signed, expiring, generation-numbered command for one node."""
+    command = NodeCommand(
+        cmd_id=uuid.uuid4().hex,
+        node_id=node_id,
+        action=action,  # type: ignore[arg-type]
+        model_id=model_id,
+        workload_id=workload_id,
+        generation=generation,
+        issued_at=now,
+        expires_at=now + COMMAND_TTL,
+        spec=spec,
+    )
+    return sign(command, key)
 
 
 @dataclass

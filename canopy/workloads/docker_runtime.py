@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from urllib.parse import urlsplit
 
 import docker
@@ -10,14 +12,17 @@ from docker.models.containers import Container
 
 from canopy.apps.database import NodeDatabases
 from canopy.apps.database_plan import WORKLOAD_DATABASE_DIR
-from canopy.contracts.deploy import WorkloadSpec
+from canopy.contracts.deploy import ProcessState, WorkloadSpec
+from canopy.logs.workload import WorkloadOutput
 from canopy.workloads.databases import WorkloadDatabases
 from canopy.workloads.docker_network import NETWORK, allow_gateway, bridge_address, ensure_network
 from canopy.workloads.launch import app_variables, has_endpoint, launch_command
 from canopy.workloads.runtime import Adopted, Runtime, tail
 
 CONTAINER_PORT = 8000
-MODEL_DIR = "/opt/model"  # where the image holds the package (deploy/model.Dockerfile)
+MODEL_DIR = "/opt/model"  # where the package is bound read-only
+SDK_DIR = "/opt/sdk"  # where the SDK bundle is bound read-only (the PYTHONPATH entry)
+PYTHON = "/opt/venv/bin/python"  # the dependencies image's virtualenv (deploy/deps.Dockerfile)
 WORKLOAD_USER = "10001:10001"
 WORKLOAD_GID = 10001
 PIDS_LIMIT = 256
@@ -53,6 +58,24 @@ def hardening(spec: WorkloadSpec) -> dict[str, object]:
     }
 
 
+WORKLOAD_ENV = {
+    "PYTHONPATH": SDK_DIR,
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "PYTHONUNBUFFERED": "1",
+    "HOME": "/tmp",
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+}
+
+
+def read_only_binds(spec: WorkloadSpec, database_dir: str = "") -> dict[str, dict[str, str]]:
+    """The host folders a container sees, all read-only: the package, the SDK, its database's socket."""
+    targets = {spec.package_dir: MODEL_DIR, spec.sdk_dir: SDK_DIR}
+    if database_dir:
+        targets[database_dir] = WORKLOAD_DATABASE_DIR
+    return {source: {"bind": target, "mode": "ro"} for source, target in targets.items()}
+
+
 def _endpoint(container: Container) -> str:
     """The 127.0.0.1 URL the container's served port is published on, or ''."""
     port = container.labels.get("canopy.port", str(CONTAINER_PORT))
@@ -61,7 +84,7 @@ def _endpoint(container: Container) -> str:
 
 
 class DockerRuntime(Runtime):
-    """Runs each workload as a container of its model image, published on 127.0.0.1 only."""
+    """Runs each workload as a container of its dependencies image, published on 127.0.0.1 only."""
 
     name = "docker"
 
@@ -71,8 +94,11 @@ class DockerRuntime(Runtime):
         base_url: str = "unix:///var/run/docker.sock",
         gateway_url: str = "",
         databases: NodeDatabases | None = None,
+        output: WorkloadOutput | None = None,
     ) -> None:
         self.node_id = node_id
+        self.output = output  # each workload's lines also go to the logger, when given
+        self._followers: dict[str, threading.Thread] = {}
         self.client = docker.DockerClient(base_url=base_url, timeout=30)
         self.gateway_url = gateway_url
         self.databases = WorkloadDatabases(databases)
@@ -103,6 +129,7 @@ class DockerRuntime(Runtime):
             except BaseException:
                 self.databases.stop(workload_id)
                 raise
+            self._follow(container, spec.kind, spec.model_id, since=None)
         elif spec.database:
             self.databases.start(workload_id, spec, WORKLOAD_GID)
         container.reload()
@@ -113,16 +140,16 @@ class DockerRuntime(Runtime):
 
     def _run(self, workload_id: str, spec: WorkloadSpec, generation: int) -> Container:
         """Run the workload's container, its instance's database (bound read-only) started first."""
+        if not spec.package_dir or not spec.sdk_dir:
+            raise ValueError("a docker workload spec needs the package and SDK folders to bind")
         database = self.databases.start(workload_id, spec, WORKLOAD_GID)
-        volumes = (
-            {str(database.socket_dir): {"bind": WORKLOAD_DATABASE_DIR, "mode": "ro"}} if database else {}
-        )
+        volumes = read_only_binds(spec, str(database.socket_dir) if database else "")
         ensure_network(self.client)
         port = container_port(spec)
         api = self._gateway_for_workloads() if spec.kind == "app" else ""
         return self.client.containers.run(
             spec.image,
-            command=launch_command(spec, "/opt/venv/bin/python", MODEL_DIR, "0.0.0.0", port),
+            command=launch_command(spec, PYTHON, MODEL_DIR, "0.0.0.0", port),
             name=container_name(workload_id),
             detach=True,
             working_dir=MODEL_DIR,
@@ -130,13 +157,13 @@ class DockerRuntime(Runtime):
                 LABEL: workload_id,
                 "canopy.node": self.node_id,
                 "canopy.model": spec.model_id,
+                "canopy.kind": spec.kind,
                 "canopy.generation": str(generation),
                 "canopy.port": str(port),
                 "canopy.database": "1" if database else "0",
             },
             environment={
-                "OMP_NUM_THREADS": "1",
-                "OPENBLAS_NUM_THREADS": "1",
+                **WORKLOAD_ENV,
                 **app_variables(spec, api, port),
                 **(database.workload_env if database else {}),
             },
@@ -150,6 +177,9 @@ class DockerRuntime(Runtime):
         """The node's running workload containers, which outlive an agent restart (databases restarted)."""
         running = self.client.containers.list(filters={"label": f"canopy.node={self.node_id}"})
         for container in running:
+            if {LABEL, "canopy.model"} <= set(container.labels):
+                kind = container.labels.get("canopy.kind", "model")
+                self._follow(container, kind, container.labels["canopy.model"], since=int(time.time()))
             if container.labels.get("canopy.database") == "1" and LABEL in container.labels:
                 workload_id, instance_id = container.labels[LABEL], container.labels["canopy.model"]
                 self.databases.resume(workload_id, instance_id, WORKLOAD_GID)
@@ -165,6 +195,28 @@ class DockerRuntime(Runtime):
             and ((endpoint := _endpoint(c)) or c.labels.get("canopy.port") == "0")
         ]
 
+    def _follow(self, container: Container, kind: str, model_id: str, since: int | None) -> None:
+        """Ship the container's output (from `since`, else from its start) on a thread, once per container."""
+        if self.output is None:
+            return
+        self._followers = {key: thread for key, thread in self._followers.items() if thread.is_alive()}
+        if container.id in self._followers:
+            return
+        lines = self.output.lines_of(kind, model_id)
+
+        def pump() -> None:
+            try:
+                for chunk in container.logs(stream=True, follow=True, since=since):
+                    lines.feed(chunk)
+            except DockerException:
+                pass  # the container went away: its output has ended
+            finally:
+                lines.close()
+
+        thread = threading.Thread(target=pump, name=f"log-{container.name}", daemon=True)
+        self._followers[container.id or ""] = thread
+        thread.start()
+
     def stop(self, workload_id: str) -> None:
         """Remove the container, running or not; idempotent."""
         container = self._container(workload_id)
@@ -176,6 +228,12 @@ class DockerRuntime(Runtime):
         """Whether the container runs."""
         container = self._container(workload_id)
         return container is not None and container.status == "running"
+
+    def process_state(self, workload_id: str) -> ProcessState:
+        """running, stopped while the container is paused (frozen), else exited."""
+        container = self._container(workload_id)
+        status = "" if container is None else container.status
+        return "running" if status == "running" else "stopped" if status == "paused" else "exited"
 
     def logs(self, workload_id: str, lines: int = 20) -> list[str]:
         """The container's last log lines."""

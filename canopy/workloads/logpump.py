@@ -4,19 +4,35 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 LOG_BYTES = 1024 * 1024  # a log file rotates past this; with the one rotated file, 2 MiB at most
 CHUNK = 64 * 1024
 
 
-class LogPump:
-    """Copies a pipe into path, moving path to path.1 (replacing it) whenever it passes max_bytes."""
+class LineFeed(Protocol):
+    """Where a workload's output also goes, chunk by chunk (e.g. WorkloadLines, to the logger)."""
 
-    def __init__(self, pipe: IO[bytes], path: Path, max_bytes: int = LOG_BYTES) -> None:
+    def feed(self, chunk: bytes) -> None:
+        """Take the next chunk of output."""
+
+    def close(self) -> None:
+        """The output has ended."""
+
+
+class LogPump:
+    """Copies a pipe into path, moving path to path.1 (replacing it) whenever it passes max_bytes.
+
+    Each chunk is also handed to `lines`, when given.
+    """
+
+    def __init__(
+        self, pipe: IO[bytes], path: Path, max_bytes: int = LOG_BYTES, lines: LineFeed | None = None
+    ) -> None:
         self.pipe = pipe
         self.path = path
         self.max_bytes = max_bytes
+        self.lines = lines
         self.thread = threading.Thread(target=self._run, name=f"log-{path.stem}", daemon=True)
         self.thread.start()
 
@@ -31,9 +47,13 @@ class LogPump:
                     handle = self.path.open("ab")
                 handle.write(chunk[-self.max_bytes :])
                 handle.flush()
+                if self.lines is not None:
+                    self.lines.feed(chunk)
         finally:
             handle.close()
             self.pipe.close()
+            if self.lines is not None:
+                self.lines.close()
 
     @property
     def rotated(self) -> Path:

@@ -18,7 +18,8 @@ import psutil
 
 from canopy.apps.database import NodeDatabases
 from canopy.apps.database_plan import WORKLOAD_DATABASE_DIR
-from canopy.contracts.deploy import WorkloadSpec
+from canopy.contracts.deploy import ProcessState, WorkloadSpec
+from canopy.logs.workload import WorkloadOutput
 from canopy.private import make_private_dir
 from canopy.workloads import cgroups
 from canopy.workloads.databases import WorkloadDatabases
@@ -90,8 +91,10 @@ class ProcessRuntime(Runtime):
         rootfs_cache: Path,
         gateway_url: str = "",
         databases: NodeDatabases | None = None,
+        output: WorkloadOutput | None = None,
     ) -> None:
         self.work_dir = work_dir
+        self.output = output  # each workload's lines also go to the logger, when given
         self.rootfs_cache = rootfs_cache
         self.gateway_url = gateway_url  # apps share the host network: they reach the gateway as we do
         self.databases = WorkloadDatabases(databases)
@@ -178,7 +181,9 @@ class ProcessRuntime(Runtime):
             popen = self._spawner.submit(spawn).result()
         assert popen.stdout is not None
         endpoint = f"http://127.0.0.1:{port}" if has_endpoint(spec) else ""
-        self._procs[workload_id] = _Process(popen, LogPump(popen.stdout, log_path), endpoint, uid, cgroup)
+        lines = self.output.lines_of(spec.kind, spec.model_id) if self.output else None
+        pump = LogPump(popen.stdout, log_path, lines=lines)
+        self._procs[workload_id] = _Process(popen, pump, endpoint, uid, cgroup)
         log.info(
             "workload %s started in bubblewrap as uid %s on %s", workload_id, uid or os.geteuid(), endpoint
         )
@@ -218,6 +223,7 @@ class ProcessRuntime(Runtime):
         """Terminate one sandbox, kill it after 5 s, and anything left in its cgroup."""
         if proc.popen.poll() is None:
             os.killpg(proc.popen.pid, signal.SIGTERM)
+            os.killpg(proc.popen.pid, signal.SIGCONT)  # a frozen (hung) sandbox gets its SIGTERM too
             try:
                 proc.popen.wait(timeout=5)
             except subprocess.TimeoutExpired:
@@ -231,6 +237,19 @@ class ProcessRuntime(Runtime):
         """Whether the sandbox is alive."""
         proc = self._procs.get(workload_id)
         return proc is not None and proc.popen.poll() is None
+
+    def process_state(self, workload_id: str) -> ProcessState:
+        """exited, stopped when any process of the sandbox is frozen (SIGSTOP), else running."""
+        proc = self._procs.get(workload_id)
+        if proc is None or proc.popen.poll() is not None:
+            return "exited"
+        try:
+            root = psutil.Process(proc.popen.pid)
+            tree = [root, *root.children(recursive=True)]
+            frozen = any(p.status() in (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP) for p in tree)
+        except psutil.Error:
+            return "running" if proc.popen.poll() is None else "exited"
+        return "stopped" if frozen else "running"
 
     def logs(self, workload_id: str, lines: int = 20) -> list[str]:
         """The last lines the workload wrote (all of them, once it has exited)."""

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 
 import requests
 
-from canopy.contracts.deploy import WorkloadSpec
+from canopy.contracts.deploy import ProcessState, WorkloadSpec
 
 READY_TIMEOUT_SECONDS = 60.0
+PROBE_INTERVAL = 0.02  # between readiness probes: a refused connection costs well under a millisecond
+LIVENESS_INTERVAL = 0.25  # between checks that the workload still runs (a docker API call)
 APP_SETTLE_SECONDS = 2.0  # an app without a page is ready once it has run this long
 
 
@@ -35,12 +37,12 @@ def probe_for(spec: WorkloadSpec) -> Probe:
     return Probe("", health=False, settle=APP_SETTLE_SECONDS)
 
 
-def answers(session: requests.Session, endpoint: str, probe: Probe) -> bool:
+def answers(session: requests.Session, endpoint: str, probe: Probe, timeout: float = 2.0) -> bool:
     """Whether the endpoint passes the probe's HTTP check once (True when the probe makes none)."""
     if not probe.path:
         return True
     try:
-        response = session.get(f"{endpoint}{probe.path}", timeout=2, allow_redirects=False)
+        response = session.get(f"{endpoint}{probe.path}", timeout=timeout, allow_redirects=False)
         return not probe.health or (response.status_code == 200 and response.json().get("status") == "ready")
     except (requests.RequestException, ValueError):
         return False
@@ -97,6 +99,10 @@ class Runtime(ABC):
 
     keeps_workloads = False
 
+    def process_state(self, workload_id: str) -> ProcessState:
+        """running, exited, or stopped (frozen by SIGSTOP); runtimes that cannot tell stopped say running."""
+        return "running" if self.running(workload_id) else "exited"
+
     def adopt(self) -> list[Adopted]:
         """Workloads still running from before the agent (re)started; runtimes that keep them say so."""
         return []
@@ -117,14 +123,16 @@ class Runtime(ABC):
         probe: Probe = MODEL_PROBE,
     ) -> Readiness:
         """Poll the probe until the workload is ready, dies, or the timeout passes."""
-        started = time.monotonic()
+        started = next_liveness = time.monotonic()
         session = requests.Session()
-        while time.monotonic() < started + timeout:
-            if not self.running(workload_id):
-                time.sleep(0.2)  # let the last log lines land
-                return Readiness(False, "the workload exited while starting", self.logs(workload_id))
-            if time.monotonic() - started >= probe.settle and answers(session, endpoint, probe):
+        while (now := time.monotonic()) < started + timeout:
+            if now >= next_liveness:
+                if not self.running(workload_id):
+                    time.sleep(0.2)  # let the last log lines land
+                    return Readiness(False, "the workload exited while starting", self.logs(workload_id))
+                next_liveness = now + LIVENESS_INTERVAL
+            if now - started >= probe.settle and answers(session, endpoint, probe):
                 return Readiness(True, "ready", [])
-            time.sleep(0.1)
+            time.sleep(PROBE_INTERVAL)
         what = f"{probe.path} not ready" if probe.path else "not running"
         return Readiness(False, f"{what} after {timeout:.0f} s", self.logs(workload_id))

@@ -21,7 +21,6 @@ from canopy.contracts import Message
 from canopy.contracts.deploy import (
     DeploymentEvent,
     DeployRequest,
-    NodeCommand,
     PlacementDecision,
     PlacementRequest,
     Stage,
@@ -40,16 +39,23 @@ from canopy.errors import CanopyError
 from canopy.models.records import ModelRecord
 from canopy.runtime.backends import Backends
 from canopy.store.models import utcnow
-from canopy.workloads.builder import Package, build_image, build_process_env, python_candidates, unpack
-from canopy.workloads.commands import sign
+from canopy.workloads.builder import (
+    Package,
+    build_process_env,
+    deps_image,
+    python_candidates,
+    shared_sdk,
+    unpack,
+)
+from canopy.workloads.commands import node_command
 from canopy.workloads.runtime import Probe, answers, probe_for
 from canopy.workloads.wheels import choose_python
+from services.deployer.ahead import Ahead, AheadStarts
 from services.deployer.apps import prepared_app, start_app, with_app
 from services.deployer.replies import Replies
 
 log = logging.getLogger(__name__)
 
-COMMAND_TTL = timedelta(seconds=60)
 PLACEMENT_TIMEOUT = 15.0
 NODE_WAIT = 30.0  # how long a deployment waits for a node to report or free up before it fails
 NODE_RETRY = 2.0
@@ -78,18 +84,19 @@ class Deployer:
     key: Ed25519PrivateKey
 
     def __post_init__(self) -> None:
-        """Per-model locks, so requests for one model run in order."""
+        """Per-model locks, so requests for one model run in order; starts prepared ahead."""
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self.ahead = AheadStarts()
 
     def handle(self, request: DeployRequest) -> None:
-        """Bring the model to the requested replica count, reporting progress and failures."""
-        if request.prepare:
-            self.prepare(request)
-            return
+        """Bring the model to the requested replica count (or prepare its start), reporting progress."""
         with self._guard:
             lock = self._locks.setdefault(request.model_id, threading.Lock())
         with lock:
+            if request.prepare:
+                self.prepare(request)
+                return
             with self.backends.store.session() as session:
                 if request.generation != current_generation(session, request.model_id):
                     log.info(
@@ -112,6 +119,14 @@ class Deployer:
         """Stop surplus replicas, then place, build and start the missing ones."""
         with self.backends.store.session() as session:
             existing = [(r.workload_id, r.node_id, r.state) for r in replicas_of(session, request.model_id)]
+        replaced = [(wid, node) for wid, node, _ in existing if wid in request.replace]
+        if replaced:
+            self.event(request, "starting", f"replacing {', '.join(wid for wid, _ in replaced)}")
+            self.abandon_replicas(request, replaced)
+            existing = [r for r in existing if r[0] not in request.replace]
+        if request.give_up:
+            self.event(request, "failed", request.give_up)
+            return
         keep = [r for r in existing if r[2] == "ready"][: request.replicas]
         surplus = [r for r in existing if r not in keep]
         if surplus:
@@ -123,7 +138,13 @@ class Deployer:
                 self.purge(request)
             return
         missing = request.replicas - len(keep)
-        if missing > 0:
+        ahead = self.ahead.take(request.model_id, self.backends.store, utcnow()) if missing > 0 else None
+        if ahead is not None and not keep and len(ahead.decision.nodes) == missing:
+            workload = start_app(self.backends.store, request.model_id)
+            self.event(request, "placing", f"placed and built ahead on {', '.join(ahead.decision.nodes)}")
+            specs = {rt: with_app(spec, workload) for rt, spec in ahead.specs.items()}
+            self.start_replicas(request, ahead.decision, specs)
+        elif missing > 0:
             self.event(request, "building", "fetching the package and checking its digest")
             app = start_app(self.backends.store, request.model_id) if request.kind == "app" else None
             blob_key, sha256 = (app.blob_key, app.sha256) if app else self.stored_package(request.model_id)
@@ -150,11 +171,12 @@ class Deployer:
         self.event(request, "ready", f"{len(endpoints)} replica(s) ready: {', '.join(endpoints)}")
 
     def prepare(self, request: DeployRequest) -> None:
-        """Fetch, check and unpack an app instance's package and fill the wheel cache, so a start only builds.
+        """Place an app instance ahead of its start and build what its node's runtime starts there.
 
-        What a later start then finds ready: the unpacked package (per digest) and the wheels its
-        requirements pin (per Python), both cached under CANOPY_HOME; failures are logged, and the
-        start does the work again and reports them.
+        Fetching, checking and unpacking the package, filling the wheel cache, asking the node manager
+        for a node and building the virtualenv or image: a later start of the same instance finds them
+        in `ahead` and only starts it. Failures are logged; the start then does the work again and
+        reports them.
         """
         started = time.monotonic()
         try:
@@ -173,10 +195,18 @@ class Deployer:
             choose_python(
                 package.requirements, python_candidates(package.python), home / "wheels", private=home
             )
+            decision = self.ask_placement(request, 1, {})
+            specs = {rt: self.artefact(request, package, rt) for rt in set(decision.runtimes.values())}
         except Exception as exc:
             log.warning("preparing app instance %s failed (its start will retry): %s", request.model_id, exc)
             return
-        log.info("prepared app instance %s in %.1f s", request.model_id, time.monotonic() - started)
+        self.ahead.keep(request.model_id, Ahead(decision, specs))
+        log.info(
+            "prepared app instance %s on %s in %.1f s",
+            request.model_id,
+            ", ".join(decision.nodes),
+            time.monotonic() - started,
+        )
 
     def purge(self, request: DeployRequest) -> None:
         """Tell every node known to the platform to drop the data the deleted instance left there."""
@@ -218,6 +248,7 @@ class Deployer:
             replicas=replicas,
             node_labels=request.node_labels,
             resources=request.resources,
+            exclude_nodes=request.avoid_nodes,
             occupied=occupied,
         )
         answer = self._ask(placement.request_id, placement, PLACEMENT_TIMEOUT)
@@ -230,15 +261,26 @@ class Deployer:
         return answer
 
     def build(self, request: DeployRequest, package: Package, runtime: str) -> WorkloadSpec:
-        """Build the artefact the runtime starts: a virtualenv or an image."""
+        """Build the artefact the runtime starts, telling the deployment's progress."""
+        if runtime == "docker":
+            self.event(request, "building", "finding or building the dependencies image")
+        else:
+            self.event(request, "building", "preparing the virtualenv in the sandbox root filesystem")
+        return self.artefact(request, package, runtime)
+
+    def artefact(self, request: DeployRequest, package: Package, runtime: str) -> WorkloadSpec:
+        """Build what the runtime starts: a virtualenv, or an image (the package is bound at start)."""
         home, rootfs_cache = self.backends.config.home, Path(self.backends.config.rootfs_dir)
         if runtime == "docker":
-            self.event(request, "building", "building the image from the local base image")
-            image = build_image(package, home, rootfs_cache)
+            image = deps_image(package, home, rootfs_cache)
             return WorkloadSpec(
-                model_id=request.model_id, runtime="docker", image=image, resources=request.resources
+                model_id=request.model_id,
+                runtime="docker",
+                image=image,
+                package_dir=str(package.directory),
+                sdk_dir=str(shared_sdk(home)),
+                resources=request.resources,
             )
-        self.event(request, "building", "preparing the virtualenv in the sandbox root filesystem")
         built = build_process_env(package, home, rootfs_cache)
         return WorkloadSpec(
             model_id=request.model_id,
@@ -331,23 +373,22 @@ class Deployer:
         with self.backends.store.session() as session:
             remove_replicas(session, [wid for wid, _ in replicas])
 
+    def abandon_replicas(self, request: DeployRequest, replicas: list[tuple[str, str]]) -> None:
+        """Drop replicas from the endpoints at once, then order their nodes to stop them."""
+        with self.backends.store.session() as session:
+            remove_replicas(session, [wid for wid, _ in replicas])
+        for workload_id, node_id in replicas:
+            self.command(request, node_id, "stop", workload_id, None)
+
     def command(
         self, request: DeployRequest, node_id: str, action: str, workload_id: str, spec: WorkloadSpec | None
     ) -> None:
         """Send a signed, expiring, generation-numbered command to one node."""
         now = datetime.now(UTC)
-        command = NodeCommand(
-            cmd_id=uuid.uuid4().hex,
-            node_id=node_id,
-            action=action,  # type: ignore[arg-type]
-            model_id=request.model_id,
-            workload_id=workload_id,
-            generation=request.generation,
-            issued_at=now,
-            expires_at=now + COMMAND_TTL,
-            spec=spec,
+        command = node_command(
+            self.key, node_id, action, request.model_id, workload_id, request.generation, now, spec
         )
-        publish(self.backends.bus, sign(command, self.key), key=node_id)
+        publish(self.backends.bus, command, key=node_id)
         self.backends.bus.flush()
 
     def _ask(self, key: str, message: Message, timeout: float) -> Message | None:

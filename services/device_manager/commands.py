@@ -10,11 +10,14 @@ from canopy.bus import Bus, Record
 from canopy.bus.typed import publish
 from canopy.contracts import Envelope, topics
 from canopy.contracts.devices import CommandAck, DeviceCommand, TelemetryReading
+from canopy.eventsummary import SummarizedLog
 from canopy.store import Store
 from canopy.telemetry.directory import DeviceDirectory
+from canopy.telemetry.metrics import UNKNOWN
 from canopy.telemetry.storage import LatestWriter, record_ack
 
 log = logging.getLogger(__name__)
+STATE_LOG = SummarizedLog(log, logging.WARNING)  # one line per device and reason every 10 s
 
 
 class CommandSender(Protocol):
@@ -94,10 +97,13 @@ class StateFromMqtt:
         """Publish the acknowledgement of a registered device's well-formed report."""
         state, command_id = data.get("state"), data.get("command_id")
         if self.directory.find(device_id) is None:
-            log.warning("MQTT state report of %s refused: no such device is registered", device_id)
+            STATE_LOG.event((UNKNOWN, "unknown"), f"MQTT state report of {device_id} refused: no such device")
             return
         if not isinstance(state, dict) or not isinstance(command_id, str):
-            log.warning("MQTT state report of %s refused: it needs a command_id and a state", device_id)
+            STATE_LOG.event(
+                (device_id, "malformed"),
+                f"MQTT state report of {device_id} refused: it needs a command_id and a state",
+            )
             return
         ack = CommandAck(
             command_id=command_id,

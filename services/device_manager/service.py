@@ -9,20 +9,22 @@ from canopy.bus import Record
 from canopy.bus.typed import Handler, Subscriber, publish
 from canopy.contracts import Envelope, topics
 from canopy.contracts.devices import CommandAck, TelemetrySubmission
+from canopy.eventsummary import SummarizedLog
 from canopy.runtime import Component
 from canopy.runtime.backends import Backends
 from canopy.runtime.component import LoopThread
 from canopy.runtime.subscription import SubscriptionLoop
 from canopy.telemetry.directory import CachedDirectory, DeviceDirectory
 from canopy.telemetry.ingest import Submission
+from canopy.telemetry.metrics import REFUSAL_LOG
 from canopy.telemetry.mqtt import MqttLogin
 from canopy.telemetry.registry import StoreDirectory
 from canopy.telemetry.storage import LatestWriter
 from services.device_manager.commands import AckRecorder, CommandRouter, StateFromMqtt
-from services.device_manager.mqtt_bridge import MqttBridge, installation_client_id
 from services.device_manager.processor import GROUP, TelemetryProcessor
 
 log = logging.getLogger(__name__)
+FOREIGN_LOG = SummarizedLog(log, logging.WARNING)  # one line per topic and message type every 10 s
 
 
 class LatestFlusher(LoopThread):
@@ -40,9 +42,10 @@ class LatestFlusher(LoopThread):
         self.writer.flush_if_due(2 * self.writer.interval)
 
     def stop(self) -> None:
-        """Stop, then write what is left."""
+        """Stop, then write what is left (and the refusals still held for the log's summary)."""
         super().stop()
         self.writer.flush()
+        REFUSAL_LOG.flush()
 
 
 def ingest_handler(processor: TelemetryProcessor) -> Handler:
@@ -59,7 +62,10 @@ def ingest_handler(processor: TelemetryProcessor) -> Handler:
         owner = topics.device_of_ingest_topic(record.topic)
         claimed = getattr(message, "device_id", None)
         if owner is not None and claimed != owner:
-            log.warning("refused a %s on %s: it names device %s", message.TYPE, record.topic, claimed)
+            FOREIGN_LOG.event(
+                (record.topic, message.TYPE),
+                f"refused a {message.TYPE} on {record.topic}: it names device {claimed}",
+            )
         elif isinstance(message, TelemetrySubmission):
             source = "kafka" if owner is not None else message.source
             processor.handle(Submission(message.device_id, message.reading, message.at, message.seq, source))
@@ -93,6 +99,8 @@ def device_manager_components(
     config = backends.config
     bridge = None
     if config.mqtt_url:
+        from services.device_manager.mqtt_bridge import MqttBridge, installation_client_id  # loads paho
+
         login = MqttLogin.parse(config.mqtt_url, config.mqtt_username, config.mqtt_password)
         client_id = where.mqtt_client_id or installation_client_id(config.home)
         bridge = MqttBridge(login, bus, processor.handle, StateFromMqtt(bus, directory), client_id)

@@ -31,6 +31,7 @@ from services.gateway.views import (
     health,
     instance_runs,
     instances,
+    logs,
     metrics_targets,
     model_calls,
     models,
@@ -81,6 +82,7 @@ def create_app(backends: Backends) -> Flask:
         notifications,
         account,
         bookings,
+        logs,
         app_proxy,
         metrics_targets,
     )

@@ -9,6 +9,7 @@ from flask import Flask
 from gunicorn.app.base import Application
 
 from canopy.config import Config, load_config
+from canopy.logs.handler import LogShipping
 from canopy.private import secure_home
 from canopy.redaction import configure_logging
 from canopy.runtime import Component, Service
@@ -40,7 +41,7 @@ class FeedComponent:
 
 
 class GatewayWorker:
-    """What one worker process runs besides requests: its backends, device feed and heartbeat."""
+    """What one worker process runs besides requests: backends, log shipping, device feed and heartbeat."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -55,7 +56,8 @@ class GatewayWorker:
         app = gateway_app(self.backends)
         context: GatewayContext = app.extensions["canopy"]
         heartbeat = HeartbeatSender(self.backends.bus, "gateway", self.config.heartbeat_interval)
-        components: list[Component] = [FeedComponent(context), heartbeat]
+        shipping = LogShipping(self.backends.bus, "gateway")
+        components: list[Component] = [shipping, FeedComponent(context), heartbeat]
         self.backends.checks.update(component_checks(components))
         self.service = Service("gateway", components)
         self.service.start()

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
+import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from canopy.bus import Bus
@@ -18,9 +19,11 @@ from canopy.bus.typed import publish
 from canopy.contracts import Envelope
 from canopy.contracts.deploy import NodeCommand, NodeStatus, WorkloadEvent, WorkloadState, WorkloadStatus
 from canopy.workloads.commands import CommandLedger, load_verify_key, refusal, sign, signature_valid
-from canopy.workloads.runtime import Runtime, probe_for
+from canopy.workloads.runtime import MODEL_PROBE, Probe, Runtime, answers, probe_for
 
 log = logging.getLogger(__name__)
+
+PROBE_TIMEOUT = 1.0  # a replica that takes longer to answer /health fails that report's probe
 
 
 @dataclass
@@ -43,6 +46,7 @@ class _Workload:
     generation: int
     state: WorkloadState
     endpoint: str = ""
+    probe: Probe = MODEL_PROBE
 
 
 class NodeAgent:
@@ -56,6 +60,7 @@ class NodeAgent:
         self.ledger = CommandLedger.load(self.ledger_path)
         self.workloads: dict[str, _Workload] = {}
         self._lock = threading.Lock()
+        self._probes = requests.Session()
         psutil.cpu_percent(None)
 
     def on_command(self, envelope: Envelope, _record: Record) -> None:
@@ -104,13 +109,13 @@ class NodeAgent:
         """Start a workload, wait for /health and report ready or failed."""
         if command.spec is None:
             raise ValueError("a start command needs a workload spec")
-        workload_id = command.workload_id
+        workload_id, probe = command.workload_id, probe_for(command.spec)
         self._set(workload_id, _Workload(command.model_id, command.generation, "starting"))
         endpoint = self.runtime.start(workload_id, command.spec, command.generation)
         self._set(workload_id, _Workload(command.model_id, command.generation, "starting", endpoint))
-        readiness = self.runtime.wait_ready(workload_id, endpoint, probe=probe_for(command.spec))
+        readiness = self.runtime.wait_ready(workload_id, endpoint, probe=probe)
         if readiness.ready:
-            self._set(workload_id, _Workload(command.model_id, command.generation, "ready", endpoint))
+            self._set(workload_id, _Workload(command.model_id, command.generation, "ready", endpoint, probe))
             self._event(workload_id, command.model_id, command.generation, "ready", "ready", [], endpoint)
             return
         self.runtime.stop(workload_id)
@@ -158,7 +163,9 @@ class NodeAgent:
     def adopt(self) -> None:
         """Take over workloads that kept running while the agent was down (docker containers)."""
         for found in self.runtime.adopt():
-            self._set(found.workload_id, _Workload(found.model_id, found.generation, "ready", found.endpoint))
+            # what an adopted workload serves is not known: its process state alone tells its health
+            adopted = _Workload(found.model_id, found.generation, "ready", found.endpoint, Probe("", False))
+            self._set(found.workload_id, adopted)
 
     def shutdown(self) -> None:
         """Stop workloads that cannot outlive the agent (processes), saying so, then release the runtime."""
@@ -192,16 +199,8 @@ class NodeAgent:
         if self.settings.simulated_load is not None:
             cpu, mem = self.settings.simulated_load
         with self._lock:
-            workloads = [
-                WorkloadStatus(
-                    workload_id=wid,
-                    model_id=w.model_id,
-                    generation=w.generation,
-                    state=w.state,
-                    endpoint=w.endpoint,
-                )
-                for wid, w in self.workloads.items()
-            ]
+            current = list(self.workloads.items())
+        workloads = [self._workload_status(wid, w) for wid, w in current]
         status = NodeStatus(
             node_id=self.settings.node_id,
             runtime="docker" if self.runtime.name == "docker" else "process",
@@ -215,6 +214,20 @@ class NodeAgent:
             at=datetime.now(UTC),
         )
         return sign(status, self.settings.key)
+
+    def _workload_status(self, workload_id: str, workload: _Workload) -> WorkloadStatus:
+        """One workload's state, with its process as the runtime sees it and, when ready, a probe of it."""
+        process = self.runtime.process_state(workload_id)
+        probed = workload.state == "ready" and process == "running"
+        return WorkloadStatus(
+            workload_id=workload_id,
+            model_id=workload.model_id,
+            generation=workload.generation,
+            state=workload.state,
+            endpoint=workload.endpoint,
+            process=process,
+            probe_ok=probed and answers(self._probes, workload.endpoint, workload.probe, PROBE_TIMEOUT),
+        )
 
     def report(self) -> None:
         """Check workloads, then publish the node status."""

@@ -10,9 +10,11 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from canopy.apps.database import NodeDatabases
-from canopy.bus.typed import Subscriber
+from canopy.bus import Bus
+from canopy.bus.typed import Subscriber, publish
 from canopy.config import gateway_url
 from canopy.contracts import topics
+from canopy.logs.workload import WorkloadOutput
 from canopy.nodes.enrolment import enrol_here
 from canopy.runtime import Component
 from canopy.runtime.backends import Backends
@@ -21,18 +23,16 @@ from canopy.runtime.subscription import SubscriptionLoop
 from canopy.workloads.runtime import Runtime
 from services.node_agent.agent import AgentSettings, NodeAgent
 
-REPORT_INTERVAL_SECONDS = 2.0
-
 
 class StatusReporter(LoopThread):
-    """Publishes the node's status every couple of seconds."""
+    """Publishes the node's status every `interval` seconds (CANOPY_NODE_REPORT_INTERVAL)."""
 
     name = "node-status"
-    idle_seconds = REPORT_INTERVAL_SECONDS
 
-    def __init__(self, agent: NodeAgent) -> None:
+    def __init__(self, agent: NodeAgent, interval: float) -> None:
         super().__init__()
         self.agent = agent
+        self.idle_seconds = interval
 
     def step(self) -> None:
         """Report once."""
@@ -57,21 +57,35 @@ class AgentLifecycle:
 
 
 def make_runtime(
-    kind: str, node_id: str, home: Path, rootfs_dir: Path, gateway: str = "", store_url: str = ""
+    kind: str,
+    node_id: str,
+    home: Path,
+    rootfs_dir: Path,
+    gateway: str = "",
+    store_url: str = "",
+    output: WorkloadOutput | None = None,
 ) -> Runtime:
     """The runtime named `kind` for this node; process workloads run in the rootfs of rootfs_dir.
 
     `gateway` is the gateway's URL as this node reaches it, which app workloads are given; app
     instances that ask for a database get one kept under `home`, on PostgreSQL when `store_url` is.
+    Workloads' output lines go to `output` (to the logger) as well as to their log files.
     """
     databases = NodeDatabases(home, store_url) if store_url else None
     if kind == "docker":
         from canopy.workloads.docker_runtime import DockerRuntime
 
-        return DockerRuntime(node_id, gateway_url=gateway, databases=databases)
+        return DockerRuntime(node_id, gateway_url=gateway, databases=databases, output=output)
     from canopy.workloads.process_runtime import ProcessRuntime
 
-    return ProcessRuntime(home / "agents" / node_id, rootfs_dir, gateway, databases)
+    return ProcessRuntime(home / "agents" / node_id, rootfs_dir, gateway, databases, output)
+
+
+def bus_output(bus: Bus, node_id: str, per_second: int) -> WorkloadOutput:
+    """Workload output shipped over the bus as log records of node `node_id`."""
+    return WorkloadOutput(
+        lambda line: publish(bus, line, key=line.model_id or line.instance_id), node_id, per_second
+    )
 
 
 def agent_components(
@@ -94,7 +108,8 @@ def agent_components(
     rootfs = Path(backends.config.rootfs_dir)
     gateway = gateway or gateway_url(backends.config)
     store_url = str(backends.config.db_url)
-    workload_runtime = make_runtime(runtime, node_id, home, rootfs, gateway, store_url)
+    output = bus_output(backends.bus, node_id, int(backends.config.log_lines_per_second))
+    workload_runtime = make_runtime(runtime, node_id, home, rootfs, gateway, store_url, output)
     agent = NodeAgent(backends.bus, workload_runtime, settings)
     subscribe: Callable[[], Subscriber] = lambda: Subscriber(  # noqa: E731
         backends.bus, f"node-agent-{node_id}", [topics.NODE_COMMANDS], agent.on_command
@@ -102,7 +117,7 @@ def agent_components(
     return [
         AgentLifecycle(agent),
         SubscriptionLoop("node-commands", subscribe),
-        StatusReporter(agent),
+        StatusReporter(agent, backends.config.node_report_interval),
     ]
 
 

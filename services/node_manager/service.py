@@ -14,9 +14,8 @@ from canopy.contracts import Envelope, topics
 from canopy.contracts.deploy import NodeStatus, PlacementDecision, PlacementRequest
 from canopy.deployments.records import platform_group
 from canopy.deployments.tables import Node
-from canopy.nodes.enrolment import enrolled
+from canopy.nodes.enrolment import status_refused
 from canopy.nodes.fleet import node_view
-from canopy.nodes.trust import status_refusal
 from canopy.placement import Demand, NoNodeFits, place
 from canopy.runtime import Component
 from canopy.runtime.backends import Backends
@@ -37,7 +36,7 @@ class NodeManager:
         if not isinstance(status, NodeStatus):
             return
         with self.backends.store.session() as session:
-            refused = status_refusal(status, enrolled(session, status.node_id), datetime.now(UTC))
+            refused = status_refused(session, status)
             if refused is not None:
                 log.warning("refused a status report of node %s: %s", status.node_id, refused)
                 return

@@ -4,7 +4,8 @@ State lives in the store (bookings, booking_windows), so a restarted scheduler r
 from `due_bookings()`; the clock is explicit so tests can drive it.
 
 A tick whose next due instant is the start of a prepared window arms it (`armed`): the start is built
-ahead, so at the instant `start_armed` only records and publishes it, for a whole batch at once.
+ahead, so at the instant `fire_armed` only records and publishes it, for a whole batch at once; a window
+started so is armed for its end the same way.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from canopy.bus import Bus
 from canopy.config import Config
 from canopy.store import Store
 from services.scheduler.gate import GatedStore
-from services.scheduler.runner import Armed, WindowRunner
+from services.scheduler.instants import Armed
+from services.scheduler.runner import WindowRunner
 
 log = logging.getLogger(__name__)
 States = dict[datetime, WindowState]
@@ -48,12 +50,20 @@ def _armable(found: Sequence[Window], states: States, due: datetime, now: dateti
 class BookingClock:
     """Plans and runs the windows of each booking; one booking's ticks never overlap."""
 
-    def __init__(self, store: Store, bus: Bus, config: Config, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        bus: Bus,
+        config: Config,
+        clock: Callable[[], datetime],
+        instant_store: Store | None = None,
+        ask_flush: Callable[[], None] | None = None,
+    ) -> None:
         self.store = store
         self.bus = bus
         self.clock = clock
         self.lead = timedelta(seconds=float(config.booking_lead_seconds))
-        self.runner = WindowRunner(store, bus, config, clock)
+        self.runner = WindowRunner(store, bus, config, clock, instant_store, ask_flush)
         self.armed: dict[str, Armed] = {}
         self.settled: dict[str, str] = {}  # booking -> its status when its last tick found nothing to come
         self._windows: dict[str, list[Window]] = {}
@@ -122,7 +132,7 @@ class BookingClock:
                     "booking %s: %s of the window at %s failed", booking_id, action.kind, action.window
                 )
         if actions:
-            self.bus.flush()
+            self.runner.flush()
             with self.store.session() as session:
                 states = _states(session, booking_id)
         due = next_due(found, states, now, self.lead, cancelled)
@@ -137,14 +147,15 @@ class BookingClock:
         return due
 
     def _urgent(self) -> AbstractContextManager[None]:
-        """Let this thread's store sessions go first (on an SQLite store in turns)."""
+        """Let this thread's store sessions go first, holding back the ticks' new ones (see gate.py)."""
         return self.store.urgent() if isinstance(self.store, GatedStore) else nullcontext()
 
-    def start_armed(self, batch: Sequence[Armed]) -> tuple[dict[str, datetime | None], list[str]]:
-        """Start a batch of armed windows at their instant; ({booking: next due}, bookings to tick now).
+    def fire_armed(self, batch: Sequence[Armed]) -> tuple[dict[str, datetime | None], list[str]]:
+        """Carry out a batch of armed starts and stops at their instant; ({booking: next due}, to tick now).
 
         A booking whose tick is running (its lock is taken), or whose window is no longer as armed
-        (cancelled, started by a tick, instance gone), goes to the ticks instead.
+        (cancelled, started or stopped by a tick, instance gone), goes to the ticks instead. A window
+        started here is armed again for its end when that is what is due next.
         """
         held: list[tuple[Armed, threading.Lock]] = []
         retick: list[str] = []
@@ -159,20 +170,34 @@ class BookingClock:
         dues: dict[str, datetime | None] = {}
         try:
             with self._urgent():
-                started = {a.booking.id for a in self.runner.start_armed([a for a, _ in held])}
+                done = {a.booking.id for a in self.runner.fire_armed([a for a, _ in held])}
             now = self.clock()
             for armed, _ in held:
-                booking_id = armed.booking.id
-                self.armed.pop(booking_id, None)
-                states = self._states.pop(booking_id, None)
-                found = self._windows.get(booking_id)
-                if booking_id not in started or states is None or found is None:
-                    retick.append(booking_id)
-                    continue
-                record = states[armed.window.start]
-                states[armed.window.start] = WindowState("running", "", record.instance_id, now)
-                dues[booking_id] = next_due(found, states, now, self.lead, False)
+                due = self._after(armed, armed.booking.id in done, now)
+                if due is None:
+                    retick.append(armed.booking.id)
+                else:
+                    dues[armed.booking.id] = due
         finally:
             for _, lock in held:
                 lock.release()
         return dues, retick
+
+    def _after(self, armed: Armed, done: bool, now: datetime) -> datetime | None:
+        """Record an armed step carried out; the booking's next due instant (None: tick it now)."""
+        booking_id = armed.booking.id
+        self.armed.pop(booking_id, None)
+        states = self._states.pop(booking_id, None)
+        found = self._windows.get(booking_id)
+        if not done or states is None or found is None:
+            return None
+        record = states[armed.window.start]
+        if armed.phase == "start":
+            states[armed.window.start] = WindowState("running", "", record.instance_id, now)
+        else:
+            states[armed.window.start] = WindowState("stopping", "stopped", record.instance_id, now)
+        due = next_due(found, states, now, self.lead, False)
+        if armed.phase == "start" and due == armed.window.end:
+            self.armed[booking_id] = armed.stopping()
+            self._states[booking_id] = states
+        return due

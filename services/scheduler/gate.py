@@ -2,8 +2,11 @@
 
 SQLite lets one writer in at a time and makes the others retry with growing sleeps (1, 2, 5, 10 ...
 ms), so a start arriving while the tick workers write could wait tens of milliseconds. Here the
-scheduler's sessions wait on a condition instead, woken the moment the previous one commits, and a
-thread marked urgent (the starter) goes before every waiting worker. PostgreSQL needs none of this.
+scheduler's sessions wait on a condition instead, woken the moment the previous one commits; while a
+thread is urgent (the starter, inside `urgent()`, its transaction and its publishes) the others open no
+session at all. PostgreSQL needs none of this: there the starter has a connection pool of its own, and
+more tick workers wait on round trips at once (holding them back while the starter waited on its round
+trips starved the preparations: measured, tests/bench/scheduler.py).
 """
 
 from __future__ import annotations
@@ -15,31 +18,39 @@ from contextlib import contextmanager
 from sqlalchemy.orm import Session
 
 from canopy.store import Store
+from canopy.store.engine import build_engine
+
+SQLITE_WORKERS = 4
+SERVER_WORKERS = 8  # with the starter's own pool, within PostgreSQL's default pool of 5 + 10 overflow
 
 
 class GatedStore(Store):
-    """The same database as `store`; one session at a time in this process, urgent threads first."""
+    """The same database as `store`; one session at a time in this process, none while a thread is urgent."""
 
     def __init__(self, store: Store) -> None:
         super().__init__(store.engine)
         self._turns = threading.Condition()
-        self._owner: int | None = None
-        self._depth = 0
-        self._urgent_waiting = 0
+        self._open = 0  # threads with a session open
+        self._urgent = 0  # threads inside urgent()
         self._local = threading.local()
 
     @contextmanager
     def urgent(self) -> Iterator[None]:
-        """Sessions opened by this thread inside the block go before the others waiting."""
+        """Inside the block this thread's sessions go first and other threads open none."""
+        with self._turns:
+            self._urgent += 1
         self._local.urgent = True
         try:
             yield
         finally:
             self._local.urgent = False
+            with self._turns:
+                self._urgent -= 1
+                self._turns.notify_all()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A session in one transaction, once it is this thread's turn (nested sessions share it)."""
+        """A session in one transaction, once it is this thread's turn (nested sessions share the turn)."""
         self._acquire()
         try:
             with super().session() as session:
@@ -48,30 +59,38 @@ class GatedStore(Store):
             self._release()
 
     def _acquire(self) -> None:
-        me = threading.get_ident()
+        depth = getattr(self._local, "depth", 0)
+        self._local.depth = depth + 1
+        if depth:
+            return
         urgent = bool(getattr(self._local, "urgent", False))
         with self._turns:
-            if self._owner == me:
-                self._depth += 1
-                return
-            if urgent:
-                self._urgent_waiting += 1
-            try:
-                while self._owner is not None or (not urgent and self._urgent_waiting):
-                    self._turns.wait()
-            finally:
-                if urgent:
-                    self._urgent_waiting -= 1
-            self._owner, self._depth = me, 1
+            while self._must_wait(urgent):
+                self._turns.wait()
+            self._open += 1
+
+    def _must_wait(self, urgent: bool) -> bool:
+        return self._open > 0 or (not urgent and self._urgent > 0)
 
     def _release(self) -> None:
+        self._local.depth -= 1
+        if self._local.depth:
+            return
         with self._turns:
-            self._depth -= 1
-            if self._depth == 0:
-                self._owner = None
-                self._turns.notify_all()
+            self._open -= 1
+            self._turns.notify_all()
 
 
 def gated(store: Store) -> Store:
     """`store` in turns if it is SQLite, else as it is."""
     return GatedStore(store) if store.engine.dialect.name == "sqlite" else store
+
+
+def starter_store(store: Store) -> Store:
+    """The starter's store: a pool of its own on a server database; on SQLite the gated one."""
+    return store if isinstance(store, GatedStore) else Store(build_engine(store.engine.url))
+
+
+def tick_workers(store: Store) -> int:
+    """How many ticks run at once: SQLite takes them in turns anyway; a server waits on round trips."""
+    return SQLITE_WORKERS if isinstance(store, GatedStore) else SERVER_WORKERS

@@ -3,10 +3,12 @@
 Starting and stopping go through the same domain path as the REST routes (request_generation and
 app_deploy_request), so a booked instance is an ordinary app instance of the booking's user. Every step
 is recorded in booking_windows before the messages go out; replays are harmless (a later generation
-supersedes). Messages are only queued here: whoever runs the actions flushes the bus once after them.
+supersedes). Messages are only queued here: whoever runs the actions flushes the bus once after them,
+through `flush()`: in the service that only asks the flusher (services/scheduler/flusher.py), so neither
+a tick nor a batch of starts waits on acks or disk syncs.
 
-The hot path is `start_armed`: a window prepared ahead is armed (its deploy request and page URL built
-in memory), so at the instant a batch of starts costs one short transaction, the publishes and one flush.
+The hot path is `fire_armed`: a window prepared ahead is armed (see services/scheduler/instants.py), so
+at its start and its end a batch costs one short transaction and the publishes.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from canopy.apps.deploying import app_deploy_request, instance_manifest
@@ -33,14 +34,14 @@ from canopy.config import Config
 from canopy.contracts import Message
 from canopy.contracts.bookings import BookingEvent, BookingEventKind
 from canopy.contracts.deploy import DeployRequest
-from canopy.deployments.records import build_instance_request, current_generation, request_generation
+from canopy.deployments.records import build_instance_request, current_generation
 from canopy.deployments.tables import Deployment
 from canopy.errors import CanopyError, Conflict
 from canopy.store import Store
+from services.scheduler.instants import Armed, Instants, started_detail
 
 log = logging.getLogger(__name__)
 PAGE_PREFIX = "/apps"
-LATE_NOTICE = 60.0  # seconds: a start later than this says the scheduler was down
 
 
 def page_url(config: Config, instance: AppInstance) -> str | None:
@@ -51,22 +52,6 @@ def page_url(config: Config, instance: AppInstance) -> str | None:
     return f"{base}{PAGE_PREFIX}/{instance.id}/"
 
 
-@dataclass(frozen=True)
-class Armed:
-    """A prepared window waiting for its instant: everything its start needs, built ahead."""
-
-    booking: Booking
-    window: Window
-    instance_id: str
-    request: DeployRequest
-    url: str | None
-
-
-def started_detail(late: float) -> str:
-    """What the started event says about how late it is."""
-    return f"started {late:.0f} s late (the scheduler was down)" if late > LATE_NOTICE else "started"
-
-
 @dataclass
 class WindowRunner:
     """Executes planned actions against the store and the bus."""
@@ -75,6 +60,8 @@ class WindowRunner:
     bus: Bus
     config: Config
     clock: Callable[[], datetime]
+    instant_store: Store | None = None  # the starter's (see gate.starter_store); else `store`
+    ask_flush: Callable[[], None] | None = None  # a BusFlusher's request; else each flush waits
     _prebuilt: dict[str, tuple[DeployRequest, str | None]] = field(default_factory=dict, repr=False)
 
     def run(self, action: Action, booking: Booking, record: WindowState | None) -> None:
@@ -141,27 +128,36 @@ class WindowRunner:
     def _send(self, message: Message, key: str) -> None:
         publish(self.bus, message, key=key)
 
-    def _bind(self, booking: Booking) -> str:
+    def flush(self) -> None:
+        """Have the queued messages flushed: by the flusher if there is one, else now."""
+        (self.ask_flush or self.bus.flush)()
+
+    def _bind(self, booking: Booking, also: Callable[[Session, AppInstance], None] | None = None) -> str:
         """Create the booking user's instance at the location on the devices the booking reserved."""
         picks = {role: b["device"] for role, b in json.loads(booking.bindings).items()}
-        return create_instance(self.store, booking.app_id, booking.user_id, booking.location, picks).id
+        owner, location = booking.user_id, booking.location
+        return create_instance(self.store, booking.app_id, owner, location, picks, also).id
 
     def _prepare(self, booking: Booking, window: Window, record: WindowState | None) -> None:
-        """Bind the instance and ask the deployer to fetch its package ahead of the start."""
+        """Bind the instance and record the window prepared in one transaction; have its package fetched."""
+        built: dict[str, tuple[DeployRequest, str | None, DeployRequest]] = {}
+
+        def prepared(session: Session, instance: AppInstance) -> None:
+            """Record the window prepared on the new instance; build its start and its prepare request."""
+            self._write(session, booking, window, "prepared", instance=instance.id, detail="bound ahead")
+            start = app_deploy_request(instance, current_generation(session, instance.id) + 1, 1, {})
+            fetch = app_deploy_request(instance, 1, 0, {}).model_copy(update={"prepare": True})
+            built.clear()
+            built[instance.id] = (start, page_url(self.config, instance), fetch)
+
         try:
-            instance_id = self._bind(booking)
+            instance_id = self._bind(booking, prepared)
         except CanopyError as exc:
             self._record(booking, window, "blocked", detail=f"binding failed, retrying: {exc.message}")
             return
-        with self.store.session() as session:
-            self._write(session, booking, window, "prepared", instance=instance_id, detail="bound ahead")
-            instance = session.get(AppInstance, instance_id)
-            if instance is None:
-                return
-            start = app_deploy_request(instance, current_generation(session, instance_id) + 1, 1, {})
-            self._prebuilt[instance_id] = (start, page_url(self.config, instance))
-            request = app_deploy_request(instance, 1, 0, {}).model_copy(update={"prepare": True})
-        self._send(request, instance_id)
+        start, url, fetch = built[instance_id]
+        self._prebuilt[instance_id] = (start, url)
+        self._send(fetch, instance_id)
 
     def arm(self, booking: Booking, window: Window, instance_id: str) -> Armed | None:
         """Build a prepared window's start ahead (from the preparation, else the store); None if gone."""
@@ -175,39 +171,12 @@ class WindowRunner:
                 found = app_deploy_request(instance, generation, 1, {}), page_url(self.config, instance)
         return Armed(booking, window, instance_id, *found)
 
-    def start_armed(self, batch: Sequence[Armed]) -> list[Armed]:
-        """Start armed windows still prepared: one transaction, the publishes, one flush; those started."""
-        ids = [a.booking.id for a in batch]
-        now, started = self.clock(), []
-        with self.store.session() as session:
-            query = select(Booking.id).where(Booking.id.in_(ids), Booking.status == "active")
-            active = set(session.scalars(query))
-            rows = {
-                (r.booking_id, r.start): r
-                for r in session.scalars(select(BookingWindow).where(BookingWindow.booking_id.in_(ids)))
-            }
-            instances = [a.instance_id for a in batch]
-            present = set(session.scalars(select(AppInstance.id).where(AppInstance.id.in_(instances))))
-            for armed in batch:
-                row = rows.get((armed.booking.id, armed.window.start))
-                if armed.booking.id not in active or armed.instance_id not in present:
-                    continue
-                if row is None or row.state != "prepared" or row.instance_id != armed.instance_id:
-                    continue
-                generation = request_generation(session, armed.instance_id, 1, {})
-                row.state, row.outcome, row.detail, row.updated_at = "running", "", "start requested", now
-                request = armed.request
-                if request.generation != generation:
-                    request = request.model_copy(update={"generation": generation})
-                started.append((armed, request))
-        for armed, request in started:
-            self._send(request, armed.instance_id)
-        for armed, _ in started:
-            detail = started_detail((self.clock() - armed.window.start).total_seconds())
-            self._event(armed.booking, armed.window, "started", armed.instance_id, armed.url, detail)
-        if started:
-            self.bus.flush()
-        return [armed for armed, _ in started]
+    def fire_armed(self, batch: Sequence[Armed]) -> list[Armed]:
+        """Start or stop armed windows still as armed: one transaction, the publishes, a flush asked for."""
+        done = Instants(self.instant_store or self.store, self.clock, self._send, self._event).fire(batch)
+        if done:
+            self.flush()
+        return done
 
     def _start(self, booking: Booking, window: Window, record: WindowState | None) -> None:
         """Start the window's instance (binding it now if it was not bound ahead)."""
@@ -291,6 +260,7 @@ class WindowRunner:
         instance_id = record.instance_id if record else None
         self._prebuilt.pop(instance_id or "", None)
         purge = None
+        outcome = record.outcome if record else ""
         with self.store.session() as session:
             instance = session.get(AppInstance, instance_id) if instance_id else None
             if instance is not None:
@@ -298,8 +268,8 @@ class WindowRunner:
                     purge = remove_stopped_instance(session, instance)
                 except Conflict:
                     return  # still stopping: the plan polls again
-        outcome = record.outcome if record else ""
-        self._record(booking, window, "ended", outcome, detail=f"{outcome}; instance {instance_id} removed")
+            detail = f"{outcome}; instance {instance_id} removed"
+            self._write(session, booking, window, "ended", outcome, detail=detail)
         if purge is not None:
             self._send(purge, purge.model_id)
 
@@ -318,4 +288,4 @@ class WindowRunner:
         self._record(booking, window, "stopping", "failed", detail=f"the deployment failed: {message}")
         self._event(booking, window, "failed", instance_id, detail=message)
         self._unbind(booking, window, WindowState("stopping", "failed", instance_id, self.clock()))
-        self.bus.flush()
+        self.flush()

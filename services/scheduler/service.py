@@ -8,11 +8,17 @@ booking whose last tick found nothing more to do is not ticked again unless its 
 
 The instant a prepared window opens is kept off the ticks' path: its job, on an executor of its own,
 only hands the armed start to the starter thread, which starts everything due together in one
-transaction and one bus flush; preparing, stopping and unbinding run on the tick workers.
+transaction; preparing, stopping and unbinding run on the tick workers. Neither waits on the bus: the
+flusher flushes on a thread of its own whatever they queued.
+
+A full garbage collection stops every thread while it scans the heap: over a whole platform's modules a
+tenth of a second or more, every start due meanwhile late by as much. So the scheduler collects once as
+it starts and freezes what is left (gc.freeze): later collections scan only what came after.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import queue
 import threading
@@ -35,12 +41,12 @@ from canopy.runtime.backends import Backends
 from canopy.runtime.subscription import SubscriptionLoop
 from canopy.store.models import utcnow
 from services.scheduler.core import BookingClock
-from services.scheduler.gate import gated
-from services.scheduler.runner import Armed
+from services.scheduler.flusher import BusFlusher
+from services.scheduler.gate import SQLITE_WORKERS, gated, starter_store, tick_workers
+from services.scheduler.instants import Armed
 
 log = logging.getLogger(__name__)
 
-WORKERS = 4
 BATCH = 200  # armed starts recorded in one transaction at most
 RESYNC = timedelta(seconds=30)
 LATENESS = Histogram(
@@ -56,20 +62,27 @@ class BookingJobs:
 
     name = "booking-jobs"
 
-    def __init__(self, clock: BookingClock, on_fire: FireHook | None = None) -> None:
+    def __init__(
+        self, clock: BookingClock, on_fire: FireHook | None = None, workers: int = SQLITE_WORKERS
+    ) -> None:
         self.clock = clock
         self.on_fire = on_fire
+        self.workers = workers
         self._scheduler: BackgroundScheduler | None = None
         self._starts: queue.SimpleQueue[Armed | None] = queue.SimpleQueue()
         self._starter: threading.Thread | None = None
+        self._executors: dict[str, ThreadPoolExecutor] = {}
 
     def start(self) -> None:
         """Start APScheduler and the starter, then tick every booking that may need it (rebuilding jobs)."""
+        gc.collect()
+        gc.freeze()
         self._starter = threading.Thread(target=self._start_loop, name="scheduler-starts", daemon=True)
         self._starter.start()
+        self._executors = {"default": ThreadPoolExecutor(self.workers), "instant": ThreadPoolExecutor(1)}
         self._scheduler = BackgroundScheduler(
             timezone=UTC,
-            executors={"default": ThreadPoolExecutor(WORKERS), "instant": ThreadPoolExecutor(1)},
+            executors=self._executors,
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 4},
         )
         self._scheduler.start()
@@ -77,14 +90,23 @@ class BookingJobs:
         self.resync()
 
     def stop(self) -> None:
-        """Stop firing; running ticks and starts finish."""
-        if self._scheduler is not None:
-            self._scheduler.shutdown(wait=True)
-            self._scheduler = None
+        """Stop firing; running ticks and starts finish.
+
+        APScheduler's shutdown(wait=True) waits for running jobs while holding its job store lock, which
+        a running tick needs to reschedule itself: so stop it first, then wait for the jobs.
+        """
+        scheduler, self._scheduler = self._scheduler, None
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+            for executor in self._executors.values():
+                executor.shutdown(wait=True)
         if self._starter is not None:
             self._starts.put(None)
             self._starter.join()
             self._starter = None
+        own = self.clock.runner.instant_store
+        if own is not None and own is not self.clock.store:
+            own.close()
 
     def problem(self) -> str | None:
         """Why the scheduler is not working, or None."""
@@ -98,10 +120,11 @@ class BookingJobs:
         settled = self.clock.settled
         for booking_id in [b for b in list(settled) if b not in found]:
             settled.pop(booking_id, None)
+        scheduler = self._scheduler
         for booking_id, status in found.items():
             if settled.get(booking_id) == status:
                 continue
-            if self._scheduler is not None and self._scheduler.get_job(booking_id) is None:
+            if scheduler is not None and scheduler.get_job(booking_id) is None:
                 self.poke(booking_id)
 
     def poke(self, booking_id: str, at: datetime | None = None) -> None:
@@ -138,16 +161,16 @@ class BookingJobs:
         self.clock.tick(booking_id, lambda next_due: self._reschedule(booking_id, next_due))
 
     def _instant(self, booking_id: str, due: datetime) -> None:
-        """A prepared window opens: hand its armed start to the starter (or tick, if it was disarmed)."""
+        """An armed window opens or ends: hand it to the starter (or tick, if it was disarmed)."""
         self._observe(booking_id, due)
         armed = self.clock.armed.get(booking_id)
-        if armed is not None and armed.window.start == due:
+        if armed is not None and armed.at == due:
             self._starts.put(armed)
         else:
             self.poke(booking_id)
 
     def _start_loop(self) -> None:
-        """Start what is due in batches: whatever queued while the previous batch was being started."""
+        """Start and stop what is due in batches: whatever queued while the previous batch was carried out."""
         while True:
             first = self._starts.get()
             if first is None:
@@ -163,9 +186,9 @@ class BookingJobs:
                     break
                 batch.append(more)
             try:
-                dues, retick = self.clock.start_armed(batch)
+                dues, retick = self.clock.fire_armed(batch)
             except Exception:
-                log.exception("starting %d booked windows failed; ticking them instead", len(batch))
+                log.exception("%d booked starts or stops failed; ticking them instead", len(batch))
                 dues, retick = {}, [a.booking.id for a in batch]
             for booking_id, due in dues.items():
                 self._reschedule(booking_id, due)
@@ -176,7 +199,7 @@ class BookingJobs:
         if due is None:
             return
         armed = self.clock.armed.get(booking_id)
-        if armed is not None and armed.window.start == due:
+        if armed is not None and armed.at == due:
             self._arm(booking_id, due)
         else:
             self.poke(booking_id, due)
@@ -197,12 +220,17 @@ def schedule_handler(jobs: BookingJobs) -> Callable[[Envelope, Record], None]:
 
 
 def scheduler_components(backends: Backends, on_fire: FireHook | None = None) -> list[Component]:
-    """The scheduler's jobs and its bus subscription (schedule requests and deployment failures)."""
+    """The scheduler's flusher, jobs and bus subscriptions (schedule requests and deployment failures)."""
     store = gated(backends.store)
-    jobs = BookingJobs(BookingClock(store, backends.bus, backends.config, utcnow), on_fire)
+    flusher = BusFlusher(backends.bus)
+    clock = BookingClock(
+        store, backends.bus, backends.config, utcnow, starter_store(store), ask_flush=flusher.request
+    )
+    jobs = BookingJobs(clock, on_fire, tick_workers(store))
     group = platform_group("scheduler", backends.config.db_url)
     handler = schedule_handler(jobs)
     return [
+        flusher,
         jobs,
         SubscriptionLoop(
             "schedule-requests", lambda: Subscriber(backends.bus, group, [topics.SCHEDULE], handler)

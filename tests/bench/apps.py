@@ -45,7 +45,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from canopy.bus import Bus, open_bus
+from canopy.bus import Bus
 from canopy.contracts import topics
 from tests.bench.app_probe import PROBE_TYPE, Tap, bare_hop, paced, probe_package, quantiles, reading
 from tests.deploy_helpers import enrolled_key, share_build_caches
@@ -302,7 +302,7 @@ def bus_environment(bus: str, home: str) -> dict[str, str]:
 def bus_case(bus: str, runtimes: list[str], args: argparse.Namespace) -> dict[str, Any]:
     """Both measurements with the platform on one bus."""
     from canopy.config import load_config
-    from canopy.runtime.backends import bus_credentials
+    from canopy.runtime.backends import open_config_bus
 
     run = uuid.uuid4().hex[:8]
     device_id = f"probe-{run}"
@@ -326,7 +326,7 @@ def bus_case(bus: str, runtimes: list[str], args: argparse.Namespace) -> dict[st
             result: dict[str, Any] = {"bus": load_config().bus_url.split("?")[0], "upload_to_ready": {}}
             for number, runtime in enumerate(runtimes):
                 result["upload_to_ready"][runtime] = upload_case(platform, runtime, args.runs, number)
-            same_bus = open_bus(load_config().bus_url, credentials=bus_credentials(load_config()))
+            same_bus = open_config_bus(load_config())
             try:
                 device = (device_id, credential)
                 machine = Machine(server.pid)

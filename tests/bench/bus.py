@@ -31,7 +31,7 @@ from bootstrap.infra.base import InfraPaths
 from canopy.bus import Bus, Credentials, open_bus
 from canopy.bus.kafka import sasl_settings
 from canopy.config import load_config
-from canopy.runtime.backends import bus_credentials
+from canopy.runtime.backends import open_config_bus
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -180,7 +180,7 @@ def wait_until_ready(bus: Bus, topic: str, lines: queue.Queue[str]) -> None:
 
 def consume(url: str, topic: str) -> None:
     """The consumer subprocess: print 'ready' at the first probe, then the latency figures as JSON."""
-    bus = open_bus(url, credentials=bus_credentials(load_config()))
+    bus = open_config_bus(load_config(), url)
     consumer = bus.consumer(f"bench-{uuid.uuid4().hex[:8]}", [topic])
     latencies: list[float] = []
     expected: int | None = None

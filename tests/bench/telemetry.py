@@ -32,12 +32,12 @@ from bootstrap.infra.base import InfraPaths
 from bootstrap.infra.kafka.credentials import credentials_path, load_credentials
 from bootstrap.infra.mosquitto_auth import read_env_file
 from canopy import devices
-from canopy.bus import Bus, open_bus
+from canopy.bus import Bus
 from canopy.bus.typed import publish
 from canopy.config import load_config
 from canopy.contracts import encode, topics
 from canopy.contracts.devices import TelemetryReading, TelemetrySubmission
-from canopy.runtime.backends import bus_credentials, open_backends
+from canopy.runtime.backends import open_backends, open_config_bus
 from canopy.telemetry.mqtt import MqttLogin, telemetry_payload, topic_for
 from canopy.telemetry.mqtt_accounts import DynsecAccounts, device_accounts
 
@@ -349,7 +349,7 @@ def main() -> None:
         try:
             assert server.stdout is not None and server.stdout.readline().strip() == "started"
             dm = psutil.Process(server.pid)
-            bus = open_bus(args.kafka_url, credentials=bus_credentials(load_config()))
+            bus = open_config_bus(load_config(), args.kafka_url)
             bus.ensure_topic(f"bench-{prefix}-baseline")
             collector = Collector(bus, prefix)
             collector.start()

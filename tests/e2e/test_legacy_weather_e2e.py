@@ -74,7 +74,7 @@ def test_the_legacy_weather_app_runs_with_its_database_on_postgresql(
     try:
         with running_platform(backends, canopy_home, runtime, host="0.0.0.0") as gateway:
             api = f"http://127.0.0.1:{gateway.port}"
-            figures = run_weather_station(api, tokens, backends.bus.url, run, caplog, workloads)
+            figures = run_weather_station(api, tokens, backends, run, caplog, workloads)
             name = pg_database_name(figures.instance_id)
 
             def exists() -> bool:

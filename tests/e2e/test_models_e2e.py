@@ -37,6 +37,7 @@ from tests.deploy_helpers import (
     IRIS_PACKAGE,
     REPO,
     failing_hook_package,
+    settled,
     share_build_caches,
     wait_for,
     zip_package,
@@ -68,15 +69,8 @@ class Platform:
 
     def settle(self, reply: dict[str, Any], timeout: float = 240) -> dict[str, Any]:
         """Wait for a deploy/undeploy/scale request to finish; return the deployment view."""
-        model_id, generation = reply["model_id"], reply["generation"]
-
-        def final() -> dict[str, Any] | None:
-            """The deployment view once this generation finished, else None."""
-            view: dict[str, Any] = self.call("GET", f"/api/v1/models/{model_id}/deployment")
-            done = view["generation"] == generation and view["status"] in ("ready", "failed", "stopped")
-            return view if done else None
-
-        result: dict[str, Any] = wait_for(final, timeout, f"{model_id} generation {generation}", interval=0.5)
+        api = ApiClient(self.api, self.token, timeout=30)
+        result: dict[str, Any] = settled(api, reply["model_id"], reply["generation"], timeout)
         return result
 
 

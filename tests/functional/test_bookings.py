@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from flask.testing import FlaskClient
 
+from canopy import devices
 from canopy.contracts import topics
 from canopy.contracts.bookings import ScheduleRequest
 from canopy.roles import Role
@@ -122,6 +123,32 @@ def test_an_overlapping_booking_of_the_exclusive_fan_gets_409_with_the_next_free
     assert cancelled.status_code == 200 and cancelled.get_json()["status"] == "cancelled"
     freed = book(client, world, once(world["app_id"], start, HOUR), who="mallory")
     assert freed.status_code == 201, freed.get_json()
+
+
+def test_a_soon_booking_avoids_a_controller_held_by_an_instance_run_outside_bookings(
+    client: FlaskClient, backends: Backends, world: World
+) -> None:
+    held = client.post(
+        f"/api/v1/apps/{world['app_id']}/instances", json={"location": ROOM}, headers=world["mallory"]
+    )
+    assert held.status_code == 201, held.get_json()
+    instance_id = held.get_json()["id"]
+    clash = book(client, world, once(world["app_id"], soon(60), HOUR))
+    assert clash.status_code == 409, clash.get_json()
+    error = clash.get_json()["error"]
+    assert error["details"]["conflict"] == instance_id and "fan-1" in error["message"]
+    assert instance_id in error["message"] and error["details"]["next_free"] is not None
+    free = datetime.fromisoformat(error["details"]["next_free"]["start"])
+    assert free >= datetime.now(UTC) + timedelta(minutes=29)
+    later = book(client, world, once(world["app_id"], soon(3 * 3600), HOUR))
+    assert later.status_code == 201, later.get_json()  # holds taken now do not reach that far
+    with backends.store.session() as session:
+        devices.create_device(
+            session, devices.parse_device({"id": "fan-2", "type": "SMARTFAN", "location": ROOM})
+        )
+    other = book(client, world, once(world["app_id"], soon(60), HOUR))
+    assert other.status_code == 201, other.get_json()
+    assert other.get_json()["bindings"]["fan"]["device"] == "fan-2"
 
 
 def test_a_daily_booking_conflicts_with_a_once_booking_on_one_of_its_nights(

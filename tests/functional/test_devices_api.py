@@ -85,6 +85,22 @@ def test_devices_register_with_a_credential_shown_once(
     assert duplicate.status_code == 409
 
 
+def test_a_kafka_device_is_told_its_login_topics_and_group(client: FlaskClient, admin: Headers) -> None:
+    _ok(client.post("/api/v1/device-types", headers=admin, json=sample("types/thermometer.json")), 201)
+    body = {"id": "t-9", "type": "THERMOMETER", "location": "hyd", "transport": "kafka"}
+    created = _ok(client.post("/api/v1/devices", headers=admin, json=body), 201)
+    assert created["kafka"] == {
+        "username": "device-t-9",
+        "ingest_topic": "canopy.ingest.t-9",
+        "command_topic": "canopy.commands.t-9",
+        "group": "device-t-9",
+    }
+    mqtt = _ok(
+        client.post("/api/v1/devices", headers=admin, json={**body, "id": "t-10", "transport": "mqtt"}), 201
+    )
+    assert "kafka" not in mqtt
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

@@ -34,7 +34,7 @@ def test_the_legacy_weather_app_runs_writes_its_database_and_serves_its_page(
         component.start()
     try:
         with running_platform(backends, canopy_home, "process") as gateway:
-            figures = run_weather_station(gateway.url, tokens, backends.bus.url, uuid.uuid4().hex[:8], caplog)
+            figures = run_weather_station(gateway.url, tokens, backends, uuid.uuid4().hex[:8], caplog)
             database = canopy_home / "databases" / figures.instance_id
             assert (database / "data").is_dir(), "the instance's FerretDB keeps no SQLite data"
             stop_then_remove(gateway.url, tokens, figures.instance_id)

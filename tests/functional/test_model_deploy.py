@@ -98,6 +98,32 @@ def test_upload_deploy_predict_undeploy(
         requests.get(f"{endpoint}/health", timeout=2)
 
 
+def test_a_replica_given_two_cpus_serves_from_two_worker_processes_in_its_sandbox(
+    platform: HttpServer, client: FlaskClient, role_tokens: dict[Role, str]
+) -> None:
+    token = role_tokens[Role.AI_DEVELOPER]
+    manifest = json.loads((IRIS_PACKAGE / "model.json").read_text())
+    manifest.update(name="iris-two-workers", resources={"cpu": 2, "memory_mb": 512})
+    model_id = _upload(client, token, zip_package(IRIS_PACKAGE, {"model.json": json.dumps(manifest)}))
+    reply = client.post(f"/api/v1/models/{model_id}/deploy", json={"replicas": 1}, headers=bearer(token))
+    view = _final(client, token, model_id, reply.get_json()["generation"], timeout=300)
+    assert view["status"] == "ready", view
+    endpoint = view["endpoints"][0]
+    # Each request on a new connection, taken by whichever worker waits in accept(): they take turns.
+    workers = {requests.get(f"{endpoint}/health", timeout=10).headers["Canopy-Worker"] for _ in range(8)}
+    assert len(workers) == 2
+    for _ in range(10):
+        answer = requests.post(f"{endpoint}/predict", json=IRIS_INPUT, timeout=10)
+        assert answer.json()["outputs"]["species"] == "setosa"
+    metrics = requests.get(f"{endpoint}/metrics", timeout=10).text
+    assert 'route="/predict",status="200"} 10.0' in metrics, metrics
+    reply = client.post(f"/api/v1/models/{model_id}/undeploy", headers=bearer(token))
+    view = _final(client, token, model_id, reply.get_json()["generation"], timeout=60)
+    assert view["status"] == "stopped"
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{endpoint}/health", timeout=2)
+
+
 def test_a_hook_raising_at_load_is_reported_failed_with_logs_within_30_s(
     platform: HttpServer, client: FlaskClient, role_tokens: dict[Role, str]
 ) -> None:

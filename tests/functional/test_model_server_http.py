@@ -11,14 +11,14 @@ from collections.abc import Iterator
 import pytest
 from platform_sdk._http import ConnectionPool
 from platform_sdk.serving.app import refusal
-from platform_sdk.serving.server import HttpServer
+from platform_sdk.serving.server import HttpServer, Reply
 
 LIMIT = 1024
 
 
-def echo(method: str, path: str, content_type: str, body: bytes) -> tuple[int, bytes, str]:
+def echo(method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
     """A handler that answers with what it was given."""
-    return 200, f"{method} {path} {content_type} ".encode() + body, "text/plain"
+    return Reply(200, f"{method} {path} {headers.get('content-type', '')} ".encode() + body, "text/plain")
 
 
 @pytest.fixture()
@@ -86,6 +86,7 @@ def test_chunked_bodies_over_the_limit_are_refused(server: HttpServer) -> None:
         b"GET / SPDY/3\r\n\r\n",
         b"GET / HTTP/1.1\r\nno colon here\r\n\r\n",
         b"POST / HTTP/1.1\r\nContent-Length: -4\r\n\r\n",
+        b"POST / HTTP/1.1\r\nContent-Length: \xb2\r\n\r\n",
         b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
         b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n",
         b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 101 + b"\r\n",

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import event
 
 from canopy.apps.records import AppInstance, DeviceHold
 from canopy.bookings.records import BookingWindow
@@ -23,7 +24,9 @@ from canopy.roles import Role
 from canopy.runtime.backends import Backends
 from canopy.runtime.component import Component
 from services.scheduler.core import BookingClock
+from services.scheduler.runner import WindowRunner
 from services.scheduler.service import scheduler_components
+from tests.app_world import add_app, seed_devices
 from tests.booking_world import PAGE_PORT, booking_app, drain, once, soon
 from tests.functional.conftest import bearer
 
@@ -158,6 +161,67 @@ def test_cancelling_stops_a_running_instance(
     assert (window(backends, booked["id"]).outcome, instances(backends)) == ("cancelled", [])
     assert deploys(backends)[-1] == (instance, 0, False)
     assert [k for k, _ in events(backends)] == ["started", "cancelled"]
+
+
+def test_a_preparation_that_cannot_be_recorded_leaves_no_instance_bound(
+    backends: Backends, booked: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("the window could not be recorded")
+
+    monkeypatch.setattr(WindowRunner, "_write", broken)
+    clock = Clock(booked["start"] - timedelta(seconds=60))
+    scheduler(backends, clock).tick(booked["id"])
+    assert instances(backends) == []
+    with backends.store.session() as session:
+        assert session.query(DeviceHold).count() == 0
+
+
+def watchers(client: FlaskClient, backends: Backends, token: str, start: datetime, count: int) -> list[str]:
+    """`count` bookings of an app with no exclusive controller, all for the same window."""
+    seed_devices(backends)
+    document = {"name": "watcher", "entry": "app:main", "devices": [{"name": "t", "type": "THERMOMETER"}]}
+    app_id = add_app(backends, "user-app-developer", document)
+    booked = []
+    for _ in range(count):
+        reply = client.post("/api/v1/bookings", json=once(app_id, start, LENGTH), headers=bearer(token))
+        assert reply.status_code == 201, reply.get_json()
+        booked.append(reply.get_json()["id"])
+    return booked
+
+
+def test_a_batch_of_armed_starts_or_stops_costs_the_same_statements_whatever_its_size(
+    client: FlaskClient, backends: Backends, role_tokens: dict[Role, str]
+) -> None:
+    start = soon(600)
+    booked = watchers(client, backends, role_tokens[Role.END_USER], start, 6)
+    clock = Clock(start - timedelta(seconds=60))
+    core = scheduler(backends, clock)
+    assert [core.tick(b) for b in booked] == [start] * 6
+    statements: list[str] = []
+
+    def count(*_args: Any) -> None:
+        statements.append("")
+
+    def fire(bookings: list[str]) -> int:
+        statements.clear()
+        dues, retick = core.fire_armed([core.armed[b] for b in bookings])
+        assert retick == [] and len(dues) == len(bookings)
+        return len(statements)
+
+    event.listen(backends.store.engine, "before_cursor_execute", count)
+    try:
+        clock.now = start
+        two_starts, four_starts = fire(booked[:2]), fire(booked[2:])
+        clock.now = start + LENGTH
+        two_stops, four_stops = fire(booked[:2]), fire(booked[2:])
+    finally:
+        event.remove(backends.store.engine, "before_cursor_execute", count)
+    assert two_starts == four_starts and two_stops == four_stops
+    requests = [m for m in drain(backends.bus, topics.DEPLOY_REQUESTS) if isinstance(m, DeployRequest)]
+    runs = sorted((m.replicas, m.generation) for m in requests if not m.prepare)
+    assert runs == [(0, 2)] * 6 + [(1, 1)] * 6
+    assert [k for k, _ in events(backends)].count("stopped") == 6
 
 
 def run(components: list[Component]) -> Callable[[], None]:

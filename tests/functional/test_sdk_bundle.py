@@ -19,7 +19,8 @@ import platform_sdk
 import pytest
 
 from canopy.config import load_config
-from canopy.workloads.builder import _process_sdk, sdk_bundle
+from canopy.workloads import builder
+from canopy.workloads.builder import sdk_bundle, shared_sdk
 from canopy.workloads.rootfs import ensure_rootfs
 from canopy.workloads.sandbox import SDK, Sandbox, bwrap_argv
 from tests.fake_gateway import TOKEN, GatewayState, fake_gateway, legacy_state
@@ -142,9 +143,19 @@ def test_the_bundle_works_in_the_bullseye_python_3_9_sandbox(
     _check(result, state, [3, 9])
 
 
-def test_parallel_builds_copy_the_process_bundle_once_without_racing(tmp_path: Path) -> None:
+def test_parallel_builds_copy_the_shared_bundle_once_without_racing(tmp_path: Path) -> None:
     with ThreadPoolExecutor(8) as pool:
-        bundles = set(pool.map(lambda _: _process_sdk(tmp_path), range(8)))
-    assert bundles == {tmp_path / "sdk"}
-    copied = {p.name for p in (tmp_path / "sdk" / "platform_sdk").glob("*.py")}
+        bundles = set(pool.map(lambda _: shared_sdk(tmp_path), range(8)))
+    assert len(bundles) == 1 and [p.name for p in (tmp_path / "sdk").iterdir()] == [bundles.pop().name]
+    copied = {p.name for p in next((tmp_path / "sdk").iterdir()).joinpath("platform_sdk").glob("*.py")}
     assert copied == {p.name for p in Path(platform_sdk.__file__).parent.glob("*.py")}
+
+
+def test_a_changed_sdk_gets_a_new_bundle_and_the_old_one_stays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = shared_sdk(tmp_path)
+    monkeypatch.setattr(builder, "_sdk_digest", lambda: "0123456789abcdef")
+    second = shared_sdk(tmp_path)
+    assert second == tmp_path / "sdk" / "0123456789abcdef" and first != second
+    assert (first / "platform_sdk" / "__init__.py").is_file() and first.stat().st_mode & 0o777 == 0o755

@@ -10,16 +10,15 @@ from __future__ import annotations
 import sys
 import time
 
-from canopy.bus import open_bus
 from canopy.config import load_config
-from canopy.runtime.backends import bus_credentials
+from canopy.runtime.backends import open_config_bus
 
 LIFETIME = 120.0
 
 
 def main(url: str, group: str, topic: str) -> None:
     """Join `group` on `topic` and echo every record's value without committing."""
-    bus = open_bus(url, credentials=bus_credentials(load_config()))
+    bus = open_config_bus(load_config(), url)
     consumer = bus.consumer(group, [topic])
     print("joined", flush=True)
     deadline = time.monotonic() + LIFETIME

@@ -50,9 +50,9 @@ def world(
     monkeypatch.setenv("CANOPY_MAIL_PASSWORD", "any-password")
     monkeypatch.setenv("CANOPY_MAIL_FROM", f"canopy-{run}@example.org")
     backends = open_backends(load_config())
-    components = notifier_components(
-        backends, placement=Placement(group=f"test-notifier-{run}", from_beginning=False)
-    )
+    # The session's topics are its own, so a new group reading them from the start misses nothing
+    # published while it was still joining, and the users it finds are only this test's.
+    components = notifier_components(backends, placement=Placement(group=f"test-notifier-{run}"))
     for component in components:
         component.start()
     try:

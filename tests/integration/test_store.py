@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from canopy.errors import Conflict, NoSuchDriver, Unavailable
 from canopy.store import ApiToken, Base, Store, User, conflict_on_duplicate, open_store
 
-HEAD = "0011_bookings"
+HEAD = "0012_logs"
 TABLES = {
     "alembic_version",
     "users",
@@ -45,6 +45,8 @@ TABLES = {
     "device_holds",
     "bookings",
     "booking_windows",
+    "log_records",
+    "dead_letters",
 }
 
 
@@ -128,6 +130,7 @@ TABLE_MODULES = (
     "canopy.nodes.tables",
     "canopy.apps.records",
     "canopy.bookings.records",
+    "canopy.logs.tables",
 )
 
 

@@ -24,6 +24,7 @@ from bootstrap.infra.kafka.credentials import KafkaCredentials
 from canopy import devices
 from canopy.bus import Bus, Credentials, open_bus
 from canopy.bus.kafka_acl import device_user
+from canopy.bus.naming import prefixed
 from canopy.config import load_config
 from canopy.contracts import DeadLetter, decode, topics
 from canopy.contracts.devices import TelemetryReading
@@ -178,7 +179,9 @@ def sender(platform: Platform, name: str, transport: str) -> Callable[[dict[str,
         assert link.ready.wait(30)
         return lambda reading, seq: link.send(reading, datetime.now(UTC), seq)
     if transport == "kafka":
-        own_bus = open_bus(platform.backends.bus.url, credentials=Credentials(device_user(device), token))
+        prefix = platform.backends.config.topic_prefix
+        login = Credentials(prefixed(prefix, device_user(device)), token)
+        own_bus = open_bus(platform.backends.bus.url, credentials=login, topic_prefix=prefix)
         bus_link = BusLink(own_bus, device, token)
 
         def send_bus(reading: dict[str, Any], seq: int) -> None:

@@ -24,7 +24,15 @@ from platform_sdk.models import ModelClient
 from bootstrap.infra.kafka.credentials import KafkaCredentials
 from canopy.bus import Bus, Credentials, open_bus
 from canopy.bus.kafka import parse_url, sasl_settings
-from canopy.bus.kafka_acl import Provisioner, device_grants, device_user, node_grants, node_user
+from canopy.bus.kafka_acl import (
+    Provisioner,
+    device_grants,
+    device_user,
+    node_grants,
+    node_user,
+    provision_node,
+    unprovision,
+)
 from canopy.config import load_config
 from canopy.contracts import decode, encode, topics
 from canopy.contracts.deploy import (
@@ -376,14 +384,17 @@ def test_a_node_principal_forging_statuses_makes_no_phantom_node(
     canopy_home: Path,
     kafka_url: str,
     kafka_logins: KafkaCredentials,
-    principals: dict[str, Credentials],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     kafka_environment(monkeypatch, kafka_url, kafka_logins)
-    opened = open_backends(load_config())
-    attacker = open_bus(kafka_url, credentials=principals["node"])  # may write statuses, but not sign them
+    config, node = load_config(), f"forger-{uuid.uuid4().hex[:8]}"
+    opened = open_backends(config)
+    login = provision_node(config, node)  # in this session's prefix, as the gateway makes it
+    assert login is not None
+    attacker = open_bus(kafka_url, credentials=login, topic_prefix=config.topic_prefix)  # cannot sign
     try:
         _forge_phantoms_and_place(opened, attacker, Ed25519PrivateKey.generate())
     finally:
         attacker.close()
         opened.close()
+        unprovision(config, node_user(node))

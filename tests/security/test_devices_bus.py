@@ -24,6 +24,8 @@ from confluent_kafka import Consumer, TopicPartition
 
 from canopy.bus import Bus
 from canopy.bus.kafka import sasl_settings
+from canopy.bus.naming import prefixed
+from canopy.config import load_config
 from canopy.contracts import topics
 from canopy.telemetry.mqtt import topic_for
 from tests.conftest import MqttBroker, kafka_environment
@@ -57,7 +59,7 @@ class BusTail:
     def _ends(self) -> dict[tuple[str, int], int]:
         """The next offset of every partition of the device topics."""
         consumer, ends = self._consumer(), {}
-        for topic in BUS_TOPICS:
+        for topic in (prefixed(load_config().topic_prefix, name) for name in BUS_TOPICS):
             for partition in consumer.list_topics(topic, timeout=10).topics[topic].partitions:
                 ends[(topic, partition)] = consumer.get_watermark_offsets(
                     TopicPartition(topic, partition), 10

@@ -28,7 +28,7 @@ from canopy.contracts.deploy import WorkloadSpec
 from canopy.roles import Role
 from canopy.runtime import Service
 from canopy.runtime.backends import Backends
-from canopy.workloads.builder import Package, build_image
+from canopy.workloads.builder import Package, deps_image, shared_sdk
 from canopy.workloads.commands import key_paths
 from canopy.workloads.docker_runtime import DockerRuntime, container_name
 from services.deployer.service import deployer_components
@@ -212,9 +212,15 @@ def test_docker_workloads_reach_neither_the_host_nor_each_other(
     directory = tmp_path / "net-model"
     extract_zip(hostile_package("net", {"files": [], "dirs": [], "agent_pid": 1}, MARKER), directory)
     package = Package("sec-net", directory, uuid.uuid4().hex[:16], [], "3.11")
-    image = build_image(package, canopy_home, Path(load_config().rootfs_dir))
+    image = deps_image(package, canopy_home, Path(load_config().rootfs_dir))
     runtime = DockerRuntime(f"sec-net-{uuid.uuid4().hex[:6]}")
-    spec = WorkloadSpec(model_id="sec-net", runtime="docker", image=image)
+    spec = WorkloadSpec(
+        model_id="sec-net",
+        runtime="docker",
+        image=image,
+        package_dir=str(directory),
+        sdk_dir=str(shared_sdk(canopy_home)),
+    )
     names = [f"sec-victim-{uuid.uuid4().hex[:6]}", f"sec-attacker-{uuid.uuid4().hex[:6]}"]
     try:
         endpoints = [runtime.start(name, spec, 1) for name in names]

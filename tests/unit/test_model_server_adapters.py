@@ -47,6 +47,19 @@ def test_sklearn_with_probabilities_calls_predict_proba() -> None:
     assert max(outputs["probabilities"], key=outputs["probabilities"].get) == "setosa"
 
 
+def test_sklearn_skips_its_finiteness_scan_only_for_a_finite_float_array() -> None:
+    adapter = Pipeline(read_package(IRIS)).adapter
+    model = pickle.loads((IRIS / "model.pkl").read_bytes())
+    rows = np.asarray([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]], dtype="float32")
+    probabilities = adapter.predict(rows)["probabilities"]
+    assert [list(row.values()) for row in probabilities] == model.predict_proba(rows).tolist()
+    overflowed = np.asarray([[5.1, 3.5, 1.4, np.inf]], dtype="float32")  # as 1e300 becomes in float32
+    with pytest.raises(ValueError, match="infinity"):
+        adapter.predict(overflowed)
+    with pytest.raises(ValueError, match="NaN"):
+        adapter.predict([[5.1, 3.5, 1.4, float("nan")]])
+
+
 def test_sklearn_joblib_without_probabilities_calls_predict(tmp_path: Path) -> None:
     needs("joblib")
     import joblib

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import pickle
+import struct
 from pathlib import Path
 
 import pytest
@@ -83,8 +84,6 @@ def test_bad_input_is_a_400_with_field_errors_the_sdk_maps_back(iris: Client) ->
     [
         ("POST", "/predict", b"{not json", 400, "bad_request"),
         ("GET", "/nowhere", b"", 404, "not_found"),
-        ("POST", "/v2/models/other/infer", b"{}", 404, "not_found"),
-        ("POST", "/v2/models/iris/infer", b'{"inputs": 3}', 400, "bad_request"),
     ],
 )
 def test_bad_requests_get_canopy_error_bodies(
@@ -157,7 +156,101 @@ def test_oip_infer_takes_and_returns_tensors(iris: Client) -> None:
 def test_oip_infer_names_the_bad_row(iris: Client) -> None:
     response = iris.post("/v2/models/iris/infer", json=oip_request(SETOSA, VIRGINICA | {"petal_width": -1}))
     assert response.status_code == 400
-    assert response.json["error"]["details"] == {"petal_width[1]": "must be >= 0"}
+    assert response.json == {"error": "invalid input: petal_width[1]: must be >= 0"}
+
+
+def binary_request(tensors: list[tuple[str, str, bytes]], header_extra: int = 0) -> tuple[bytes, int]:
+    """An OIP request with the binary data extension: JSON header, then each tensor's raw bytes."""
+    inputs = [
+        {"name": name, "shape": [1, 1], "datatype": datatype, "parameters": {"binary_data_size": len(raw)}}
+        for name, datatype, raw in tensors
+    ]
+    header = json.dumps({"inputs": inputs, "parameters": {"binary_data_output": True}}).encode()
+    return header + b"".join(raw for _, _, raw in tensors), len(header) + header_extra
+
+
+def test_oip_binary_tensors_in_and_out(iris: Client) -> None:
+    body, length = binary_request([(name, "FP64", struct.pack("<d", SETOSA[name])) for name in SETOSA])
+    response = iris.post(
+        "/v2/models/iris/infer", data=body, headers={"Inference-Header-Content-Length": str(length)}
+    )
+    assert response.status_code == 200, response.data
+    assert response.content_type == "application/octet-stream"
+    size = int(response.headers["Inference-Header-Content-Length"])
+    header = json.loads(response.data[:size])
+    species = next(output for output in header["outputs"] if output["name"] == "species")
+    assert species["parameters"] == {"binary_data_size": 4 + len("setosa")}
+    assert b"\x06\x00\x00\x00setosa" in response.data[size:]
+
+
+@pytest.mark.parametrize(
+    ("tensors", "header_extra", "headers", "problem"),
+    [
+        ([("sepal_length", "FP32", b"\0\0\0")], 0, {}, "not a multiple of 4 bytes"),
+        ([("sepal_length", "COMPLEX", b"\0")], 0, {}, "unsupported datatype"),
+        ([("sepal_length", "BYTES", b"\x09\0\0\0ab")], 0, {}, "runs past"),
+        ([("sepal_length", "FP32", b"\0" * 4)], -1, {}, "must be JSON"),
+        (
+            [("sepal_length", "FP32", b"\0" * 4)],
+            0,
+            {"Inference-Header-Content-Length": "x"},
+            "Header-Content",
+        ),
+        ([], 0, {"Inference-Header-Content-Length": "999"}, "Header-Content"),
+        ([], 0, {"Inference-Header-Content-Length": "\u00b2"}, "Header-Content"),
+        ([("sepal_length", "FP32", b"\0" * 4)], -40, {}, "must be JSON"),
+    ],
+)
+def test_bad_binary_requests_get_oip_error_bodies(
+    iris: Client,
+    tensors: list[tuple[str, str, bytes]],
+    header_extra: int,
+    headers: dict[str, str],
+    problem: str,
+) -> None:
+    body, length = binary_request(tensors, header_extra)
+    headers = {"Inference-Header-Content-Length": str(length)} | headers
+    response = iris.post("/v2/models/iris/infer", data=body, headers=headers)
+    assert response.status_code == 400
+    assert problem in response.json["error"]
+
+
+def test_oip_trailing_bytes_and_unknown_outputs_are_refused(iris: Client) -> None:
+    body, length = binary_request([(name, "FP64", struct.pack("<d", SETOSA[name])) for name in SETOSA])
+    trailing = iris.post(
+        "/v2/models/iris/infer", data=body + b"xx", headers={"Inference-Header-Content-Length": str(length)}
+    )
+    assert trailing.json == {"error": "2 bytes after the last binary tensor"}
+    short = iris.post(
+        "/v2/models/iris/infer", data=body[:-1], headers={"Inference-Header-Content-Length": str(length)}
+    )
+    assert short.json == {"error": "tensor 'petal_width': bad binary_data_size"}
+    unknown = iris.post("/v2/models/iris/infer", json=oip_request(SETOSA) | {"outputs": [{"name": "colour"}]})
+    assert unknown.status_code == 400 and "species, probabilities" in unknown.json["error"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        ("POST", "/v2/models/other/infer", b"{}", 404),
+        ("POST", "/v2/models/iris/infer", b'{"inputs": 3}', 400),
+        ("POST", "/v2/models/iris/infer", b"[1]", 400),
+        ("POST", "/v2/models/iris/versions/9/infer", b"{}", 404),
+        ("GET", "/v2/models/iris/versions/9", b"", 404),
+    ],
+)
+def test_v2_errors_are_the_protocols_plain_message(
+    iris: Client, method: str, path: str, body: bytes, status: int
+) -> None:
+    response = iris.open(path, method=method, data=body, content_type="application/json")
+    assert response.status_code == status
+    assert list(response.json) == ["error"] and isinstance(response.json["error"], str)
+
+
+def test_version_qualified_routes(iris: Client) -> None:
+    assert iris.get("/v2/models/iris/versions/1.0.0/ready").json == {"name": "iris", "ready": True}
+    assert iris.get("/v2/models/iris/versions/1.0.0").json == iris.get("/v2/models/iris").json
+    assert "binary_tensor_data" in iris.get("/v2").json["extensions"]
 
 
 def test_legacy_json_model_answers_output_on_its_old_route(weather: Client) -> None:

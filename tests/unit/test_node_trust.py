@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from canopy.contracts.deploy import NodeStatus, WorkloadEvent
 from canopy.nodes.trust import EnrolledNode, SentCommand, endpoint_on, event_refusal, status_refusal
 from canopy.workloads.commands import sign
+from tests.node_reports import idle_status
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 KEY = Ed25519PrivateKey.generate()
@@ -18,16 +19,7 @@ SENT = SentCommand("n1", "m1", 3)
 
 
 def _status(at: datetime, node_id: str = "n1") -> NodeStatus:
-    return NodeStatus(
-        node_id=node_id,
-        runtime="process",
-        cpu_percent=1,
-        memory_percent=1,
-        cpu_count=2,
-        memory_mb=1024,
-        max_workloads=4,
-        at=at,
-    )
+    return idle_status(node_id, at)
 
 
 def _event(endpoint: str = "http://127.0.0.1:8000", **changes: object) -> WorkloadEvent:

@@ -17,6 +17,7 @@ from canopy.contracts.notifications import NotificationRequest
 from canopy.errors import Unavailable
 from services.notifier.compose import booking_text, stale
 from services.notifier.delivery import Notifier, Policy, Recipient
+from tests.manual_clock import ManualClock
 
 NOW = datetime(2025, 3, 30, 7, 0, tzinfo=UTC)  # 09:00 CEST, the day Berlin moves to summer time
 
@@ -117,14 +118,6 @@ class FakeTransport:
         return "memory"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 USERS = {
     "ada": Recipient("ada@example.org", "Europe/Berlin"),
     "bob": Recipient(None, "UTC"),
@@ -133,8 +126,8 @@ USERS = {
 
 
 @pytest.fixture()
-def world() -> tuple[Notifier, FakeBus, FakeTransport, Clock]:
-    bus, transport, clock = FakeBus(), FakeTransport(), Clock()
+def world() -> tuple[Notifier, FakeBus, FakeTransport, ManualClock]:
+    bus, transport, clock = FakeBus(), FakeTransport(), ManualClock(100.0)
     policy = Policy("canopy@localhost", per_instance=3, per_recipient=2, recipient_domains=("example.org",))
     notifier = Notifier(bus, transport, USERS.get, policy, "notifier", clock=clock, now=lambda: NOW)  # type: ignore[arg-type]
     return notifier, bus, transport, clock

@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 from canopy.ratelimit import WindowCounter
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 500.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.manual_clock import ManualClock
 
 
 def test_a_key_is_full_at_its_kinds_limit_and_has_room_again_after_the_window() -> None:
-    clock = Clock()
+    clock = ManualClock(500.0)
     counter = WindowCounter({"instance": 2, "recipient": 3}, window=3600, clock=clock)
     keys = [("instance", "i-1"), ("recipient", "ada@example.org")]
     counter.record(keys)
@@ -31,7 +24,7 @@ def test_a_key_is_full_at_its_kinds_limit_and_has_room_again_after_the_window() 
 
 
 def test_the_store_forgets_the_least_recently_used_keys_beyond_its_bound() -> None:
-    counter = WindowCounter({"recipient": 1}, window=60, max_entries=100, clock=Clock())
+    counter = WindowCounter({"recipient": 1}, window=60, max_entries=100, clock=ManualClock(500.0))
     for n in range(1000):
         counter.record([("recipient", f"r{n}@example.org")])
     assert counter.entries() == 100

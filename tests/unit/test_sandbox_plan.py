@@ -12,7 +12,7 @@ from canopy.contracts.deploy import WorkloadSpec
 from canopy.errors import ValidationFailed
 from canopy.workloads.cgroups import limit_files
 from canopy.workloads.docker_network import NETWORK, OPTIONS, firewall_rules, jump_rule
-from canopy.workloads.docker_runtime import hardening
+from canopy.workloads.docker_runtime import hardening, read_only_binds
 from canopy.workloads.isolation import staged_paths
 from canopy.workloads.logpump import LogPump, read_log
 from canopy.workloads.rootfs import suite_for
@@ -126,6 +126,15 @@ def test_the_workload_firewall_lets_replies_through_then_drops_everything_from_t
 def test_docker_workloads_join_their_own_network() -> None:
     assert hardening(WorkloadSpec(model_id="m", runtime="docker", image="i"))["network"] == NETWORK
     assert OPTIONS["com.docker.network.bridge.enable_icc"] == "false"
+
+
+def test_docker_workloads_see_their_package_sdk_and_database_read_only_and_nothing_else() -> None:
+    spec = WorkloadSpec(model_id="m", runtime="docker", image="i", package_dir="/p", sdk_dir="/s")
+    assert read_only_binds(spec) == {
+        "/p": {"bind": "/opt/model", "mode": "ro"},
+        "/s": {"bind": "/opt/sdk", "mode": "ro"},
+    }
+    assert read_only_binds(spec, "/db")["/db"] == {"bind": "/opt/database", "mode": "ro"}
 
 
 def test_root_filesystems_exist_for_3_11_and_3_9_only() -> None:

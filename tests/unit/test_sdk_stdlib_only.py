@@ -15,7 +15,7 @@ MODULES = sorted(
 )
 # Imported inside functions only, and only for a workload whose own requirements bring them: the model
 # server's framework adapters and the app database handle.
-WORKLOAD_LIBRARIES = {"joblib", "keras", "numpy", "pymongo"}
+WORKLOAD_LIBRARIES = {"joblib", "keras", "numpy", "pymongo", "sklearn"}
 # Imports the modules with every non-standard-library top-level package blocked, then lists canopy's modules.
 PROBE = """
 import importlib, sys

@@ -38,13 +38,18 @@ def _plain(value: Any) -> Any:
 
 def to_json(body: Any, status: int = 200) -> Reply:
     """A JSON reply; numpy values become plain numbers and lists."""
-    return status, json.dumps(body, default=_plain).encode(), JSON_TYPE
+    return Reply(status, json.dumps(body, default=_plain).encode(), JSON_TYPE)
 
 
 def refusal(status: int, message: str) -> Reply:
     """The error reply for a request the HTTP transport refuses (malformed, or a body over the limit)."""
     code = "payload_too_large" if status == 413 else "bad_request"
     return to_json(RequestError(status, code, message).to_payload(), status)
+
+
+def worker_header() -> tuple[tuple[str, str], ...]:
+    """The header naming the process that answered (one of the replica's workers)."""
+    return (("Canopy-Worker", str(os.getpid())),)
 
 
 class ModelServer:
@@ -55,42 +60,48 @@ class ModelServer:
         self.spec = pipeline.spec
         self.metrics = metrics
         model = self.spec.name
+        metadata = oip.metadata(self.spec)
         self.gets: dict[str, Callable[[], Reply]] = {
-            "/health": lambda: to_json({"status": "ready", "model": model}),
-            "/metrics": lambda: (200, metrics.render(), CONTENT_TYPE),
-            "/v2": lambda: to_json({"name": "canopy-model-server", "extensions": []}),
+            "/health": lambda: to_json({"status": "ready", "model": model})._replace(headers=worker_header()),
+            "/metrics": lambda: Reply(200, metrics.render(), CONTENT_TYPE),
+            "/v2": lambda: to_json(oip.SERVER_METADATA),
             "/v2/health/ready": lambda: to_json({"ready": True}),
             "/v2/health/live": lambda: to_json({"live": True}),
-            f"/v2/models/{model}": lambda: to_json(oip.metadata(self.spec)),
-            f"/v2/models/{model}/versions/{self.spec.version}": lambda: to_json(oip.metadata(self.spec)),
-            f"/v2/models/{model}/ready": lambda: to_json({"name": model, "ready": True}),
         }
-        versioned = f"/v2/models/{model}/versions/{self.spec.version}"
-        self.infer_paths = {f"/v2/models/{model}/infer", f"{versioned}/infer"}
+        self.infer_paths = set()
+        for prefix in (f"/v2/models/{model}", f"/v2/models/{model}/versions/{self.spec.version}"):
+            self.gets[prefix] = lambda: to_json(metadata)
+            self.gets[f"{prefix}/ready"] = lambda: to_json({"name": model, "ready": True})
+            self.infer_paths.add(f"{prefix}/infer")
 
-    def handle(self, method: str, path: str, content_type: str, body: bytes) -> Reply:
-        """Answer one request and record its metrics."""
+    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
+        """Answer one request and record its metrics; /v2 errors have the protocol's {"error": message}."""
         started = time.perf_counter()
         route = path
         try:
             if method == "GET" and path in self.gets:
                 reply = self.gets[path]()
             elif method == "POST":
-                route, reply = self._post(path, content_type, body)
+                route, reply = self._post(path, headers, body)
             else:
                 raise RequestError(404, "not_found", f"no route {method} {path}; try POST /predict")
-        except RequestError as exc:
-            reply = to_json(exc.to_payload(), exc.status)
         except Exception as exc:
-            log.exception("prediction failed")
-            error = RequestError(500, "internal", f"the model failed: {type(exc).__name__}: {exc}")
-            reply = to_json(error.to_payload(), 500)
-        if reply[0] == 404:
+            reply = self._failure(exc, path)
+        if reply.status == 404:
             route = "unknown"
-        self.metrics.record(route, reply[0], time.perf_counter() - started, len(body), len(reply[1]))
+        self.metrics.record(route, reply.status, time.perf_counter() - started, len(body), len(reply.payload))
         return reply
 
-    def _post(self, path: str, content_type: str, body: bytes) -> tuple[str, Reply]:
+    def _failure(self, exc: Exception, path: str) -> Reply:
+        if not isinstance(exc, RequestError):
+            log.exception("prediction failed")
+            exc = RequestError(500, "internal", f"the model failed: {type(exc).__name__}: {exc}")
+        if path == "/v2" or path.startswith("/v2/"):
+            return to_json(exc.to_oip_payload(), exc.status)
+        return to_json(exc.to_payload(), exc.status)
+
+    def _post(self, path: str, headers: dict[str, str], body: bytes) -> tuple[str, Reply]:
+        content_type = headers.get("content-type", "")
         if path == "/predict" or path.startswith("/predict/"):
             if content_type.startswith("multipart/form-data"):
                 return "/predict", self._predict_form(*parse_multipart(content_type, body))
@@ -98,7 +109,9 @@ class ModelServer:
                 return "/predict", self._predict_form(dict(parse_qsl(body.decode("utf-8", "replace"))), {})
             return "/predict", self.predict(_decode(body))
         if path in self.infer_paths:
-            return "/v2/infer", self.infer(_decode(body))
+            request = oip.read_request(headers, body)
+            payload, content_type, extra = oip.encode_response(request, self.infer(request))
+            return "/v2/infer", Reply(200, payload, content_type, tuple(extra.items()))
         raise RequestError(404, "not_found", f"no route POST {path}; try POST /predict")
 
     def predict(self, body: Any) -> Reply:
@@ -112,7 +125,7 @@ class ModelServer:
             return to_json({legacy.response_key: self.pipeline.predict_legacy(record)})
         if isinstance(inputs, list):
             records = [validate_record(self.spec.inputs, item) for item in inputs]
-            return to_json({"outputs": [self.pipeline.predict(record) for record in records]})
+            return to_json({"outputs": self.pipeline.predict_batch(records)})
         return to_json({"outputs": self.pipeline.predict(validate_record(self.spec.inputs, inputs))})
 
     def _predict_form(self, form: dict[str, Any], filenames: dict[str, str]) -> Reply:
@@ -133,21 +146,20 @@ class ModelServer:
             handle.flush()
             return to_json({key: self.pipeline.predict_legacy(handle.name)})
 
-    def infer(self, body: Any) -> Reply:
-        """POST /v2/models/{name}/infer: KServe tensors in, tensors out, one pipeline run per row."""
-        results = []
+    def infer(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /v2/models/{name}/infer: KServe tensors in, tensors out, the rows predicted as one batch."""
+        records = []
         for index, record in enumerate(oip.records_from_request(self.spec, body)):
             try:
-                clean = validate_record(self.spec.inputs, record, allow_extra=bool(self.spec.legacy))
+                records.append(validate_record(self.spec.inputs, record, allow_extra=bool(self.spec.legacy)))
             except RequestError as exc:
                 exc.details = {f"{name}[{index}]": problem for name, problem in (exc.details or {}).items()}
                 raise
-            if self.spec.legacy:
-                results.append({"output": self.pipeline.predict_legacy(clean)})
-            else:
-                results.append(self.pipeline.predict(clean))
-        request_id = body.get("id") if isinstance(body, dict) else None
-        return to_json(oip.response(self.spec, results, request_id))
+        if self.spec.legacy:
+            results = [{"output": self.pipeline.predict_legacy(record)} for record in records]
+        else:
+            results = self.pipeline.predict_batch(records)
+        return oip.response(self.spec, results, body.get("id"))
 
 
 def _decode(body: bytes) -> Any:

@@ -32,6 +32,13 @@ class RequestError(Exception):
             body["details"] = self.details
         return {"error": body}
 
+    def to_oip_payload(self) -> dict[str, str]:
+        """The Open Inference Protocol's error body: one message, naming each bad field."""
+        details = self.details if isinstance(self.details, dict) else {}
+        problems = "; ".join(f"{name}: {problem}" for name, problem in details.items())
+        prefix = "invalid input" if self.code == "validation_failed" else self.message
+        return {"error": f"{prefix}: {problems}" if problems else self.message}
+
 
 def validation_failed(details: dict[str, str]) -> RequestError:
     """A 400 naming every field that is wrong."""

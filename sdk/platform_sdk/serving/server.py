@@ -1,7 +1,7 @@
 """The model server's HTTP/1.1 transport on the standard library: keep-alive, bounded bodies.
 
 A connection's thread lives as long as the connection (no thread is created per request); at most `threads`
-requests run the handler at once, and at most CONNECTION_LIMIT connections are open.
+requests run the handler at once, and at most `connections` (CONNECTION_LIMIT) connections are open.
 """
 
 from __future__ import annotations
@@ -11,12 +11,21 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 from urllib.parse import unquote
 
-Reply = tuple[int, bytes, str]
-Handler = Callable[[str, str, str, bytes], Reply]  # method, path, content type, body -> reply
-CONNECTION_LIMIT = 256
+
+class Reply(NamedTuple):
+    """A handler's answer: status, body, content type, and any further response headers."""
+
+    status: int
+    payload: bytes
+    content_type: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+Handler = Callable[[str, str, dict[str, str], bytes], Reply]  # method, path, headers (lower case), body
+CONNECTION_LIMIT = 240  # a thread each: with the workers' own threads, within a sandbox's 256 pids
 IDLE_TIMEOUT = 120.0
 MAX_LINE = 65536
 MAX_HEADERS = 100
@@ -112,7 +121,7 @@ def read_body(stream: BinaryIO, head: RequestHead, limit: int) -> bytes:
     text = head.headers.get("content-length")
     if text is None:
         return b""
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise Refused(400, f"bad Content-Length {text[:40]!r}")
     length = int(text)
     if length > limit:
@@ -123,19 +132,26 @@ def read_body(stream: BinaryIO, head: RequestHead, limit: int) -> bytes:
     return body
 
 
-def render(status: int, payload: bytes, content_type: str, keep_alive: bool) -> bytes:
+def render(reply: Reply, keep_alive: bool) -> bytes:
     """The whole response as one buffer, so it goes out in one send."""
+    status, payload, content_type, headers = reply
     head = (
         f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}\r\nServer: canopy-model\r\n"
         f"Content-Type: {content_type}\r\nContent-Length: {len(payload)}\r\n"
     )
+    head += "".join(f"{name}: {value}\r\n" for name, value in headers)
     if not keep_alive:
         head += "Connection: close\r\n"
     return head.encode("latin-1") + b"\r\n" + payload
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port."""
+    return socket.create_server((host, port), backlog=128, reuse_port=False)
+
+
 class HttpServer:
-    """Serves a handler on host:port until close(); refusals are rendered by `refusal`."""
+    """Serves a handler on host:port (or an open `listener`) until close(); `refusal` renders refusals."""
 
     def __init__(
         self,
@@ -146,17 +162,19 @@ class HttpServer:
         *,
         threads: int = 8,
         max_body: int = 32 * 2**20,
+        listener: socket.socket | None = None,
+        connections: int = CONNECTION_LIMIT,
     ) -> None:
         self.handler = handler
         self.refusal = refusal
         self.max_body = max_body
         self._running = threading.BoundedSemaphore(threads)
-        self._connections = threading.BoundedSemaphore(CONNECTION_LIMIT)
-        self._listener = socket.create_server((host, port), backlog=128, reuse_port=False)
+        self._connections = threading.BoundedSemaphore(connections)
+        self._listener = listener or listen(host, port)  # a worker process accepts on its parent's socket
         self.port = int(self._listener.getsockname()[1])
 
     def serve_forever(self) -> None:
-        """Accept connections (at most CONNECTION_LIMIT open) until the listening socket is closed."""
+        """Accept connections (at most `connections` open) until the listening socket is closed."""
         while True:
             self._connections.acquire()
             try:
@@ -164,8 +182,11 @@ class HttpServer:
             except OSError:
                 self._connections.release()
                 return
-            thread = threading.Thread(target=self._serve, args=(sock,), daemon=True)
-            thread.start()
+            try:
+                threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
+            except RuntimeError:  # no thread left under the pids limit: drop this connection, not the server
+                sock.close()
+                self._connections.release()
 
     def _serve(self, sock: socket.socket) -> None:
         """Answer requests on one connection until the client closes it, asks to, or stays idle too long."""
@@ -192,15 +213,12 @@ class HttpServer:
                 sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
             body = read_body(stream, head, self.max_body)
         except Refused as refused:
-            status, payload, content_type = self.refusal(refused.status, refused.message)
-            sock.sendall(render(status, payload, content_type, keep_alive=False))
+            sock.sendall(render(self.refusal(refused.status, refused.message), keep_alive=False))
             return False
         with self._running:
-            status, payload, content_type = self.handler(
-                head.method, head.path, head.headers.get("content-type", ""), body
-            )
+            reply = self.handler(head.method, head.path, head.headers, body)
         keep_alive = head.keep_alive()
-        sock.sendall(render(status, payload, content_type, keep_alive))
+        sock.sendall(render(reply, keep_alive))
         return keep_alive
 
     def close(self) -> None:

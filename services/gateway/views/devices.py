@@ -15,6 +15,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy.orm import Session
 
 from canopy import devices
+from canopy.bus.kafka_acl import device_names
 from canopy.devices.packages import register_device_package, register_type_package
 from canopy.errors import BadRequest
 from canopy.roles import Role
@@ -95,7 +96,10 @@ def _devices_view(session: Session, found: list[devices.Device]) -> Response:
 
 
 def _new_device_view(new: devices.NewDevice) -> dict[str, Any]:
-    return {**_device_view(new.device, None), "credential": new.credential}
+    view = {**_device_view(new.device, None), "credential": new.credential}
+    if new.device.transport == "kafka":
+        view["kafka"] = device_names(gateway_context().backends.config.topic_prefix, new.device.id)
+    return view
 
 
 def _upload() -> bytes:

@@ -41,13 +41,19 @@ def create_node() -> Response:
 @blueprint.post("/nodes/<node_id>/join")
 @allow(PUBLIC)
 def join(node_id: str) -> Response:
-    """Redeem a join token with the agent's public key; answer the command key and any Kafka login."""
+    """Redeem a join token with the agent's public key; answer the command key and any Kafka login.
+
+    The login comes with the platform's topic prefix, the only names its ACLs let the agent use.
+    """
     body = json_body("token", "public_key")
     backends = gateway_context().backends
     with backends.store.session() as session:
         join_node(session, node_id, body["token"], body["public_key"], datetime.now(UTC))
         login = provision_node(backends.config, node_id)
-    kafka = None if login is None else {"username": login.username, "password": login.password}
+    kafka = None
+    if login is not None:
+        prefix = backends.config.topic_prefix
+        kafka = {"username": login.username, "password": login.password, "topic_prefix": prefix}
     commands_key = public_pem(load_or_create_signing_key(backends.config.home))
     return jsonify({"node_id": node_id, "commands_public_key": commands_key, "kafka": kafka})
 

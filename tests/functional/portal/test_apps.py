@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
 
 from canopy.apps import repository
 from canopy.apps.records import AppInstance, AppRecord
+from canopy.contracts.system import LogRecord
 from canopy.deployments.tables import Deployment
+from canopy.logs.store import log_row, store_batch
 from canopy.roles import Role
 from canopy.runtime.backends import Backends
 from services.gateway.views.apps import WORKSPACES_DIR
@@ -95,8 +98,11 @@ def test_running_an_app_at_a_location_creates_and_starts_an_instance(
         deployment = session.get(Deployment, instance_id)
         assert instance is not None and instance.location == ROOM
         assert deployment is not None and deployment.desired_replicas == 1
+    said = LogRecord(at=datetime.now(UTC), level="INFO", source="app", instance_id=instance_id, message="hi")
+    store_batch(backends.store, [log_row(said)])
     page = text(dev.get(ran.headers["Location"]).get_data(as_text=True))
     assert "The instance was created and asked to start" in page
+    assert "INFO hi\n" in page[page.index('id="recent-logs"') :]
     assert "<td>fan</td><td>fan-1</td><td>FAN</td>" in page and 'data-refresh="2"' in page
     assert 'data-state="requested"' in page and "page-link" not in page
     # The exclusive fan is held now: a second run there explains who holds it.

@@ -8,6 +8,7 @@ from werkzeug.wrappers import Response
 from canopy.apps.records import AppInstance
 from canopy.apps.repository import search_apps
 from canopy.errors import CanopyError
+from canopy.logs.query import RECENT_ON_PAGES, LogQuery, recent_lines
 from canopy.roles import Role
 from services.gateway.access import allow, current_principal
 from services.gateway.context import gateway_context
@@ -102,7 +103,17 @@ def _instance_page(instance_id: str, status: int = 200, error: str = "") -> tupl
         require_instance_viewer(principal, instance.owner_id, instance.app.owner_id)
         state = instance_state(session, principal, instance)
         deployment = deployment_events(session, instance_id)
-    return render("apps/instance.html", status, NOTICES, state=state, deployment=deployment, error=error)
+        logs = recent_lines(session, LogQuery(app_instance=instance.id, limit=RECENT_ON_PAGES))
+    return render(
+        "apps/instance.html",
+        status,
+        NOTICES,
+        state=state,
+        deployment=deployment,
+        error=error,
+        recent_logs=logs,
+        logs_filter=f"--app-instance {instance.id}",
+    )
 
 
 @blueprint.get("/instances/<instance_id>")

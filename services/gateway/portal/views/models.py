@@ -14,6 +14,7 @@ from werkzeug.wrappers import Response
 
 from canopy.deployments.records import deployment_view, live_endpoints
 from canopy.errors import BadRequest, CanopyError, Conflict, PayloadTooLarge
+from canopy.logs.query import RECENT_ON_PAGES, LogQuery, recent_lines
 from canopy.models import ModelManifest
 from canopy.roles import Role
 from services.gateway.access import allow, current_principal
@@ -206,6 +207,7 @@ def _model_page(model_id: str, status: int = 200, **context: Any) -> tuple[str, 
         model = model_view(record, session, with_manifest=True)
         deployment = deployment_view(session, record.id)
         endpoints = live_endpoints(session, record.id)
+        logs = recent_lines(session, LogQuery(model=record.id, limit=RECENT_ON_PAGES))
     manifest = ModelManifest.model_validate_json(record.manifest)
     points, totals = replica_metrics().sample(record.id, endpoints)
     controls = input_controls(manifest)
@@ -227,4 +229,6 @@ def _model_page(model_id: str, status: int = 200, **context: Any) -> tuple[str, 
         try_error=context.pop("try_error", ""),
         tried=context.pop("tried", {}),
         prediction=context.pop("prediction", ""),
+        recent_logs=logs,
+        logs_filter=f"--model {record.id}",
     )

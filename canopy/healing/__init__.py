@@ -1,0 +1,1 @@
+"""Pure failure detection and restart pacing: the heartbeat service's decision logic."""

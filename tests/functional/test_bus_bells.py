@@ -1,0 +1,89 @@
+"""SQLite bus wake-ups: a commit rings its topics' bells and wakes exactly the consumers they concern."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from canopy.bus._sqlite_bell import (
+    NEW_TOPIC,
+    BellListener,
+    Waiter,
+    _names,
+    group_bell,
+    ring,
+    topic_bell,
+)
+from canopy.bus.sqlite import SqliteBus
+
+
+def test_a_bell_wakes_the_waiters_of_its_topic_or_pattern_and_no_other(tmp_path: Path) -> None:
+    listener = BellListener(tmp_path / "bells")
+    try:
+        assert listener.available
+        exact = listener.register(["canopy.telemetry"], "g1")
+        pattern = listener.register(["^canopy\\.node-.*"], "g2")
+        ring(listener.directory, [topic_bell("canopy.telemetry")])
+        assert exact.event.wait(2) and not pattern.event.is_set()
+        ring(listener.directory, [topic_bell("canopy.node-status")])
+        assert pattern.event.wait(2) and not pattern.resync
+        listener.unregister(exact)
+        exact.event.clear()
+        ring(listener.directory, [topic_bell("canopy.telemetry")])
+        time.sleep(0.2)
+        assert not exact.event.is_set()
+    finally:
+        listener.close()
+
+
+def test_group_and_new_topic_bells_ask_for_a_resync() -> None:
+    waiter = Waiter(["a"], "group-1")
+    assert not waiter.hears(group_bell("group-2")) and not waiter.resync
+    assert waiter.hears(group_bell("group-1")) and waiter.resync
+    waiter.resync = False
+    assert waiter.hears(NEW_TOPIC) and waiter.resync
+
+
+def test_an_overflowed_inotify_queue_wakes_everyone() -> None:
+    event = b"\x01\x00\x00\x00" + (0x100).to_bytes(4, "little") + bytes(4) + (8).to_bytes(4, "little")
+    assert _names(event + b"t.a\0\0\0\0\0") == {"t.a"}
+    overflow = b"\xff\xff\xff\xff" + (0x4000).to_bytes(4, "little") + bytes(8)
+    assert _names(overflow) is None
+
+
+def test_a_sleeping_consumer_gets_another_writers_record_long_before_its_timeout(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/bus.db"
+    reader_bus, writer_bus = SqliteBus(url), SqliteBus(url)  # two buses: two processes' worth of state
+    consumer = reader_bus.consumer("readers", ["canopy.topic-a"])
+    try:
+        assert consumer.poll(0.2) is None
+        timer = threading.Timer(0.3, lambda: writer_bus.publish("canopy.topic-a", b"hello"))
+        started = time.monotonic()
+        timer.start()
+        record = consumer.poll(10)
+        assert record is not None and record.value == b"hello"
+        assert time.monotonic() - started < 5, "woken by the bell, not by the end of the poll"
+    finally:
+        consumer.close()
+        reader_bus.close()
+        writer_bus.close()
+
+
+def test_a_new_member_gets_its_partitions_when_the_old_one_hands_them_over(tmp_path: Path) -> None:
+    bus = SqliteBus(f"sqlite:///{tmp_path}/bus.db")
+    first = bus.consumer("members", ["canopy.topic-b"])
+    try:
+        first.poll(0.1)
+        second = bus.consumer("members", ["canopy.topic-b"])
+        reader = threading.Thread(target=first.poll, args=(5,), daemon=True)  # wakes on the join bell
+        reader.start()
+        for key in map(str, range(30)):
+            bus.publish("canopy.topic-b", key.encode(), key=key)
+        bus.flush()
+        assert second.poll(5) is not None, "the newcomer owns partitions after one bell, not a timeout"
+        reader.join(10)
+        second.close()
+    finally:
+        first.close()
+        bus.close()
