@@ -54,20 +54,20 @@ bench: install infra  ## benchmarks, printing JSON figures
 	$(BIN)/python tests/bench/healing.py
 	$(BIN)/python tests/bench/portal.py
 
-images: install compose  ## build every image locally (canopy/<name>:<commit> and :latest; no registry)
+images: install  ## build every image locally (canopy/<name>:<commit> and :latest; no registry)
 	$(BIN)/python -m bootstrap.images
 
-compose: install  ## install `docker compose` v2 (built once from its Go module) as a docker CLI plugin
+compose: install  ## install Debian's docker-compose 1.29 when it is missing (apt-get, as root)
 	$(BIN)/python -m bootstrap.images.compose_cli
 
 compose-env: install  ## write .env for docker-compose.yml: random passwords, 127.0.0.1 ports (kept if present)
 	$(BIN)/python -m bootstrap.images.compose_env
 
-compose-up: images compose compose-env  ## build the images and start the whole stack with docker compose
-	docker compose up -d --wait
+compose-up: images compose compose-env  ## build the images and start the whole stack with docker-compose
+	docker-compose up -d
 
-compose-down:  ## stop the stack (volumes kept; `docker compose down -v` drops them)
-	docker compose down
+compose-down:  ## stop the stack (volumes kept; `docker-compose down -v` drops them)
+	docker-compose down
 
 TRAIN_VENV ?= $(VENV)/train
 

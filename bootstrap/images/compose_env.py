@@ -56,6 +56,7 @@ def fresh_values(port_base: int) -> dict[str, str]:
     values["NODE_ID"] = f"compose-{secrets.token_hex(4)}"
     values["DOCKER_GID"] = str(DOCKER_SOCKET.stat().st_gid if DOCKER_SOCKET.exists() else 0)
     values["CANOPY_VERSION"] = "latest"
+    values["COMPOSE_PROJECT_NAME"] = "canopy"
     return values
 
 

@@ -1,4 +1,4 @@
-"""The image catalog, build commands, the compose CLI's version check and the stack's broker files."""
+"""The image catalog, build commands, the .env of the stack and its broker files."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bootstrap.images import compose_cli, contexts
+from bootstrap.images import contexts
 from bootstrap.images.build import build_command
 from bootstrap.images.catalog import IMAGES, select
 from bootstrap.images.compose_env import PORTS, write_env
@@ -53,16 +53,6 @@ def test_link_tree_replaces_the_target_with_the_source(tmp_path: Path) -> None:
     (tmp_path / "dst" / "stale.jar").write_text("old")
     contexts.link_tree(tmp_path / "src", tmp_path / "dst")
     assert sorted(p.name for p in (tmp_path / "dst").rglob("*")) == ["a.jar", "sub"]
-
-
-def test_compose_version_is_empty_for_a_missing_or_broken_binary(tmp_path: Path) -> None:
-    assert compose_cli.compose_version(tmp_path / "missing") == ""
-    fake = tmp_path / "docker-compose"
-    fake.write_text("#!/bin/sh\necho 2.40.3\n")
-    fake.chmod(0o755)
-    assert compose_cli.compose_version(fake) == compose_cli.COMPOSE_VERSION
-    fake.write_text("#!/bin/sh\nexit 1\n")
-    assert compose_cli.compose_version(fake) == ""
 
 
 def test_broker_files_hold_the_env_account_no_anonymous_and_are_private(tmp_path: Path) -> None:
