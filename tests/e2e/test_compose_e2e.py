@@ -173,7 +173,7 @@ def test_a_model_deploys_as_a_docker_replica_predicts_and_prometheus_counts_it(s
     assert len(replica) == 1 and replica[0].labels["canopy.node"] == stack.env["NODE_ID"]
     for _ in range(3):
         answer = stack.call("POST", f"/api/v1/models/{model_id}/predict", json=IRIS_INPUT)
-        assert "prediction" in json.dumps(answer), answer
+        assert answer["outputs"]["species"] == "setosa", answer
     counted = wait_for(lambda: _prometheus_count(stack, model_id) >= 3, 180, "Prometheus to scrape", 3)
     assert counted
     stopped = stack.call("POST", f"/api/v1/models/{model_id}/undeploy")["generation"]
