@@ -7,5 +7,5 @@ RUN apt-get update -q && apt-get install -y -q --no-install-recommends nodejs >/
 COPY node_modules /opt/azurite/node_modules
 USER azurite
 VOLUME /var/lib/azurite
-HEALTHCHECK --interval=10s --timeout=30s --start-period=60s --retries=10 CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/${AZURITE_PORT:-10000}"]
+HEALTHCHECK --interval=5s --timeout=30s --start-period=60s --retries=10 CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/${AZURITE_PORT:-10000}"]
 CMD ["sh", "-c", "exec node /opt/azurite/node_modules/azurite/dist/src/blob/main.js --blobHost 127.0.0.1 --blobPort ${AZURITE_PORT:-10000} --location /var/lib/azurite --skipApiVersionCheck --loose --disableTelemetry"]

@@ -9,5 +9,5 @@ COPY libs /opt/kafka/libs
 COPY kafka-start.sh /opt/kafka/kafka-start.sh
 USER kafka
 VOLUME /var/lib/kafka
-HEALTHCHECK --interval=10s --timeout=30s --start-period=60s --retries=10 CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/${KAFKA_PORT:-9092}"]
+HEALTHCHECK --interval=5s --timeout=30s --start-period=60s --retries=10 CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/${KAFKA_PORT:-9092}"]
 CMD ["/opt/kafka/kafka-start.sh"]

@@ -27,5 +27,5 @@ ENV PATH=/opt/venv/bin:/usr/bin:/bin PYTHONPATH=/opt/canopy:/opt/canopy/sdk PYTH
     PYTHONDONTWRITEBYTECODE=1 CANOPY_HOME=/var/lib/canopy
 WORKDIR /opt/canopy
 USER 10001:10001
-HEALTHCHECK --interval=10s --timeout=30s --start-period=60s --retries=10 CMD ["python", "/opt/canopy/deploy/probe.py"]
+HEALTHCHECK --interval=5s --timeout=30s --start-period=60s --retries=10 CMD ["python", "/opt/canopy/deploy/probe.py"]
 CMD ["python", "-m", "services.gateway"]

@@ -7,6 +7,6 @@ RUN apt-get update -q && apt-get install -y -q --no-install-recommends postgresq
 COPY postgres-start.sh /usr/local/bin/postgres-start.sh
 USER postgres
 VOLUME /var/lib/postgresql/data
-HEALTHCHECK --interval=10s --timeout=30s --start-period=60s --retries=10 \
+HEALTHCHECK --interval=5s --timeout=30s --start-period=60s --retries=10 \
   CMD ["sh", "-c", "/usr/lib/postgresql/15/bin/pg_isready -q -h 127.0.0.1 -p ${POSTGRES_PORT:-5432} -U canopy -d canopy"]
 CMD ["/usr/local/bin/postgres-start.sh"]

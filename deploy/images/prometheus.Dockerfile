@@ -6,5 +6,5 @@ RUN apt-get update -q && apt-get install -y -q --no-install-recommends prometheu
 COPY prometheus /etc/prometheus
 USER prometheus
 VOLUME /var/lib/prometheus
-HEALTHCHECK --interval=10s --timeout=30s --start-period=60s --retries=10 CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/${PROMETHEUS_PORT:-9090}"]
+HEALTHCHECK --interval=5s --timeout=30s --start-period=60s --retries=10 CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/${PROMETHEUS_PORT:-9090}"]
 CMD ["/etc/prometheus/start.sh"]

@@ -31,6 +31,8 @@ from tests.deploy_helpers import IRIS_INPUT, IRIS_PACKAGE, REPO, settled, wait_f
 PORT_BASES = (28200, 28400, 28600, 28800)  # the first whose every port is free is used
 IMAGES_TIMEOUT = 3600.0  # a cold `make images` on a loaded 2-core machine
 HEALTHY_TIMEOUT = 420.0
+# The first test's setup builds the images (cold: minutes) and brings the stack up.
+pytestmark = pytest.mark.timeout(IMAGES_TIMEOUT + HEALTHY_TIMEOUT + 900)
 COMPOSE_FILE = REPO / "docker-compose.yml"
 
 
