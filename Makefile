@@ -4,7 +4,7 @@ BIN    := $(VENV)/bin
 PYTHON ?= python3
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run infra infra-down lint test test-unit bench examples clean
+.PHONY: install run infra infra-down lint test test-unit bench examples clean images compose compose-env compose-up compose-down
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,22 @@ bench: install infra  ## benchmarks, printing JSON figures
 	$(BIN)/python tests/bench/logs.py
 	$(BIN)/python tests/bench/healing.py
 	$(BIN)/python tests/bench/portal.py
+	$(BIN)/python tests/bench/images.py --rounds 1
+
+images: install  ## build every image locally (canopy/<name>:<commit> and :latest; no registry)
+	$(BIN)/python -m bootstrap.images
+
+compose: install  ## install Debian's docker-compose 1.29 when it is missing (apt-get, as root)
+	$(BIN)/python -m bootstrap.images.compose_cli
+
+compose-env: install compose  ## write .env for docker-compose.yml (random passwords, 127.0.0.1 ports; kept if present)
+	$(BIN)/python -m bootstrap.images.compose_env
+
+compose-up: images compose compose-env  ## build the images and start the whole stack with docker-compose
+	docker-compose up -d
+
+compose-down:  ## stop the stack (volumes kept; `docker-compose down -v` drops them)
+	docker-compose down
 
 TRAIN_VENV ?= $(VENV)/train
 

@@ -311,6 +311,12 @@ SETTINGS: tuple[Setting, ...] = (
         secret=True,
     ),
     Setting(
+        "CANOPY_PROMETHEUS_TOKEN",
+        "Bearer token Prometheus sends to /api/v1/metrics/targets (service discovery); empty: admins only.",
+        "",
+        secret=True,
+    ),
+    Setting(
         "CANOPY_TOKEN_TTL_HOURS",
         "Lifetime of API tokens issued by login.",
         "720",

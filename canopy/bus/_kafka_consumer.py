@@ -9,6 +9,7 @@ from typing import Any
 
 from confluent_kafka import Consumer as RdKafkaConsumer
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
+from prometheus_client import Gauge
 
 from canopy.bus.base import Consumer, Record
 from canopy.bus.naming import prefixed, unprefixed
@@ -19,6 +20,11 @@ log = logging.getLogger(__name__)
 LOOKUP_TIMEOUT = 10.0
 COMMIT_INTERVAL = 0.05
 PATTERN_REFRESH_MS = 5000
+LAG = Gauge(
+    "canopy_bus_consumer_lag",
+    "Messages a consumer group has yet to read, by partition, as of its last fetch",
+    ["group", "topic", "partition"],
+)
 
 
 class KafkaConsumer(Consumer):
@@ -38,6 +44,7 @@ class KafkaConsumer(Consumer):
         topic_prefix: str,
     ) -> None:
         self._servers = str(common["bootstrap.servers"])
+        self._group = group
         self._prefix = topic_prefix
         self._from_beginning = from_beginning
         self._joined_ms = time.time_ns() // 1_000_000
@@ -78,12 +85,23 @@ class KafkaConsumer(Consumer):
                 return None
             error = message.error()
             if error is None:
+                self._note_lag(message)
                 return _record(message, self._prefix)
             if error.fatal():
                 raise Unavailable(f"Kafka consumer on {self._servers} failed: {error.str()}")
             log.warning("Kafka consumer on %s: %s", self._servers, error.str())
             if time.monotonic() >= deadline:
                 return None
+
+    def _note_lag(self, message: Message) -> None:
+        """Set the lag gauge of the message's partition from the high watermark of the last fetch."""
+        topic, partition = str(message.topic()), int(message.partition() or 0)
+        high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
+        if high is not None and high[1] >= 0:
+            lag = max(0, high[1] - (message.offset() or 0) - 1)
+            LAG.labels(
+                unprefixed(self._prefix, self._group), unprefixed(self._prefix, topic), str(partition)
+            ).set(lag)
 
     def commit(self, record: Record) -> None:
         """Note offset + 1; commits go out in the background at most every COMMIT_INTERVAL seconds."""

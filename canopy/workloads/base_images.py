@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import subprocess
 from pathlib import Path
 
-from canopy.workloads.rootfs import SUITES, ensure_rootfs, rootfs_id
+import docker
+from docker.errors import ImageNotFound
+
+from canopy.workloads.rootfs import SUITES, ensure_rootfs, rootfs_dir, rootfs_id
 
 log = logging.getLogger(__name__)
 
@@ -19,24 +21,25 @@ def base_tag(python: str) -> str:
     return f"canopy/python:{python}"
 
 
+def image_labels(tag: str) -> dict[str, str] | None:
+    """The labels of a local image (through the engine API, no docker CLI), None when it is absent."""
+    client = docker.from_env()
+    try:
+        return dict(client.images.get(tag).labels or {})
+    except ImageNotFound:
+        return None
+    finally:
+        client.close()
+
+
 def image_exists(tag: str) -> bool:
     """Whether the local Docker engine holds an image with this tag."""
-    result = subprocess.run(["docker", "image", "inspect", tag], capture_output=True, check=False)
-    return result.returncode == 0
+    return image_labels(tag) is not None
 
 
 def image_label(tag: str, label: str) -> str:
     """A label of a local image, or '' when the image or the label is missing."""
-    result = subprocess.run(
-        ["docker", "image", "inspect", "--format", "{{json .Config.Labels}}", tag],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        return ""
-    labels = json.loads(result.stdout or "null") or {}
-    return str(labels.get(label, ""))
+    return (image_labels(tag) or {}).get(label, "")
 
 
 def build_base_image(python: str, rootfs_cache: Path) -> str:
@@ -46,8 +49,11 @@ def build_base_image(python: str, rootfs_cache: Path) -> str:
     """
     if python not in SUITES:
         raise ValueError(f"no base image for Python {python}; available: {', '.join(sorted(SUITES))}")
+    tag = base_tag(python)
+    if not rootfs_id(rootfs_dir(rootfs_cache, python)) and image_label(tag, LABEL):
+        return tag  # no root filesystem here (a deployer in a container): the engine's import is the one
     rootfs = ensure_rootfs(rootfs_cache, python)
-    tag, build = base_tag(python), rootfs_id(rootfs)
+    build = rootfs_id(rootfs)
     if image_label(tag, LABEL) == build:
         return tag
     log.info("importing %s from %s", tag, rootfs)

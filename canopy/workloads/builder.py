@@ -11,7 +11,9 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+import docker
 import platform_sdk
+from docker.errors import BuildError
 
 from canopy.archive import extract_zip
 from canopy.blob import BlobStore
@@ -24,6 +26,7 @@ from canopy.workloads.sandbox import VENV, WHEELS, Sandbox, build_env, bwrap_arg
 from canopy.workloads.wheels import choose_python, file_lock
 
 DEPS_DOCKERFILE = Path(__file__).resolve().parents[2] / "deploy" / "deps.Dockerfile"
+BUILD_TIMEOUT = 1800  # seconds the engine may take to build a dependencies image
 
 
 @dataclass(frozen=True)
@@ -197,14 +200,17 @@ def deps_image(package: Package, home: Path, rootfs_cache: Path) -> str:
 
 
 def _docker_build(context: Path, dockerfile: Path, tag: str, args: dict[str, str]) -> None:
-    """Docker build with no network: everything the build needs is in the context."""
+    """Docker build with no network (through the engine's API): everything it needs is in the context."""
     shutil.copy2(dockerfile, context / "Dockerfile")
-    command = ["docker", "build", "--network", "none", "-q", "-t", tag]
-    for name, value in args.items():
-        command += ["--build-arg", f"{name}={value}"]
-    result = subprocess.run([*command, str(context)], capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise ValidationFailed(f"image build failed: {result.stderr.strip()[-800:]}")
+    client = docker.from_env(timeout=BUILD_TIMEOUT)
+    try:
+        client.images.build(path=str(context), tag=tag, buildargs=args, network_mode="none", rm=True)
+    except BuildError as exc:
+        lines = [str(step.get("stream") or step.get("error") or "") for step in exc.build_log]
+        log = "".join(lines).strip()[-800:]
+        raise ValidationFailed(f"image build failed: {exc.msg}: {log}") from None
+    finally:
+        client.close()
 
 
 def python_candidates(requested: str) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import docker
@@ -16,6 +17,7 @@ from canopy.contracts.deploy import ProcessState, WorkloadSpec
 from canopy.logs.workload import WorkloadOutput
 from canopy.workloads.databases import WorkloadDatabases
 from canopy.workloads.docker_network import NETWORK, allow_gateway, bridge_address, ensure_network
+from canopy.workloads.host_paths import HostPaths
 from canopy.workloads.launch import app_variables, has_endpoint, launch_command
 from canopy.workloads.runtime import Adopted, Runtime, tail
 
@@ -68,12 +70,14 @@ WORKLOAD_ENV = {
 }
 
 
-def read_only_binds(spec: WorkloadSpec, database_dir: str = "") -> dict[str, dict[str, str]]:
+def read_only_binds(
+    spec: WorkloadSpec, database_dir: str = "", to_host: Callable[[str], str] = str
+) -> dict[str, dict[str, str]]:
     """The host folders a container sees, all read-only: the package, the SDK, its database's socket."""
     targets = {spec.package_dir: MODEL_DIR, spec.sdk_dir: SDK_DIR}
     if database_dir:
         targets[database_dir] = WORKLOAD_DATABASE_DIR
-    return {source: {"bind": target, "mode": "ro"} for source, target in targets.items()}
+    return {to_host(source): {"bind": target, "mode": "ro"} for source, target in targets.items()}
 
 
 def _endpoint(container: Container) -> str:
@@ -101,6 +105,7 @@ class DockerRuntime(Runtime):
         self.output = output  # each workload's lines also go to the logger, when given
         self._followers: dict[str, threading.Thread] = {}
         self.client = docker.DockerClient(base_url=base_url, timeout=30)
+        self.host_paths = HostPaths(self.client)  # bind sources seen from the engine, if we run in it
         self.gateway_url = gateway_url
         self.databases = WorkloadDatabases(databases)
 
@@ -144,7 +149,7 @@ class DockerRuntime(Runtime):
         if not spec.package_dir or not spec.sdk_dir:
             raise ValueError("a docker workload spec needs the package and SDK folders to bind")
         database = self.databases.start(workload_id, spec, WORKLOAD_GID)
-        volumes = read_only_binds(spec, str(database.socket_dir) if database else "")
+        volumes = read_only_binds(spec, str(database.socket_dir) if database else "", self.host_paths)
         ensure_network(self.client)
         port = container_port(spec)
         api = self._gateway_for_workloads() if spec.kind == "app" else ""

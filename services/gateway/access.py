@@ -82,6 +82,11 @@ def current_principal() -> Principal:
     return principal
 
 
+def bearer_principal(header: str) -> Principal:
+    """The caller an `Authorization: Bearer` header names; Unauthorized when it names nobody."""
+    return _authenticate(header)
+
+
 def _authenticate(header: str) -> Principal:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

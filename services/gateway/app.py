@@ -32,6 +32,7 @@ from services.gateway.views import (
     instance_runs,
     instances,
     logs,
+    metrics_targets,
     model_calls,
     models,
     nodes,
@@ -83,6 +84,7 @@ def create_app(backends: Backends) -> Flask:
         bookings,
         logs,
         app_proxy,
+        metrics_targets,
     )
     for area in areas:
         app.register_blueprint(area.blueprint)

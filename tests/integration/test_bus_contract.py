@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from canopy.bus import Bus, Consumer, Credentials, Record, open_bus
 from canopy.bus.typed import Subscriber
@@ -448,3 +449,25 @@ def test_a_pattern_subscription_reads_topics_created_after_it_joined(bus: Bus, n
 def test_a_bad_topic_pattern_is_refused(bus: Bus, names: Names) -> None:
     with pytest.raises(BadRequest, match="not a valid regular expression"):
         bus.consumer(names.group, ["^(unclosed"])
+
+
+@pytest.mark.kafka
+def test_kafka_consumer_reports_how_far_behind_it_is(
+    kafka_url: str, kafka_platform: Credentials, names: Names
+) -> None:
+    bus = open_bus(kafka_url, credentials=kafka_platform)
+    try:
+        for n in range(10):
+            bus.publish(names.topic, f"m{n}".encode(), key="one-partition")
+        bus.flush()
+        consumer = bus.consumer(names.group, [names.topic])
+        try:
+            first = drain(consumer, 1)[0]
+            labels = {"group": names.group, "topic": names.topic, "partition": str(first.partition)}
+            assert REGISTRY.get_sample_value("canopy_bus_consumer_lag", labels) == 9.0
+            drain(consumer, 9)
+            assert REGISTRY.get_sample_value("canopy_bus_consumer_lag", labels) == 0.0
+        finally:
+            consumer.close()
+    finally:
+        bus.close()

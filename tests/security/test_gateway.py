@@ -297,3 +297,56 @@ def test_a_non_numeric_command_timeout_is_refused_with_400(gateway: Gateway) -> 
         body = {"params": {"on": True}, "timeout": timeout}
         reply = gateway.call("POST", f"/api/v1/devices/{device}/commands", "admin", json=body)
         assert reply.status_code == 400 and "timeout" in reply.text, (timeout, reply.status_code)
+
+
+def test_scrape_targets_are_for_the_scrape_token_or_a_platform_admin_only(
+    canopy_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CANOPY_PROMETHEUS_TOKEN", "scrape-token-1")
+    monkeypatch.setenv("CANOPY_ADMIN_PASSWORD", ADMIN_PASSWORD)
+    backends = open_backends(load_config())
+    bootstrap_admin(backends)
+    with backends.store.session() as session:
+        accounts.create_user(session, "deva", accounts.Role("ai_developer"), PASSWORD)
+        tokens = {
+            name: accounts.issue_token(session, accounts.find_user(session, name), timedelta(hours=1)).secret
+            for name in ("admin", "deva")
+        }
+        session.add(
+            Replica(
+                workload_id="w1",
+                model_id="m1",
+                generation=1,
+                node_id="n1",
+                endpoint="http://127.0.0.1:41234",
+                state="ready",
+            )
+        )
+        session.add(
+            Replica(
+                workload_id="w2", model_id="m1", generation=1, node_id="n1", endpoint="", state="starting"
+            )
+        )
+    server = HttpServer(create_app(backends), "127.0.0.1", 0)
+    server.start()
+    try:
+        url = f"{server.url}/api/v1/metrics/targets"
+
+        def get(token: str | None) -> requests.Response:
+            headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+            return requests.get(url, headers=headers, timeout=10)
+
+        expected = [
+            {
+                "targets": ["127.0.0.1:41234"],
+                "labels": {"model_id": "m1", "node_id": "n1", "workload_id": "w1"},
+            }
+        ]
+        assert get("scrape-token-1").json() == expected
+        assert get(tokens["admin"]).json() == expected
+        assert get(tokens["deva"]).status_code == 403
+        assert get("scrape-token-2").status_code == 401
+        assert get(None).status_code == 401
+    finally:
+        server.stop()
+        backends.close()

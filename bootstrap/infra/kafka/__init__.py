@@ -229,7 +229,7 @@ class Kafka(Component):
     def prepare(self) -> None:
         """Check Java, fetch the jars when not cached, write the configs, format storage once."""
         self._check_java()
-        self._fetch_jars()
+        self.fetch_jars()
         formatted = (self.data / "meta.properties").exists()
         credentials = self.credentials()
         if credentials is None and formatted:
@@ -317,7 +317,8 @@ class Kafka(Component):
                 f"Kafka needs Java {MIN_JAVA}+, but {java} is Java {major}; install openjdk-17-jre-headless"
             )
 
-    def _fetch_jars(self) -> None:
+    def fetch_jars(self) -> None:
+        """Fetch the jars the pom names with Maven into libs/, unless those of this pom are there."""
         pom = pom_text()
         digest = hashlib.sha256(pom.encode()).hexdigest()
         stamp = self.libs / STAMP

@@ -1,0 +1,1 @@
+"""Build every image of the platform locally, without a registry: `make images`."""
