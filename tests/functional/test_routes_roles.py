@@ -64,6 +64,8 @@ BOOKING_ROUTES = {"bookings.show", "bookings.cancel", "bookings.delete"}
 BOOKING_VIEWERS = {"end_user", "platform_admin"}
 # Public to users, but the view demands the device's own credential, which no user token is.
 DEVICE_CREDENTIAL_ROUTES = {"telemetry.post_telemetry"}
+# Public to Prometheus's scrape token (CANOPY_PROMETHEUS_TOKEN, unset here); of users, only platform_admin.
+SCRAPE_ROUTES = {"metrics_targets.metrics_targets"}
 # Callers: a name, the role of the user, and the user name (None: no token; WORKLOAD: the instance's).
 WORKLOAD = "@workload"
 CALLERS = [
@@ -181,6 +183,8 @@ def expected(caller: str, role: Role | None, roles: frozenset[str], endpoint: st
     """'401', '403' or 'through' (any other status) for a caller on a route."""
     if endpoint in DEVICE_CREDENTIAL_ROUTES:
         return "401"
+    if endpoint in SCRAPE_ROUTES:
+        return "through" if role == Role.PLATFORM_ADMIN else "401" if role is None else "403"
     if PUBLIC in roles:
         return "through"
     if role is None:
