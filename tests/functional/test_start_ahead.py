@@ -11,6 +11,7 @@ from canopy.apps.records import AppInstance
 from canopy.bus.typed import publish
 from canopy.contracts import topics
 from canopy.contracts.deploy import DeploymentEvent, PlacementDecision, PlacementRequest
+from canopy.deployments.tables import Node
 from canopy.roles import Role
 from canopy.runtime.backends import Backends
 from tests.app_run_helpers import page_app, settled, store_instance
@@ -26,6 +27,12 @@ def test_a_prepared_instance_is_placed_and_built_ahead_and_its_start_only_starts
     instance_id = store_instance(backends, *page_app(), "user-app-developer", "user-end-user")
     with running_platform(backends, canopy_home, "process") as gateway:
         api = f"http://127.0.0.1:{gateway.port}"
+
+        def node_reported() -> bool:  # a preparation finding no live node is not retried: its start is
+            with backends.store.session() as session:
+                return session.get(Node, "node-a") is not None
+
+        wait_for(node_reported, 60, "the first report of node-a")
         with backends.store.session() as session:
             instance = session.get(AppInstance, instance_id)
             assert instance is not None
@@ -35,7 +42,9 @@ def test_a_prepared_instance_is_placed_and_built_ahead_and_its_start_only_starts
 
         def placed() -> bool:
             found = drain(backends.bus, topics.PLACEMENT)
-            return any(isinstance(m, PlacementDecision) and m.model_id == instance_id for m in found)
+            return any(
+                isinstance(m, PlacementDecision) and m.model_id == instance_id and m.nodes for m in found
+            )
 
         wait_for(placed, 60, f"the placement of {instance_id} ahead of its start")
         reply = requests.post(
