@@ -416,6 +416,15 @@ SETTINGS: tuple[Setting, ...] = (
         "",
     ),
     Setting(
+        "CANOPY_HEAL_SPARES",
+        "on: a node on the process runtime keeps one warm spare of each model it serves (started after "
+        "the replica is ready, confined like it, using its memory), so a crashed or hung replica is "
+        "replaced by a handover instead of a cold start; off: no spares.",
+        "on",
+        parse=lambda raw: raw == "on",
+        choices=("on", "off"),
+    ),
+    Setting(
         "CANOPY_OPS_PORT",
         "Port for /health and /metrics of a standalone service; 0 picks a free one.",
         "0",

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from platform_sdk._client import ApiClient
 
@@ -35,6 +36,23 @@ IRIS_PACKAGE = REPO / "examples" / "models" / "sklearn-iris" / "package"
 LEGACY_2022_PACKAGE = REPO / "examples" / "models" / "legacy-weather-2022" / "package"
 IRIS_INPUT = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 SHARED_CACHE = Path(os.environ.get("CANOPY_TEST_CACHE", Path.home() / ".cache" / "canopy-tests"))
+
+
+def listeners(root: int) -> dict[int, psutil.Process]:
+    """The processes under `root` (a pid) listening on TCP, by port: model servers and their spares."""
+    found: dict[int, psutil.Process] = {}
+    for child in psutil.Process(root).children(recursive=True):
+        try:
+            ports = [c.laddr.port for c in child.net_connections("tcp") if c.laddr and c.status == "LISTEN"]
+        except psutil.Error:
+            continue
+        found.update(dict.fromkeys(ports, child))
+    return found
+
+
+def port_of(endpoint: str) -> int:
+    """The port of an http://host:port endpoint."""
+    return int(endpoint.rsplit(":", 1)[1])
 
 
 @contextmanager

@@ -140,6 +140,9 @@ class PlacementRequest(Message):
     resources: Resources = Resources()
     exclude_nodes: list[str] = Field(default_factory=list)
     occupied: dict[str, int] = Field(default_factory=dict, description="replicas already on each node")
+    prefer_nodes: list[str] = Field(
+        default_factory=list, description="nodes of the replicas being replaced, where their warm spares wait"
+    )
 
 
 @contract("placement-decision", topic=topics.PLACEMENT)
@@ -169,6 +172,10 @@ class NodeCommand(SignedMessage):
     issued_at: datetime
     expires_at: datetime
     spec: WorkloadSpec | None = None
+    replacing: bool = Field(
+        default=False,
+        description="stop: the replica is being replaced; its node keeps the model's warm spare a while",
+    )
 
 
 @contract("workloads-event", topic=topics.WORKLOAD_EVENTS)

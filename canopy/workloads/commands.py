@@ -109,6 +109,7 @@ def node_command(
     generation: int,
     now: datetime,
     spec: WorkloadSpec | None = None,
+    replacing: bool = False,
 ) -> NodeCommand:
     """A signed, expiring, generation-numbered command for one node."""
     command = NodeCommand(
@@ -121,6 +122,7 @@ def node_command(
         issued_at=now,
         expires_at=now + COMMAND_TTL,
         spec=spec,
+        replacing=replacing,
     )
     return sign(command, key)
 

@@ -33,6 +33,7 @@ class LogPump:
         self.path = path
         self.max_bytes = max_bytes
         self.lines = lines
+        self._moving = threading.Lock()
         self.thread = threading.Thread(target=self._run, name=f"log-{path.stem}", daemon=True)
         self.thread.start()
 
@@ -43,8 +44,9 @@ class LogPump:
             while chunk := self.pipe.read1(CHUNK):  # type: ignore[attr-defined]
                 if handle.tell() + len(chunk) > self.max_bytes:
                     handle.close()
-                    self.path.replace(self.rotated)
-                    handle = self.path.open("ab")
+                    with self._moving:
+                        self.path.replace(self.rotated)
+                        handle = self.path.open("ab")
                 handle.write(chunk[-self.max_bytes :])
                 handle.flush()
                 if self.lines is not None:
@@ -54,6 +56,14 @@ class LogPump:
             self.pipe.close()
             if self.lines is not None:
                 self.lines.close()
+
+    def move_to(self, path: Path) -> None:
+        """Go on writing under another name (the file kept so far moves there too)."""
+        with self._moving:
+            for part in (self.rotated, self.path):
+                if part.exists():
+                    part.replace(rotated(path) if part == self.rotated else path)
+            self.path = path
 
     @property
     def rotated(self) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
@@ -39,9 +40,11 @@ from canopy.workloads.sandbox import (
     rlimits,
     workload_env,
 )
+from canopy.workloads.spares import Spares
 from canopy.workloads.wheels import file_lock
 
 log = logging.getLogger(__name__)
+SPARE_CPU = 0.5
 DEFAULT_PYTHON = "3.11"  # what a spec from before the sandbox (no python field) was built for
 
 
@@ -61,12 +64,36 @@ def bwrap_path() -> str:
     return found
 
 
+def spare_key(spec: WorkloadSpec) -> str:
+    """What identifies the replicas a spare can stand in for: a digest of their whole spec."""
+    return hashlib.sha256(spec.model_dump_json().encode()).hexdigest()
+
+
 def _cores_for(workload_id: str, cpu: float) -> tuple[int, ...]:
     """ceil(cpu) of the cores this process may use, starting at an offset chosen by the workload id."""
     available = sorted(os.sched_getaffinity(0))
     count = min(len(available), max(1, math.ceil(cpu)))
     offset = zlib.crc32(workload_id.encode()) % len(available)
     return tuple(available[(offset + i) % len(available)] for i in range(count))
+
+
+def _start_cpu(spec: WorkloadSpec) -> float:
+    """The CPU a workload may use while it starts: all of the cores it is pinned to."""
+    return float(len(_cores_for("", spec.resources.cpu)))
+
+
+def _spare_cpu(spec: WorkloadSpec) -> float:
+    """The CPU a spare may use while it waits (its start is in no hurry): at most half a core."""
+    return min(spec.resources.cpu, SPARE_CPU)
+
+
+def _limit_cpu(proc: _Process, cpu: float, name: str) -> None:
+    """Set a sandbox's CPU limit, when it has a cgroup; a failure only leaves the old limit."""
+    if proc.cgroup is not None:
+        try:
+            proc.cgroup.limit_cpu(cpu)
+        except OSError as exc:
+            log.warning("could not set the CPU limit of %s to %s (%s)", name, cpu, exc)
 
 
 @dataclass
@@ -78,7 +105,7 @@ class _Process:
     endpoint: str
     uid: int | None
     cgroup: cgroups.Cgroup | None
-    cpu: float  # the CPU limit once ready; while it starts the workload may use all of its cores
+    spec: WorkloadSpec  # resources.cpu is the limit once ready; while it starts it may use all its cores
 
 
 class ProcessRuntime(Runtime):
@@ -93,8 +120,10 @@ class ProcessRuntime(Runtime):
         gateway_url: str = "",
         databases: NodeDatabases | None = None,
         output: WorkloadOutput | None = None,
+        spare_models: bool = True,
     ) -> None:
         self.work_dir = work_dir
+        self.spare_models = spare_models
         self.output = output  # each workload's lines also go to the logger, when given
         self.rootfs_cache = rootfs_cache
         self.gateway_url = gateway_url  # apps share the host network: they reach the gateway as we do
@@ -105,6 +134,8 @@ class ProcessRuntime(Runtime):
         # --die-with-parent ties the sandbox to the thread that forks bwrap: one thread forks them all
         # and lives as long as the runtime (command threads come and go).
         self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-spawner")
+        self._spare_starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spare-starter")
+        self.spares: Spares[_Process] = Spares(lambda proc: proc.popen.poll() is None, self._terminate)
         if not self.privileged:
             log.warning(
                 "the platform does not run as root: process workloads run sandboxed by bubblewrap but as the "
@@ -123,10 +154,24 @@ class ProcessRuntime(Runtime):
             raise
 
     def _start(self, workload_id: str, spec: WorkloadSpec) -> str:
-        """Start the sandbox (and the instance's database first, when it asked for one)."""
-        database = self.databases.start(workload_id, spec)
+        """Hand over the model's warm spare, or start the sandbox on all of its cores."""
+        spare = self.spares.take(spare_key(spec)) if self.keeps_spares(spec) else None
+        if spare is not None:
+            spare.pump.move_to(self._log_path(workload_id))
+            _limit_cpu(spare, _start_cpu(spec), workload_id)  # one still starting finishes on all its cores
+            log.info("workload %s took over the warm spare on %s", workload_id, spare.endpoint)
+        self._procs[workload_id] = proc = spare or self._launch(workload_id, spec, starting=True)
+        return proc.endpoint
+
+    def _launch(self, name: str, spec: WorkloadSpec, starting: bool) -> _Process:
+        """Start a sandbox (and the instance's database first, when it asked for one).
+
+        A `starting` workload may use all the cores it is pinned to until it is settled; a spare gets
+        at most SPARE_CPU until it is handed over.
+        """
+        database = self.databases.start(name, spec)
         port = listen_port(spec, free_port())
-        cores = _cores_for(workload_id, spec.resources.cpu)
+        cores = _cores_for(name, spec.resources.cpu)  # as many as _start_cpu counts
         sources = {
             "rootfs": str(ensure_rootfs(self.rootfs_cache, spec.python or DEFAULT_PYTHON)),
             "venv": spec.env_dir,
@@ -151,14 +196,14 @@ class ProcessRuntime(Runtime):
             command=launch_command(spec, f"{VENV}/bin/python", MODEL, "127.0.0.1", port),
             cwd=MODEL,
         )
-        log_path = self.work_dir / "logs" / f"{workload_id}.log"
+        log_path = self._log_path(name)
         make_private_dir(log_path.parent)
         argv = [bwrap_path(), *bwrap_argv(sandbox)[1:]]
         with file_lock(self.rootfs_cache / ".uids.lock"):
-            uid = pick_uid(workload_id, self._uids_in_use()) if self.privileged else None
+            uid = pick_uid(name, self._uids_in_use()) if self.privileged else None
             if uid is not None:
                 self.databases.admit(spec, uid)  # the sandbox runs with gid = uid
-            cgroup = self._cgroup(workload_id, spec, float(len(cores)))
+            cgroup = self._cgroup(name, spec, _start_cpu(spec) if starting else _spare_cpu(spec))
             confinement = Confinement(
                 uid=uid,
                 stage_dir=stage,
@@ -184,11 +229,16 @@ class ProcessRuntime(Runtime):
         endpoint = f"http://127.0.0.1:{port}" if has_endpoint(spec) else ""
         lines = self.output.lines_of(spec.kind, spec.model_id) if self.output else None
         pump = LogPump(popen.stdout, log_path, lines=lines)
-        self._procs[workload_id] = _Process(popen, pump, endpoint, uid, cgroup, spec.resources.cpu)
-        log.info(
-            "workload %s started in bubblewrap as uid %s on %s", workload_id, uid or os.geteuid(), endpoint
-        )
-        return endpoint
+        log.info("workload %s started in bubblewrap as uid %s on %s", name, uid or os.geteuid(), endpoint)
+        return _Process(popen, pump, endpoint, uid, cgroup, spec)
+
+    def _log_path(self, name: str) -> Path:
+        """Where a workload's (or spare's) output is kept."""
+        return self.work_dir / "logs" / f"{name}.log"
+
+    def keeps_spares(self, spec: WorkloadSpec) -> bool:
+        """Whether this runtime keeps a warm spare for the workload: models only, when enabled."""
+        return self.spare_models and spec.kind == "model"
 
     def _cgroup(self, workload_id: str, spec: WorkloadSpec, cpu: float) -> cgroups.Cgroup | None:
         """The workload's cgroup with its memory, `cpu` and pids limits; None (rlimits only) if impossible."""
@@ -203,7 +253,8 @@ class ProcessRuntime(Runtime):
 
     def _uids_in_use(self) -> set[int]:
         """Uids owned by running processes on this machine and those this runtime handed out."""
-        taken = {proc.uid for proc in self._procs.values() if proc.uid is not None}
+        started = [*self._procs.values(), *self.spares.started()]
+        taken = {proc.uid for proc in started if proc.uid is not None}
         for process in psutil.process_iter(["uids"]):
             uids = process.info.get("uids")
             if uids is not None:
@@ -211,20 +262,53 @@ class ProcessRuntime(Runtime):
         return taken
 
     def settle(self, workload_id: str) -> None:
-        """Hold a workload that started on all of its cores to its CPU limit."""
+        """Hold a workload that started on all of its cores to its CPU limit; then provide its spare."""
         proc = self._procs.get(workload_id)
-        if proc is not None and proc.cgroup is not None:
-            try:
-                proc.cgroup.limit_cpu(proc.cpu)
-            except OSError as exc:
-                log.warning("could not lower the CPU limit of %s to %s (%s)", workload_id, proc.cpu, exc)
+        if proc is None:
+            return
+        _limit_cpu(proc, proc.spec.resources.cpu, workload_id)
+        if self.keeps_spares(proc.spec) and proc.popen.poll() is None:
+            self._spare_starter.submit(self._provide_spare, proc.spec)
+
+    def _provide_spare(self, spec: WorkloadSpec) -> None:
+        """Start the model's spare unless one is kept or no replica of it is left."""
+        key = spare_key(spec)
+        if self.spares.has(key) or not self._serves(key):
+            return
+        try:
+            self.spares.keep(key, self._launch(f"spare-{key[:16]}", spec, starting=False))
+        except Exception:
+            log.exception("could not start a warm spare of %s", spec.model_id)
+            return
+        if not self._serves(key):  # its last replica stopped meanwhile
+            self.spares.drop(key)
+
+    def _serves(self, key: str) -> bool:
+        """Whether a replica with this spare key is started."""
+        return any(spare_key(proc.spec) == key for proc in list(self._procs.values()))
 
     def stop(self, workload_id: str) -> None:
-        """Terminate the sandbox, kill it after 5 s and anything left in its cgroup; idempotent."""
+        """Terminate the sandbox, kill it after 5 s and anything left in its cgroup; idempotent.
+
+        The model's spare is ended too when no replica of it is left.
+        """
+        key = self._retire(workload_id)
+        if key and not self._serves(key):
+            self.spares.drop(key)
+
+    def hand_over(self, workload_id: str) -> None:
+        """Stop a replica that is being replaced, keeping the model's spare a while for the replacement."""
+        key = self._retire(workload_id)
+        if key and not self._serves(key):
+            self.spares.expire(key)
+
+    def _retire(self, workload_id: str) -> str:
+        """Stop a workload and its database; the spare key of a model that keeps spares, else ""."""
         proc = self._procs.pop(workload_id, None)
         if proc is not None:
             self._terminate(proc)
         self.databases.stop(workload_id)
+        return spare_key(proc.spec) if proc is not None and self.keeps_spares(proc.spec) else ""
 
     @staticmethod
     def _terminate(proc: _Process) -> None:
@@ -264,7 +348,7 @@ class ProcessRuntime(Runtime):
         proc = self._procs.get(workload_id)
         if proc is not None and proc.popen.poll() is not None:
             proc.pump.join(timeout=2)
-        return tail(read_log(self.work_dir / "logs" / f"{workload_id}.log"), lines)
+        return tail(read_log(self._log_path(workload_id)), lines)
 
     def workloads(self) -> list[str]:
         """Every workload this runtime started and has not stopped."""
@@ -275,7 +359,9 @@ class ProcessRuntime(Runtime):
         self.databases.remove(instance_id)
 
     def close(self) -> None:
-        """Stop every workload and database."""
+        """Stop every spare, workload and database."""
+        self._spare_starter.shutdown(wait=True, cancel_futures=True)
+        self.spares.close()
         for workload_id in list(self._procs):
             self.stop(workload_id)
         self.databases.close()

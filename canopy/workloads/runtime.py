@@ -97,6 +97,10 @@ class Runtime(ABC):
     def workloads(self) -> list[str]:
         """The ids of the workloads this runtime holds."""
 
+    def hand_over(self, workload_id: str) -> None:
+        """Stop a replica that is being replaced (a runtime with warm spares keeps the model's a while)."""
+        self.stop(workload_id)
+
     keeps_workloads = False
     watch_seconds = 0.25  # how often the agent asks whether its ready workloads still run
 

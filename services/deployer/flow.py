@@ -164,7 +164,8 @@ class Deployer:
             occupied: dict[str, int] = {}
             for _, node_id, _ in keep:
                 occupied[node_id] = occupied.get(node_id, 0) + 1
-            decision = self.place(request, missing, occupied)
+            prefer = [node for _, node in replaced if node not in request.avoid_nodes]
+            decision = self.place(request, missing, occupied, prefer)
             runtimes = sorted(set(decision.runtimes.values()))
             specs = {rt: with_app(self.build(request, package, rt), app) for rt in runtimes}
             self.start_replicas(request, decision, specs)
@@ -226,12 +227,14 @@ class Deployer:
                 raise DeployFailed(f"model {model_id} no longer exists; upload it again")
             return record.blob_key, record.sha256
 
-    def place(self, request: DeployRequest, replicas: int, occupied: dict[str, int]) -> PlacementDecision:
+    def place(
+        self, request: DeployRequest, replicas: int, occupied: dict[str, int], prefer: list[str]
+    ) -> PlacementDecision:
         """Ask for nodes; while none fits, ask again for up to NODE_WAIT s (agents may still be joining)."""
         deadline, told = time.monotonic() + NODE_WAIT, False
         while True:
             try:
-                return self.ask_placement(request, replicas, occupied)
+                return self.ask_placement(request, replicas, occupied, prefer)
             except NoFitYet as exc:
                 if time.monotonic() + NODE_RETRY > deadline:
                     raise DeployFailed(f"no node fits: {exc}") from None
@@ -241,7 +244,7 @@ class Deployer:
                 time.sleep(NODE_RETRY)
 
     def ask_placement(
-        self, request: DeployRequest, replicas: int, occupied: dict[str, int]
+        self, request: DeployRequest, replicas: int, occupied: dict[str, int], prefer: list[str] | None = None
     ) -> PlacementDecision:
         """Ask the node manager for nodes once and wait for its decision."""
         placement = PlacementRequest(
@@ -252,6 +255,7 @@ class Deployer:
             resources=request.resources,
             exclude_nodes=request.avoid_nodes,
             occupied=occupied,
+            prefer_nodes=prefer or [],
         )
         answer = self._ask(placement.request_id, placement, PLACEMENT_TIMEOUT)
         if not isinstance(answer, PlacementDecision):
@@ -380,15 +384,21 @@ class Deployer:
         with self.backends.store.session() as session:
             remove_replicas(session, [wid for wid, _ in replicas])
         for workload_id, node_id in replicas:
-            self.command(request, node_id, "stop", workload_id, None)
+            self.command(request, node_id, "stop", workload_id, None, replacing=True)
 
     def command(
-        self, request: DeployRequest, node_id: str, action: str, workload_id: str, spec: WorkloadSpec | None
+        self,
+        request: DeployRequest,
+        node_id: str,
+        action: str,
+        workload_id: str,
+        spec: WorkloadSpec | None,
+        replacing: bool = False,
     ) -> None:
         """Send a signed, expiring, generation-numbered command to one node."""
         now = datetime.now(UTC)
         command = node_command(
-            self.key, node_id, action, request.model_id, workload_id, request.generation, now, spec
+            self.key, node_id, action, request.model_id, workload_id, request.generation, now, spec, replacing
         )
         publish(self.backends.bus, command, key=node_id)
         self.backends.bus.flush()

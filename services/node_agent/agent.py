@@ -129,7 +129,10 @@ class NodeAgent:
         with self._lock:
             if (stopping := self.workloads.get(command.workload_id)) is not None:
                 stopping.state = "stopped"
-        self.runtime.stop(command.workload_id)
+        if command.replacing:
+            self.runtime.hand_over(command.workload_id)
+        else:
+            self.runtime.stop(command.workload_id)
         with self._lock:
             self.workloads.pop(command.workload_id, None)
         self._event(command.workload_id, command.model_id, command.generation, "stopped", "stopped", [])

@@ -70,6 +70,7 @@ class NodeManager:
                 datetime.now(UTC),
                 exclude=request.exclude_nodes,
                 occupied=request.occupied,
+                prefer=request.prefer_nodes,
             )
             runtimes = {view.node_id: view.runtime for view in views if view.node_id in chosen}
             decision = PlacementDecision(

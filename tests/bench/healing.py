@@ -5,8 +5,10 @@ Usage: python tests/bench/healing.py [--runs 5] [--jitter 20]
 The control plane (gateway, node manager, deployer, heartbeat service) runs in this process on the
 embedded bus and store with the default CANOPY_HEAL_* timeouts; agents are subprocesses with the
 process runtime, and the iris example model is served. Each figure is printed next to the timeouts it
-depends on and a same-run baseline, a warm deploy of the same model (upload to serving):
-- crash: SIGKILL of the model server to a new replica answering /predict (p50, p95; target p95 <= 3 s);
+depends on and same-run baselines: a warm deploy of the same model (upload to serving), and crashes on
+a platform without warm spares (CANOPY_HEAL_SPARES=off, the model started cold):
+- crash: SIGKILL of the model server, once its warm spare listens, to a new replica answering /predict
+  (p50, p95; target p95 <= 3 s);
 - hang: SIGSTOP of the model server to its endpoint being taken out of the registry, i.e. detected and
   acted on (target <= 4 s), and to a new replica answering;
 - node lost: kill -9 of the agent holding the replica to a replica answering on the other node
@@ -37,7 +39,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from canopy.config import load_config
-from tests.e2e.faults import FaultPlatform, fault_platform, kill, predicts
+from tests.e2e.faults import FaultPlatform, fault_platform, kill, predicts, spare_port
 
 TARGETS = {"crash_p95_s": 3.0, "hang_detected_s": 4.0, "node_lost_s": 15.0, "false_restarts": 0}
 TIMEOUT_KEYS = (
@@ -47,6 +49,7 @@ TIMEOUT_KEYS = (
     "heal_node_timeout",
     "heal_backoff",
     "heal_restarts",
+    "heal_spares",
 )
 
 
@@ -104,12 +107,16 @@ def summary(values: list[float]) -> dict[str, float]:
     return {"p50": round(statistics.median(values), 2), "p95": round(p95, 2), "max": round(max(values), 2)}
 
 
-def inject(platform: FaultPlatform, fault: signal.Signals) -> dict[str, Any]:
-    """Deploy a fresh model (its first fault: no backoff yet), signal its server; the timings of each step."""
+def inject(platform: FaultPlatform, fault: signal.Signals, spares: bool) -> dict[str, Any]:
+    """Deploy a fresh model (its first fault: no backoff yet), signal its server; the timings of each step.
+
+    With `spares` the fault comes once the node's warm spare of the model listens (a steady state).
+    """
     started = time.monotonic()
     model_id, view = platform.deploy_iris()
     deployed = time.monotonic() - started
     [old] = view["endpoints"]
+    spare_wait = until(lambda: spare_port(platform, model_id, old)) if spares else 0.0
     started, fault_at = time.monotonic(), time.time()
     kill(platform.agents["a"], old, fault)
     detected = until(lambda: old not in platform.view(model_id)["endpoints"])
@@ -118,15 +125,22 @@ def inject(platform: FaultPlatform, fault: signal.Signals) -> dict[str, Any]:
     breakdown = stages(platform, model_id, fault_at, serving)
     undeploy = platform.call("POST", f"/api/v1/models/{model_id}/undeploy")
     platform.settle(model_id, undeploy["generation"])  # frees the node's workload slot
-    return {"deploy": deployed, "detected": detected, "serving": serving, "stages": breakdown}
+    return {
+        "deploy": deployed,
+        "spare": spare_wait,
+        "detected": detected,
+        "serving": serving,
+        "stages": breakdown,
+    }
 
 
 def replica_faults(platform: FaultPlatform, runs: int) -> dict[str, Any]:
-    """Crash and hang figures on one agent with the warm deploy baseline."""
-    crashes = [inject(platform, signal.SIGKILL) for _ in range(runs)]
-    hangs = [inject(platform, signal.SIGSTOP) for _ in range(runs)]
+    """Crash and hang figures on one agent (warm spares on) with the warm deploy baseline."""
+    crashes = [inject(platform, signal.SIGKILL, spares=True) for _ in range(runs)]
+    hangs = [inject(platform, signal.SIGSTOP, spares=True) for _ in range(runs)]
     return {
         "baseline_warm_deploy_s": summary([run["deploy"] for run in crashes + hangs]),
+        "spare_listening_after_ready_s": summary([run["spare"] for run in crashes + hangs]),
         "crash_to_serving_s": summary([run["serving"] for run in crashes]),
         "crash_stages_median_s": medians([run["stages"] for run in crashes]),
         "hang_to_detected_s": summary([run["detected"] for run in hangs]),
@@ -188,11 +202,16 @@ def main() -> None:
             platform.start_agent("b")
             time.sleep(3)  # both agents report
             lost = node_lost(platform)
+        with fault_platform(Path(home) / "cold", settings={**alert, "CANOPY_HEAL_SPARES": "off"}) as platform:
+            platform.start_agent("a")
+            cold = [inject(platform, signal.SIGKILL, spares=False) for _ in range(args.runs)]
     print(
         json.dumps(
             {
                 "timeouts": timeouts,
                 **replicas,
+                "baseline_crash_to_serving_without_spares_s": summary([run["serving"] for run in cold]),
+                "baseline_crash_stages_without_spares_median_s": medians([run["stages"] for run in cold]),
                 "node_lost_to_serving_s": lost["serving"],
                 "node_lost_stages_s": lost,
                 "false_restarts_under_jitter": false_restarts,

@@ -43,7 +43,16 @@ from services.gateway.server import HttpServer
 from services.heartbeat.service import heartbeat_components
 from services.node_manager.service import node_manager_components
 from simulators import TYPES_DIR
-from tests.deploy_helpers import IRIS_INPUT, IRIS_PACKAGE, REPO, settled, share_build_caches, zip_package
+from tests.deploy_helpers import (
+    IRIS_INPUT,
+    IRIS_PACKAGE,
+    REPO,
+    listeners,
+    port_of,
+    settled,
+    share_build_caches,
+    zip_package,
+)
 
 # Short timeouts keep the tests quick; the bench measures the defaults.
 HEAL_ENV = {
@@ -164,17 +173,20 @@ def predicts(endpoint: str) -> bool:
 
 def server_process(agent: subprocess.Popen[bytes], endpoint: str) -> psutil.Process:
     """The process of the agent's tree listening on the endpoint's port (the model server)."""
-    port = int(endpoint.rsplit(":", 1)[1])
-    for child in psutil.Process(agent.pid).children(recursive=True):
-        try:
-            if any(
-                c.laddr and c.laddr.port == port and c.status == "LISTEN"
-                for c in child.net_connections("tcp")
-            ):
-                return child
-        except psutil.Error:
-            continue
-    raise AssertionError(f"no process of agent {agent.pid} listens on {endpoint}")
+    found = listeners(agent.pid).get(port_of(endpoint))
+    if found is None:
+        raise AssertionError(f"no process of agent {agent.pid} listens on {endpoint}")
+    return found
+
+
+def spare_port(platform: FaultPlatform, model_id: str, endpoint: str, agent: str = "a") -> int | None:
+    """The port of the model's warm spare beside its replica at `endpoint` on an agent, once it listens."""
+    try:
+        servers = {port: p.cmdline() for port, p in listeners(platform.agents[agent].pid).items()}
+    except psutil.Error:
+        return None  # a process ended while it was looked at
+    spares = [port for port, argv in servers.items() if model_id in argv and port != port_of(endpoint)]
+    return spares[0] if len(spares) == 1 else None
 
 
 def kill(agent: subprocess.Popen[bytes], endpoint: str, sig: signal.Signals) -> None:

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.deploy_helpers import failing_hook_package, wait_for
-from tests.e2e.faults import FaultPlatform, fault_platform, kill, predicts
+from tests.deploy_helpers import failing_hook_package, port_of, wait_for
+from tests.e2e.faults import FaultPlatform, fault_platform, kill, predicts, spare_port
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +45,7 @@ def test_a_killed_or_frozen_replica_is_replaced_and_serves_again(
     old = view["endpoints"][0]
     answered = [predicts(old) for _ in range(5)]
     assert all(answered)
+    spare = wait_for(lambda: spare_port(platform, model_id, old), 60, f"the spare of {model_id} to listen")
     kill(platform.agents["a"], old, fault)
     healed = wait_for(
         lambda: _replaced(platform, model_id, old), 60, f"{model_id} to serve again after {fault.name}"
@@ -52,6 +53,7 @@ def test_a_killed_or_frozen_replica_is_replaced_and_serves_again(
     assert healed["generation"] == view["generation"]  # healed in place: no new desired state was invented
     assert [r["state"] for r in healed["replicas"]] == ["ready"]
     assert not predicts(old)  # the frozen or dead replica is stopped, not left serving beside the new one
+    assert port_of(healed["endpoints"][0]) == spare  # the spare was handed over, not a cold start
     messages = [e["message"] for e in healed["events"]]
     assert any(m.startswith("replacing ") for m in messages), messages
 

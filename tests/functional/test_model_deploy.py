@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +25,8 @@ from tests.deploy_helpers import (
     IRIS_INPUT,
     IRIS_PACKAGE,
     failing_hook_package,
+    listeners,
+    port_of,
     running_platform,
     wait_for,
     zip_package,
@@ -90,12 +93,21 @@ def test_upload_deploy_predict_undeploy(
     assert answer["species"] == "setosa"
 
     endpoint = view["endpoints"][0]
+    spare = wait_for(lambda: _other_listener(endpoint), 60, "the model's warm spare to listen")
+    assert requests.get(f"http://127.0.0.1:{spare}/health", timeout=10).status_code == 200
     reply = client.post(f"/api/v1/models/{model_id}/undeploy", headers=bearer(token))
     assert reply.status_code == 202
     view = _final(client, token, model_id, reply.get_json()["generation"], timeout=60)
     assert view["status"] == "stopped" and view["replicas"] == [] and view["endpoints"] == []
-    with pytest.raises(requests.ConnectionError):
-        requests.get(f"{endpoint}/health", timeout=2)
+    for gone in (endpoint, f"http://127.0.0.1:{spare}"):  # an undeploy stops the spare with the replica
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"{gone}/health", timeout=2)
+
+
+def _other_listener(endpoint: str) -> int | None:
+    """A port other than the endpoint's that a sandbox under this process listens on (the spare)."""
+    others = set(listeners(os.getpid())) - {port_of(endpoint)}
+    return min(others) if others else None
 
 
 def test_a_replica_given_two_cpus_serves_from_two_worker_processes_in_its_sandbox(

@@ -103,3 +103,12 @@ def test_replicas_already_running_count_towards_the_spread() -> None:
     nodes = [node("a", cpu=5), node("b", cpu=50)]
     assert place(nodes, 1, Demand(), NOW, occupied={"a": 1}) == ["b"]
     assert place(nodes, 1, Demand(), NOW, occupied={"a": 1, "b": 1}) == ["a"]
+
+
+def test_a_replacement_prefers_the_node_of_the_replica_it_replaces() -> None:
+    nodes = [node("a", cpu=60), node("b", cpu=5)]
+    assert place(nodes, 1, Demand(), NOW, prefer=["a"]) == ["a"]  # its warm spare waits there
+    assert place(nodes, 2, Demand(), NOW, prefer=["a"]) == ["a", "b"]  # the spread still comes first
+    assert place(nodes, 1, Demand(), NOW, prefer=["a"], occupied={"a": 1}) == ["b"]
+    full = [node("a", cpu=60, workloads=8), node("b", cpu=5)]
+    assert place(full, 1, Demand(), NOW, prefer=["a"]) == ["b"]  # a preferred node must still fit
