@@ -12,6 +12,7 @@ from pathlib import Path
 ROOT = Path("/sys/fs/cgroup")
 GROUP = "canopy"
 CPU_PERIOD_US = 100_000
+CPU_WEIGHTS = {"v2": ("cpu.weight", "100", "1"), "v1": ("cpu/cpu.shares", "1024", "2")}  # normal, lowest
 
 
 def detect(root: Path = ROOT) -> str:
@@ -84,6 +85,11 @@ class Cgroup:
         """Change the workload's CPU limit to `cpu` cores."""
         for key, value in cpu_files(self.version, cpu).items():
             _target(self.version, self.name, key).write_text(value)
+
+    def yield_cpu(self, lowest: bool) -> None:
+        """Give the workload the lowest CPU weight (among the workloads), or the normal one."""
+        key, normal, least = CPU_WEIGHTS[self.version]
+        _target(self.version, self.name, key).write_text(least if lowest else normal)
 
     def join(self, pid: int) -> None:
         """Move a process into the cgroup (its children follow)."""

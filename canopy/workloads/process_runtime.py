@@ -44,7 +44,6 @@ from canopy.workloads.spares import Spares
 from canopy.workloads.wheels import file_lock
 
 log = logging.getLogger(__name__)
-SPARE_CPU = 0.5
 DEFAULT_PYTHON = "3.11"  # what a spec from before the sandbox (no python field) was built for
 
 
@@ -77,23 +76,13 @@ def _cores_for(workload_id: str, cpu: float) -> tuple[int, ...]:
     return tuple(available[(offset + i) % len(available)] for i in range(count))
 
 
-def _start_cpu(spec: WorkloadSpec) -> float:
-    """The CPU a workload may use while it starts: all of the cores it is pinned to."""
-    return float(len(_cores_for("", spec.resources.cpu)))
-
-
-def _spare_cpu(spec: WorkloadSpec) -> float:
-    """The CPU a spare may use while it waits (its start is in no hurry): at most half a core."""
-    return min(spec.resources.cpu, SPARE_CPU)
-
-
-def _limit_cpu(proc: _Process, cpu: float, name: str) -> None:
-    """Set a sandbox's CPU limit, when it has a cgroup; a failure only leaves the old limit."""
-    if proc.cgroup is not None:
+def _yield_cpu(cgroup: cgroups.Cgroup | None, lowest: bool) -> None:
+    """Set a sandbox's CPU weight, when it has a cgroup; a failure only leaves the old weight."""
+    if cgroup is not None:
         try:
-            proc.cgroup.limit_cpu(cpu)
+            cgroup.yield_cpu(lowest)
         except OSError as exc:
-            log.warning("could not set the CPU limit of %s to %s (%s)", name, cpu, exc)
+            log.warning("could not set the CPU weight of %s (%s)", cgroup.name, exc)
 
 
 @dataclass
@@ -158,7 +147,7 @@ class ProcessRuntime(Runtime):
         spare = self.spares.take(spare_key(spec)) if self.keeps_spares(spec) else None
         if spare is not None:
             spare.pump.move_to(self._log_path(workload_id))
-            _limit_cpu(spare, _start_cpu(spec), workload_id)  # one still starting finishes on all its cores
+            _yield_cpu(spare.cgroup, lowest=False)  # one still starting finishes at the normal weight
             log.info("workload %s took over the warm spare on %s", workload_id, spare.endpoint)
         self._procs[workload_id] = proc = spare or self._launch(workload_id, spec, starting=True)
         return proc.endpoint
@@ -166,12 +155,12 @@ class ProcessRuntime(Runtime):
     def _launch(self, name: str, spec: WorkloadSpec, starting: bool) -> _Process:
         """Start a sandbox (and the instance's database first, when it asked for one).
 
-        A `starting` workload may use all the cores it is pinned to until it is settled; a spare gets
-        at most SPARE_CPU until it is handed over.
+        A workload may use all the cores it is pinned to until it is settled; a spare (not `starting`)
+        starts the same way, but at the lowest CPU weight of the workloads until it is handed over.
         """
         database = self.databases.start(name, spec)
         port = listen_port(spec, free_port())
-        cores = _cores_for(name, spec.resources.cpu)  # as many as _start_cpu counts
+        cores = _cores_for(name, spec.resources.cpu)
         sources = {
             "rootfs": str(ensure_rootfs(self.rootfs_cache, spec.python or DEFAULT_PYTHON)),
             "venv": spec.env_dir,
@@ -203,7 +192,9 @@ class ProcessRuntime(Runtime):
             uid = pick_uid(name, self._uids_in_use()) if self.privileged else None
             if uid is not None:
                 self.databases.admit(spec, uid)  # the sandbox runs with gid = uid
-            cgroup = self._cgroup(name, spec, _start_cpu(spec) if starting else _spare_cpu(spec))
+            cgroup = self._cgroup(name, spec, float(len(cores)))
+            if not starting:
+                _yield_cpu(cgroup, lowest=True)
             confinement = Confinement(
                 uid=uid,
                 stage_dir=stage,
@@ -266,7 +257,11 @@ class ProcessRuntime(Runtime):
         proc = self._procs.get(workload_id)
         if proc is None:
             return
-        _limit_cpu(proc, proc.spec.resources.cpu, workload_id)
+        if proc.cgroup is not None:
+            try:
+                proc.cgroup.limit_cpu(proc.spec.resources.cpu)
+            except OSError as exc:
+                log.warning("could not lower the CPU limit of %s (%s)", workload_id, exc)
         if self.keeps_spares(proc.spec) and proc.popen.poll() is None:
             self._spare_starter.submit(self._provide_spare, proc.spec)
 
