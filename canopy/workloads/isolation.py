@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import os
 import resource
+import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ CLONE_NEWNS = 0x20000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC = 1, 2, 4, 32, 4096, 16384
 MS_PRIVATE = 1 << 18
 NICENESS = 5
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -36,9 +38,14 @@ def staged_paths(sources: Mapping[str, str], stage_dir: str) -> dict[str, str]:
 
 def preexec(confinement: Confinement) -> Callable[[], None]:
     """The preexec_fn of the bwrap process: runs in the child between fork and exec."""
+    parent = os.getpid()
 
     def apply() -> None:
-        """Own session; stage mounts and join the cgroup while root; limits; then become the workload uid."""
+        """Own session; stage mounts and join the cgroup while root; limits; the workload uid; die with us.
+
+        The death signal is set last (a change of uid clears it), and a parent that died before it was
+        set is caught by its pid: a sandbox is never left running without its agent.
+        """
         os.setsid()
         if confinement.stage_dir:
             _stage(confinement.sources, confinement.stage_dir)
@@ -53,6 +60,9 @@ def preexec(confinement: Confinement) -> Callable[[], None]:
             os.setgroups([])
             os.setresgid(confinement.uid, confinement.uid, confinement.uid)
             os.setresuid(confinement.uid, confinement.uid, confinement.uid)
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:
+            os._exit(1)
 
     return apply
 
