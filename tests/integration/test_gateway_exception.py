@@ -20,6 +20,7 @@ from canopy.workloads.docker_network import (
     gateway_rule,
     release_gateway,
 )
+from canopy.workloads.docker_runtime import DockerRuntime
 from tests.conftest import require
 
 pytestmark = pytest.mark.docker
@@ -31,7 +32,7 @@ def _installed(address: str, port: int) -> bool:
     return subprocess.run(check, capture_output=True, check=False).returncode == 0
 
 
-def test_the_exception_stays_while_an_app_container_relies_on_it_and_goes_with_the_last(
+def test_the_exception_stays_while_an_app_container_relies_on_it_and_goes_with_the_last_or_the_agent(
     docker_socket: str,
 ) -> None:
     require("root (the workload firewall is in iptables)", os.geteuid() == 0)
@@ -50,6 +51,9 @@ def test_the_exception_stays_while_an_app_container_relies_on_it_and_goes_with_t
         release_gateway(client, gateway)
         assert not _installed(address, port)
         release_gateway(client, gateway)  # gone already: fine
+        allow_gateway(address, port)
+        DockerRuntime("gw-test", gateway_url=f"http://127.0.0.1:{port}").close()  # an agent stopping
+        assert not _installed(address, port)
     finally:
         for left in client.containers.list(all=True, filters={"label": f"{GATEWAY_LABEL}={gateway}"}):
             left.remove(force=True)
