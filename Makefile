@@ -61,7 +61,7 @@ images: install  ## build every image locally (canopy/<name>:<commit> and :lates
 compose: install  ## install Debian's docker-compose 1.29 when it is missing (apt-get, as root)
 	$(BIN)/python -m bootstrap.images.compose_cli
 
-compose-env: install compose  ## write .env for docker-compose.yml (random passwords, 127.0.0.1 ports; kept if present)
+compose-env: install compose  ## write .env for docker-compose.yml (random passwords, ports from 28000; kept if present)
 	$(BIN)/python -m bootstrap.images.compose_env
 
 compose-up: images compose compose-env  ## build the images and start the whole stack with docker-compose

@@ -18,7 +18,7 @@ from bootstrap.infra.mosquitto_auth import read_env_file
 from canopy.private import write_private_file
 
 DOCKER_SOCKET = Path("/var/run/docker.sock")
-# Offsets from the port base: every port the stack listens on, all on 127.0.0.1.
+# Offsets from the port base: every port the stack listens on (on 127.0.0.1; the gateway on all addresses).
 PORTS: dict[str, int] = {
     "GATEWAY_PORT": 80,
     "PROMETHEUS_PORT": 90,

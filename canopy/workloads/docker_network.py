@@ -6,6 +6,8 @@ import logging
 import os
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import docker
@@ -18,6 +20,7 @@ log = logging.getLogger(__name__)
 NETWORK = "canopy-workloads"
 BRIDGE = "canopy-wl0"  # the host-side interface of the network, named so the firewall can match it
 CHAIN = "CANOPY-WORKLOADS"
+GATEWAY_LABEL = "canopy.gateway"  # on app containers: address:port of the gateway exception they rely on
 OPTIONS = {"com.docker.network.bridge.enable_icc": "false", "com.docker.network.bridge.name": BRIDGE}
 
 
@@ -77,6 +80,23 @@ def allow_gateway(address: str, port: int) -> None:
     rule = gateway_rule(address, port)
     if not _iptables(["-C", *rule], allow_failure=True):
         _iptables(["-I", rule[0], "1", *rule[1:]])
+
+
+def release_gateway(client: docker.DockerClient, gateway: str) -> None:
+    """Remove the exception for `gateway` (address:port) once no app container on the engine relies on it."""
+    with gateway_lock():
+        if os.geteuid() == 0 and not client.containers.list(
+            all=True, filters={"label": f"{GATEWAY_LABEL}={gateway}"}
+        ):
+            address, port = gateway.rsplit(":", 1)
+            _iptables(["-D", *gateway_rule(address, int(port))], allow_failure=True)  # gone already: fine
+
+
+@contextmanager
+def gateway_lock() -> Iterator[None]:
+    """Held while an app container is started or the last one using a gateway exception is removed."""
+    with file_lock(Path(tempfile.gettempdir()) / "canopy-workload-gateway.lock"):
+        yield
 
 
 def ensure_firewall() -> None:

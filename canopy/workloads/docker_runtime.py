@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from urllib.parse import urlsplit
 
 import docker
@@ -12,11 +13,19 @@ from docker.errors import DockerException, NotFound
 from docker.models.containers import Container
 
 from canopy.apps.database import NodeDatabases
-from canopy.apps.database_plan import WORKLOAD_DATABASE_DIR
+from canopy.apps.database_plan import WORKLOAD_DATABASE_DIR, DatabasePlan
 from canopy.contracts.deploy import ProcessState, WorkloadSpec
 from canopy.logs.workload import WorkloadOutput
 from canopy.workloads.databases import WorkloadDatabases
-from canopy.workloads.docker_network import NETWORK, allow_gateway, bridge_address, ensure_network
+from canopy.workloads.docker_network import (
+    GATEWAY_LABEL,
+    NETWORK,
+    allow_gateway,
+    bridge_address,
+    ensure_network,
+    gateway_lock,
+    release_gateway,
+)
 from canopy.workloads.host_paths import HostPaths
 from canopy.workloads.launch import app_variables, has_endpoint, launch_command
 from canopy.workloads.runtime import Adopted, Runtime, tail
@@ -110,11 +119,11 @@ class DockerRuntime(Runtime):
         self.databases = WorkloadDatabases(databases)
 
     def _gateway_for_workloads(self) -> str:
-        """The gateway as a container reaches it: the bridge address with the gateway's port, let through."""
-        port = urlsplit(self.gateway_url).port or 80
-        address = bridge_address(self.client)
-        allow_gateway(address, port)
-        return f"http://{address}:{port}"
+        """The gateway as a container reaches it (address:port on the bridge), let through the firewall."""
+        gateway = f"{bridge_address(self.client)}:{urlsplit(self.gateway_url).port or 80}"
+        address, port = gateway.rsplit(":", 1)
+        allow_gateway(address, int(port))
+        return gateway
 
     def _container(self, workload_id: str) -> Container | None:
         """The workload's container, or None."""
@@ -151,8 +160,22 @@ class DockerRuntime(Runtime):
         database = self.databases.start(workload_id, spec, WORKLOAD_GID)
         volumes = read_only_binds(spec, str(database.socket_dir) if database else "", self.host_paths)
         ensure_network(self.client)
+        with gateway_lock() if spec.kind == "app" else nullcontext():  # see release_gateway
+            gateway = self._gateway_for_workloads() if spec.kind == "app" else ""
+            return self._run_container(workload_id, spec, generation, volumes, gateway, database)
+
+    def _run_container(
+        self,
+        workload_id: str,
+        spec: WorkloadSpec,
+        generation: int,
+        volumes: dict[str, dict[str, str]],
+        gateway: str,
+        database: DatabasePlan | None,
+    ) -> Container:
+        """Run the hardened container; an app's is labelled with the gateway exception it relies on."""
         port = container_port(spec)
-        api = self._gateway_for_workloads() if spec.kind == "app" else ""
+        api = f"http://{gateway}" if gateway else ""
         return self.client.containers.run(
             spec.image,
             command=launch_command(spec, PYTHON, MODEL_DIR, "0.0.0.0", port),
@@ -167,6 +190,7 @@ class DockerRuntime(Runtime):
                 "canopy.generation": str(generation),
                 "canopy.port": str(port),
                 "canopy.database": "1" if database else "0",
+                **({GATEWAY_LABEL: gateway} if gateway else {}),
             },
             environment={
                 **WORKLOAD_ENV,
@@ -228,6 +252,8 @@ class DockerRuntime(Runtime):
         container = self._container(workload_id)
         if container is not None:
             container.remove(force=True)
+            if gateway := container.labels.get(GATEWAY_LABEL, ""):
+                release_gateway(self.client, gateway)
         self.databases.stop(workload_id)
 
     def running(self, workload_id: str) -> bool:
@@ -261,6 +287,12 @@ class DockerRuntime(Runtime):
         self.databases.remove(instance_id)
 
     def close(self) -> None:
-        """Stop the instance databases (adopt restarts them) and close the Docker client."""
+        """Stop the instance databases (adopt restarts them), drop an unused gateway exception, close."""
         self.databases.close()
+        if self.gateway_url:
+            try:
+                port = urlsplit(self.gateway_url).port or 80
+                release_gateway(self.client, f"{bridge_address(self.client)}:{port}")
+            except (DockerException, RuntimeError):
+                pass  # no workload network (no app ever ran here) or no engine: nothing to release
         self.client.close()

@@ -11,8 +11,9 @@ RUN python3 -m venv /opt/venv \
 FROM canopy/python-runtime:latest
 # The canopy user (10001) comes with the root filesystem; /var/lib/canopy/broker is where the stack's
 # setup step mounts Mosquitto's volume to write its accounts; /var/lib/canopy-agent is the agent's home.
-# bubblewrap sandboxes the deployer's pip (the venv keeps pip for `pip download` of models' wheels).
-RUN apt-get update -q && apt-get install -y -q --no-install-recommends bubblewrap >/dev/null \
+# bubblewrap sandboxes the deployer's pip (the venv keeps pip for `pip download` of models' wheels);
+# iptables (nf_tables, as the host's) is the node agent's, for the docker workloads' firewall.
+RUN apt-get update -q && apt-get install -y -q --no-install-recommends bubblewrap iptables >/dev/null \
  && rm -rf /var/lib/apt/lists/* /usr/share/doc /usr/share/man /var/cache/apt/* \
  && mkdir -p /var/lib/canopy/broker /var/lib/canopy-agent \
  && chown -R 10001:10001 /var/lib/canopy /var/lib/canopy-agent
@@ -23,7 +24,7 @@ COPY sdk /opt/canopy/sdk
 COPY bootstrap /opt/canopy/bootstrap
 COPY canopy /opt/canopy/canopy
 COPY services /opt/canopy/services
-ENV PATH=/opt/venv/bin:/usr/bin:/bin PYTHONPATH=/opt/canopy:/opt/canopy/sdk PYTHONUNBUFFERED=1 \
+ENV PATH=/opt/venv/bin:/usr/sbin:/usr/bin:/sbin:/bin PYTHONPATH=/opt/canopy:/opt/canopy/sdk PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 CANOPY_HOME=/var/lib/canopy
 WORKDIR /opt/canopy
 USER 10001:10001

@@ -1,18 +1,21 @@
 """The whole stack as containers: build the images, docker-compose up, a user's tour, Prometheus, down -v.
 
-The stack runs as its own compose project on its own 127.0.0.1 ports (a 28xxx range clear of the shared
-Kafka, PostgreSQL, Mosquitto, Azurite, Mailpit and gateway), with an .env generated in a temporary
-folder. Its node agent runs replicas on the host's Docker Engine; they are removed before `down -v`.
+The stack runs as its own compose project on its own ports (a 28xxx range clear of the shared Kafka,
+PostgreSQL, Mosquitto, Azurite, Mailpit and gateway), with an .env generated in a temporary folder. Its
+node agent runs replicas and an app on the host's Docker Engine, and keeps the app's firewall exception
+in the host's iptables; replicas are removed before `down -v`, which must leave no rule behind.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 import subprocess
 import sys
 import time
 import uuid
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +29,7 @@ from platform_sdk._client import ApiClient
 from bootstrap.images.compose_cli import ensure_compose
 from bootstrap.images.compose_env import PORTS, write_env
 from simulators import TYPES_DIR
+from tests import app_run_helpers
 from tests.deploy_helpers import IRIS_INPUT, IRIS_PACKAGE, REPO, settled, wait_for, zip_package
 
 PORT_BASES = (28200, 28400, 28600, 28800)  # the first whose every port is free is used
@@ -34,6 +38,45 @@ HEALTHY_TIMEOUT = 420.0
 # The first test's setup builds the images (cold: minutes) and brings the stack up.
 pytestmark = pytest.mark.timeout(IMAGES_TIMEOUT + HEALTHY_TIMEOUT + 900)
 COMPOSE_FILE = REPO / "docker-compose.yml"
+LOCATION = "hyd/lab"
+READING = {"temperature": 21.5}
+# An app that asks the iris model (through the SDK, via the gateway) and reads its thermometer on each
+# GET of its page: an answer proves the container reached the gateway through the agent's firewall.
+APP_MANIFEST = {
+    "name": "iris-thermometer",
+    "version": "1.0.0",
+    "entry": "page:serve",
+    "page": {"port": 8000},
+    "models": [{"name": "species", "ref": "iris"}],
+    "devices": [{"name": "thermometer", "type": "TEMP"}],
+    "python": "3.11",
+    "resources": {"cpu": 0.25, "memory_mb": 128},
+}
+APP_PAGE = f"""
+import json, os, traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from platform_sdk import get_sensor_data, model_call
+
+
+class Page(BaseHTTPRequestHandler):
+    def do_GET(self):
+        try:
+            found = {{"species": model_call("species", {IRIS_INPUT!r})["species"],
+                      "reading": get_sensor_data("thermometer")}}
+            status = 200
+        except Exception:
+            found, status = {{"error": traceback.format_exc()}}, 500
+        data = json.dumps(found).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def serve():
+    ThreadingHTTPServer(("0.0.0.0", int(os.environ["CANOPY_APP_PORT"])), Page).serve_forever()
+"""
 
 
 def _free(port: int) -> bool:
@@ -72,6 +115,11 @@ class Stack:
                 [*self.command, *args], cwd=REPO, stdout=log, stderr=subprocess.STDOUT, timeout=timeout
             )
         assert result.returncode == 0, f"docker-compose {' '.join(args)} failed; see {self.logs}"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The administrator's Authorization header."""
+        return {"Authorization": f"Bearer {self.token}"}
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         """An API call as the administrator that must succeed."""
@@ -164,41 +212,95 @@ def _prometheus_count(stack: Stack, model_id: str) -> float:
     return float(results[0]["value"][1]) if results else 0.0
 
 
-def test_a_model_deploys_as_a_docker_replica_predicts_and_prometheus_counts_it(stack: Stack) -> None:
+@pytest.fixture(scope="module")
+def iris(stack: Stack) -> str:
+    """The iris example deployed with one replica (ready); its model id."""
     upload = stack.call("POST", "/api/v1/models", files={"file": ("package.zip", zip_package(IRIS_PACKAGE))})
-    model_id = upload["id"]
+    model_id: str = upload["id"]
     generation = stack.call("POST", f"/api/v1/models/{model_id}/deploy", json={"replicas": 1})["generation"]
     view = settled(ApiClient(stack.api, stack.token, timeout=60), model_id, generation, 900)
     assert view["status"] == "ready", view
     assert [replica["node_id"] for replica in view["replicas"]] == [stack.env["NODE_ID"]]
-    replica = docker.from_env().containers.list(filters={"label": f"canopy.model={model_id}"})
-    assert len(replica) == 1 and replica[0].labels["canopy.node"] == stack.env["NODE_ID"]
-    for _ in range(3):
-        answer = stack.call("POST", f"/api/v1/models/{model_id}/predict", json=IRIS_INPUT)
-        assert answer["outputs"]["species"] == "setosa", answer
-    counted = wait_for(lambda: _prometheus_count(stack, model_id) >= 3, 180, "Prometheus to scrape", 3)
-    assert counted
-    stopped = stack.call("POST", f"/api/v1/models/{model_id}/undeploy")["generation"]
-    assert settled(ApiClient(stack.api, stack.token), model_id, stopped, 120)["status"] == "stopped"
+    return model_id
 
 
-def test_a_registered_device_posts_telemetry_that_reads_back(stack: Stack) -> None:
+@pytest.fixture(scope="module")
+def thermometer(stack: Stack) -> str:
+    """A TEMP device registered at LOCATION that has posted READING over HTTP; its id."""
     spec = json.loads((TYPES_DIR / "TEMP.json").read_text())
     stack.call("POST", "/api/v1/device-types", json=spec)
-    device = {"id": f"t-{uuid.uuid4().hex[:6]}", "type": "TEMP", "location": "hyd/lab", "transport": "http"}
+    device = {"id": f"t-{uuid.uuid4().hex[:6]}", "type": "TEMP", "location": LOCATION, "transport": "http"}
     credential = stack.call("POST", "/api/v1/devices", json=device)["credential"]
     posted = requests.post(
         f"{stack.api}/api/v1/devices/{device['id']}/telemetry",
-        json={"reading": {"temperature": 21.5}},
+        json={"reading": READING},
         headers={"Authorization": f"Bearer {credential}"},
         timeout=30,
     )
     assert posted.status_code == 202, posted.text
+    return device["id"]
 
+
+def test_a_model_deploys_as_a_docker_replica_predicts_and_prometheus_counts_it(
+    stack: Stack, iris: str
+) -> None:
+    replica = docker.from_env().containers.list(filters={"label": f"canopy.model={iris}"})
+    assert len(replica) == 1 and replica[0].labels["canopy.node"] == stack.env["NODE_ID"]
+    for _ in range(3):
+        answer = stack.call("POST", f"/api/v1/models/{iris}/predict", json=IRIS_INPUT)
+        assert answer["outputs"]["species"] == "setosa", answer
+    counted = wait_for(lambda: _prometheus_count(stack, iris) >= 3, 180, "Prometheus to scrape", 3)
+    assert counted
+
+
+def test_a_registered_device_posts_telemetry_that_reads_back(stack: Stack, thermometer: str) -> None:
     def latest() -> Any:
-        return stack.call("GET", f"/api/v1/devices/{device['id']}/latest")["latest"]
+        return stack.call("GET", f"/api/v1/devices/{thermometer}/latest")["latest"]
 
-    assert wait_for(latest, 60, "the reading to be the latest value")["reading"] == {"temperature": 21.5}
+    assert wait_for(latest, 60, "the reading to be the latest value")["reading"] == READING
+
+
+def _gateway_exceptions(stack: Stack) -> list[str]:
+    """The host's iptables rules (every chain) that let traffic in to the stack's gateway port."""
+    rules = subprocess.run(["iptables", "-w", "-S"], capture_output=True, text=True, check=True).stdout
+    return [rule for rule in rules.splitlines() if f"--dport {stack.env['GATEWAY_PORT']} " in f"{rule} "]
+
+
+def _app_zip() -> bytes:
+    """The iris-thermometer app package."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.json", json.dumps(APP_MANIFEST))
+        archive.writestr("page.py", APP_PAGE)
+    return buffer.getvalue()
+
+
+def test_an_app_runs_as_a_docker_workload_uses_the_model_and_device_and_its_firewall_rule_goes_with_it(
+    stack: Stack, iris: str, thermometer: str
+) -> None:
+    app_id = stack.call("POST", "/api/v1/apps", files={"file": ("app.zip", _app_zip())})["id"]
+    instance_id = stack.call("POST", f"/api/v1/apps/{app_id}/instances", json={"location": LOCATION})["id"]
+    generation = stack.call("POST", f"/api/v1/app-instances/{instance_id}/start")["generation"]
+    view = app_run_helpers.settled(stack.api, stack.token, instance_id, generation, timeout=300)
+    assert view["status"] == "ready", view
+    (container,) = docker.from_env().containers.list(filters={"label": f"canopy.model={instance_id}"})
+    assert (
+        container.labels["canopy.node"] == stack.env["NODE_ID"] and container.labels["canopy.kind"] == "app"
+    )
+    bridge = container.labels["canopy.gateway"].rsplit(":", 1)[0]
+    port = stack.env["GATEWAY_PORT"]
+    assert _gateway_exceptions(stack) == [
+        f"-A CANOPY-WORKLOADS -d {bridge}/32 -p tcp -m tcp --dport {port} -j ACCEPT"
+    ]
+    page = requests.get(f"{stack.api}/apps/{instance_id}/", headers=stack.headers, timeout=60)
+    assert page.status_code == 200, page.text
+    assert page.json() == {"species": "setosa", "reading": READING}
+    stopped = stack.call("POST", f"/api/v1/app-instances/{instance_id}/stop")["generation"]
+    view = app_run_helpers.settled(stack.api, stack.token, instance_id, stopped, timeout=120)
+    assert view["status"] == "stopped", view
+    assert _gateway_exceptions(stack) == []
+    stopped = stack.call("POST", f"/api/v1/models/{iris}/undeploy")["generation"]
+    assert settled(ApiClient(stack.api, stack.token), iris, stopped, 120)["status"] == "stopped"
 
 
 def test_down_leaves_nothing_of_the_project_running(stack: Stack) -> None:
@@ -209,3 +311,4 @@ def test_down_leaves_nothing_of_the_project_running(stack: Stack) -> None:
     assert client.volumes.list(filters=label) == []
     assert client.networks.list(filters=label) == []
     assert client.containers.list(all=True, filters={"label": f"canopy.node={stack.env['NODE_ID']}"}) == []
+    assert _gateway_exceptions(stack) == []
