@@ -12,12 +12,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
+KSERVE_VENV := $(VENV)/kserve
+KSERVE_STAMP := $(KSERVE_VENV)/.installed-stamp
+
+$(KSERVE_STAMP): tests/clients/kserve-requirements.txt
+	@test -x $(KSERVE_VENV)/bin/python || $(PYTHON) -m venv $(KSERVE_VENV)
+	$(KSERVE_VENV)/bin/pip install -q --disable-pip-version-check -r tests/clients/kserve-requirements.txt
+	@touch $(KSERVE_STAMP)
+
 PORTAL_JS := services/gateway/portal/node_modules/.package-lock.json
 
 $(PORTAL_JS): services/gateway/portal/package-lock.json
 	npm ci --prefix services/gateway/portal --no-audit --no-fund
 
-install: $(STAMP) $(PORTAL_JS)  ## create .venv, install Canopy with its development tools and the portal's npm libraries
+install: $(STAMP) $(PORTAL_JS) $(KSERVE_STAMP)  ## create .venv, install Canopy with its development tools, the portal's npm libraries and the KServe SDK (in .venv/kserve)
 
 run: install  ## start every service on the embedded defaults with the demo fleet; API on http://127.0.0.1:8080
 	$(BIN)/canopy infra up ferretdb

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
-from tests.model_servers import EXAMPLES, ServerProcess, running_server
+from tests.model_servers import EXAMPLES, REPO, ServerProcess, running_server
 
 IRIS_FIELDS = ("sepal_length", "sepal_width", "petal_length", "petal_width")
 SETOSA = (5.1, 3.5, 1.4, 0.2)
 VIRGINICA = (6.5, 3.0, 5.5, 2.0)
+KSERVE_PYTHON = Path(sys.prefix) / "kserve" / "bin" / "python"  # `make install` puts the KServe SDK there
+KSERVE_SCRIPT = REPO / "tests" / "clients" / "kserve_rest.py"
 COUNTER = """
 class Counter:
     def load(self, path):
@@ -114,3 +120,50 @@ def test_tritonclient_bad_request_raises_its_own_exception(iris: ServerProcess) 
     with pytest.raises(InferenceServerException) as unknown:
         client(iris).get_model_metadata("tulip")
     assert unknown.value.status() == "404"
+
+
+@pytest.fixture(scope="module")
+def kserve_calls(iris: ServerProcess, counter: ServerProcess) -> dict[str, Any]:
+    """What the KServe SDK's REST client (v2, default tensors) saw, run in its own venv."""
+    assert KSERVE_PYTHON.exists(), f"no KServe SDK venv at {KSERVE_PYTHON}: run `make install`"
+    environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    command = [str(KSERVE_PYTHON), str(KSERVE_SCRIPT), iris.url, counter.url]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=environment)
+    assert done.returncode == 0, done.stderr
+    calls: dict[str, Any] = json.loads(done.stdout)
+    return calls
+
+
+def test_kserve_client_health_and_metadata(kserve_calls: dict[str, Any]) -> None:
+    assert kserve_calls["live"] is True and kserve_calls["ready"] is True
+    assert kserve_calls["model_ready"] is True and kserve_calls["unknown_model_ready"] is False
+    assert "binary_tensor_data" in kserve_calls["metadata"]["server"]["extensions"]
+    model = kserve_calls["metadata"]["model"]
+    assert model["versions"] == ["1.0.0"] and model["platform"] == "sklearn"
+    assert [(tensor["name"], tensor["datatype"]) for tensor in model["inputs"]] == [
+        (name, "FP32") for name in IRIS_FIELDS
+    ]
+
+
+def test_kserve_client_infers_a_batch_of_64_fp32_rows_in_binary(kserve_calls: dict[str, Any]) -> None:
+    batch = kserve_calls["batch"]
+    assert batch["id"] == "kserve-64" and batch["model_name"] == "iris"
+    species = batch["outputs"]["species"]
+    assert species["datatype"] == "BYTES" and species["shape"] == [64]
+    assert species["values"] == ["setosa", "virginica"] * 32
+    assert json.loads(batch["outputs"]["probabilities"]["values"][0])["setosa"] > 0.9
+
+
+def test_kserve_client_int64_and_bytes_tensors(kserve_calls: dict[str, Any]) -> None:
+    outputs = kserve_calls["typed"]["outputs"]
+    assert outputs["doubled"] == {"datatype": "INT64", "shape": [3], "values": [2, 4, 2**41]}
+    assert outputs["shout"] == {"datatype": "BYTES", "shape": [3], "values": ["HI!", "H\u00c9!", "!"]}
+
+
+def test_kserve_client_surfaces_the_refusals_message(kserve_calls: dict[str, Any]) -> None:
+    refused = kserve_calls["bad_request"]
+    assert refused["status"] == 400
+    assert refused["message"].startswith("invalid input: sepal_length[0]: must be >= 0;")
+    assert "petal_width[0]: is required" in refused["message"]
+    assert kserve_calls["unknown_model"]["status"] == 404
+    assert "/v2/models/tulip/infer" in kserve_calls["unknown_model"]["message"]
