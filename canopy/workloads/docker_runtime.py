@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +18,7 @@ from canopy.apps.database import NodeDatabases
 from canopy.apps.database_plan import WORKLOAD_DATABASE_DIR, DatabasePlan
 from canopy.contracts.deploy import ProcessState, WorkloadSpec
 from canopy.logs.workload import WorkloadOutput
+from canopy.workloads.cgroups import CPU_PERIOD_US
 from canopy.workloads.databases import WorkloadDatabases
 from canopy.workloads.docker_network import (
     GATEWAY_LABEL,
@@ -38,6 +41,8 @@ WORKLOAD_USER = "10001:10001"
 WORKLOAD_GID = 10001
 PIDS_LIMIT = 256
 LABEL = "canopy.workload"
+CPU_LABEL = "canopy.cpu"  # the CPU limit a container is held to once it has started
+log = logging.getLogger(__name__)
 
 
 def container_name(workload_id: str) -> str:
@@ -50,8 +55,21 @@ def container_port(spec: WorkloadSpec) -> int:
     return spec.page_port if spec.kind == "app" else CONTAINER_PORT
 
 
-def hardening(spec: WorkloadSpec) -> dict[str, object]:
-    """The isolation settings every workload container gets (never relaxed by the manifest)."""
+def cpu_limit(cpu: float) -> dict[str, int]:
+    """A CFS quota of `cpu` cores: unlike NanoCpus, `docker update` can change it on a running container."""
+    return {"cpu_period": CPU_PERIOD_US, "cpu_quota": max(1000, int(cpu * CPU_PERIOD_US))}
+
+
+def starting_cpu(cpu: float, engine_cpus: int) -> float:
+    """The CPU a container may use while it starts: ceil(cpu) cores within the engine's, never below cpu."""
+    return max(cpu, min(math.ceil(cpu), engine_cpus))
+
+
+def hardening(spec: WorkloadSpec, cpu: float | None = None) -> dict[str, object]:
+    """The isolation settings every workload container gets (never relaxed by the manifest).
+
+    `cpu` is the CPU limit to start with, when not the spec's own.
+    """
     published = {f"{container_port(spec)}/tcp": ("127.0.0.1", None)} if has_endpoint(spec) else {}
     return {
         "user": WORKLOAD_USER,
@@ -62,7 +80,7 @@ def hardening(spec: WorkloadSpec) -> dict[str, object]:
         "tmpfs": {"/tmp": "rw,noexec,nosuid,size=64m"},
         "mem_limit": f"{spec.resources.memory_mb}m",
         "memswap_limit": f"{spec.resources.memory_mb}m",
-        "nano_cpus": int(spec.resources.cpu * 1_000_000_000),
+        **cpu_limit(spec.resources.cpu if cpu is None else cpu),
         "pids_limit": PIDS_LIMIT,
         "ports": published,
         "network": NETWORK,
@@ -96,6 +114,16 @@ def _endpoint(container: Container) -> str:
     return f"http://127.0.0.1:{bindings[0]['HostPort']}" if bindings else ""
 
 
+def _hold_to_limit(container: Container) -> None:
+    """Lower a container's CPU quota to the limit in its canopy.cpu label (none: left as it is)."""
+    if CPU_LABEL not in container.labels:
+        return
+    try:
+        container.update(**cpu_limit(float(container.labels[CPU_LABEL])))
+    except DockerException as exc:
+        log.warning("could not lower the CPU limit of %s (%s)", container.name, exc)
+
+
 class DockerRuntime(Runtime):
     """Runs each workload as a container of its dependencies image, published on 127.0.0.1 only."""
 
@@ -117,6 +145,7 @@ class DockerRuntime(Runtime):
         self.host_paths = HostPaths(self.client)  # bind sources seen from the engine, if we run in it
         self.gateway_url = gateway_url
         self.databases = WorkloadDatabases(databases)
+        self._engine_cpus: int | None = None  # the engine's CPU count, asked at the first start
 
     def _gateway_for_workloads(self) -> str:
         """The gateway as a container reaches it (address:port on the bridge), let through the firewall."""
@@ -176,6 +205,8 @@ class DockerRuntime(Runtime):
         """Run the hardened container; an app's is labelled with the gateway exception it relies on."""
         port = container_port(spec)
         api = f"http://{gateway}" if gateway else ""
+        if self._engine_cpus is None:
+            self._engine_cpus = int(self.client.info()["NCPU"])
         return self.client.containers.run(
             spec.image,
             command=launch_command(spec, PYTHON, MODEL_DIR, "0.0.0.0", port),
@@ -190,6 +221,7 @@ class DockerRuntime(Runtime):
                 "canopy.generation": str(generation),
                 "canopy.port": str(port),
                 "canopy.database": "1" if database else "0",
+                CPU_LABEL: str(spec.resources.cpu),
                 **({GATEWAY_LABEL: gateway} if gateway else {}),
             },
             environment={
@@ -198,8 +230,14 @@ class DockerRuntime(Runtime):
                 **(database.workload_env if database else {}),
             },
             volumes=volumes,
-            **hardening(spec),  # type: ignore[arg-type]
+            **hardening(spec, starting_cpu(spec.resources.cpu, self._engine_cpus)),  # type: ignore[arg-type]
         )
+
+    def settle(self, workload_id: str) -> None:
+        """Hold a container that started on whole cores to its CPU limit (its canopy.cpu label)."""
+        container = self._container(workload_id)
+        if container is not None:
+            _hold_to_limit(container)
 
     keeps_workloads = True
 
@@ -207,6 +245,7 @@ class DockerRuntime(Runtime):
         """The node's running workload containers, which outlive an agent restart (databases restarted)."""
         running = self.client.containers.list(filters={"label": f"canopy.node={self.node_id}"})
         for container in running:
+            _hold_to_limit(container)  # the agent may have stopped while the container started
             if {LABEL, "canopy.model"} <= set(container.labels):
                 kind = container.labels.get("canopy.kind", "model")
                 self._follow(container, kind, container.labels["canopy.model"], since=int(time.time()))

@@ -14,8 +14,8 @@ the deployer's first event), unpack and place, build (virtualenv or dependencies
 start (the container's creation and start times; process: the whole start), load (started to the
 replica answering /health), register (the agent's verdict to the deployment's "ready") and
 first_request. On docker, each run is followed by the same-run baseline "bare_docker_run_p50_s": a
-container of the same image, with the same limits and bound SDK, that only imports the model server
-and the model's framework, timed from create to exit.
+container of the same image, with the same limits (the CPU the replica may use while it starts) and
+bound SDK, that only imports the model server and the model's framework, timed from create to exit.
 """
 
 from __future__ import annotations
@@ -163,6 +163,8 @@ def _docker_time(text: str) -> float:
 
 def _bare_run(replica: Any, package_name: str) -> float:
     """Seconds from create to exit of a container like the replica's that only imports what it needs."""
+    from canopy.workloads.docker_runtime import CPU_LABEL, cpu_limit, starting_cpu
+
     host = replica.attrs["HostConfig"]
     started = time.time()
     container = replica.client.containers.create(
@@ -177,7 +179,7 @@ def _bare_run(replica: Any, package_name: str) -> float:
         security_opt=host["SecurityOpt"],
         tmpfs=host["Tmpfs"],
         mem_limit=host["Memory"],
-        nano_cpus=host["NanoCpus"],
+        **cpu_limit(starting_cpu(float(replica.labels[CPU_LABEL]), replica.client.info()["NCPU"])),
         pids_limit=host["PidsLimit"],
         network=host["NetworkMode"],
         ports={port: ("127.0.0.1", None) for port in host["PortBindings"]},

@@ -223,7 +223,8 @@ def test_workload_containers_are_isolated(platform: Platform, iris: str) -> None
         host = container.attrs["HostConfig"]
         assert host["Privileged"] is False and host["CapDrop"] == ["ALL"]
         assert host["ReadonlyRootfs"] is True and "no-new-privileges" in host["SecurityOpt"]
-        assert host["Memory"] > 0 and host["NanoCpus"] > 0 and host["PidsLimit"] > 0
+        assert host["Memory"] > 0 and host["PidsLimit"] > 0
+        assert (host["CpuQuota"], host["CpuPeriod"]) == (50_000, 100_000)  # held to 0.5 once ready
         assert "/tmp" in host["Tmpfs"] and host["NetworkMode"] != "host"
         assert container.attrs["Config"]["User"] == "10001:10001"
         bindings = [b for port in host["PortBindings"].values() for b in port]
