@@ -6,6 +6,9 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
+import canopy.bus.sqlite as sqlite_bus
 from canopy.bus._sqlite_bell import (
     NEW_TOPIC,
     BellListener,
@@ -15,6 +18,7 @@ from canopy.bus._sqlite_bell import (
     ring,
     topic_bell,
 )
+from canopy.bus._sqlite_consumer import SqliteConsumer
 from canopy.bus.sqlite import SqliteBus
 
 
@@ -86,4 +90,50 @@ def test_a_new_member_gets_its_partitions_when_the_old_one_hands_them_over(tmp_p
         second.close()
     finally:
         first.close()
+        bus.close()
+
+
+def test_a_consumer_whose_topics_stay_quiet_does_not_read_the_log_on_timed_out_wakes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bus = SqliteBus(f"sqlite:///{tmp_path}/bus.db")
+    quiet = bus.consumer("quiet", ["canopy.quiet"])
+    try:
+        bus.ensure_topic("canopy.busy")
+        assert quiet.poll(0.1) is None  # and its resync for the new topic
+        reads: list[str] = []
+        original = SqliteConsumer._fetch_partition
+        monkeypatch.setattr(
+            SqliteConsumer,
+            "_fetch_partition",
+            lambda self, topic, *args: reads.append(topic) or original(self, topic, *args),
+        )
+        for n in range(10):  # another topic is busy: the file changes all the time
+            bus.publish("canopy.busy", str(n).encode())
+            assert quiet.poll(0.02) is None
+        assert reads == []
+        bus.publish("canopy.quiet", b"news")
+        record = quiet.poll(5)
+        assert record is not None and record.value == b"news" and "canopy.quiet" in reads
+    finally:
+        quiet.close()
+        bus.close()
+
+
+def test_a_record_whose_bell_could_not_ring_is_read_at_the_next_group_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bus = SqliteBus(f"sqlite:///{tmp_path}/bus.db?session_timeout=1.5")  # a group sync every 0.5 s
+    consumer = bus.consumer("deaf", ["canopy.deaf"])
+    try:
+        assert consumer.poll(0.1) is None
+        monkeypatch.setattr(sqlite_bus, "ring", lambda directory, names: None)
+        bus.publish("canopy.deaf", b"unannounced")
+        bus.flush()
+        started = time.monotonic()
+        record = consumer.poll(5)
+        assert record is not None and record.value == b"unannounced"
+        assert time.monotonic() - started < 2, "read at the group's next sync, not at the poll's end"
+    finally:
+        consumer.close()
         bus.close()
