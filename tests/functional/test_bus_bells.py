@@ -19,7 +19,16 @@ from canopy.bus._sqlite_bell import (
     topic_bell,
 )
 from canopy.bus._sqlite_consumer import SqliteConsumer
+from canopy.bus.base import Consumer
 from canopy.bus.sqlite import SqliteBus
+
+
+def assert_arrives(consumer: Consumer, value: bytes, within: float, why: str) -> None:
+    """Poll (for up to 10 s) a record holding `value`, which must come within `within` seconds."""
+    started = time.monotonic()
+    record = consumer.poll(10)
+    assert record is not None and record.value == value
+    assert time.monotonic() - started < within, why
 
 
 def test_a_bell_wakes_the_waiters_of_its_topic_or_pattern_and_no_other(tmp_path: Path) -> None:
@@ -62,12 +71,8 @@ def test_a_sleeping_consumer_gets_another_writers_record_long_before_its_timeout
     consumer = reader_bus.consumer("readers", ["canopy.topic-a"])
     try:
         assert consumer.poll(0.2) is None
-        timer = threading.Timer(0.3, lambda: writer_bus.publish("canopy.topic-a", b"hello"))
-        started = time.monotonic()
-        timer.start()
-        record = consumer.poll(10)
-        assert record is not None and record.value == b"hello"
-        assert time.monotonic() - started < 5, "woken by the bell, not by the end of the poll"
+        threading.Timer(0.3, lambda: writer_bus.publish("canopy.topic-a", b"hello")).start()
+        assert_arrives(consumer, b"hello", 5, "woken by the bell, not by the end of the poll")
     finally:
         consumer.close()
         reader_bus.close()
@@ -130,10 +135,7 @@ def test_a_record_whose_bell_could_not_ring_is_read_at_the_next_group_sync(
         monkeypatch.setattr(sqlite_bus, "ring", lambda directory, names: None)
         bus.publish("canopy.deaf", b"unannounced")
         bus.flush()
-        started = time.monotonic()
-        record = consumer.poll(5)
-        assert record is not None and record.value == b"unannounced"
-        assert time.monotonic() - started < 2, "read at the group's next sync, not at the poll's end"
+        assert_arrives(consumer, b"unannounced", 2, "read at the group's next sync, not at the poll's end")
     finally:
         consumer.close()
         bus.close()
