@@ -39,11 +39,11 @@ def factory_for(name: str) -> ComponentFactory:
 
 
 def build_service(backends: Backends, names: Sequence[str]) -> Service:
-    """One process-level Service holding the components of every named service plus heartbeats."""
+    """One process-level Service holding the components of every named service plus their heartbeats."""
     components: list[Component] = []
     for name in names:
         components.extend(factory_for(name)(backends))
-        components.append(HeartbeatSender(backends.bus, name, backends.config.heartbeat_interval))
+    components.append(HeartbeatSender(backends.bus, names, backends.config.heartbeat_interval))
     if "gateway" not in names:
         components.append(ops_server(backends, "+".join(names)))
     backends.checks.update(component_checks(components))

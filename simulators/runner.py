@@ -18,7 +18,7 @@ from canopy.config import load_config
 from simulators.config import DeviceConfig, FleetConfig
 from simulators.controllers import CommandError, Controller
 from simulators.generators import GENERATORS
-from simulators.transports import BusCommands, BusLink, HttpLink, Link, MqttLink
+from simulators.transports import BusCommands, BusLink, HttpLink, Link
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +117,8 @@ class Fleet:
             return BusLink(self.bus(config), config.id, config.token)
         if config.transport == "http":
             return HttpLink(self.config.api_url or load_config().api_url, config.id, config.token)
+        from simulators.mqtt_link import MqttLink  # paho: for MQTT devices only
+
         parts = urlsplit(self.config.mqtt_url)
         handler = device.command if device.controller is not None else None
         return MqttLink(parts.hostname or "127.0.0.1", parts.port or 1883, config.id, config.token, handler)

@@ -26,7 +26,6 @@ from canopy.apps.database_plan import (
     plan_database,
 )
 from canopy.apps.mongo_ping import ping
-from canopy.apps.pg_databases import create_database, drop_database
 from canopy.errors import CanopyError
 from canopy.private import make_private_dir
 
@@ -156,6 +155,8 @@ class InstanceDatabase:
         with self._lock:
             self._terminate()
             if self.plan.handler == "postgresql":
+                from canopy.apps.pg_databases import drop_database  # psycopg: on PostgreSQL only
+
                 self._backend(drop_database)
             shutil.rmtree(self.plan.root, ignore_errors=True)
 
@@ -165,6 +166,8 @@ class InstanceDatabase:
             make_private_dir(directory)
         self._make_socket_dir()
         if self.plan.handler == "postgresql":
+            from canopy.apps.pg_databases import create_database  # psycopg: on PostgreSQL only
+
             self._backend(create_database)
 
     def _make_socket_dir(self) -> None:

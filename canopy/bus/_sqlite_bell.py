@@ -64,6 +64,7 @@ class Waiter:
         self.topics = list(topics)
         self.group = group_bell(group)
         self.event = threading.Event()
+        self.rings = 0  # counted before the event is set: a consumer that saw no new ring need not read
         self.resync = False
 
     def hears(self, name: str) -> bool:
@@ -133,6 +134,7 @@ class BellListener:
             waiters = list(self._waiters)
         for waiter in waiters:
             if names is None or any([waiter.hears(name) for name in names]):
+                waiter.rings += 1
                 waiter.event.set()
 
 

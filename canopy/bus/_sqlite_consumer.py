@@ -51,6 +51,7 @@ class SqliteConsumer(Consumer):
         self._next_commit = 0.0
         self._seen_version = -1
         self._caught_up = False
+        self._heard = -1  # the waiter's rings at the last read of the log
         self._next_sync = 0.0
         self._closed = False
         self._member.join(time.time())
@@ -60,19 +61,26 @@ class SqliteConsumer(Consumer):
     def poll(self, timeout: float = 1.0) -> Record | None:
         """Return the next record of an owned partition, waiting up to `timeout` seconds.
 
-        The wake-up is cleared before reading, so a commit that lands after the read rings it again.
+        The wake-up is cleared before reading, so a commit that lands after the read rings it again. With
+        bells the log is read only when one rang since the last read, partitions changed hands or the
+        group was synced (a bell that could not ring is made up for then), so a consumer that wakes at
+        the end of its timeout costs next to nothing.
         """
         deadline = time.monotonic() + timeout
         pause = MIN_PAUSE
         while True:
             self._waiter.event.clear()
+            rings = self._waiter.rings
             with self._lock:
                 if self._closed:
                     raise RuntimeError("poll() on a closed consumer")
-                if self._waiter.resync or time.monotonic() >= self._next_sync:
+                synced = self._waiter.resync or time.monotonic() >= self._next_sync
+                if synced:
                     self._waiter.resync = False
                     self._sync()
-                if self._buffer or self._fetch():
+                if self._buffer:
+                    return self._buffer.popleft()
+                if (self._may_have_news(rings) or synced) and self._fetch():
                     return self._buffer.popleft()
             now = time.monotonic()
             if now >= deadline:
@@ -104,6 +112,11 @@ class SqliteConsumer(Consumer):
                 ring(self._bells.directory, [self._group_bell])
             finally:
                 self._conn.close()
+
+    def _may_have_news(self, rings: int) -> bool:
+        """Whether reading the log may find records: a bell rang since the last read, or it is unsure."""
+        heard, self._heard = self._heard, rings
+        return rings != heard or not self._caught_up or not self._bells.available
 
     def _write_commits(self) -> None:
         """Store the noted offsets, skipping partitions that have moved to another member."""

@@ -13,6 +13,7 @@ from canopy.store import Store
 # A check returns None when its part is alive, else a short reason (never a credential or a URL).
 Check = Callable[[], str | None]
 BLOB_PROBE = "health/probe"
+HEARTBEAT_PREFIX = "heartbeat:"  # the health check of a service's heartbeat is heartbeat:<service>
 
 
 def store_problem(store: Store) -> str | None:
@@ -35,11 +36,14 @@ def blob_problem(blob: BlobStore) -> str | None:
 
 
 def component_checks(components: Sequence[Component]) -> dict[str, Check]:
-    """The `problem()` check of every component that has one, by component name."""
+    """The `problem()` check of every component that has one, by component name (or its own `checks()`)."""
     checks: dict[str, Check] = {}
     for component in components:
+        named = getattr(component, "checks", None)
         problem = getattr(component, "problem", None)
-        if callable(problem):
+        if callable(named):
+            checks.update(named())
+        elif callable(problem):
             checks[component.name] = problem
     return checks
 

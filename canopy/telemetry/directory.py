@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from canopy.devices.instances import credential_matches
 
+REFRESH_BATCH = 500  # devices looked up in one query by the background refresh
 CheckReading = Callable[[dict[str, Any]], dict[str, Any]]
 CheckCommand = Callable[[str | None, dict[str, Any]], tuple[str, dict[str, Any]]]
 
@@ -47,6 +48,9 @@ class DeviceDirectory(Protocol):
     def find(self, device_id: str) -> DeviceRecord | None:
         """The device called `device_id` with its current type, or None."""
 
+    def find_many(self, device_ids: Collection[str]) -> dict[str, DeviceRecord | None]:
+        """Each of the devices by id (None for those that do not exist), in one lookup."""
+
 
 class MemoryDirectory:
     """A directory held in memory, for simulators, tests and benchmarks."""
@@ -62,12 +66,18 @@ class MemoryDirectory:
         """The device, or None."""
         return self.records.get(device_id)
 
+    def find_many(self, device_ids: Collection[str]) -> dict[str, DeviceRecord | None]:
+        """Each of the devices, or None."""
+        return {device_id: self.records.get(device_id) for device_id in device_ids}
+
 
 class CachedDirectory:
     """Remembers lookups (misses included) for `ttl` seconds, so type edits show within about that time.
 
     With `background`, an expired device is served from the cache while one worker thread looks it
-    up again, so a busy ingest loop never waits for the store (only first lookups do).
+    up again, so a busy ingest loop never waits for the store (only first lookups do). The worker looks
+    up, in the same query, every known device past half its ttl, so a fleet is refreshed in a few queries a
+    ttl rather than one per device.
     """
 
     def __init__(
@@ -99,14 +109,22 @@ class CachedDirectory:
                 return entry[1]
         return self._load(device_id, now)
 
+    def find_many(self, device_ids: Collection[str]) -> dict[str, DeviceRecord | None]:
+        """Each of the devices, from the cache where fresh."""
+        return {device_id: self.find(device_id) for device_id in device_ids}
+
     def _load(self, device_id: str, now: float) -> DeviceRecord | None:
         """Look a device up in the inner directory and cache the answer."""
-        record = self.inner.find(device_id)
+        return self._load_many([device_id], now)[device_id]
+
+    def _load_many(self, device_ids: Collection[str], now: float) -> dict[str, DeviceRecord | None]:
+        """Look devices up in the inner directory in one go and cache the answers."""
+        records = self.inner.find_many(device_ids)
         with self._lock:
             if len(self._entries) > 100_000:
                 self._entries.clear()
-            self._entries[device_id] = (now, record)
-        return record
+            self._entries.update((device_id, (now, record)) for device_id, record in records.items())
+        return records
 
     def _schedule(self, device_id: str) -> None:
         """Queue a refresh (the lock is held); start the worker on first use."""
@@ -117,13 +135,19 @@ class CachedDirectory:
             self._worker.start()
 
     def _refresh_loop(self) -> None:
-        """The worker: refresh scheduled devices one by one, for ever."""
+        """The worker: refresh the scheduled devices and those soon due with them, for ever."""
         while True:
             with self._wake:
                 while not self._due:
                     self._wake.wait()
-                device_id = self._due.pop()
+                now = self.clock()
+                self._due.update(
+                    device_id
+                    for device_id, (at, record) in self._entries.items()
+                    if record is not None and now - at >= self.ttl / 2
+                )
+                due = [self._due.pop() for _ in range(min(len(self._due), REFRESH_BATCH))]
             try:
-                self._load(device_id, self.clock())
+                self._load_many(due, now)
             except Exception:
                 time.sleep(1.0)

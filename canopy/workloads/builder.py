@@ -11,16 +11,13 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import docker
 import platform_sdk
-from docker.errors import BuildError
 
 from canopy.archive import extract_zip
 from canopy.blob import BlobStore
 from canopy.errors import ValidationFailed
 from canopy.models.requirements import checked_requirements
 from canopy.models.validate import find_package_root
-from canopy.workloads.base_images import build_base_image, image_exists
 from canopy.workloads.rootfs import SUITES, ensure_rootfs, suite_for
 from canopy.workloads.sandbox import VENV, WHEELS, Sandbox, build_env, bwrap_argv
 from canopy.workloads.wheels import choose_python, file_lock
@@ -184,6 +181,8 @@ def deps_image(package: Package, home: Path, rootfs_cache: Path) -> str:
     start (docker_runtime), so a new package or version with the same pins builds nothing. Nothing in
     the build uses the network.
     """
+    from canopy.workloads.base_images import build_base_image, image_exists  # docker: on this path only
+
     candidates = python_candidates(package.python)
     python, wheels = choose_python(package.requirements, candidates, home / "wheels", private=home)
     tag = f"canopy/deps:{python}-{wheels.name}"
@@ -201,6 +200,9 @@ def deps_image(package: Package, home: Path, rootfs_cache: Path) -> str:
 
 def _docker_build(context: Path, dockerfile: Path, tag: str, args: dict[str, str]) -> None:
     """Docker build with no network (through the engine's API): everything it needs is in the context."""
+    import docker
+    from docker.errors import BuildError
+
     shutil.copy2(dockerfile, context / "Dockerfile")
     client = docker.from_env(timeout=BUILD_TIMEOUT)
     try:

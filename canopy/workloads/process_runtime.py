@@ -22,7 +22,7 @@ from canopy.apps.database_plan import WORKLOAD_DATABASE_DIR
 from canopy.contracts.deploy import ProcessState, WorkloadSpec
 from canopy.logs.workload import WorkloadOutput
 from canopy.private import make_private_dir
-from canopy.workloads import cgroups
+from canopy.workloads import cgroups, proctree
 from canopy.workloads.databases import WorkloadDatabases
 from canopy.workloads.isolation import Confinement, preexec, stage_dir, staged_paths
 from canopy.workloads.launch import app_variables, has_endpoint, launch_command, listen_port
@@ -330,12 +330,15 @@ class ProcessRuntime(Runtime):
         proc = self._procs.get(workload_id)
         if proc is None or proc.popen.poll() is not None:
             return "exited"
-        try:
-            root = psutil.Process(proc.popen.pid)
-            tree = [root, *root.children(recursive=True)]
-            frozen = any(p.status() in (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP) for p in tree)
-        except psutil.Error:
-            return "running" if proc.popen.poll() is None else "exited"
+        if proctree.children_listed():  # a few files of the sandbox's own processes, checked every report
+            frozen = proctree.any_frozen(proc.popen.pid)
+        else:
+            try:
+                root = psutil.Process(proc.popen.pid)
+                tree = [root, *root.children(recursive=True)]  # a scan of every process on the machine
+                frozen = any(p.status() in (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP) for p in tree)
+            except psutil.Error:
+                return "running" if proc.popen.poll() is None else "exited"
         return "stopped" if frozen else "running"
 
     def logs(self, workload_id: str, lines: int = 20) -> list[str]:

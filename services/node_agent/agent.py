@@ -61,6 +61,7 @@ class NodeAgent:
         self.workloads: dict[str, _Workload] = {}
         self._lock = threading.Lock()
         self._probes = requests.Session()
+        self._probes.trust_env = False  # workloads answer on this node: no proxy, no netrc, no env lookups
         psutil.cpu_percent(None)
 
     def on_command(self, envelope: Envelope, _record: Record) -> None:

@@ -6,6 +6,9 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
+import canopy.bus.sqlite as sqlite_bus
 from canopy.bus._sqlite_bell import (
     NEW_TOPIC,
     BellListener,
@@ -15,7 +18,17 @@ from canopy.bus._sqlite_bell import (
     ring,
     topic_bell,
 )
+from canopy.bus._sqlite_consumer import SqliteConsumer
+from canopy.bus.base import Consumer
 from canopy.bus.sqlite import SqliteBus
+
+
+def assert_arrives(consumer: Consumer, value: bytes, within: float, why: str) -> None:
+    """Poll (for up to 10 s) a record holding `value`, which must come within `within` seconds."""
+    started = time.monotonic()
+    record = consumer.poll(10)
+    assert record is not None and record.value == value
+    assert time.monotonic() - started < within, why
 
 
 def test_a_bell_wakes_the_waiters_of_its_topic_or_pattern_and_no_other(tmp_path: Path) -> None:
@@ -58,12 +71,8 @@ def test_a_sleeping_consumer_gets_another_writers_record_long_before_its_timeout
     consumer = reader_bus.consumer("readers", ["canopy.topic-a"])
     try:
         assert consumer.poll(0.2) is None
-        timer = threading.Timer(0.3, lambda: writer_bus.publish("canopy.topic-a", b"hello"))
-        started = time.monotonic()
-        timer.start()
-        record = consumer.poll(10)
-        assert record is not None and record.value == b"hello"
-        assert time.monotonic() - started < 5, "woken by the bell, not by the end of the poll"
+        threading.Timer(0.3, lambda: writer_bus.publish("canopy.topic-a", b"hello")).start()
+        assert_arrives(consumer, b"hello", 5, "woken by the bell, not by the end of the poll")
     finally:
         consumer.close()
         reader_bus.close()
@@ -86,4 +95,47 @@ def test_a_new_member_gets_its_partitions_when_the_old_one_hands_them_over(tmp_p
         second.close()
     finally:
         first.close()
+        bus.close()
+
+
+def test_a_consumer_whose_topics_stay_quiet_does_not_read_the_log_on_timed_out_wakes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bus = SqliteBus(f"sqlite:///{tmp_path}/bus.db")
+    quiet = bus.consumer("quiet", ["canopy.quiet"])
+    try:
+        bus.ensure_topic("canopy.busy")
+        assert quiet.poll(0.1) is None  # and its resync for the new topic
+        reads: list[str] = []
+        original = SqliteConsumer._fetch_partition
+        monkeypatch.setattr(
+            SqliteConsumer,
+            "_fetch_partition",
+            lambda self, topic, *args: reads.append(topic) or original(self, topic, *args),
+        )
+        for n in range(10):  # another topic is busy: the file changes all the time
+            bus.publish("canopy.busy", str(n).encode())
+            assert quiet.poll(0.02) is None
+        assert reads == []
+        bus.publish("canopy.quiet", b"news")
+        record = quiet.poll(5)
+        assert record is not None and record.value == b"news" and "canopy.quiet" in reads
+    finally:
+        quiet.close()
+        bus.close()
+
+
+def test_a_record_whose_bell_could_not_ring_is_read_at_the_next_group_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bus = SqliteBus(f"sqlite:///{tmp_path}/bus.db?session_timeout=1.5")  # a group sync every 0.5 s
+    consumer = bus.consumer("deaf", ["canopy.deaf"])
+    try:
+        assert consumer.poll(0.1) is None
+        monkeypatch.setattr(sqlite_bus, "ring", lambda directory, names: None)
+        bus.publish("canopy.deaf", b"unannounced")
+        bus.flush()
+        assert_arrives(consumer, b"unannounced", 2, "read at the group's next sync, not at the poll's end")
+    finally:
+        consumer.close()
         bus.close()

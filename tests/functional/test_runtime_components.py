@@ -8,6 +8,7 @@ import requests
 
 from canopy.bus import open_bus
 from canopy.contracts import Heartbeat, decode, topics
+from canopy.runtime.health import component_checks
 from canopy.runtime.heartbeat import HeartbeatSender
 from canopy.runtime.ops import OpsServer
 
@@ -29,6 +30,28 @@ def test_heartbeats_arrive_in_sequence(tmp_path: object) -> None:
     bus.close()
     assert all(isinstance(beat, Heartbeat) and beat.service == "deployer" for beat in beats)
     assert [beat.seq for beat in beats if isinstance(beat, Heartbeat)] == [0, 1, 2]
+
+
+def test_one_sender_beats_for_each_service_of_the_process_with_a_check_each(tmp_path: object) -> None:
+    bus = open_bus(f"sqlite:///{tmp_path}/bus.db")
+    sender = HeartbeatSender(bus, ["deployer", "notifier"], interval=0.05)
+    assert set(component_checks([sender])) == {"heartbeat:deployer", "heartbeat:notifier"}
+    sender.start()
+    time.sleep(0.3)
+    sender.stop()
+    consumer = bus.consumer("monitor", [topics.HEARTBEAT])
+    beats: dict[str, list[int]] = {"deployer": [], "notifier": []}
+    deadline = time.monotonic() + 10
+    while min(len(seqs) for seqs in beats.values()) < 3 and time.monotonic() < deadline:
+        record = consumer.poll(0.2)
+        if record is not None and isinstance(beat := decode(record.value).message, Heartbeat):
+            beats[beat.service].append(beat.seq)
+            assert beat.instance.startswith(f"{beat.service}@")
+    consumer.close()
+    bus.close()
+    assert beats["deployer"][:3] == beats["notifier"][:3] == [0, 1, 2]
+    stopped = {name: check() for name, check in component_checks([sender]).items()}
+    assert stopped == {"heartbeat:deployer": "stopped", "heartbeat:notifier": "stopped"}
 
 
 def test_ops_server_reports_health_and_metrics() -> None:

@@ -40,7 +40,8 @@ from services.gateway.app import create_app
 from services.gateway.server import HttpServer
 from services.gateway.service import bootstrap_admin
 from simulators import TYPES_DIR
-from simulators.transports import BusLink, MqttLink
+from simulators.mqtt_link import MqttLink
+from simulators.transports import BusLink
 from tests.conftest import MqttBroker, kafka_environment, port_open, require
 
 pytestmark = pytest.mark.timeout(240)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -171,3 +172,39 @@ def test_a_background_cache_serves_the_stale_record_while_refreshing() -> None:
     while (found := cached.find("t1")) is first and time.monotonic() < deadline:
         time.sleep(0.01)
     assert found is not None and found.device_type == "TEMP2"
+
+
+class CountingDirectory(MemoryDirectory):
+    """A directory that notes each batch of ids it is asked for."""
+
+    def __init__(self, records: list[DeviceRecord]) -> None:
+        super().__init__(records)
+        self.batches: list[set[str]] = []
+
+    def find_many(self, device_ids: Collection[str]) -> dict[str, DeviceRecord | None]:
+        """Note the batch, then answer it."""
+        self.batches.append(set(device_ids))
+        return super().find_many(device_ids)
+
+
+def test_a_background_refresh_looks_up_the_fleet_past_half_its_ttl_in_one_batch() -> None:
+    now = [0.0]
+    fleet = [replace(record(), device_id=f"d{i}") for i in range(6)]
+    inner = CountingDirectory(fleet)
+    cached = CachedDirectory(inner, ttl=1.0, clock=lambda: now[0], background=True)
+    for device in fleet[:4]:
+        cached.find(device.device_id)
+    now[0] = 0.3
+    cached.find("d4")  # 0.8 s old at the refresh: past half its ttl, refreshed with the others
+    now[0] = 0.8
+    cached.find("d5")  # 0.3 s old at the refresh: left for later
+    now[0] = 1.1
+    inner.batches.clear()
+    cached.find("d0")
+    deadline = time.monotonic() + 5
+    while not inner.batches and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert inner.batches == [{"d0", "d1", "d2", "d3", "d4"}]
+    now[0] = 1.2
+    cached.find("d4")
+    assert inner.batches == [{"d0", "d1", "d2", "d3", "d4"}]  # fresh again: no second lookup

@@ -12,7 +12,7 @@ from canopy.errors import CanopyError
 from canopy.nodes.fleet import fleet_page
 from canopy.placement import LOST_AFTER_SECONDS
 from canopy.roles import ALL_ROLES, Role
-from canopy.runtime.health import blob_problem, process_health
+from canopy.runtime.health import HEARTBEAT_PREFIX, blob_problem, process_health
 from canopy.store.models import User, utcnow
 from services.gateway import accounts
 from services.gateway.access import allow, current_principal
@@ -23,7 +23,6 @@ from services.gateway.portal.pages import PAGE_SIZE, done, page_offset, paginate
 
 blueprint = portal_blueprint("admin")
 ROLES = sorted(role.value for role in ALL_ROLES)
-HEARTBEAT_PREFIX = "heartbeat:"
 NOTICES = {
     "created": "The user was created; give them their initial password.",
     "deleted": "The user was deleted, and every token they held revoked.",
