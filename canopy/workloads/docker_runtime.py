@@ -7,7 +7,6 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from urllib.parse import urlsplit
 
 import docker
@@ -147,12 +146,9 @@ class DockerRuntime(Runtime):
         self.databases = WorkloadDatabases(databases)
         self._engine_cpus: int | None = None  # the engine's CPU count, asked at the first start
 
-    def _gateway_for_workloads(self) -> str:
-        """The gateway as a container reaches it (address:port on the bridge), let through the firewall."""
-        gateway = f"{bridge_address(self.client)}:{urlsplit(self.gateway_url).port or 80}"
-        address, port = gateway.rsplit(":", 1)
-        allow_gateway(address, int(port))
-        return gateway
+    def _gateway_on_bridge(self) -> tuple[str, int]:
+        """The address and port a container reaches the gateway on: the bridge's, with the gateway's port."""
+        return bridge_address(self.client), urlsplit(self.gateway_url).port or 80
 
     def _container(self, workload_id: str) -> Container | None:
         """The workload's container, or None."""
@@ -189,9 +185,12 @@ class DockerRuntime(Runtime):
         database = self.databases.start(workload_id, spec, WORKLOAD_GID)
         volumes = read_only_binds(spec, str(database.socket_dir) if database else "", self.host_paths)
         ensure_network(self.client)
-        with gateway_lock() if spec.kind == "app" else nullcontext():  # see release_gateway
-            gateway = self._gateway_for_workloads() if spec.kind == "app" else ""
-            return self._run_container(workload_id, spec, generation, volumes, gateway, database)
+        if spec.kind != "app":
+            return self._run_container(workload_id, spec, generation, volumes, "", database)
+        with gateway_lock():  # see release_gateway
+            address, port = self._gateway_on_bridge()
+            allow_gateway(address, port)
+            return self._run_container(workload_id, spec, generation, volumes, f"{address}:{port}", database)
 
     def _run_container(
         self,
@@ -330,8 +329,8 @@ class DockerRuntime(Runtime):
         self.databases.close()
         if self.gateway_url:
             try:
-                port = urlsplit(self.gateway_url).port or 80
-                release_gateway(self.client, f"{bridge_address(self.client)}:{port}")
+                address, port = self._gateway_on_bridge()
+                release_gateway(self.client, f"{address}:{port}")
             except (DockerException, RuntimeError):
                 pass  # no workload network (no app ever ran here) or no engine: nothing to release
         self.client.close()

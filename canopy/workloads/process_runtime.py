@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import zlib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -287,23 +288,22 @@ class ProcessRuntime(Runtime):
 
         The model's spare is ended too when no replica of it is left.
         """
-        key = self._retire(workload_id)
-        if key and not self._serves(key):
-            self.spares.drop(key)
+        self._retire(workload_id, self.spares.drop)
 
     def hand_over(self, workload_id: str) -> None:
         """Stop a replica that is being replaced, keeping the model's spare a while for the replacement."""
-        key = self._retire(workload_id)
-        if key and not self._serves(key):
-            self.spares.expire(key)
+        self._retire(workload_id, self.spares.expire)
 
-    def _retire(self, workload_id: str) -> str:
-        """Stop a workload and its database; the spare key of a model that keeps spares, else ""."""
+    def _retire(self, workload_id: str, end_spare: Callable[[str], None]) -> None:
+        """Stop a workload and its database; `end_spare` the model's spare if no replica of it is left."""
         proc = self._procs.pop(workload_id, None)
         if proc is not None:
             self._terminate(proc)
         self.databases.stop(workload_id)
-        return spare_key(proc.spec) if proc is not None and self.keeps_spares(proc.spec) else ""
+        if proc is not None and self.keeps_spares(proc.spec):
+            key = spare_key(proc.spec)
+            if not self._serves(key):
+                end_spare(key)
 
     @staticmethod
     def _terminate(proc: _Process) -> None:
