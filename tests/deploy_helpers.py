@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,9 +22,12 @@ import psutil
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from platform_sdk._client import ApiClient
 
+from canopy.config import load_config
+from canopy.contracts.deploy import Resources, WorkloadSpec
 from canopy.nodes.enrolment import enrol_here
 from canopy.runtime import Service
 from canopy.runtime.backends import Backends
+from canopy.workloads.builder import Package, deps_image, shared_sdk
 from canopy.workloads.process_runtime import free_port
 from services.deployer.service import deployer_components
 from services.gateway.app import create_app
@@ -36,6 +40,21 @@ IRIS_PACKAGE = REPO / "examples" / "models" / "sklearn-iris" / "package"
 LEGACY_2022_PACKAGE = REPO / "examples" / "models" / "legacy-weather-2022" / "package"
 IRIS_INPUT = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 SHARED_CACHE = Path(os.environ.get("CANOPY_TEST_CACHE", Path.home() / ".cache" / "canopy-tests"))
+
+
+def docker_model_spec(
+    model_id: str, directory: Path, canopy_home: Path, resources: Resources | None = None
+) -> WorkloadSpec:
+    """A docker workload spec of the model package in `directory`, its dependencies image built here."""
+    package = Package(model_id, directory, uuid.uuid4().hex[:16], [], "3.11")
+    return WorkloadSpec(
+        model_id=model_id,
+        runtime="docker",
+        image=deps_image(package, canopy_home, Path(load_config().rootfs_dir)),
+        package_dir=str(directory),
+        sdk_dir=str(shared_sdk(canopy_home)),
+        resources=resources or Resources(),
+    )
 
 
 def listeners(root: int) -> dict[int, psutil.Process]:

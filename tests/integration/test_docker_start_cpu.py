@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from canopy.config import load_config
-from canopy.contracts.deploy import Resources, WorkloadSpec
-from canopy.workloads.builder import Package, deps_image, shared_sdk
+from canopy.contracts.deploy import Resources
 from canopy.workloads.docker_runtime import DockerRuntime, container_name
+from tests.deploy_helpers import docker_model_spec
 
 pytestmark = pytest.mark.docker
 
@@ -49,19 +48,7 @@ def test_a_replica_loads_on_a_whole_core_then_is_held_to_half_a_core(
     docker_socket: str, canopy_home: Path, tmp_path: Path
 ) -> None:
     directory = quota_package(tmp_path / "quota")
-    image = deps_image(
-        Package("quota", directory, uuid.uuid4().hex[:16], [], "3.11"),
-        canopy_home,
-        Path(load_config().rootfs_dir),
-    )
-    spec = WorkloadSpec(
-        model_id="quota",
-        runtime="docker",
-        image=image,
-        package_dir=str(directory),
-        sdk_dir=str(shared_sdk(canopy_home)),
-        resources=Resources(cpu=0.5, memory_mb=256),
-    )
+    spec = docker_model_spec("quota", directory, canopy_home, Resources(cpu=0.5, memory_mb=256))
     runtime, workload = DockerRuntime(f"cpu-{uuid.uuid4().hex[:6]}"), f"cpu-{uuid.uuid4().hex[:6]}"
     try:
         endpoint = runtime.start(workload, spec, 1)

@@ -23,12 +23,9 @@ from click.testing import CliRunner
 
 from bootstrap.cli import cli
 from canopy.archive import extract_zip
-from canopy.config import load_config
-from canopy.contracts.deploy import WorkloadSpec
 from canopy.roles import Role
 from canopy.runtime import Service
 from canopy.runtime.backends import Backends
-from canopy.workloads.builder import Package, deps_image, shared_sdk
 from canopy.workloads.commands import key_paths
 from canopy.workloads.docker_runtime import DockerRuntime, container_name
 from services.deployer.service import deployer_components
@@ -36,7 +33,7 @@ from services.gateway.app import create_app
 from services.gateway.server import HttpServer
 from services.node_agent.service import agent_components
 from services.node_manager.service import node_manager_components
-from tests.deploy_helpers import enrolled_key, share_build_caches, wait_for
+from tests.deploy_helpers import docker_model_spec, enrolled_key, share_build_caches, wait_for
 from tests.functional.conftest import ADMIN_PASSWORD, backends, issue_token, role_tokens  # noqa: F401
 from tests.security.hostile_model import hostile_package
 
@@ -211,16 +208,8 @@ def test_docker_workloads_reach_neither_the_host_nor_each_other(
     share_build_caches(canopy_home)
     directory = tmp_path / "net-model"
     extract_zip(hostile_package("net", {"files": [], "dirs": [], "agent_pid": 1}, MARKER), directory)
-    package = Package("sec-net", directory, uuid.uuid4().hex[:16], [], "3.11")
-    image = deps_image(package, canopy_home, Path(load_config().rootfs_dir))
+    spec = docker_model_spec("sec-net", directory, canopy_home)
     runtime = DockerRuntime(f"sec-net-{uuid.uuid4().hex[:6]}")
-    spec = WorkloadSpec(
-        model_id="sec-net",
-        runtime="docker",
-        image=image,
-        package_dir=str(directory),
-        sdk_dir=str(shared_sdk(canopy_home)),
-    )
     names = [f"sec-victim-{uuid.uuid4().hex[:6]}", f"sec-attacker-{uuid.uuid4().hex[:6]}"]
     try:
         endpoints = [runtime.start(name, spec, 1) for name in names]
