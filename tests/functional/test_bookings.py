@@ -61,7 +61,7 @@ def test_a_once_booking_reserves_the_devices_and_tells_the_scheduler(
 def test_daily_and_cron_bookings_use_the_users_time_zone(client: FlaskClient, world: World) -> None:
     settings = client.put("/api/v1/account", json={"timezone": "Europe/Berlin"}, headers=world["end_user"])
     assert settings.status_code == 200 and settings.get_json()["timezone"] == "Europe/Berlin"
-    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date()
+    tomorrow = (datetime.now(ZoneInfo("Europe/Berlin")) + timedelta(days=1)).date()
     body = {"app": world["app_id"], "location": ROOM, "daily": "22:00-06:00", "days": "mon-sun"}
     daily = book(client, world, {**body, "from": f"{tomorrow}T00:00", "until": f"{tomorrow}T23:59"})
     assert daily.status_code == 201, daily.get_json()

@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 import requests
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
 from bootstrap.infra.packages import ensure_binaries, find_binary
@@ -126,6 +127,27 @@ def wait_until(browser: WebDriver, condition: Any, seconds: float = WAIT_SECONDS
     return WebDriverWait(browser, seconds, ignored_exceptions=(StaleElementReferenceException,)).until(
         condition
     )
+
+
+def page_replaced(element: WebElement) -> Any:
+    """A condition that holds once the element's document is gone (the browser loaded the next page).
+
+    Chromium reports an element of a document being torn down either as stale or, mid-teardown, as
+    a node that "does not belong to the document"; both mean the old page is gone.
+    """
+
+    def replaced(_: WebDriver) -> bool:
+        try:
+            element.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as error:
+            if "does not belong to the document" not in (error.msg or ""):
+                raise
+            return True
+        return False
+
+    return replaced
 
 
 def sign_in(browser: WebDriver, portal: Portal, user: str, password: str) -> None:

@@ -7,9 +7,8 @@ import re
 import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.expected_conditions import staleness_of
 
-from tests.e2e.portal.conftest import Portal, sign_in, wait_until
+from tests.e2e.portal.conftest import Portal, page_replaced, sign_in, wait_until
 
 PASSWORD = "first-password-1"
 NEW_PASSWORD = "second-password-2"
@@ -38,7 +37,7 @@ def submit(browser: WebDriver, form: str, **fields: str) -> None:
         element.send_keys(value)
     page = browser.find_element(By.TAG_NAME, "html")
     browser.find_element(By.CSS_SELECTOR, f"{form} button[type=submit]").click()
-    wait_until(browser, staleness_of(page))
+    wait_until(browser, page_replaced(page))
 
 
 def test_every_role_uses_its_pages_without_javascript(portal: Portal, browser_without_js: WebDriver) -> None:
