@@ -126,17 +126,22 @@ class NodeAgent:
         )
 
     def _stop(self, command: NodeCommand) -> None:
-        """Stop and forget a workload, and report it stopped (while it stops, it is not taken for dead)."""
+        """Stop and forget a workload, and report it stopped (while it stops, it is not taken for dead).
+
+        The report carries the generation the workload was started with, which the deployer's replica
+        record holds, not the newer one of the request that stops it.
+        """
+        generation = command.generation
         with self._lock:
             if (stopping := self.workloads.get(command.workload_id)) is not None:
-                stopping.state = "stopped"
+                stopping.state, generation = "stopped", stopping.generation
         if command.replacing:
             self.runtime.hand_over(command.workload_id)
         else:
             self.runtime.stop(command.workload_id)
         with self._lock:
             self.workloads.pop(command.workload_id, None)
-        self._event(command.workload_id, command.model_id, command.generation, "stopped", "stopped", [])
+        self._event(command.workload_id, command.model_id, generation, "stopped", "stopped", [])
 
     def _set(self, workload_id: str, workload: _Workload) -> None:
         """Record a workload's state."""

@@ -66,7 +66,7 @@ def _final(client: FlaskClient, token: str, model_id: str, generation: int, time
 
 
 def test_upload_deploy_predict_undeploy(
-    platform: HttpServer, client: FlaskClient, role_tokens: dict[Role, str]
+    platform: HttpServer, client: FlaskClient, role_tokens: dict[Role, str], caplog: pytest.LogCaptureFixture
 ) -> None:
     token = role_tokens[Role.AI_DEVELOPER]
     model_id = _upload(client, token, zip_package(IRIS_PACKAGE))
@@ -99,6 +99,7 @@ def test_upload_deploy_predict_undeploy(
     assert reply.status_code == 202
     view = _final(client, token, model_id, reply.get_json()["generation"], timeout=60)
     assert view["status"] == "stopped" and view["replicas"] == [] and view["endpoints"] == []
+    assert "refused a workload event" not in caplog.text  # the node's "stopped" is believed, not waited out
     for gone in (endpoint, f"http://127.0.0.1:{spare}"):  # an undeploy stops the spare with the replica
         with pytest.raises(requests.ConnectionError):
             requests.get(f"{gone}/health", timeout=2)
