@@ -6,7 +6,10 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import docker
@@ -28,6 +31,17 @@ from canopy.workloads.docker_network import (
     gateway_lock,
     release_gateway,
 )
+from canopy.workloads.docker_pool import (
+    HANDED_OVER,
+    HANDOVER_DIR,
+    POOL_LABEL,
+    SLOT_LABEL,
+    Slot,
+    WarmPool,
+    container_facts,
+    pool_command,
+    pool_key,
+)
 from canopy.workloads.host_paths import HostPaths
 from canopy.workloads.launch import app_variables, has_endpoint, launch_command
 from canopy.workloads.runtime import Adopted, Runtime, tail
@@ -41,6 +55,8 @@ WORKLOAD_GID = 10001
 PIDS_LIMIT = 256
 LABEL = "canopy.workload"
 CPU_LABEL = "canopy.cpu"  # the CPU limit a container is held to once it has started
+POOL_CPU_SHARES = 2  # a pool container imports at the lowest CPU weight until it is handed over
+WORKLOAD_CPU_SHARES = 1024  # the engine's default weight, which a workload's container has
 log = logging.getLogger(__name__)
 
 
@@ -106,6 +122,16 @@ def read_only_binds(
     return {to_host(source): {"bind": target, "mode": "ro"} for source, target in targets.items()}
 
 
+def workload_facts(workload_id: str, spec: WorkloadSpec, generation: int) -> dict[str, str]:
+    """What a pool container's record says once a workload took it: what its own labels would say."""
+    return {
+        LABEL: workload_id,
+        "canopy.model": spec.model_id,
+        "canopy.generation": str(generation),
+        CPU_LABEL: str(spec.resources.cpu),
+    }
+
+
 def _endpoint(container: Container) -> str:
     """The 127.0.0.1 URL the container's served port is published on, or ''."""
     port = container.labels.get("canopy.port", str(CONTAINER_PORT))
@@ -114,11 +140,12 @@ def _endpoint(container: Container) -> str:
 
 
 def _hold_to_limit(container: Container) -> None:
-    """Lower a container's CPU quota to the limit in its canopy.cpu label (none: left as it is)."""
-    if CPU_LABEL not in container.labels:
+    """Lower a container's CPU quota to the limit in its canopy.cpu fact (none: left as it is)."""
+    facts = container_facts(container.labels)
+    if CPU_LABEL not in facts:
         return
     try:
-        container.update(**cpu_limit(float(container.labels[CPU_LABEL])))
+        container.update(**cpu_limit(float(facts[CPU_LABEL])))
     except DockerException as exc:
         log.warning("could not lower the CPU limit of %s (%s)", container.name, exc)
 
@@ -136,15 +163,22 @@ class DockerRuntime(Runtime):
         gateway_url: str = "",
         databases: NodeDatabases | None = None,
         output: WorkloadOutput | None = None,
+        pool_dir: Path | None = None,
+        client: docker.DockerClient | None = None,
     ) -> None:
+        """With `pool_dir` (the pool containers' slots), keep a warm pool container per image of a model."""
         self.node_id = node_id
         self.output = output  # each workload's lines also go to the logger, when given
         self._followers: dict[str, threading.Thread] = {}
-        self.client = docker.DockerClient(base_url=base_url, timeout=30)
+        self.client = client or docker.DockerClient(base_url=base_url, timeout=30)
         self.host_paths = HostPaths(self.client)  # bind sources seen from the engine, if we run in it
         self.gateway_url = gateway_url
         self.databases = WorkloadDatabases(databases)
         self._engine_cpus: int | None = None  # the engine's CPU count, asked at the first start
+        self.pool_dir = pool_dir
+        self.pool: WarmPool[Container] = WarmPool()
+        self._unsettled: dict[str, WorkloadSpec] = {}  # started models: their pool is provided once ready
+        self._pool_starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pool-starter")
 
     def _gateway_on_bridge(self) -> tuple[str, int]:
         """The address and port a container reaches the gateway on: the bridge's, with the gateway's port."""
@@ -165,11 +199,15 @@ class DockerRuntime(Runtime):
             container = None
         if container is None:
             try:
-                container = self._run(workload_id, spec, generation)
+                container = self._take_pooled(workload_id, spec, generation) or self._run(
+                    workload_id, spec, generation
+                )
             except BaseException:
                 self.databases.stop(workload_id)
                 raise
             self._follow(container, spec.kind, spec.model_id, since=None)
+            if self.pools(spec):
+                self._unsettled[workload_id] = spec
         elif spec.database:
             self.databases.start(workload_id, spec, WORKLOAD_GID)
         container.reload()
@@ -177,6 +215,96 @@ class DockerRuntime(Runtime):
         if not endpoint and has_endpoint(spec):
             raise RuntimeError(f"container {container.name} published no port: {self.logs(workload_id)}")
         return endpoint
+
+    def pools(self, spec: WorkloadSpec) -> bool:
+        """Whether a workload may take, and leaves behind, a pool container: models without a database."""
+        bound = bool(spec.image and spec.package_dir and spec.sdk_dir)
+        return self.pool_dir is not None and spec.kind == "model" and not spec.database and bound
+
+    def _take_pooled(self, workload_id: str, spec: WorkloadSpec, generation: int) -> Container | None:
+        """The image's pool container, handed this workload's package, limits and name; None: start cold."""
+        pooled = self.pool.take(pool_key(spec)) if self.pools(spec) else None
+        if pooled is None:
+            return None
+        slot = Slot(Path(pooled.labels[SLOT_LABEL]))
+        try:
+            pooled.reload()
+            if pooled.status != "running":
+                raise RuntimeError(f"it is {pooled.status}")
+            slot.fill(Path(spec.package_dir))
+            cpu = starting_cpu(spec.resources.cpu, self._cpus())
+            memory = f"{spec.resources.memory_mb}m"
+            limits = {"mem_limit": memory, "memswap_limit": memory, **cpu_limit(cpu)}
+            pooled.update(cpu_shares=WORKLOAD_CPU_SHARES, **limits)
+            pooled.rename(container_name(workload_id))
+            facts = workload_facts(workload_id, spec, generation)
+            slot.write_record({**facts, HANDED_OVER: f"{time.time():.3f}"})
+            slot.hand_over(spec.model_id)
+        except (DockerException, OSError, RuntimeError) as exc:
+            log.warning(
+                "could not hand pool container %s to %s (%s): starting cold", pooled.name, workload_id, exc
+            )
+            self._discard(pooled)
+            return None
+        log.info("workload %s took over pool container %s of %s", workload_id, pooled.short_id, spec.image)
+        return pooled
+
+    def _provide_pool(self, spec: WorkloadSpec) -> None:
+        """Start the image's pool container, unless one is kept."""
+        key = pool_key(spec)
+        if self.pool.has(key) or self.pool_dir is None:
+            return
+        token = uuid.uuid4().hex[:16]
+        slot = Slot.create(self.pool_dir / token)
+        volumes = {
+            self.host_paths(spec.sdk_dir): {"bind": SDK_DIR, "mode": "ro"},
+            self.host_paths(str(slot.package)): {"bind": MODEL_DIR, "mode": "ro"},
+            self.host_paths(str(slot.handover)): {"bind": HANDOVER_DIR, "mode": "ro"},
+        }
+        try:
+            ensure_network(self.client)
+            pooled = self.client.containers.run(
+                spec.image,
+                command=pool_command(PYTHON, MODEL_DIR, "0.0.0.0", CONTAINER_PORT),
+                name=f"canopy_pool_{token}",  # never a workload's name (canopy-<id>) until handed over
+                detach=True,
+                working_dir=MODEL_DIR,
+                labels={
+                    "canopy.node": self.node_id,
+                    "canopy.kind": "model",
+                    "canopy.port": str(CONTAINER_PORT),
+                    "canopy.database": "0",
+                    POOL_LABEL: key,
+                    SLOT_LABEL: str(slot.root),
+                },
+                environment=WORKLOAD_ENV,
+                volumes=volumes,
+                cpu_shares=POOL_CPU_SHARES,
+                **hardening(spec, starting_cpu(spec.resources.cpu, self._cpus())),  # type: ignore[arg-type]
+            )
+        except DockerException:
+            slot.remove()
+            log.exception("could not start a pool container of %s", spec.image)
+            return
+        for displaced in self.pool.keep(key, pooled):
+            self._discard(displaced)
+        log.info("pool container %s of %s started", pooled.short_id, spec.image)
+
+    def _discard(self, container: Container) -> None:
+        """Remove a pool container that no workload holds, and its slot."""
+        try:
+            container.remove(force=True)
+        except NotFound:
+            pass
+        except DockerException as exc:
+            log.warning("could not remove pool container %s (%s)", container.name, exc)
+        Slot(Path(container.labels[SLOT_LABEL])).remove()
+
+    def _cpus(self) -> int:
+        """The engine's CPU count, asked once."""
+        if self._engine_cpus is None:
+            self._engine_cpus = int(self.client.info()["NCPU"])
+        return self._engine_cpus
 
     def _run(self, workload_id: str, spec: WorkloadSpec, generation: int) -> Container:
         """Run the workload's container, its instance's database (bound read-only) started first."""
@@ -204,8 +332,6 @@ class DockerRuntime(Runtime):
         """Run the hardened container; an app's is labelled with the gateway exception it relies on."""
         port = container_port(spec)
         api = f"http://{gateway}" if gateway else ""
-        if self._engine_cpus is None:
-            self._engine_cpus = int(self.client.info()["NCPU"])
         return self.client.containers.run(
             spec.image,
             command=launch_command(spec, PYTHON, MODEL_DIR, "0.0.0.0", port),
@@ -229,39 +355,49 @@ class DockerRuntime(Runtime):
                 **(database.workload_env if database else {}),
             },
             volumes=volumes,
-            **hardening(spec, starting_cpu(spec.resources.cpu, self._engine_cpus)),  # type: ignore[arg-type]
+            **hardening(spec, starting_cpu(spec.resources.cpu, self._cpus())),  # type: ignore[arg-type]
         )
 
     def settle(self, workload_id: str) -> None:
-        """Hold a container that started on whole cores to its CPU limit (its canopy.cpu label)."""
+        """Hold a container that started on whole cores to its CPU limit; then provide its image's pool."""
         container = self._container(workload_id)
         if container is not None:
             _hold_to_limit(container)
+        spec = self._unsettled.pop(workload_id, None)
+        if spec is not None and container is not None:
+            self._pool_starter.submit(self._provide_pool, spec)
 
     keeps_workloads = True
 
     def adopt(self) -> list[Adopted]:
         """The node's running workload containers, which outlive an agent restart (databases restarted)."""
-        running = self.client.containers.list(filters={"label": f"canopy.node={self.node_id}"})
-        for container in running:
+        self._discard_unassigned()  # a previous agent's pool: it is started afresh, never adopted
+        running = self._listed(every=False)
+        for container, facts in running:
             _hold_to_limit(container)  # the agent may have stopped while the container started
-            if {LABEL, "canopy.model"} <= set(container.labels):
-                kind = container.labels.get("canopy.kind", "model")
-                self._follow(container, kind, container.labels["canopy.model"], since=int(time.time()))
-            if container.labels.get("canopy.database") == "1" and LABEL in container.labels:
-                workload_id, instance_id = container.labels[LABEL], container.labels["canopy.model"]
-                self.databases.resume(workload_id, instance_id, WORKLOAD_GID)
+            if {LABEL, "canopy.model"} <= set(facts):
+                kind = facts.get("canopy.kind", "model")
+                self._follow(container, kind, facts["canopy.model"], since=int(time.time()))
+            if facts.get("canopy.database") == "1" and LABEL in facts:
+                self.databases.resume(facts[LABEL], facts["canopy.model"], WORKLOAD_GID)
         return [
-            Adopted(
-                str(c.labels[LABEL]),
-                str(c.labels["canopy.model"]),
-                int(c.labels["canopy.generation"]),
-                endpoint,
-            )
-            for c in running
-            if {LABEL, "canopy.model", "canopy.generation"} <= set(c.labels)
-            and ((endpoint := _endpoint(c)) or c.labels.get("canopy.port") == "0")
+            Adopted(facts[LABEL], facts["canopy.model"], int(facts["canopy.generation"]), endpoint)
+            for container, facts in running
+            if {LABEL, "canopy.model", "canopy.generation"} <= set(facts)
+            and ((endpoint := _endpoint(container)) or facts.get("canopy.port") == "0")
         ]
+
+    def _listed(self, every: bool) -> list[tuple[Container, Mapping[str, str]]]:
+        """The node's containers (running ones unless `every`), each with its facts: labels and record."""
+        found = self.client.containers.list(all=every, filters={"label": f"canopy.node={self.node_id}"})
+        return [(container, container_facts(container.labels)) for container in found]
+
+    def _discard_unassigned(self) -> None:
+        """Remove this node's pool containers that no workload took (and that this runtime does not keep)."""
+        kept = {container.id for container in self.pool.kept()}
+        for container, facts in self._listed(every=True):
+            if POOL_LABEL in facts and LABEL not in facts and container.id not in kept:
+                self._discard(container)
 
     def _follow(self, container: Container, kind: str, model_id: str, since: int | None) -> None:
         """Ship the container's output (from `since`, else from its start) on a thread, once per container."""
@@ -288,10 +424,13 @@ class DockerRuntime(Runtime):
     def stop(self, workload_id: str) -> None:
         """Remove the container, running or not; idempotent."""
         container = self._container(workload_id)
+        self._unsettled.pop(workload_id, None)
         if container is not None:
             container.remove(force=True)
             if gateway := container.labels.get(GATEWAY_LABEL, ""):
                 release_gateway(self.client, gateway)
+            if slot := container.labels.get(SLOT_LABEL, ""):
+                Slot(Path(slot)).remove()  # the package it was handed and its record
         self.databases.stop(workload_id)
 
     def running(self, workload_id: str) -> bool:
@@ -317,15 +456,17 @@ class DockerRuntime(Runtime):
 
     def workloads(self) -> list[str]:
         """Workload containers of this node."""
-        found = self.client.containers.list(all=True, filters={"label": f"canopy.node={self.node_id}"})
-        return [str(c.labels.get(LABEL)) for c in found if c.labels.get(LABEL)]
+        return [facts[LABEL] for _, facts in self._listed(every=True) if facts.get(LABEL)]
 
     def purge(self, instance_id: str) -> None:
         """Drop the data a deleted app instance left on this node."""
         self.databases.remove(instance_id)
 
     def close(self) -> None:
-        """Stop the instance databases (adopt restarts them), drop an unused gateway exception, close."""
+        """Remove the pool; stop the databases (adopt restarts them); drop an unused gateway exception."""
+        self._pool_starter.shutdown(wait=True, cancel_futures=True)
+        for pooled in self.pool.clear():
+            self._discard(pooled)
         self.databases.close()
         if self.gateway_url:
             try:
