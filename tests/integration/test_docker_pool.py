@@ -13,7 +13,7 @@ import requests
 
 from canopy.contracts.deploy import Resources
 from canopy.workloads.docker_pool import POOL_LABEL, pool_key
-from canopy.workloads.docker_runtime import DockerRuntime, container_name, cpu_limit
+from canopy.workloads.docker_runtime import PYTHON, DockerRuntime, container_name, cpu_limit
 from tests.deploy_helpers import IRIS_INPUT, IRIS_PACKAGE, docker_model_spec
 
 pytestmark = pytest.mark.docker
@@ -55,6 +55,9 @@ def test_a_second_model_of_the_image_takes_the_pool_container_and_stays_a_worklo
         assert runtime.wait_ready(one, runtime.start(one, first, 1)).ready
         pooled = _pool_container_id(runtime, pool_key(first))
         assert runtime.workloads() == [one]  # the unassigned pool container is no workload
+        probe = "import os; print(os.listdir('/opt/model')); open('/opt/handover/handover.json', 'w')"
+        code, output = runtime.client.containers.get(pooled).exec_run([PYTHON, "-c", probe])
+        assert code != 0 and output.startswith(b"[]") and b"Read-only file system" in output  # empty, inert
 
         endpoint = runtime.start(two, second, 3)
         assert runtime.client.containers.get(container_name(two)).id == pooled

@@ -14,7 +14,7 @@ import logging
 import time
 from pathlib import Path
 
-POLL_SECONDS = 0.02  # between checks for the handover file: a stat costs microseconds
+POLL_SECONDS = 0.05  # between checks for the handover file: about 0.3% of a core while it waits
 # The modules a framework's models need, imported before a fork is safe (TensorFlow and Keras are not).
 PRELOADS: dict[str, tuple[str, ...]] = {
     "sklearn": (
