@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
-import uuid
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -17,119 +14,40 @@ from docker.errors import DockerException, NotFound
 from docker.models.containers import Container
 
 from canopy.apps.database import NodeDatabases
-from canopy.apps.database_plan import WORKLOAD_DATABASE_DIR, DatabasePlan
+from canopy.apps.database_plan import DatabasePlan
 from canopy.contracts.deploy import ProcessState, WorkloadSpec
 from canopy.logs.workload import WorkloadOutput
-from canopy.workloads.cgroups import CPU_PERIOD_US
 from canopy.workloads.databases import WorkloadDatabases
+from canopy.workloads.docker_hardening import (
+    CONTAINER_PORT,
+    CPU_LABEL,
+    LABEL,
+    MODEL_DIR,
+    PYTHON,
+    WORKLOAD_ENV,
+    WORKLOAD_GID,
+    container_name,
+    container_port,
+    cpu_limit,
+    hardening,
+    read_only_binds,
+    starting_cpu,
+)
 from canopy.workloads.docker_network import (
     GATEWAY_LABEL,
-    NETWORK,
     allow_gateway,
     bridge_address,
     ensure_network,
     gateway_lock,
     release_gateway,
 )
-from canopy.workloads.docker_pool import (
-    HANDED_OVER,
-    HANDOVER_DIR,
-    POOL_LABEL,
-    SLOT_LABEL,
-    Slot,
-    WarmPool,
-    container_facts,
-    pool_command,
-    pool_key,
-)
+from canopy.workloads.docker_pool import SLOT_LABEL, Slot, container_facts
+from canopy.workloads.docker_warm import ContainerPool
 from canopy.workloads.host_paths import HostPaths
 from canopy.workloads.launch import app_variables, has_endpoint, launch_command
 from canopy.workloads.runtime import Adopted, Runtime, tail
 
-CONTAINER_PORT = 8000
-MODEL_DIR = "/opt/model"  # where the package is bound read-only
-SDK_DIR = "/opt/sdk"  # where the SDK bundle is bound read-only (the PYTHONPATH entry)
-PYTHON = "/opt/venv/bin/python"  # the dependencies image's virtualenv (deploy/deps.Dockerfile)
-WORKLOAD_USER = "10001:10001"
-WORKLOAD_GID = 10001
-PIDS_LIMIT = 256
-LABEL = "canopy.workload"
-CPU_LABEL = "canopy.cpu"  # the CPU limit a container is held to once it has started
-POOL_CPU_SHARES = 2  # a pool container imports at the lowest CPU weight until it is handed over
-WORKLOAD_CPU_SHARES = 1024  # the engine's default weight, which a workload's container has
 log = logging.getLogger(__name__)
-
-
-def container_name(workload_id: str) -> str:
-    """The container name of a workload."""
-    return f"canopy-{workload_id}"
-
-
-def container_port(spec: WorkloadSpec) -> int:
-    """The port the workload serves on inside its container: the model server's, or the app page's."""
-    return spec.page_port if spec.kind == "app" else CONTAINER_PORT
-
-
-def cpu_limit(cpu: float) -> dict[str, int]:
-    """A CFS quota of `cpu` cores: unlike NanoCpus, `docker update` can change it on a running container."""
-    return {"cpu_period": CPU_PERIOD_US, "cpu_quota": max(1000, int(cpu * CPU_PERIOD_US))}
-
-
-def starting_cpu(cpu: float, engine_cpus: int) -> float:
-    """The CPU a container may use while it starts: ceil(cpu) cores within the engine's, never below cpu."""
-    return max(cpu, min(math.ceil(cpu), engine_cpus))
-
-
-def hardening(spec: WorkloadSpec, cpu: float | None = None) -> dict[str, object]:
-    """The isolation settings every workload container gets (never relaxed by the manifest).
-
-    `cpu` is the CPU limit to start with, when not the spec's own.
-    """
-    published = {f"{container_port(spec)}/tcp": ("127.0.0.1", None)} if has_endpoint(spec) else {}
-    return {
-        "user": WORKLOAD_USER,
-        "privileged": False,
-        "cap_drop": ["ALL"],
-        "security_opt": ["no-new-privileges"],
-        "read_only": True,
-        "tmpfs": {"/tmp": "rw,noexec,nosuid,size=64m"},
-        "mem_limit": f"{spec.resources.memory_mb}m",
-        "memswap_limit": f"{spec.resources.memory_mb}m",
-        **cpu_limit(spec.resources.cpu if cpu is None else cpu),
-        "pids_limit": PIDS_LIMIT,
-        "ports": published,
-        "network": NETWORK,
-    }
-
-
-WORKLOAD_ENV = {
-    "PYTHONPATH": SDK_DIR,
-    "PYTHONDONTWRITEBYTECODE": "1",
-    "PYTHONUNBUFFERED": "1",
-    "HOME": "/tmp",
-    "OMP_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1",
-}
-
-
-def read_only_binds(
-    spec: WorkloadSpec, database_dir: str = "", to_host: Callable[[str], str] = str
-) -> dict[str, dict[str, str]]:
-    """The host folders a container sees, all read-only: the package, the SDK, its database's socket."""
-    targets = {spec.package_dir: MODEL_DIR, spec.sdk_dir: SDK_DIR}
-    if database_dir:
-        targets[database_dir] = WORKLOAD_DATABASE_DIR
-    return {to_host(source): {"bind": target, "mode": "ro"} for source, target in targets.items()}
-
-
-def workload_facts(workload_id: str, spec: WorkloadSpec, generation: int) -> dict[str, str]:
-    """What a pool container's record says once a workload took it: what its own labels would say."""
-    return {
-        LABEL: workload_id,
-        "canopy.model": spec.model_id,
-        "canopy.generation": str(generation),
-        CPU_LABEL: str(spec.resources.cpu),
-    }
 
 
 def _endpoint(container: Container) -> str:
@@ -175,10 +93,7 @@ class DockerRuntime(Runtime):
         self.gateway_url = gateway_url
         self.databases = WorkloadDatabases(databases)
         self._engine_cpus: int | None = None  # the engine's CPU count, asked at the first start
-        self.pool_dir = pool_dir
-        self.pool: WarmPool[Container] = WarmPool()
-        self._unsettled: dict[str, WorkloadSpec] = {}  # started models: their pool is provided once ready
-        self._pool_starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pool-starter")
+        self.pool = ContainerPool(self.client, node_id, pool_dir, self.host_paths, self._cpus)
 
     def _gateway_on_bridge(self) -> tuple[str, int]:
         """The address and port a container reaches the gateway on: the bridge's, with the gateway's port."""
@@ -199,15 +114,14 @@ class DockerRuntime(Runtime):
             container = None
         if container is None:
             try:
-                container = self._take_pooled(workload_id, spec, generation) or self._run(
+                container = self.pool.take(workload_id, spec, generation) or self._run(
                     workload_id, spec, generation
                 )
             except BaseException:
                 self.databases.stop(workload_id)
                 raise
             self._follow(container, spec.kind, spec.model_id, since=None)
-            if self.pools(spec):
-                self._unsettled[workload_id] = spec
+            self.pool.started(workload_id, spec)
         elif spec.database:
             self.databases.start(workload_id, spec, WORKLOAD_GID)
         container.reload()
@@ -215,90 +129,6 @@ class DockerRuntime(Runtime):
         if not endpoint and has_endpoint(spec):
             raise RuntimeError(f"container {container.name} published no port: {self.logs(workload_id)}")
         return endpoint
-
-    def pools(self, spec: WorkloadSpec) -> bool:
-        """Whether a workload may take, and leaves behind, a pool container: models without a database."""
-        bound = bool(spec.image and spec.package_dir and spec.sdk_dir)
-        return self.pool_dir is not None and spec.kind == "model" and not spec.database and bound
-
-    def _take_pooled(self, workload_id: str, spec: WorkloadSpec, generation: int) -> Container | None:
-        """The image's pool container, handed this workload's package, limits and name; None: start cold."""
-        pooled = self.pool.take(pool_key(spec)) if self.pools(spec) else None
-        if pooled is None:
-            return None
-        slot = Slot(Path(pooled.labels[SLOT_LABEL]))
-        try:
-            pooled.reload()
-            if pooled.status != "running":
-                raise RuntimeError(f"it is {pooled.status}")
-            slot.fill(Path(spec.package_dir))
-            cpu = starting_cpu(spec.resources.cpu, self._cpus())
-            memory = f"{spec.resources.memory_mb}m"
-            limits = {"mem_limit": memory, "memswap_limit": memory, **cpu_limit(cpu)}
-            pooled.update(cpu_shares=WORKLOAD_CPU_SHARES, **limits)
-            pooled.rename(container_name(workload_id))
-            facts = workload_facts(workload_id, spec, generation)
-            slot.write_record({**facts, HANDED_OVER: f"{time.time():.3f}"})
-            slot.hand_over(spec.model_id)
-        except (DockerException, OSError, RuntimeError) as exc:
-            log.warning(
-                "could not hand pool container %s to %s (%s): starting cold", pooled.name, workload_id, exc
-            )
-            self._discard(pooled)
-            return None
-        log.info("workload %s took over pool container %s of %s", workload_id, pooled.short_id, spec.image)
-        return pooled
-
-    def _provide_pool(self, spec: WorkloadSpec) -> None:
-        """Start the image's pool container, unless one is kept."""
-        key = pool_key(spec)
-        if self.pool.has(key) or self.pool_dir is None:
-            return
-        token = uuid.uuid4().hex[:16]
-        slot = Slot.create(self.pool_dir / token)
-        volumes = {
-            self.host_paths(spec.sdk_dir): {"bind": SDK_DIR, "mode": "ro"},
-            self.host_paths(str(slot.package)): {"bind": MODEL_DIR, "mode": "ro"},
-            self.host_paths(str(slot.handover)): {"bind": HANDOVER_DIR, "mode": "ro"},
-        }
-        try:
-            ensure_network(self.client)
-            pooled = self.client.containers.run(
-                spec.image,
-                command=pool_command(PYTHON, MODEL_DIR, "0.0.0.0", CONTAINER_PORT),
-                name=f"canopy_pool_{token}",  # never a workload's name (canopy-<id>) until handed over
-                detach=True,
-                working_dir=MODEL_DIR,
-                labels={
-                    "canopy.node": self.node_id,
-                    "canopy.kind": "model",
-                    "canopy.port": str(CONTAINER_PORT),
-                    "canopy.database": "0",
-                    POOL_LABEL: key,
-                    SLOT_LABEL: str(slot.root),
-                },
-                environment=WORKLOAD_ENV,
-                volumes=volumes,
-                cpu_shares=POOL_CPU_SHARES,
-                **hardening(spec, starting_cpu(spec.resources.cpu, self._cpus())),  # type: ignore[arg-type]
-            )
-        except DockerException:
-            slot.remove()
-            log.exception("could not start a pool container of %s", spec.image)
-            return
-        for displaced in self.pool.keep(key, pooled):
-            self._discard(displaced)
-        log.info("pool container %s of %s started", pooled.short_id, spec.image)
-
-    def _discard(self, container: Container) -> None:
-        """Remove a pool container that no workload holds, and its slot."""
-        try:
-            container.remove(force=True)
-        except NotFound:
-            pass
-        except DockerException as exc:
-            log.warning("could not remove pool container %s (%s)", container.name, exc)
-        Slot(Path(container.labels[SLOT_LABEL])).remove()
 
     def _cpus(self) -> int:
         """The engine's CPU count, asked once."""
@@ -363,15 +193,14 @@ class DockerRuntime(Runtime):
         container = self._container(workload_id)
         if container is not None:
             _hold_to_limit(container)
-        spec = self._unsettled.pop(workload_id, None)
-        if spec is not None and container is not None:
-            self._pool_starter.submit(self._provide_pool, spec)
+        if container is not None:
+            self.pool.settled(workload_id)
 
     keeps_workloads = True
 
     def adopt(self) -> list[Adopted]:
         """The node's running workload containers, which outlive an agent restart (databases restarted)."""
-        self._discard_unassigned()  # a previous agent's pool: it is started afresh, never adopted
+        self.pool.discard_unassigned(self._listed(every=True))  # a previous agent's: never adopted
         running = self._listed(every=False)
         for container, facts in running:
             _hold_to_limit(container)  # the agent may have stopped while the container started
@@ -391,13 +220,6 @@ class DockerRuntime(Runtime):
         """The node's containers (running ones unless `every`), each with its facts: labels and record."""
         found = self.client.containers.list(all=every, filters={"label": f"canopy.node={self.node_id}"})
         return [(container, container_facts(container.labels)) for container in found]
-
-    def _discard_unassigned(self) -> None:
-        """Remove this node's pool containers that no workload took (and that this runtime does not keep)."""
-        kept = {container.id for container in self.pool.kept()}
-        for container, facts in self._listed(every=True):
-            if POOL_LABEL in facts and LABEL not in facts and container.id not in kept:
-                self._discard(container)
 
     def _follow(self, container: Container, kind: str, model_id: str, since: int | None) -> None:
         """Ship the container's output (from `since`, else from its start) on a thread, once per container."""
@@ -424,7 +246,7 @@ class DockerRuntime(Runtime):
     def stop(self, workload_id: str) -> None:
         """Remove the container, running or not; idempotent."""
         container = self._container(workload_id)
-        self._unsettled.pop(workload_id, None)
+        self.pool.forget(workload_id)
         if container is not None:
             container.remove(force=True)
             if gateway := container.labels.get(GATEWAY_LABEL, ""):
@@ -464,9 +286,7 @@ class DockerRuntime(Runtime):
 
     def close(self) -> None:
         """Remove the pool; stop the databases (adopt restarts them); drop an unused gateway exception."""
-        self._pool_starter.shutdown(wait=True, cancel_futures=True)
-        for pooled in self.pool.clear():
-            self._discard(pooled)
+        self.pool.close()
         self.databases.close()
         if self.gateway_url:
             try:

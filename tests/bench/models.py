@@ -203,8 +203,8 @@ def _docker_time(text: str) -> float:
 
 def _bare_run(replica: Any, package_name: str) -> float:
     """Seconds from create to imports done (its output says so) of a container like the replica's."""
+    from canopy.workloads.docker_hardening import CPU_LABEL, cpu_limit, starting_cpu
     from canopy.workloads.docker_pool import container_facts
-    from canopy.workloads.docker_runtime import CPU_LABEL, cpu_limit, starting_cpu
 
     host = replica.attrs["HostConfig"]
     started = time.time()

@@ -12,8 +12,9 @@ import pytest
 import requests
 
 from canopy.contracts.deploy import Resources
+from canopy.workloads.docker_hardening import PYTHON, container_name, cpu_limit
 from canopy.workloads.docker_pool import POOL_LABEL, pool_key
-from canopy.workloads.docker_runtime import PYTHON, DockerRuntime, container_name, cpu_limit
+from canopy.workloads.docker_runtime import DockerRuntime
 from tests.deploy_helpers import IRIS_INPUT, IRIS_PACKAGE, docker_model_spec
 
 pytestmark = pytest.mark.docker

@@ -11,9 +11,10 @@ import pytest
 from docker.errors import NotFound
 
 from canopy.contracts.deploy import Resources, WorkloadSpec
-from canopy.workloads import docker_runtime
+from canopy.workloads import docker_runtime, docker_warm
+from canopy.workloads.docker_hardening import CPU_LABEL, LABEL, container_name, cpu_limit
 from canopy.workloads.docker_pool import HANDOVER_FILE, POOL_LABEL, SLOT_LABEL, Slot, WarmPool, pool_key
-from canopy.workloads.docker_runtime import CPU_LABEL, LABEL, DockerRuntime, container_name, cpu_limit
+from canopy.workloads.docker_runtime import DockerRuntime
 
 
 class FakeContainer:
@@ -84,6 +85,7 @@ class FakeEngine:
 @pytest.fixture
 def engine(monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
     """A fake engine; the workload network is taken as made."""
+    monkeypatch.setattr(docker_warm, "ensure_network", lambda client: "canopy-workloads")
     monkeypatch.setattr(docker_runtime, "ensure_network", lambda client: "canopy-workloads")
     return FakeEngine()
 
@@ -106,7 +108,7 @@ def _runtime(engine: FakeEngine, tmp_path: Path, pool: bool = True) -> DockerRun
 def _settled(runtime: DockerRuntime, workload_id: str) -> None:
     """Settle a workload, then wait until its image's pool container is provided."""
     runtime.settle(workload_id)
-    runtime._pool_starter.submit(lambda: None).result()  # one starter thread: it has run the provision
+    runtime.pool.wait()
 
 
 def _started_with_pool(runtime: DockerRuntime, workload_id: str, spec: WorkloadSpec) -> None:
@@ -122,7 +124,7 @@ def test_the_next_model_of_an_image_takes_the_pool_container_with_its_package_li
     _started_with_pool(runtime, "w1", _spec(tmp_path, "m1"))
     (pooled,) = runtime.pool.kept()
     assert pooled.name.startswith("canopy_pool_") and runtime.workloads() == ["w1"]
-    assert pooled.run["cpu_shares"] == docker_runtime.POOL_CPU_SHARES and pooled.run["user"] == "10001:10001"
+    assert pooled.run["cpu_shares"] == docker_warm.POOL_CPU_SHARES and pooled.run["user"] == "10001:10001"
     assert (
         pooled.run["read_only"]
         and pooled.run["cap_drop"] == ["ALL"]
@@ -148,7 +150,7 @@ def test_the_next_model_of_an_image_takes_the_pool_container_with_its_package_li
     _settled(runtime, "w2")
     assert pooled.updates[1] == {"cpu_period": 100_000, "cpu_quota": 50_000}  # then its own limit
     assert sorted(runtime.workloads()) == ["w1", "w2"] and runtime.running("w2")
-    assert runtime.pool.has(pool_key(second)) and len(engine.items) == 3  # a new one for the next model
+    assert runtime.pool.containers.has(pool_key(second)) and len(engine.items) == 3  # one for the next
 
 
 def test_an_app_or_a_model_with_a_database_or_a_node_without_a_pool_starts_cold(
@@ -157,8 +159,8 @@ def test_an_app_or_a_model_with_a_database_or_a_node_without_a_pool_starts_cold(
     runtime = _runtime(engine, tmp_path)
     _started_with_pool(runtime, "w1", _spec(tmp_path, "m1"))
     app = _spec(tmp_path, "a1", kind="app", entry="app.py")
-    assert not runtime.pools(app) and not runtime.pools(_spec(tmp_path, "d1", database=True))
-    assert not runtime.pools(_spec(tmp_path, "e1", package_dir=""))  # nothing to hand over
+    assert not runtime.pool.pools(app) and not runtime.pool.pools(_spec(tmp_path, "d1", database=True))
+    assert not runtime.pool.pools(_spec(tmp_path, "e1", package_dir=""))  # nothing to hand over
     other_image = _spec(tmp_path, "m3", image="deps:other")
     runtime.start("w3", other_image, 1)
     assert engine.get(container_name("w3")).labels[LABEL] == "w3" and len(runtime.pool.kept()) == 1
