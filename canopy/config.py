@@ -425,6 +425,15 @@ SETTINGS: tuple[Setting, ...] = (
         choices=("on", "off"),
     ),
     Setting(
+        "CANOPY_DOCKER_POOL",
+        "on: a node on the docker runtime keeps one ready container per dependencies image of the models it "
+        "started (hardened like a replica, its framework imported, holding no package), which the next model "
+        "of that image takes instead of starting cold; off: no pool.",
+        "on",
+        parse=lambda raw: raw == "on",
+        choices=("on", "off"),
+    ),
+    Setting(
         "CANOPY_OPS_PORT",
         "Port for /health and /metrics of a standalone service; 0 picks a free one.",
         "0",

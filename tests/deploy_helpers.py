@@ -28,6 +28,7 @@ from canopy.nodes.enrolment import enrol_here
 from canopy.runtime import Service
 from canopy.runtime.backends import Backends
 from canopy.workloads.builder import Package, deps_image, shared_sdk
+from canopy.workloads.docker_pool import POOL_LABEL
 from canopy.workloads.process_runtime import free_port
 from services.deployer.service import deployer_components
 from services.gateway.app import create_app
@@ -43,10 +44,14 @@ SHARED_CACHE = Path(os.environ.get("CANOPY_TEST_CACHE", Path.home() / ".cache" /
 
 
 def docker_model_spec(
-    model_id: str, directory: Path, canopy_home: Path, resources: Resources | None = None
+    model_id: str,
+    directory: Path,
+    canopy_home: Path,
+    resources: Resources | None = None,
+    requirements: list[str] | None = None,
 ) -> WorkloadSpec:
     """A docker workload spec of the model package in `directory`, its dependencies image built here."""
-    package = Package(model_id, directory, uuid.uuid4().hex[:16], [], "3.11")
+    package = Package(model_id, directory, uuid.uuid4().hex[:16], requirements or [], "3.11")
     return WorkloadSpec(
         model_id=model_id,
         runtime="docker",
@@ -55,6 +60,16 @@ def docker_model_spec(
         sdk_dir=str(shared_sdk(canopy_home)),
         resources=resources or Resources(),
     )
+
+
+def model_containers(client: Any, model_id: str) -> list[Any]:
+    """Every container (running or not) of a model: labelled with it, or a pool container it took.
+
+    A taken pool container keeps the pool's labels; its name, canopy-<workload id>, starts with the model id.
+    """
+    labelled = client.containers.list(all=True, filters={"label": f"canopy.model={model_id}"})
+    pooled = client.containers.list(all=True, filters={"label": POOL_LABEL})
+    return [*labelled, *(c for c in pooled if c.name.startswith(f"canopy-{model_id[:40]}-g"))]
 
 
 def listeners(root: int) -> dict[int, psutil.Process]:

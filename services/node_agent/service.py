@@ -80,19 +80,24 @@ def make_runtime(
     store_url: str = "",
     output: WorkloadOutput | None = None,
     spares: bool = True,
+    pool: bool = True,
 ) -> Runtime:
     """The runtime named `kind` for this node; process workloads run in the rootfs of rootfs_dir.
 
     `gateway` is the gateway's URL as this node reaches it, which app workloads are given; app
     instances that ask for a database get one kept under `home`, on PostgreSQL when `store_url` is.
     Workloads' output lines go to `output` (to the logger) as well as to their log files. With
-    `spares`, the process runtime keeps a warm spare of each model it serves.
+    `spares`, the process runtime keeps a warm spare of each model it serves; with `pool`, the docker
+    runtime keeps a pool container per image of the models it started.
     """
     databases = NodeDatabases(home, store_url) if store_url else None
     if kind == "docker":
         from canopy.workloads.docker_runtime import DockerRuntime
 
-        return DockerRuntime(node_id, gateway_url=gateway, databases=databases, output=output)
+        pool_dir = home / "agents" / node_id / "pool" if pool else None
+        return DockerRuntime(
+            node_id, gateway_url=gateway, databases=databases, output=output, pool_dir=pool_dir
+        )
     from canopy.workloads.process_runtime import ProcessRuntime
 
     return ProcessRuntime(home / "agents" / node_id, rootfs_dir, gateway, databases, output, spares)
@@ -127,7 +132,8 @@ def agent_components(
     store_url = str(backends.config.db_url)
     output = bus_output(backends.bus, node_id, int(backends.config.log_lines_per_second))
     spares = bool(backends.config.heal_spares)
-    workload_runtime = make_runtime(runtime, node_id, home, rootfs, gateway, store_url, output, spares)
+    pool = bool(backends.config.docker_pool)
+    workload_runtime = make_runtime(runtime, node_id, home, rootfs, gateway, store_url, output, spares, pool)
     agent = NodeAgent(backends.bus, workload_runtime, settings)
     subscribe: Callable[[], Subscriber] = lambda: Subscriber(  # noqa: E731
         backends.bus, f"node-agent-{node_id}", [topics.NODE_COMMANDS], agent.on_command

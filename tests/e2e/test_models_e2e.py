@@ -37,6 +37,7 @@ from tests.deploy_helpers import (
     IRIS_PACKAGE,
     REPO,
     failing_hook_package,
+    model_containers,
     settled,
     share_build_caches,
     wait_for,
@@ -189,8 +190,7 @@ def _registered(platform: Platform) -> int:
 
 def _containers(model_id: str) -> list[Any]:
     """Every container (running or not) of a model."""
-    client = docker.from_env()
-    return list(client.containers.list(all=True, filters={"label": f"canopy.model={model_id}"}))
+    return model_containers(docker.from_env(), model_id)
 
 
 @pytest.fixture(scope="module")

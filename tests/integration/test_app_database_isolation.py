@@ -20,7 +20,7 @@ from canopy.apps.database import InstanceDatabase
 from canopy.apps.database_plan import WORKLOAD_DATABASE_DIR
 from canopy.config import load_config
 from canopy.workloads.base_images import build_base_image
-from canopy.workloads.docker_runtime import WORKLOAD_USER
+from canopy.workloads.docker_hardening import WORKLOAD_USER
 from canopy.workloads.isolation import Confinement, preexec, stage_dir, staged_paths
 from canopy.workloads.process_runtime import bwrap_path
 from canopy.workloads.rootfs import ensure_rootfs

@@ -6,8 +6,8 @@ import pytest
 
 from canopy.config import gateway_url, load_config
 from canopy.contracts.deploy import DeployRequest, WorkloadSpec
+from canopy.workloads.docker_hardening import CONTAINER_PORT, container_port, hardening
 from canopy.workloads.docker_network import gateway_rule
-from canopy.workloads.docker_runtime import CONTAINER_PORT, container_port, hardening
 from canopy.workloads.launch import app_variables, has_endpoint, launch_command, listen_port
 from canopy.workloads.runtime import APP_SETTLE_SECONDS, Probe, probe_for
 from services.gateway.views.app_proxy import from_app

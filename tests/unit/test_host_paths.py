@@ -6,7 +6,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from canopy.contracts.deploy import WorkloadSpec
-from canopy.workloads.docker_runtime import read_only_binds
+from canopy.workloads.docker_hardening import read_only_binds
 from canopy.workloads.host_paths import HostPaths, host_path, own_container_id
 
 CONTAINER = "4f" * 32

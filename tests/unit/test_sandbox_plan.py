@@ -12,8 +12,8 @@ from canopy.contracts.deploy import WorkloadSpec
 from canopy.errors import ValidationFailed
 from canopy.workloads import cgroups
 from canopy.workloads.cgroups import Cgroup, limit_files
+from canopy.workloads.docker_hardening import hardening, read_only_binds
 from canopy.workloads.docker_network import NETWORK, OPTIONS, firewall_rules, jump_rule
-from canopy.workloads.docker_runtime import hardening, read_only_binds
 from canopy.workloads.isolation import staged_paths
 from canopy.workloads.logpump import LogPump, read_log
 from canopy.workloads.rootfs import suite_for

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from platform_sdk.serving.app import ModelServer, refusal
+from platform_sdk.serving.handover import await_handover, preload
 from platform_sdk.serving.metrics import ServerMetrics
 from platform_sdk.serving.pipeline import Pipeline
 from platform_sdk.serving.server import CONNECTION_LIMIT, HttpServer, listen
@@ -32,6 +33,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on")
     parser.add_argument("--model-id", default="", help="the platform's id of this model, for metric labels")
+    parser.add_argument(
+        "--handover",
+        type=Path,
+        default=None,
+        help="pooled: preload the framework, then wait for this file (naming the model) before loading",
+    )
     parser.add_argument("--threads", type=int, default=8, help="requests each worker answers at once")
     parser.add_argument(
         "--workers",
@@ -84,6 +91,9 @@ def main(argv: list[str] | None = None) -> None:
     """Load the model (a failure exits non-zero with its traceback on stderr), then serve it."""
     args = parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if args.handover is not None:
+        log.info("pooled: preloaded %s; waiting for a package", ", ".join(preload()) or "nothing")
+        args.model_id = await_handover(args.handover)
     workers = args.workers or worker_count()
     if workers > 1:
         listener = listen(args.host, args.port)
