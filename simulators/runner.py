@@ -18,7 +18,7 @@ from canopy.config import load_config
 from simulators.config import DeviceConfig, FleetConfig
 from simulators.controllers import CommandError, Controller
 from simulators.generators import GENERATORS
-from simulators.transports import BusCommands, BusLink, HttpLink, Link
+from simulators.transports import BusCommands, BusLink, Link
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +116,8 @@ class Fleet:
         if config.transport == "kafka":
             return BusLink(self.bus(config), config.id, config.token)
         if config.transport == "http":
+            from simulators.http_link import HttpLink  # requests: for HTTP devices only
+
             return HttpLink(self.config.api_url or load_config().api_url, config.id, config.token)
         from simulators.mqtt_link import MqttLink  # paho: for MQTT devices only
 

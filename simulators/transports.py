@@ -1,22 +1,17 @@
-"""How simulated devices reach the platform: the bus (kafka), Mosquitto (mqtt) or the REST API (http)."""
+"""How simulated devices reach the platform: the bus here; Mosquitto (mqtt_link), REST (http_link) apart."""
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
-
-import requests
 
 from canopy.bus import Bus
 from canopy.bus.kafka_acl import device_user
 from canopy.contracts import decode, encode, topics
 from canopy.contracts.devices import CommandAck, DeviceCommand, TelemetrySubmission
 from canopy.errors import DecodeError
-
-log = logging.getLogger(__name__)
 
 CommandHandler = Callable[[str, str, dict[str, Any]], tuple[bool, dict[str, Any], str]]
 
@@ -92,27 +87,3 @@ class BusCommands:
         self._stopping.set()
         self._thread.join(timeout=5)
         self._consumer.close()
-
-
-class HttpLink:
-    """A device posting readings to POST /api/v1/devices/<id>/telemetry with its own credential."""
-
-    def __init__(self, api_url: str, device_id: str, token: str) -> None:
-        self.url = f"{api_url.rstrip('/')}/api/v1/devices/{device_id}/telemetry"
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {token}"
-
-    def send(self, reading: dict[str, Any], at: datetime, seq: int) -> None:
-        """Post one reading; failures are logged and the reading is dropped."""
-        try:
-            response = self.session.post(
-                self.url, json={"reading": reading, "at": at.isoformat(), "seq": seq}, timeout=10
-            )
-            if response.status_code >= 400:
-                log.warning("%s refused a reading: %s", self.url, response.text[:200])
-        except requests.RequestException as exc:
-            log.warning("cannot post to %s: %s", self.url, exc)
-
-    def close(self) -> None:
-        """Close the HTTP session."""
-        self.session.close()

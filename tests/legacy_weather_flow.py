@@ -26,7 +26,8 @@ from canopy.bus.naming import prefixed
 from canopy.runtime.backends import Backends
 from simulators import TYPES_DIR
 from simulators.controllers import Controller
-from simulators.transports import BusCommands, HttpLink
+from simulators.http_link import HttpLink
+from simulators.transports import BusCommands
 from tests.app_run_helpers import settled
 from tests.deploy_helpers import REPO, deploy, wait_for, zip_package
 
