@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from canopy.bus import Bus
+from canopy.bus.base import Record
 from canopy.bus.kafka_acl import device_user
 from canopy.contracts import decode, encode, topics
 from canopy.contracts.devices import CommandAck, DeviceCommand, TelemetrySubmission
@@ -44,46 +46,65 @@ class BusLink:
 
 
 class BusCommands:
-    """Delivers one kafka controller's commands from its own command topic and acks on its ingest topic."""
+    """Delivers kafka controllers' commands from their own command topics, each acked on its ingest topic.
 
-    def __init__(self, bus: Bus, device_id: str, handler: CommandHandler) -> None:
-        self.bus, self.device_id, self.handler = bus, device_id, handler
-        topic = topics.device_command_topic(device_id)
-        bus.ensure_topic(topic)
-        self._consumer = bus.consumer(device_user(device_id), [topic], from_beginning=False)
+    The controllers of one bus share one consumer: alone, a controller reads in its own group (its Kafka
+    login may use no other); together, in a group named after all of them.
+    """
+
+    def __init__(self, bus: Bus, handlers: Mapping[str, CommandHandler]) -> None:
+        self.bus, self.handlers = bus, dict(handlers)
+        command_topics = [topics.device_command_topic(device_id) for device_id in sorted(self.handlers)]
+        for topic in command_topics:
+            bus.ensure_topic(topic)
+        self._consumer = bus.consumer(commands_group(self.handlers), command_topics, from_beginning=False)
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"commands-{device_id}", daemon=True)
+        name = f"commands-{next(iter(self.handlers))}" if len(self.handlers) == 1 else "commands-controllers"
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        """Consume this controller's commands until closed."""
+        """Consume the controllers' commands until closed."""
         while not self._stopping.is_set():
             record = self._consumer.poll(0.2)
-            if record is None:
-                continue
-            try:
-                command = decode(record.value).message
-            except DecodeError:
-                continue
-            if (
-                isinstance(command, DeviceCommand)
-                and command.device_id == self.device_id
-                and command.expires_at >= datetime.now(UTC)
-            ):
-                ok, state, error = self.handler(command.command, command.command_id, command.params)
-                ack = CommandAck(
-                    command_id=command.command_id,
-                    device_id=command.device_id,
-                    ok=ok,
-                    state=state,
-                    error=error,
-                    at=datetime.now(UTC),
-                )
-                self.bus.publish(topics.ingest_topic(self.device_id), encode(ack), key=self.device_id)
-                self.bus.flush()
+            if record is not None:
+                self._deliver(record)
+
+    def _deliver(self, record: Record) -> None:
+        """Carry out a live command found on its own device's topic, and acknowledge it."""
+        try:
+            command = decode(record.value).message
+        except DecodeError:
+            return
+        if (
+            isinstance(command, DeviceCommand)
+            and command.device_id in self.handlers
+            and record.topic == topics.device_command_topic(command.device_id)
+            and command.expires_at >= datetime.now(UTC)
+        ):
+            handler = self.handlers[command.device_id]
+            ok, state, error = handler(command.command, command.command_id, command.params)
+            ack = CommandAck(
+                command_id=command.command_id,
+                device_id=command.device_id,
+                ok=ok,
+                state=state,
+                error=error,
+                at=datetime.now(UTC),
+            )
+            self.bus.publish(topics.ingest_topic(command.device_id), encode(ack), key=command.device_id)
+            self.bus.flush()
 
     def close(self) -> None:
         """Stop consuming."""
         self._stopping.set()
         self._thread.join(timeout=5)
         self._consumer.close()
+
+
+def commands_group(device_ids: Iterable[str]) -> str:
+    """The consumer group of controllers read together: a lone one's own, else one named by all of them."""
+    ids = sorted(device_ids)
+    if len(ids) == 1:
+        return device_user(ids[0])
+    return "simulated-controllers-" + hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]

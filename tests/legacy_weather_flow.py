@@ -113,7 +113,7 @@ def display(backends: Backends, station: Station) -> Iterator[Controller]:
     prefix = backends.config.topic_prefix
     login = Credentials(prefixed(prefix, device_user(device)), credential)
     bus = open_bus(backends.bus.url, credentials=login, topic_prefix=prefix)
-    link = BusCommands(bus, device, lambda command, _id, params: (True, screen.apply(command, params), ""))
+    link = BusCommands(bus, {device: lambda command, _id, params: (True, screen.apply(command, params), "")})
     try:
         yield screen
     finally:
