@@ -18,7 +18,7 @@ from canopy.config import load_config
 from simulators.config import DeviceConfig, FleetConfig
 from simulators.controllers import CommandError, Controller
 from simulators.generators import GENERATORS
-from simulators.transports import BusCommands, BusLink, HttpLink, Link
+from simulators.transports import BusCommands, BusLink, CommandHandler, Link
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +88,14 @@ class Fleet:
         self.sent = 0
 
     def connect(self) -> None:
-        """Open a link per device, and a command consumer per kafka controller."""
+        """Open a link per device, and one command consumer for the kafka controllers of each bus."""
+        handlers: dict[int, tuple[Bus, dict[str, CommandHandler]]] = {}
         for device in self.devices:
             self.links[device.config.id] = self._link(device)
             if device.controller is not None and device.config.transport == "kafka":
-                self._commands.append(BusCommands(self.bus(device.config), device.config.id, device.command))
+                bus = self.bus(device.config)
+                handlers.setdefault(id(bus), (bus, {}))[1][device.config.id] = device.command
+        self._commands = [BusCommands(bus, by_device) for bus, by_device in handlers.values()]
 
     def bus(self, device: DeviceConfig) -> Bus:
         """The bus a kafka device uses: the one given, else its own, logged in as device-<id> on Kafka.
@@ -116,6 +119,8 @@ class Fleet:
         if config.transport == "kafka":
             return BusLink(self.bus(config), config.id, config.token)
         if config.transport == "http":
+            from simulators.http_link import HttpLink  # requests: for HTTP devices only
+
             return HttpLink(self.config.api_url or load_config().api_url, config.id, config.token)
         from simulators.mqtt_link import MqttLink  # paho: for MQTT devices only
 

@@ -1,22 +1,19 @@
-"""How simulated devices reach the platform: the bus (kafka), Mosquitto (mqtt) or the REST API (http)."""
+"""How simulated devices reach the platform: the bus here; Mosquitto (mqtt_link), REST (http_link) apart."""
 
 from __future__ import annotations
 
-import logging
+import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-import requests
-
 from canopy.bus import Bus
+from canopy.bus.base import Record
 from canopy.bus.kafka_acl import device_user
 from canopy.contracts import decode, encode, topics
 from canopy.contracts.devices import CommandAck, DeviceCommand, TelemetrySubmission
 from canopy.errors import DecodeError
-
-log = logging.getLogger(__name__)
 
 CommandHandler = Callable[[str, str, dict[str, Any]], tuple[bool, dict[str, Any], str]]
 
@@ -49,43 +46,54 @@ class BusLink:
 
 
 class BusCommands:
-    """Delivers one kafka controller's commands from its own command topic and acks on its ingest topic."""
+    """Delivers kafka controllers' commands from their own command topics, each acked on its ingest topic.
 
-    def __init__(self, bus: Bus, device_id: str, handler: CommandHandler) -> None:
-        self.bus, self.device_id, self.handler = bus, device_id, handler
-        topic = topics.device_command_topic(device_id)
-        bus.ensure_topic(topic)
-        self._consumer = bus.consumer(device_user(device_id), [topic], from_beginning=False)
+    The controllers of one bus share one consumer: alone, a controller reads in its own group (its Kafka
+    login may use no other); together, in a group named after all of them.
+    """
+
+    def __init__(self, bus: Bus, handlers: Mapping[str, CommandHandler]) -> None:
+        self.bus, self.handlers = bus, dict(handlers)
+        command_topics = [topics.device_command_topic(device_id) for device_id in sorted(self.handlers)]
+        for topic in command_topics:
+            bus.ensure_topic(topic)
+        self._consumer = bus.consumer(commands_group(self.handlers), command_topics, from_beginning=False)
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"commands-{device_id}", daemon=True)
+        name = f"commands-{next(iter(self.handlers))}" if len(self.handlers) == 1 else "commands-controllers"
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        """Consume this controller's commands until closed."""
+        """Consume the controllers' commands until closed."""
         while not self._stopping.is_set():
             record = self._consumer.poll(0.2)
-            if record is None:
-                continue
-            try:
-                command = decode(record.value).message
-            except DecodeError:
-                continue
-            if (
-                isinstance(command, DeviceCommand)
-                and command.device_id == self.device_id
-                and command.expires_at >= datetime.now(UTC)
-            ):
-                ok, state, error = self.handler(command.command, command.command_id, command.params)
-                ack = CommandAck(
-                    command_id=command.command_id,
-                    device_id=command.device_id,
-                    ok=ok,
-                    state=state,
-                    error=error,
-                    at=datetime.now(UTC),
-                )
-                self.bus.publish(topics.ingest_topic(self.device_id), encode(ack), key=self.device_id)
-                self.bus.flush()
+            if record is not None:
+                self._deliver(record)
+
+    def _deliver(self, record: Record) -> None:
+        """Carry out a live command found on its own device's topic, and acknowledge it."""
+        try:
+            command = decode(record.value).message
+        except DecodeError:
+            return
+        if (
+            isinstance(command, DeviceCommand)
+            and command.device_id in self.handlers
+            and record.topic == topics.device_command_topic(command.device_id)
+            and command.expires_at >= datetime.now(UTC)
+        ):
+            handler = self.handlers[command.device_id]
+            ok, state, error = handler(command.command, command.command_id, command.params)
+            ack = CommandAck(
+                command_id=command.command_id,
+                device_id=command.device_id,
+                ok=ok,
+                state=state,
+                error=error,
+                at=datetime.now(UTC),
+            )
+            self.bus.publish(topics.ingest_topic(command.device_id), encode(ack), key=command.device_id)
+            self.bus.flush()
 
     def close(self) -> None:
         """Stop consuming."""
@@ -94,25 +102,9 @@ class BusCommands:
         self._consumer.close()
 
 
-class HttpLink:
-    """A device posting readings to POST /api/v1/devices/<id>/telemetry with its own credential."""
-
-    def __init__(self, api_url: str, device_id: str, token: str) -> None:
-        self.url = f"{api_url.rstrip('/')}/api/v1/devices/{device_id}/telemetry"
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {token}"
-
-    def send(self, reading: dict[str, Any], at: datetime, seq: int) -> None:
-        """Post one reading; failures are logged and the reading is dropped."""
-        try:
-            response = self.session.post(
-                self.url, json={"reading": reading, "at": at.isoformat(), "seq": seq}, timeout=10
-            )
-            if response.status_code >= 400:
-                log.warning("%s refused a reading: %s", self.url, response.text[:200])
-        except requests.RequestException as exc:
-            log.warning("cannot post to %s: %s", self.url, exc)
-
-    def close(self) -> None:
-        """Close the HTTP session."""
-        self.session.close()
+def commands_group(device_ids: Iterable[str]) -> str:
+    """The consumer group of controllers read together: a lone one's own, else one named by all of them."""
+    ids = sorted(device_ids)
+    if len(ids) == 1:
+        return device_user(ids[0])
+    return "simulated-controllers-" + hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]

@@ -26,7 +26,8 @@ from canopy.bus.naming import prefixed
 from canopy.runtime.backends import Backends
 from simulators import TYPES_DIR
 from simulators.controllers import Controller
-from simulators.transports import BusCommands, HttpLink
+from simulators.http_link import HttpLink
+from simulators.transports import BusCommands
 from tests.app_run_helpers import settled
 from tests.deploy_helpers import REPO, deploy, wait_for, zip_package
 
@@ -112,7 +113,7 @@ def display(backends: Backends, station: Station) -> Iterator[Controller]:
     prefix = backends.config.topic_prefix
     login = Credentials(prefixed(prefix, device_user(device)), credential)
     bus = open_bus(backends.bus.url, credentials=login, topic_prefix=prefix)
-    link = BusCommands(bus, device, lambda command, _id, params: (True, screen.apply(command, params), ""))
+    link = BusCommands(bus, {device: lambda command, _id, params: (True, screen.apply(command, params), "")})
     try:
         yield screen
     finally:

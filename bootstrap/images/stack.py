@@ -15,7 +15,8 @@ from platform_sdk._client import ApiClient
 
 from bootstrap.infra.mosquitto import mosquitto_conf
 from bootstrap.infra.mosquitto_auth import ensure_platform_account, platform_env
-from canopy.bus.kafka_acl import PLATFORM_USER, Provisioner, platform_grants
+from canopy.bus.kafka_acl import PLATFORM_USER, platform_grants
+from canopy.bus.kafka_admin import Provisioner
 from canopy.config import load_config
 from canopy.nodes.enrolment import identity_dir
 from canopy.private import write_private_file

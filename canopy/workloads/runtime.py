@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-import requests
+from platform_sdk._http import ConnectionPool, HttpFailure
 
 from canopy.contracts.deploy import ProcessState, WorkloadSpec
 
 READY_TIMEOUT_SECONDS = 60.0
+PROBED_ENDPOINTS = 64  # keep-alive connections kept to this many endpoints (a node's replicas and a few more)
 PROBE_INTERVAL = 0.02  # between readiness probes: a refused connection costs well under a millisecond
 LIVENESS_INTERVAL = 0.25  # between checks that the workload still runs (a docker API call)
 APP_SETTLE_SECONDS = 2.0  # an app without a page is ready once it has run this long
@@ -37,15 +40,36 @@ def probe_for(spec: WorkloadSpec) -> Probe:
     return Probe("", health=False, settle=APP_SETTLE_SECONDS)
 
 
-def answers(session: requests.Session, endpoint: str, probe: Probe, timeout: float = 2.0) -> bool:
-    """Whether the endpoint passes the probe's HTTP check once (True when the probe makes none)."""
-    if not probe.path:
-        return True
-    try:
-        response = session.get(f"{endpoint}{probe.path}", timeout=timeout, allow_redirects=False)
-        return not probe.health or (response.status_code == 200 and response.json().get("status") == "ready")
-    except (requests.RequestException, ValueError):
-        return False
+class Prober:
+    """Probes workloads over keep-alive connections on the standard library, one per recent endpoint."""
+
+    def __init__(self, endpoints: int = PROBED_ENDPOINTS) -> None:
+        self._pools: dict[str, ConnectionPool] = {}
+        self._endpoints = endpoints
+        self._lock = threading.Lock()
+
+    def answers(self, endpoint: str, probe: Probe, timeout: float = 2.0) -> bool:
+        """Whether the endpoint passes the probe's HTTP check once (True when the probe makes none)."""
+        if not probe.path:
+            return True
+        try:
+            response = self._pool(endpoint).request("GET", probe.path, timeout=timeout)
+            if not probe.health:
+                return True
+            answer = json.loads(response.body) if response.status == 200 else None
+            return isinstance(answer, dict) and answer.get("status") == "ready"
+        except (HttpFailure, ValueError):
+            return False
+
+    def _pool(self, endpoint: str) -> ConnectionPool:
+        """The endpoint's pool of one connection; the least recently used endpoint's goes past the limit."""
+        with self._lock:
+            pool = self._pools.pop(endpoint, None) or ConnectionPool(endpoint, size=1)
+            self._pools[endpoint] = pool
+            oldest = next(iter(self._pools)) if len(self._pools) > self._endpoints else None
+            if oldest is not None:
+                self._pools.pop(oldest).close()
+        return pool
 
 
 @dataclass(frozen=True)
@@ -139,14 +163,14 @@ class Runtime(ABC):
     def _poll_ready(self, workload_id: str, endpoint: str, timeout: float, probe: Probe) -> Readiness:
         """Poll the probe until the workload is ready, dies, or the timeout passes."""
         started = next_liveness = time.monotonic()
-        session = requests.Session()
+        prober = Prober()
         while (now := time.monotonic()) < started + timeout:
             if now >= next_liveness:
                 if not self.running(workload_id):
                     time.sleep(0.2)  # let the last log lines land
                     return Readiness(False, "the workload exited while starting", self.logs(workload_id))
                 next_liveness = now + LIVENESS_INTERVAL
-            if now - started >= probe.settle and answers(session, endpoint, probe):
+            if now - started >= probe.settle and prober.answers(endpoint, probe):
                 return Readiness(True, "ready", [])
             time.sleep(PROBE_INTERVAL)
         what = f"{probe.path} not ready" if probe.path else "not running"

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 
@@ -48,7 +47,7 @@ from canopy.workloads.builder import (
     unpack,
 )
 from canopy.workloads.commands import node_command
-from canopy.workloads.runtime import Probe, answers, probe_for
+from canopy.workloads.runtime import Probe, Prober, probe_for
 from canopy.workloads.wheels import choose_python
 from services.deployer.ahead import Ahead, AheadStarts
 from services.deployer.apps import prepared_app, start_app, with_app
@@ -352,7 +351,7 @@ class Deployer:
                 continue
             if event.state != "ready":
                 raise DeployFailed(f"{workload_id} on node {node_id} failed: {event.message}", event.logs)
-            if not answers(requests.Session(), event.endpoint, probe):
+            if not Prober().answers(event.endpoint, probe):
                 raise DeployFailed(f"{workload_id} said ready but {event.endpoint}{probe.path} fails")
             with self.backends.store.session() as session:
                 replica = session.get(Replica, workload_id)

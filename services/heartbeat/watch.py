@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 
@@ -24,7 +23,7 @@ from canopy.healing.liveness import Detector, Timeouts
 from canopy.nodes.enrolment import status_refused
 from canopy.runtime.backends import Backends
 from canopy.workloads.commands import node_command
-from canopy.workloads.runtime import MODEL_PROBE, answers
+from canopy.workloads.runtime import MODEL_PROBE, Prober
 from services.heartbeat.healer import Healer
 from services.heartbeat.settings import HealSettings
 
@@ -68,7 +67,7 @@ class Watcher:
         self.fenced: dict[str, float] = {}
         self.services: dict[str, tuple[float, float, str]] = {}
         self.reported: set[str] = set()
-        self._probes = requests.Session()
+        self._probes = Prober()
         self._lock = threading.Lock()
 
     def on_status(self, envelope: Envelope, _record: Record) -> None:
@@ -190,7 +189,7 @@ class Watcher:
                 if wid in self.watched and self.watched[wid].endpoint
             ]
         for wid, endpoint in exited:
-            failed = not answers(self._probes, endpoint, MODEL_PROBE, PROBE_TIMEOUT)
+            failed = not self._probes.answers(endpoint, MODEL_PROBE, PROBE_TIMEOUT)
             with self._lock:
                 if wid in self.watched:
                     self.replicas.unreachable(wid, now, failed)
@@ -206,7 +205,7 @@ class Watcher:
                 on_node = list(session.scalars(select(Replica).where(Replica.node_id == node_id)))
                 replicas = [(r.workload_id, r.model_id, r.generation, r.endpoint) for r in on_node]
             answering = any(
-                answers(self._probes, endpoint, MODEL_PROBE, PROBE_TIMEOUT)
+                self._probes.answers(endpoint, MODEL_PROBE, PROBE_TIMEOUT)
                 for _, _, _, endpoint in replicas
                 if endpoint
             )

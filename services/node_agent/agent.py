@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
-import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from canopy.bus import Bus
@@ -19,7 +18,7 @@ from canopy.bus.typed import publish
 from canopy.contracts import Envelope
 from canopy.contracts.deploy import NodeCommand, NodeStatus, WorkloadEvent, WorkloadState, WorkloadStatus
 from canopy.workloads.commands import CommandLedger, load_verify_key, refusal, sign, signature_valid
-from canopy.workloads.runtime import MODEL_PROBE, Probe, Runtime, answers, probe_for
+from canopy.workloads.runtime import MODEL_PROBE, Probe, Prober, Runtime, probe_for
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +59,7 @@ class NodeAgent:
         self.ledger = CommandLedger.load(self.ledger_path)
         self.workloads: dict[str, _Workload] = {}
         self._lock = threading.Lock()
-        self._probes = requests.Session()
-        self._probes.trust_env = False  # workloads answer on this node: no proxy, no netrc, no env lookups
+        self._probes = Prober()  # workloads answer on this node: no proxy, no netrc, no env lookups
         psutil.cpu_percent(None)
 
     def on_command(self, envelope: Envelope, _record: Record) -> None:
@@ -238,7 +236,7 @@ class NodeAgent:
             state=workload.state,
             endpoint=workload.endpoint,
             process=process,
-            probe_ok=probed and answers(self._probes, workload.endpoint, workload.probe, PROBE_TIMEOUT),
+            probe_ok=probed and self._probes.answers(workload.endpoint, workload.probe, PROBE_TIMEOUT),
         )
 
     def report(self) -> None:

@@ -24,16 +24,14 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import psutil
-import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from canopy.workloads.process_runtime import free_port
-from tests.deploy_helpers import share_build_caches
 
 TARGET_CPU_PERCENT = 5.0
 TARGET_RSS_MB = 100.0
@@ -167,9 +165,12 @@ def _wait_for_gateway(port: int, process: subprocess.Popen[bytes], log: Path, ti
         if process.poll() is not None:
             raise RuntimeError(f"canopy up exited with {process.returncode}: {log.read_text()[-2000:]}")
         try:
-            if requests.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2).status_code < 500:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=2):
                 return
-        except requests.RequestException:
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500:
+                return
+        except OSError:
             pass
         time.sleep(0.5)
     raise RuntimeError("the gateway did not answer within 120 s")
@@ -185,6 +186,10 @@ def main() -> None:
     if args.child:
         child(args.child)
         return
+    # the harness's own imports stay out of the child, whose memory is measured
+    from canopy.workloads.process_runtime import free_port
+    from tests.deploy_helpers import share_build_caches
+
     with tempfile.TemporaryDirectory(prefix="canopy-idle-") as tmp:
         home = Path(tmp)
         share_build_caches(home)

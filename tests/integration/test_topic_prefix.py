@@ -10,7 +10,8 @@ import pytest
 
 from bootstrap.infra.kafka.credentials import KafkaCredentials
 from canopy.bus import Bus, Consumer, Credentials, Record, open_bus
-from canopy.bus.kafka_acl import Provisioner, device_grants, device_names
+from canopy.bus.kafka_acl import device_grants, device_names
+from canopy.bus.kafka_admin import Provisioner
 from canopy.contracts import topics
 from canopy.errors import CanopyError
 

@@ -25,7 +25,6 @@ from bootstrap.infra.kafka.credentials import KafkaCredentials
 from canopy.bus import Bus, Credentials, open_bus
 from canopy.bus.kafka import parse_url, sasl_settings
 from canopy.bus.kafka_acl import (
-    Provisioner,
     device_grants,
     device_user,
     node_grants,
@@ -33,6 +32,7 @@ from canopy.bus.kafka_acl import (
     provision_node,
     unprovision,
 )
+from canopy.bus.kafka_admin import Provisioner
 from canopy.config import load_config
 from canopy.contracts import decode, encode, topics
 from canopy.contracts.deploy import (

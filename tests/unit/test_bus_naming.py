@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from confluent_kafka.admin import AclPermissionType, ResourcePatternType  # type: ignore[attr-defined]
 
 from bootstrap.commands.agent import platform_prefix
-from canopy.bus.kafka_acl import device_grants, device_names, node_grants
+from canopy.bus.kafka_acl import device_grants, device_names, node_grants, platform_grants
+from canopy.bus.kafka_admin import binding
 from canopy.bus.naming import parse_prefix, prefixed, prefixed_subscription, unprefixed
 from canopy.config import load_config
 from canopy.contracts import topics
@@ -66,6 +68,17 @@ def test_grants_and_logins_name_the_prefixed_topics_and_groups() -> None:
         names["group"],
     }
     assert all(grant.name.startswith("team-a.") for grant in node_grants("n1", "team-a."))
+
+
+def test_every_grant_becomes_an_allow_binding_of_its_user() -> None:
+    grants = [*platform_grants(), *node_grants("n1", "p."), *device_grants("fan-1", "p.")]
+    bindings = [binding(grant, "device-fan-1") for grant in grants]
+    assert [(b.restype.name, b.name, b.operation.name) for b in bindings] == [
+        (g.resource, g.name, g.operation) for g in grants
+    ]
+    assert {(b.principal, b.host, b.permission_type, b.resource_pattern_type) for b in bindings} == {
+        ("User:device-fan-1", "*", AclPermissionType.ALLOW, ResourcePatternType.LITERAL)
+    }
 
 
 def test_an_agent_takes_the_prefix_of_the_platform_it_joined_and_refuses_another() -> None:

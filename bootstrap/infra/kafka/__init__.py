@@ -24,8 +24,7 @@ from bootstrap.infra.kafka.credentials import (
 )
 from bootstrap.infra.packages import find_binary
 from bootstrap.infra.process import port_open, run_logged, spawn_detached
-from canopy.bus.kafka import sasl_settings
-from canopy.bus.kafka_acl import PLATFORM_USER, Provisioner, platform_grants
+from canopy.bus.kafka_acl import PLATFORM_USER, platform_grants
 from canopy.config import load_config
 from canopy.errors import Unavailable
 from canopy.private import write_private_file
@@ -214,6 +213,8 @@ class Kafka(Component):
         from confluent_kafka import KafkaException
         from confluent_kafka.admin import AdminClient
 
+        from canopy.bus.kafka import sasl_settings
+
         settings: dict[str, Any] = {
             "bootstrap.servers": self.address,
             "logger": _quiet_logger(),
@@ -272,6 +273,8 @@ class Kafka(Component):
             raise self.failure(
                 f"no credentials in {self.credentials_file}; was this broker started by canopy?"
             )
+        from canopy.bus.kafka_admin import Provisioner  # librdkafka: loaded only to provision
+
         try:
             Provisioner(
                 f"kafka://{self.address}", credentials.admin_user, credentials.admin_password
