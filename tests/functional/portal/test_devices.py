@@ -124,6 +124,24 @@ def test_a_bad_type_zip_shows_each_problem_next_to_the_file_field_and_stores_not
     assert _type_names(backends) == []
 
 
+def _type_rows(reply: Any) -> list[str]:
+    return re.findall(r"<tr><td>([A-Z0-9]+)</td>", reply.get_data(as_text=True))
+
+
+def test_the_types_list_pages_and_filters(signed_in: SignIn, backends: Backends) -> None:
+    probes = [{**THERMOMETER, "name": f"PROBE{number:02d}"} for number in range(50)]
+    _register(backends, *probes, {**SMARTFAN, "company": "Fanco"})
+    admin = signed_in(Role.PLATFORM_ADMIN)
+    first = admin.get("/portal/device-types")
+    assert "51 in all · page 1 of 2" in first.get_data(as_text=True) and len(_type_rows(first)) == 50
+    second = admin.get("/portal/device-types?page=2")
+    assert _type_rows(second) == ["SMARTFAN"] and 'rel="prev"' in second.get_data(as_text=True)
+    assert _type_rows(admin.get("/portal/device-types?q=fanco")) == ["SMARTFAN"]
+    assert _type_rows(admin.get("/portal/device-types?q=probe1")) == [f"PROBE1{n}" for n in range(10)]
+    nothing = admin.get("/portal/device-types?q=nothing-like-it").get_data(as_text=True)
+    assert "0 in all" in nothing and "No type matches" in nothing
+
+
 def test_an_upload_without_a_file_or_with_a_non_zip_is_refused(signed_in: SignIn, backends: Backends) -> None:
     admin = signed_in(Role.PLATFORM_ADMIN)
     admin.get("/portal/device-types")
