@@ -13,7 +13,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
 
 from tests.deploy_helpers import IRIS_INPUT, IRIS_PACKAGE, zip_package
-from tests.e2e.portal.conftest import Portal, screenshot, sign_in, wait_until
+from tests.e2e.portal.conftest import Portal, screenshot, sign_in, text_of, wait_until
 
 DEPLOY_SECONDS = 600
 # Drops a file on the upload form's zone as a person dragging it from their desktop does.
@@ -96,7 +96,7 @@ def test_an_ai_developer_uploads_deploys_and_tries_a_model(
     choose_file(browser, good)
     wait_until(browser, lambda driver: "done=uploaded" in driver.current_url)
     assert "The model is uploaded" in browser.find_element(By.ID, "main").text
-    assert deployment_status(browser) == "not deployed"
+    assert text_of(browser, "#deployment-status") == "not deployed"
 
     replicas = browser.find_element(By.CSS_SELECTOR, "#deploy-form input[name=replicas]")
     replicas.clear()
@@ -105,7 +105,7 @@ def test_an_ai_developer_uploads_deploys_and_tries_a_model(
     wait_until(browser, lambda driver: "done=deploy" in driver.current_url)
     # The progress block re-reads itself every 2 s (data-refresh): no reload needed.
     wait_until(browser, lambda driver: deployment_status(driver) in ("ready", "failed"), DEPLOY_SECONDS)
-    assert deployment_status(browser) == "ready", browser.find_element(By.ID, "deployment").text
+    assert text_of(browser, "#deployment-status") == "ready", text_of(browser, "#deployment")
     wait_until(browser, lambda driver: "1/1" in driver.find_element(By.ID, "deployment").text)
 
     for field, value in IRIS_INPUT.items():
@@ -119,8 +119,8 @@ def test_an_ai_developer_uploads_deploys_and_tries_a_model(
     assert '"species": "setosa"' in browser.find_element(By.ID, "prediction").text, shown
 
     def charted(driver: WebDriver) -> bool:
-        points = driver.find_element(By.ID, "throughput-chart").get_attribute("data-points")
-        return int(points or "0") >= 2
+        charts = [driver.find_element(By.ID, chart) for chart in ("throughput-chart", "latency-chart")]
+        return all(int(chart.get_attribute("data-points") or "0") >= 2 for chart in charts)
 
     wait_until(browser, charted, 30)
     height = browser.execute_script("return document.documentElement.scrollHeight")
@@ -141,7 +141,7 @@ def test_an_ai_developer_uploads_deploys_and_tries_a_model(
     wait_until(browser, lambda driver: "done=undeploy" in driver.current_url)
     wait_until(browser, lambda driver: deployment_status(driver) == "stopped", 120)
     browser.find_element(By.LINK_TEXT, "All your models").click()
-    row = browser.find_element(By.CSS_SELECTOR, "#models tbody tr").text
+    row = text_of(browser, "#models tbody tr")
     assert "iris" in row and "stopped" in row
 
 
