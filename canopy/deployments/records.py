@@ -108,10 +108,27 @@ def live_endpoints(session: Session, model_id: str) -> list[str]:
 
 def deployment_summary(session: Session, model_id: str) -> dict[str, Any]:
     """Status, replica counts, nodes and endpoints of a model (status 'not deployed' when it never was)."""
-    deployment = session.get(Deployment, model_id)
+    return deployment_summaries(session, [model_id])[model_id]
+
+
+def deployment_summaries(session: Session, model_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """deployment_summary of each model, read in two queries however many models a list page shows."""
+    deployments = {
+        deployment.model_id: deployment
+        for deployment in session.scalars(select(Deployment).where(Deployment.model_id.in_(model_ids)))
+    }
+    replicas: dict[str, list[Replica]] = {model_id: [] for model_id in model_ids}
+    if deployments:
+        found = select(Replica).where(Replica.model_id.in_(list(deployments)))
+        for replica in session.scalars(found.order_by(Replica.workload_id)):
+            replicas[replica.model_id].append(replica)
+    return {model_id: _summary(deployments.get(model_id), replicas[model_id]) for model_id in model_ids}
+
+
+def _summary(deployment: Deployment | None, replicas: list[Replica]) -> dict[str, Any]:
+    """The summary of one model's deployment row and replicas."""
     if deployment is None:
         return {"deployment": "not deployed", "replicas": "0/0", "nodes": [], "endpoints": []}
-    replicas = replicas_of(session, model_id)
     endpoints = ready_endpoints(replicas)
     return {
         "deployment": deployment.status,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy.orm import Session
 
-from canopy.deployments.records import deployment_summary
+from canopy.deployments.records import deployment_summaries, deployment_summary
 from canopy.errors import BadRequest
 from canopy.models import ModelRecord, ModelRepository
 from canopy.roles import Role
@@ -29,6 +30,17 @@ def model_repository() -> ModelRepository:
 
 def model_view(record: ModelRecord, session: Session, *, with_manifest: bool = False) -> dict[str, Any]:
     """The JSON shape of a model record."""
+    return _view(record, deployment_summary(session, record.id), with_manifest)
+
+
+def model_views(records: Sequence[ModelRecord], session: Session) -> list[dict[str, Any]]:
+    """model_view of each record, their deployments read together (a list page, the API's list)."""
+    summaries = deployment_summaries(session, [record.id for record in records])
+    return [_view(record, summaries[record.id], False) for record in records]
+
+
+def _view(record: ModelRecord, summary: dict[str, Any], with_manifest: bool) -> dict[str, Any]:
+    """The JSON shape of a record with its deployment summary."""
     manifest = json.loads(record.manifest)
     view: dict[str, Any] = {
         "id": record.id,
@@ -43,7 +55,7 @@ def model_view(record: ModelRecord, session: Session, *, with_manifest: bool = F
         "sha256": record.sha256,
         "created_at": record.created_at.isoformat(),
     }
-    view.update(deployment_summary(session, record.id))
+    view.update(summary)
     if with_manifest:
         view["manifest"] = manifest
     return view
@@ -67,7 +79,7 @@ def list_models() -> Response:
     """Every model."""
     records = model_repository().list()
     with gateway_context().backends.store.session() as session:
-        return jsonify({"models": [model_view(record, session) for record in records]})
+        return jsonify({"models": model_views(records, session)})
 
 
 @blueprint.get("/models/<model:model_id>")

@@ -129,6 +129,25 @@ def wait_until(browser: WebDriver, condition: Any, seconds: float = WAIT_SECONDS
     )
 
 
+def text_of(browser: WebDriver, css: str, seconds: float = WAIT_SECONDS) -> str:
+    """The (non-empty) text of the element `css` selects, read again if a refreshing block swapped it."""
+    text: str = wait_until(browser, lambda driver: driver.find_element(By.CSS_SELECTOR, css).text, seconds)
+    return text
+
+
+def attribute_of(browser: WebDriver, css: str, name: str, seconds: float = WAIT_SECONDS) -> str:
+    """The (non-empty) attribute `name` of the element `css` selects, as text_of reads its text."""
+    found: str = wait_until(
+        browser, lambda driver: driver.find_element(By.CSS_SELECTOR, css).get_attribute(name), seconds
+    )
+    return found
+
+
+def click(browser: WebDriver, css: str) -> None:
+    """Click the element `css` selects, again if a refreshing block (data-refresh) swapped it first."""
+    wait_until(browser, lambda driver: driver.find_element(By.CSS_SELECTOR, css).click() is None)
+
+
 def page_replaced(element: WebElement) -> Any:
     """A condition that holds once the element's document is gone (the browser loaded the next page).
 

@@ -9,7 +9,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 
 from simulators.demo import PLANT
 from tests.e2e.portal.apps_world import PASSWORD, RUN_SECONDS, add_buzzer, demo_app, fan_monitor_zip
-from tests.e2e.portal.conftest import Portal, screenshot, sign_in, wait_until
+from tests.e2e.portal.conftest import Portal, attribute_of, screenshot, sign_in, text_of, wait_until
 
 
 def test_an_app_developer_uploads_runs_and_watches_an_app(
@@ -39,10 +39,10 @@ def test_an_app_developer_uploads_runs_and_watches_an_app(
     bindings = browser.find_element(By.ID, "bindings").text
     assert "buzzer e2e-buzzer-dev BUZZER controller" in bindings and "fan plant-fan-1" in bindings
     # The deployment section re-reads itself every 2 s until the instance runs and its page link shows.
-    link = wait_until(browser, lambda driver: driver.find_elements(By.ID, "page-link"), RUN_SECONDS)[0]
+    link = attribute_of(browser, "#deployment #page-link", "href", RUN_SECONDS)
     instance_id = browser.current_url.rsplit("/", 1)[1].split("?")[0]
-    assert link.get_attribute("href") == f"{portal.url}/apps/{instance_id}/"
-    assert browser.find_element(By.CSS_SELECTOR, "#deployment .state").text == "running"
+    assert link == f"{portal.url}/apps/{instance_id}/"
+    assert text_of(browser, "#deployment .state") == "running"
     screenshot(browser, "app_developer")
 
     browser.find_element(By.LINK_TEXT, "Instances").click()

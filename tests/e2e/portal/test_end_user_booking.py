@@ -15,7 +15,7 @@ from selenium.webdriver.support.ui import Select
 from simulators.demo import PLANT
 from tests.deploy_helpers import wait_for
 from tests.e2e.portal.apps_world import PASSWORD, RUN_SECONDS, add_buzzer, demo_app
-from tests.e2e.portal.conftest import Portal, screenshot, sign_in, wait_until
+from tests.e2e.portal.conftest import Portal, attribute_of, click, screenshot, sign_in, text_of, wait_until
 
 USER = "booker"
 ADDRESS = "booker@example.org"
@@ -83,16 +83,16 @@ def test_an_end_user_books_an_app_sees_it_run_opens_it_and_cancels_it(
     placed.click()
     open_link = "#booking-state a.open"
     wait_until(browser, lambda driver: driver.find_elements(By.CSS_SELECTOR, open_link), RUN_SECONDS)
-    assert "running" in browser.find_element(By.ID, "windows").text
+    assert "running" in text_of(browser, "#windows")
     screenshot(browser, "end_user_bookings")
-    opened = browser.find_element(By.CSS_SELECTOR, "#booking-state a.open").get_attribute("href") or ""
+    opened = attribute_of(browser, open_link, "href")
     instance_id = opened.rstrip("/").rsplit("/", 1)[1]
 
     # The notifier mailed the URL of the app's page (canopy up's default: .eml files in the outbox).
     mails = wait_for(lambda: _mails_to(portal.home / "outbox", ADDRESS), 60, "the booking's start mail")
     assert any(f"/apps/{instance_id}/" in mail for mail in mails), mails
 
-    browser.find_element(By.CSS_SELECTOR, "#booking-state a.open").click()
+    click(browser, open_link)
     wait_until(browser, lambda driver: f"/apps/{instance_id}" in driver.current_url)
     heading = wait_until(browser, lambda driver: driver.find_elements(By.TAG_NAME, "h1"))[0]
     assert heading.text.startswith("fan-monitor:"), browser.page_source[:2000]

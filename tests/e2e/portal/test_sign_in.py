@@ -14,7 +14,8 @@ def test_sign_in_and_out_in_a_real_browser(portal: Portal, browser: WebDriver) -
     browser.find_element(By.NAME, "user").send_keys("admin")
     browser.find_element(By.NAME, "password").send_keys("not-the-password")
     browser.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
-    assert "wrong user name or password" in wait_until(browser, lambda d: d.find_element(By.ID, "main")).text
+    # The answer is a new page: wait for its text, not for the #main the login page already had.
+    wait_until(browser, lambda d: "wrong user name or password" in d.find_element(By.ID, "main").text)
     sign_in(browser, portal, "admin", portal.admin_password)
     assert browser.find_element(By.CSS_SELECTOR, ".who .role").text == "platform_admin"
     browser.find_element(By.CSS_SELECTOR, ".who button").click()

@@ -167,6 +167,21 @@ def test_apps_list_pages(signed_in: SignIn, backends: Backends) -> None:
     assert "10 in all" in dev.get("/portal/apps?q=app-1").get_data(as_text=True)
 
 
+def test_instances_list_pages(signed_in: SignIn, backends: Backends) -> None:
+    admin = signed_in(Role.PLATFORM_ADMIN)
+    app_id = add_app(backends, user_name(Role.PLATFORM_ADMIN), {"name": "weather-board", "entry": "b:main"})
+    with backends.store.session() as session:
+        session.add_all(
+            AppInstance(id=f"i{number:014x}", app_id=app_id, location=ROOM, token_hash=f"{number:064x}")
+            for number in range(51)
+        )
+    first = admin.get("/portal/instances").get_data(as_text=True)
+    assert "51 in all · page 1 of 2" in first and first.count('href="/portal/instances/i') == 50
+    second = admin.get("/portal/instances?page=2").get_data(as_text=True)
+    assert second.count('href="/portal/instances/i') == 1 and 'rel="prev"' in second
+    assert "1 in all" in admin.get("/portal/instances?q=i00000000000032").get_data(as_text=True)
+
+
 @pytest.mark.parametrize("role", [Role.END_USER, Role.AI_DEVELOPER])
 def test_other_roles_are_refused(signed_in: SignIn, role: Role) -> None:
     browser = signed_in(role)

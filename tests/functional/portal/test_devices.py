@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import statistics
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -122,6 +121,24 @@ def test_a_bad_type_zip_shows_each_problem_next_to_the_file_field_and_stores_not
     assert errors is not None and bad.file in errors.group(1)
     assert all(field in errors.group(1) for field in bad.fields)
     assert _type_names(backends) == []
+
+
+def _type_rows(reply: Any) -> list[str]:
+    return re.findall(r"<tr><td>([A-Z0-9]+)</td>", reply.get_data(as_text=True))
+
+
+def test_the_types_list_pages_and_filters(signed_in: SignIn, backends: Backends) -> None:
+    probes = [{**THERMOMETER, "name": f"PROBE{number:02d}"} for number in range(50)]
+    _register(backends, *probes, {**SMARTFAN, "company": "Fanco"})
+    admin = signed_in(Role.PLATFORM_ADMIN)
+    first = admin.get("/portal/device-types")
+    assert "51 in all · page 1 of 2" in first.get_data(as_text=True) and len(_type_rows(first)) == 50
+    second = admin.get("/portal/device-types?page=2")
+    assert _type_rows(second) == ["SMARTFAN"] and 'rel="prev"' in second.get_data(as_text=True)
+    assert _type_rows(admin.get("/portal/device-types?q=fanco")) == ["SMARTFAN"]
+    assert _type_rows(admin.get("/portal/device-types?q=probe1")) == [f"PROBE1{n}" for n in range(10)]
+    nothing = admin.get("/portal/device-types?q=nothing-like-it").get_data(as_text=True)
+    assert "0 in all" in nothing and "No type matches" in nothing
 
 
 def test_an_upload_without_a_file_or_with_a_non_zip_is_refused(signed_in: SignIn, backends: Backends) -> None:
@@ -244,17 +261,14 @@ def _listed(page: str) -> list[str]:
 
 def test_the_tree_pages_and_filters_a_thousand_devices(signed_in: SignIn, thousand_devices: None) -> None:
     admin = signed_in(Role.PLATFORM_ADMIN)
-    timings, seen = [], set()
-    for number in range(1, 21):
-        started = time.perf_counter()
+    seen = set()
+    for number in range(1, 21):  # how fast: tests/bench/portal.py (p95 <= 100 ms with 1,000 devices)
         reply = admin.get(f"/portal/devices?page={number}")
-        timings.append(time.perf_counter() - started)
         page = reply.get_data(as_text=True)
         assert reply.status_code == 200 and "1000 in all" in page and f"page {number} of 20" in page
         assert len(_listed(page)) == 50 and len(page) < 60_000
         seen.update(_listed(page))
     assert len(seen) == 1000
-    assert statistics.median(timings) < 0.5, timings
     first = admin.get("/portal/devices").get_data(as_text=True)
     assert re.search(r"<strong>blr</strong></a>\s*<span class=\"hint\">250 devices", first)
     assert re.search(r"<strong>a</strong></a>\s*<span class=\"hint\">50 devices", first)
@@ -313,7 +327,7 @@ def test_readings_json_charts_the_readings_posted_through_the_api(
     assert 'data-chart-url="/portal/devices/t-1/readings.json"' in page
 
 
-def test_a_chart_starts_from_the_stored_latest_reading_and_answers_fast(
+def test_a_chart_starts_from_the_stored_latest_reading_and_answers_for_every_device(
     signed_in: SignIn, backends: Backends, thousand_devices: None
 ) -> None:
     with backends.store.session() as session:
@@ -335,14 +349,8 @@ def test_a_chart_starts_from_the_stored_latest_reading_and_answers_fast(
         ("temperature", [19.5]),
         ("humidity", [30.0]),
     ]
-    timings = []
-    for n in range(100):
-        started = time.perf_counter()
-        reply = admin.get(f"/portal/devices/dev-{n * 7:04d}/readings.json")
-        timings.append(time.perf_counter() - started)
-        assert reply.status_code == 200
-    timings.sort()
-    assert timings[94] < 0.3, timings
+    for n in range(100):  # how fast: tests/bench/portal.py (a chart's data p95 <= 300 ms)
+        assert admin.get(f"/portal/devices/dev-{n * 7:04d}/readings.json").status_code == 200
     assert admin.get("/portal/devices/nobody/readings.json").status_code == 404
 
 

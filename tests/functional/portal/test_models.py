@@ -170,6 +170,21 @@ def test_the_list_pages_and_filters_with_sql_and_shows_only_the_callers_models(
 ) -> None:
     _add_models(backends, user_name(Role.AI_DEVELOPER), [f"model-{n:03}" for n in range(120)])
     _add_models(backends, user_name(Role.PLATFORM_ADMIN), ["someone-elses"])
+    with backends.store.session() as session:  # model-001 deployed: one of its two replicas is ready
+        deployed = session.scalars(select(ModelRecord.id).where(ModelRecord.name == "model-001")).one()
+        generation = request_generation(session, deployed, 2, {})
+        for number, state in enumerate(("ready", "starting")):
+            endpoint = f"http://127.0.0.1:{9000 + number}"
+            session.add(
+                Replica(
+                    workload_id=f"{deployed}-r{number}",
+                    model_id=deployed,
+                    generation=generation,
+                    node_id="node-a",
+                    endpoint=endpoint,
+                    state=state,
+                )
+            )
     statements: list[str] = []
     listen = lambda *args: statements.append(args[2])  # noqa: E731
     event.listen(backends.store.engine, "before_cursor_execute", listen)
@@ -181,6 +196,9 @@ def test_the_list_pages_and_filters_with_sql_and_shows_only_the_callers_models(
     assert _names(first) == [f"model-{n:03}" for n in range(50)]
     assert "120 in all · page 1 of 3" in text(first)
     assert any("LIMIT" in statement and "OFFSET" in statement for statement in statements)
+    assert len(statements) <= 12, statements  # deployments of the 50 rows are read together, not one by one
+    row = re.search(r"model-001</a></td>(.*?)</tr>", first.get_data(as_text=True), re.S)
+    assert row and "requested" in row.group(1) and "1/2" in row.group(1)
 
     last = developer.get("/portal/models?page=3")
     assert _names(last) == [f"model-{n:03}" for n in range(100, 120)]

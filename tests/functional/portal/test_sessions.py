@@ -23,9 +23,24 @@ def test_the_session_cookie_is_httponly_and_samesite(client: FlaskClient, portal
     response = browser.sign_in(user_name(Role.END_USER), PORTAL_PASSWORD)
     cookie = next(value for value in response.headers.getlist("Set-Cookie") if "canopy_session=" in value)
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "Secure" not in cookie  # plain HTTP (an edge site without TLS): a Secure cookie would never return
     page = browser.get("/portal/account")
     assert page.status_code == 200 and user_name(Role.END_USER) in page.get_data(as_text=True)
     assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+
+
+def test_the_cookies_are_secure_under_tls(client: FlaskClient, portal_users: dict) -> None:
+    tls = "https://localhost"
+    visitor = client.get("/portal/login", base_url=tls).headers.get("Set-Cookie", "")
+    assert "canopy_visitor=" in visitor and "Secure" in visitor and "HttpOnly" in visitor
+    browser = PortalBrowser(client)
+    browser.get("/portal/login", base_url=tls)
+    form = {"user": user_name(Role.END_USER), "password": PORTAL_PASSWORD}
+    response = browser.post("/portal/login", form, base_url=tls)
+    assert response.status_code == 303, response.get_data(as_text=True)
+    cookie = next(value for value in response.headers.getlist("Set-Cookie") if "canopy_session=" in value)
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert browser.get("/portal/account", base_url=tls).status_code == 200
 
 
 def test_a_form_without_its_csrf_token_is_refused(client: FlaskClient, portal_users: dict) -> None:

@@ -46,7 +46,7 @@ from services.gateway.views.deployments import (
     request_undeploy,
 )
 from services.gateway.views.model_calls import forward_prediction
-from services.gateway.views.models import UPLOAD_FIELD, model_repository, model_view
+from services.gateway.views.models import UPLOAD_FIELD, model_repository, model_view, model_views
 
 blueprint = portal_blueprint("models", "/models")
 DEVELOPERS = (Role.AI_DEVELOPER, Role.PLATFORM_ADMIN)
@@ -74,7 +74,7 @@ def list_models() -> tuple[str, int]:
         owner_scope(current_principal()), query, page_offset(), PAGE_SIZE
     )
     with gateway_context().backends.store.session() as session:
-        rows = [model_view(record, session) for record in records]
+        rows = model_views(records, session)
     return render("models/list.html", paged=paginate_count(rows, total), query=query)
 
 
