@@ -179,8 +179,14 @@ class _Impostor(BaseHTTPRequestHandler):
         """Stay quiet."""
 
 
-def _race_ready_events(bus: Bus, impostor_url: str, stop: threading.Event) -> None:
-    """Answer every start command at once with forged 'ready' events pointing at the impostor."""
+def _race_ready_events(
+    bus: Bus, impostor_url: str, stop: threading.Event, insider: Ed25519PrivateKey
+) -> None:
+    """Answer every start command at once with forged 'ready' events pointing at the impostor.
+
+    Unsigned, signed by a key nobody enrolled, and signed by `insider`, the key of another node that
+    joined (node-b) but was never asked to run the workload.
+    """
     consumer = bus.consumer(f"attacker-{uuid.uuid4().hex[:8]}", [topics.NODE_COMMANDS], from_beginning=False)
     key = Ed25519PrivateKey.generate()
     try:
@@ -197,7 +203,8 @@ def _race_ready_events(bus: Bus, impostor_url: str, stop: threading.Event) -> No
                 state="ready",
                 endpoint=impostor_url,
             )
-            for forged in (event, sign(event, key)):
+            from_insider = sign(event.model_copy(update={"node_id": "node-b"}), insider)
+            for forged in (event, sign(event, key), from_insider):
                 bus.publish(topics.WORKLOAD_EVENTS, encode(forged), key=command.model_id)
             bus.flush()
     finally:
@@ -222,7 +229,10 @@ def test_a_forged_ready_event_on_the_sqlite_bus_registers_no_endpoint(
         ],
     )
     attacker, stop = open_bus(backends.config.bus_url), threading.Event()
-    racer = threading.Thread(target=_race_ready_events, args=(attacker, impostor_url, stop), daemon=True)
+    insider = enrolled_key(backends, "node-b")
+    racer = threading.Thread(
+        target=_race_ready_events, args=(attacker, impostor_url, stop, insider), daemon=True
+    )
     service.start()
     racer.start()
     try:
