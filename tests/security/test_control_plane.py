@@ -104,7 +104,7 @@ def _placement(bus: Bus, group: str) -> PlacementDecision:
 
 def _forge_phantoms_and_place(backends: Backends, attacker: Bus, attacker_key: Ed25519PrivateKey) -> None:
     """Run a node manager and one honest node; forge statuses; the honest node must still be chosen."""
-    honest = enrolled_key(backends, "node-honest")
+    honest, future_key = enrolled_key(backends, "node-honest"), enrolled_key(backends, "node-future")
     service = Service(
         "attacked",
         [
@@ -120,6 +120,7 @@ def _forge_phantoms_and_place(backends: Backends, attacker: Bus, attacker_key: E
             _phantom_status(),  # unsigned
             sign(_phantom_status("phantom-signed"), attacker_key),  # signed by a key nobody enrolled
             sign(_phantom_status("node-honest"), attacker_key),  # pretends to be the honest node
+            sign(_phantom_status("node-future"), future_key),  # a joined node's own key, decades ahead
         ]
         for status in forged:
             attacker.publish(topics.NODE_STATUS, encode(status), key=status.node_id)
@@ -129,6 +130,7 @@ def _forge_phantoms_and_place(backends: Backends, attacker: Bus, attacker_key: E
             session.expire_all()
             assert session.get(Node, "phantom") is None
             assert session.get(Node, "phantom-signed") is None
+            assert session.get(Node, "node-future") is None
             honest_row = session.get(Node, "node-honest")
             assert honest_row is not None and honest_row.last_seen < datetime.now(UTC) + timedelta(minutes=1)
         assert decision.nodes == ["node-honest"], decision
