@@ -12,6 +12,7 @@ import json, os, sys, sysconfig, time
 
 TARGETS = json.loads(%(targets)r)
 MARKER = %(marker)r
+NAME = %(name)r
 
 
 def read(path):
@@ -48,8 +49,10 @@ def escape():
     for pid in [name for name in listing("/proc") or [] if name.isdigit()]:
         processes[pid] = (read(f"/proc/{pid}/cmdline") or "").replace("\0", " ")[:200]
     here = os.path.dirname(os.path.abspath(__file__))
+    write(f"/tmp/{NAME}-was-here")
     return {
         "uid": os.getuid(),
+        "tmp": listing("/tmp"),
         "reads": {path: read(path) for path in TARGETS["files"]},
         "listings": {path: listing(path) for path in TARGETS["dirs"]},
         "writes": {
@@ -157,7 +160,7 @@ def hostile_package(name: str, targets: Mapping[str, object], marker: str) -> by
         "python": "3.11",
         "resources": {"cpu": 0.5, "memory_mb": 256},
     }
-    source = MODULE % {"targets": json.dumps(dict(targets)), "marker": marker}
+    source = MODULE % {"targets": json.dumps(dict(targets)), "marker": marker, "name": name}
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("model.json", json.dumps(manifest))

@@ -104,7 +104,7 @@ def _placement(bus: Bus, group: str) -> PlacementDecision:
 
 def _forge_phantoms_and_place(backends: Backends, attacker: Bus, attacker_key: Ed25519PrivateKey) -> None:
     """Run a node manager and one honest node; forge statuses; the honest node must still be chosen."""
-    honest = enrolled_key(backends, "node-honest")
+    honest, future_key = enrolled_key(backends, "node-honest"), enrolled_key(backends, "node-future")
     service = Service(
         "attacked",
         [
@@ -120,6 +120,7 @@ def _forge_phantoms_and_place(backends: Backends, attacker: Bus, attacker_key: E
             _phantom_status(),  # unsigned
             sign(_phantom_status("phantom-signed"), attacker_key),  # signed by a key nobody enrolled
             sign(_phantom_status("node-honest"), attacker_key),  # pretends to be the honest node
+            sign(_phantom_status("node-future"), future_key),  # a joined node's own key, decades ahead
         ]
         for status in forged:
             attacker.publish(topics.NODE_STATUS, encode(status), key=status.node_id)
@@ -129,6 +130,7 @@ def _forge_phantoms_and_place(backends: Backends, attacker: Bus, attacker_key: E
             session.expire_all()
             assert session.get(Node, "phantom") is None
             assert session.get(Node, "phantom-signed") is None
+            assert session.get(Node, "node-future") is None
             honest_row = session.get(Node, "node-honest")
             assert honest_row is not None and honest_row.last_seen < datetime.now(UTC) + timedelta(minutes=1)
         assert decision.nodes == ["node-honest"], decision
@@ -179,8 +181,14 @@ class _Impostor(BaseHTTPRequestHandler):
         """Stay quiet."""
 
 
-def _race_ready_events(bus: Bus, impostor_url: str, stop: threading.Event) -> None:
-    """Answer every start command at once with forged 'ready' events pointing at the impostor."""
+def _race_ready_events(
+    bus: Bus, impostor_url: str, stop: threading.Event, insider: Ed25519PrivateKey
+) -> None:
+    """Answer every start command at once with forged 'ready' events pointing at the impostor.
+
+    Unsigned, signed by a key nobody enrolled, and signed by `insider`, the key of another node that
+    joined (node-b) but was never asked to run the workload.
+    """
     consumer = bus.consumer(f"attacker-{uuid.uuid4().hex[:8]}", [topics.NODE_COMMANDS], from_beginning=False)
     key = Ed25519PrivateKey.generate()
     try:
@@ -197,7 +205,8 @@ def _race_ready_events(bus: Bus, impostor_url: str, stop: threading.Event) -> No
                 state="ready",
                 endpoint=impostor_url,
             )
-            for forged in (event, sign(event, key)):
+            from_insider = sign(event.model_copy(update={"node_id": "node-b"}), insider)
+            for forged in (event, sign(event, key), from_insider):
                 bus.publish(topics.WORKLOAD_EVENTS, encode(forged), key=command.model_id)
             bus.flush()
     finally:
@@ -222,7 +231,10 @@ def test_a_forged_ready_event_on_the_sqlite_bus_registers_no_endpoint(
         ],
     )
     attacker, stop = open_bus(backends.config.bus_url), threading.Event()
-    racer = threading.Thread(target=_race_ready_events, args=(attacker, impostor_url, stop), daemon=True)
+    insider = enrolled_key(backends, "node-b")
+    racer = threading.Thread(
+        target=_race_ready_events, args=(attacker, impostor_url, stop, insider), daemon=True
+    )
     service.start()
     racer.start()
     try:

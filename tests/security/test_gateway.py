@@ -13,6 +13,7 @@ import json
 import socket
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,7 +26,7 @@ import requests
 from click.testing import CliRunner
 from platform_sdk._client import ApiClient
 from platform_sdk.models import ModelClient
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from bootstrap.cli import cli
 from canopy.config import load_config
@@ -232,6 +233,37 @@ def test_twelve_streams_from_one_user_leave_health_answering(gateway: Gateway) -
     finally:
         for sock, _ in opened:
             sock.close()
+
+
+def test_command_waits_query_no_database_and_leave_health_answering(gateway: Gateway) -> None:
+    device = register_fan(gateway)
+    statements: list[str] = []
+
+    def listener(*args: Any) -> None:
+        """Note each SQL statement the gateway sends to its store."""
+        statements.append(str(args[2])[:80])
+
+    event.listen(gateway.backends.store.engine, "before_cursor_execute", listener)
+    body = {"params": {"on": False}, "timeout": 4}
+    with ThreadPoolExecutor(12) as pool:
+        try:
+            waits = [
+                pool.submit(gateway.call, "POST", f"/api/v1/devices/{device}/commands", "admin", json=body)
+                for _ in range(12)
+            ]
+            time.sleep(1.5)  # every request is in: four wait for an acknowledgement that never comes
+            statements.clear()
+            time.sleep(1.5)
+            while_waiting = list(statements)
+            started = time.monotonic()
+            health = requests.get(f"{gateway.url}/api/v1/health", timeout=5)
+            elapsed = time.monotonic() - started
+        finally:
+            event.remove(gateway.backends.store.engine, "before_cursor_execute", listener)
+        statuses = sorted(wait.result().status_code for wait in waits)
+    assert while_waiting == [], "a command wait polled the database"
+    assert health.status_code == 200 and elapsed < 1.0, elapsed
+    assert statuses == [429] * 8 + [504] * 4, statuses
 
 
 def _login_from(source: str, port: int, user: str, password: str) -> int:

@@ -14,6 +14,7 @@ import sys
 import tarfile
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from canopy.errors import ConfigError
+from canopy.errors import ConfigError, Timeout
 from canopy.models import ModelRecord
 from canopy.roles import Role
 from canopy.runtime import Service
@@ -344,3 +345,19 @@ def test_a_sandbox_that_cannot_be_made_is_an_error_never_an_unsandboxed_run(
     with pytest.raises(ConfigError, match="bubblewrap cannot make a sandbox"):
         run_sandboxed(command, HostSandbox(hidden=(not_a_folder,), writable=(writable,)), timeout=30)
     assert not (writable / "ran").exists()
+
+
+def test_a_pip_run_that_hangs_is_stopped_at_its_time_limit(request: pytest.FixtureRequest) -> None:
+    SHARED_CACHE.mkdir(parents=True, exist_ok=True)
+    base = Path(tempfile.mkdtemp(prefix="probe-hang-", dir=SHARED_CACHE))
+    request.addfinalizer(lambda: shutil.rmtree(base, ignore_errors=True))
+    late = base / "out" / "still-running"
+    hang = f"import time; time.sleep(4); open({str(late)!r}, 'w').write('ran on')"
+    started = time.monotonic()
+    with pytest.raises(Timeout, match="did not finish within 1 s"):
+        run_sandboxed(
+            [sys.executable, "-c", hang], HostSandbox(hidden=(), writable=(late.parent,)), timeout=1
+        )
+    assert time.monotonic() - started < 3.5, "the run was not cut at its limit"
+    time.sleep(5)
+    assert not late.exists(), "the timed-out run kept going inside its sandbox"

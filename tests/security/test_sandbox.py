@@ -16,7 +16,9 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import psutil
 import pytest
 import requests
 from click.testing import CliRunner
@@ -26,6 +28,7 @@ from canopy.archive import extract_zip
 from canopy.roles import Role
 from canopy.runtime import Service
 from canopy.runtime.backends import Backends
+from canopy.workloads import cgroups
 from canopy.workloads.commands import key_paths
 from canopy.workloads.docker_runtime import DockerRuntime, container_name
 from services.deployer.service import deployer_components
@@ -143,8 +146,38 @@ def test_a_workload_reads_no_secret_no_other_workload_and_writes_nothing_it_runs
         assert {what: done for what, done in seen["writes"].items() if done} == {}
         assert seen["environs"] == {}, "no process environment with the platform's settings"
         assert not [cmd for cmd in seen["processes"].values() if "victim" in cmd or "pytest" in cmd]
+        assert "hostile-was-here" in seen["tmp"] and "victim-was-here" not in seen["tmp"], "a private /tmp"
     assert not (victim_package / "pwned.txt").exists()
     assert not list(victim_env.rglob("pwned*"))
+
+
+def _cgroup_limits(endpoint: str) -> dict[str, str]:
+    """The CPU, memory and pids limits of the cgroup of the process serving `endpoint`, read on the host."""
+    port = urlsplit(endpoint).port
+    listening = psutil.net_connections("tcp")
+    pid = next(
+        c.pid for c in listening if c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN
+    )
+    paths: dict[str, str] = {}  # controller ("" on v2) -> the process's cgroup path
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        paths |= dict.fromkeys(controllers.split(","), path.lstrip("/"))
+    if cgroups.detect() == "v2":
+        return {name: (cgroups.ROOT / paths[""] / name).read_text().strip() for name in V2_LIMITS}
+    limits: dict[str, str] = {}
+    for key in V1_LIMITS:
+        controller, file = key.split("/")
+        limits[key] = (cgroups.ROOT / controller / paths[controller] / file).read_text().strip()
+    return limits
+
+
+# A workload of 0.5 CPU and 256 MiB, once ready, and the pids limit of every workload.
+V2_LIMITS = {"cpu.max": "50000 100000", "memory.max": str(256 * 1024 * 1024), "pids.max": "256"}
+V1_LIMITS = {
+    "cpu/cpu.cfs_quota_us": "50000",
+    "memory/memory.limit_in_bytes": str(256 * 1024 * 1024),
+    "pids/pids.max": "256",
+}
 
 
 def test_limits_stop_fork_bombs_memory_hogs_big_files_and_endless_logs(
@@ -156,6 +189,8 @@ def test_limits_stop_fork_bombs_memory_hogs_big_files_and_endless_logs(
     _, endpoint = _deploy(
         platform, token, hostile_package("hog", {"files": [], "dirs": [], "agent_pid": 1}, MARKER)
     )
+    limits = V2_LIMITS if cgroups.detect() == "v2" else V1_LIMITS
+    wait_for(lambda: _cgroup_limits(endpoint) == limits, 20, f"the workload's cgroup limits {limits}")
     memory = _attack(endpoint, "memory")
     assert not memory["allocated"], "1 GiB in a workload limited to 256 MiB"
     big = _attack(endpoint, "file")
