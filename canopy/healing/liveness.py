@@ -101,3 +101,8 @@ class Detector:
         if silent > self.timeouts.hang and not known.probe_ok:
             return "hung"
         return "suspect"
+
+
+def service_missing(silent_for: float, interval: float, misses: float) -> bool:
+    """Whether a service silent for `silent_for` s missed `misses` of the beats due every `interval` s."""
+    return silent_for > interval * misses

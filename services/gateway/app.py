@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 from canopy.errors import CanopyError
 from canopy.runtime.backends import Backends
 from services.gateway.access import enforce_roles, undeclared_endpoints
+from services.gateway.beats import ServiceBeats
 from services.gateway.context import GatewayContext
 from services.gateway.limits import BoundedJSONProvider, enforce_body_limit
 from services.gateway.live import DeviceFeed
@@ -63,7 +64,7 @@ def create_app(backends: Backends) -> Flask:
         backends=backends,
         throttle=LoginThrottle(),
         slots=LongLivedSlots(config.streams_per_user, config.streams_total),
-        feed=DeviceFeed(backends.bus),
+        feed=DeviceFeed(backends.bus, ServiceBeats(config.heal_service_timeout)),
     )
     areas = (
         health,

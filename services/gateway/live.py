@@ -1,4 +1,4 @@
-"""One bus consumer per gateway that fans device readings out to streams, charts and command waiters."""
+"""One bus consumer per gateway: device readings to streams, charts and command waiters; heartbeats kept."""
 
 from __future__ import annotations
 
@@ -13,15 +13,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from canopy.bus import Bus, Consumer, Record
-from canopy.contracts import decode, topics
+from canopy.contracts import Heartbeat, decode, topics
 from canopy.contracts.devices import CommandAck, TelemetryReading
 from canopy.errors import CanopyError
+from services.gateway.beats import ServiceBeats
 from services.gateway.history import ReadingHistory, Series
 
 log = logging.getLogger(__name__)
 QUEUE_SIZE = 256
 RECENT_ACKS = 1024
 POLL_SECONDS = 0.5
+FEED_TOPICS = (topics.DEVICE_TELEMETRY, topics.DEVICE_EVENTS, topics.HEARTBEAT)
 
 
 class AckWaiter:
@@ -44,15 +46,17 @@ class AckWaiter:
 
 
 class DeviceFeed:
-    """Reads device readings and acknowledgements once, for every stream and command of this gateway.
+    """Reads device readings, acknowledgements and service heartbeats once, for all of this gateway.
 
     Streams subscribe to a device and get bounded queues (a slow reader loses its oldest readings,
     never the consumer's progress); command requests register a waiter before publishing the command;
-    every reading is also kept in a bounded history of recent readings per device, for charts.
+    every reading is also kept in a bounded history of recent readings per device, for charts, and
+    each platform service's latest heartbeat in `beats`, for the services page.
     """
 
-    def __init__(self, bus: Bus, history: ReadingHistory | None = None) -> None:
+    def __init__(self, bus: Bus, beats: ServiceBeats, history: ReadingHistory | None = None) -> None:
         self.bus = bus
+        self.beats = beats
         self.history = history or ReadingHistory()
         self._subscribers: dict[str, set[queue.Queue[TelemetryReading]]] = defaultdict(set)
         self._waiters: dict[str, AckWaiter] = {}
@@ -66,13 +70,10 @@ class DeviceFeed:
         with self._lock:
             if self._thread is not None:
                 return
-            for topic in (topics.DEVICE_TELEMETRY, topics.DEVICE_EVENTS):
+            for topic in FEED_TOPICS:
                 self.bus.ensure_topic(topic)
-            consumer = self.bus.consumer(
-                f"gateway-feed-{uuid.uuid4().hex}",
-                [topics.DEVICE_TELEMETRY, topics.DEVICE_EVENTS],
-                from_beginning=False,
-            )
+            group = f"gateway-feed-{uuid.uuid4().hex}"  # its own: every gateway process reads everything
+            consumer = self.bus.consumer(group, FEED_TOPICS, from_beginning=False)
             self._thread = threading.Thread(target=self._run, args=(consumer,), name="feed", daemon=True)
             self._thread.start()
 
@@ -120,6 +121,11 @@ class DeviceFeed:
                 self.history.add(device_id, _unix(first[0]), first[1])
         return self.history.series(device_id)
 
+    def heard(self) -> ServiceBeats:
+        """The platform services' heartbeats heard so far (the feed joins the bus on the first call)."""
+        self.start()
+        return self.beats
+
     def recent_ack(self, command_id: str) -> CommandAck | None:
         """The acknowledgement of a recent command, if this feed saw one."""
         with self._lock:
@@ -140,7 +146,7 @@ class DeviceFeed:
             consumer.close()
 
     def _dispatch(self, record: Record) -> None:
-        """Deliver one reading to its streams or one acknowledgement to its waiter."""
+        """Deliver a reading to its streams, an acknowledgement to its waiter, or keep a heartbeat."""
         try:
             message = decode(record.value).message
         except CanopyError as exc:
@@ -154,6 +160,8 @@ class DeviceFeed:
                     self._acks.popitem(last=False)
             if waiter is not None and waiter.device_id == message.device_id and waiter.ack is None:
                 waiter.complete(message)
+        elif isinstance(message, Heartbeat):
+            self.beats.add(message)
         elif isinstance(message, TelemetryReading):
             self.history.add(message.device_id, _unix(message.at), message.reading)
             with self._lock:

@@ -19,7 +19,7 @@ from canopy.contracts import Envelope, Heartbeat
 from canopy.contracts.deploy import DeploymentEvent, NodeStatus, WorkloadStatus
 from canopy.deployments.records import current_generation
 from canopy.deployments.tables import Deployment, Replica
-from canopy.healing.liveness import Detector, Timeouts
+from canopy.healing.liveness import Detector, Timeouts, service_missing
 from canopy.nodes.enrolment import status_refused
 from canopy.runtime.backends import Backends
 from canopy.workloads.commands import node_command
@@ -229,7 +229,8 @@ class Watcher:
             silent = [
                 (instance, service, now - seen)
                 for instance, (seen, interval, service) in self.services.items()
-                if now - seen > interval * self.settings.service_misses and instance not in self.reported
+                if service_missing(now - seen, interval, self.settings.service_misses)
+                and instance not in self.reported
             ]
             self.reported |= {instance for instance, _, _ in silent}
         for instance, service, quiet in silent:

@@ -329,7 +329,7 @@ def test_services_page_says_what_the_gateway_can_check(fleet: Backends, signed_i
     html = signed_in(ADMIN).get("/portal/services").get_data(as_text=True)
     assert 'data-status="ok"' in html
     assert 'data-component="store"' in html and 'data-component="blob"' in html
-    assert "no service\nrecords them centrally yet" in html
+    assert "No heartbeat heard from a service in another process yet." in html
     assert rows(html) == [f"edge-{n:02d}" for n in range(10)] + ["edge-new"]
     assert 'data-state="lost"' in html.split('data-node="edge-09"')[1].split("</tr>")[0]
 

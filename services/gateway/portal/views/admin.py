@@ -121,8 +121,9 @@ def _kept_filter() -> dict[str, str]:
 @blueprint.get("/services")
 @allow(Role.PLATFORM_ADMIN)
 def services() -> tuple[str, int]:
-    """What this gateway can check itself: its process's services and backends, and the node agents."""
-    backends = gateway_context().backends
+    """Its own process's services and backends, the other services by their heartbeats, the node agents."""
+    context = gateway_context()
+    backends = context.backends
     report = process_health(backends.store, {**backends.checks, "blob": lambda: blob_problem(backends.blob)})
     components: dict[str, str] = report["components"]  # type: ignore[assignment]
     in_process = sorted(
@@ -130,6 +131,8 @@ def services() -> tuple[str, int]:
         for name, state in components.items()
         if name.startswith(HEARTBEAT_PREFIX)
     )
+    running_here = {name for name, _ in in_process}
+    elsewhere = [beat for beat in context.feed.heard().services() if beat.service not in running_here]
     with backends.store.session() as session:
         nodes, total = fleet_page(session, utcnow(), "", page_offset(PAGE_SIZE), PAGE_SIZE)
     return render(
@@ -137,6 +140,8 @@ def services() -> tuple[str, int]:
         report=report,
         components=sorted(components.items()),
         in_process=in_process,
+        elsewhere=elsewhere,
+        misses=backends.config.heal_service_timeout,
         paged=paginate_count(nodes, total, PAGE_SIZE),
         lost_after=int(LOST_AFTER_SECONDS),
     )
