@@ -57,8 +57,8 @@ def test_a_second_model_of_the_image_takes_the_pool_container_and_stays_a_worklo
         pooled = _pool_container_id(runtime, pool_key(first))
         assert runtime.workloads() == [one]  # the unassigned pool container is no workload
         probe = "import os; print(os.listdir('/opt/model')); open('/opt/handover/handover.json', 'w')"
-        code, output = runtime.client.containers.get(pooled).exec_run([PYTHON, "-c", probe])
-        assert code != 0 and output.startswith(b"[]") and b"Read-only file system" in output  # empty, inert
+        code, (out, err) = runtime.client.containers.get(pooled).exec_run([PYTHON, "-c", probe], demux=True)
+        assert code != 0 and out == b"[]\n" and b"Read-only file system" in err  # empty, inert
 
         endpoint = runtime.start(two, second, 3)
         assert runtime.client.containers.get(container_name(two)).id == pooled
