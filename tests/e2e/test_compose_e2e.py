@@ -241,6 +241,12 @@ def thermometer(stack: Stack) -> str:
     return device["id"]
 
 
+def test_the_stacks_gateway_is_served_by_gunicorn(stack: Stack) -> None:
+    served = requests.get(f"{stack.api}/portal/login", timeout=30)
+    server = served.headers.get("Server", "")
+    assert served.status_code == 200 and server.startswith("gunicorn"), served.headers
+
+
 def test_a_model_deploys_as_a_docker_replica_predicts_and_prometheus_counts_it(
     stack: Stack, iris: str
 ) -> None:
