@@ -42,6 +42,11 @@ def starting_cpu(cpu: float, engine_cpus: int) -> float:
     return max(cpu, min(math.ceil(cpu), engine_cpus))
 
 
+def memory_limit(memory_mb: int) -> dict[str, str]:
+    """A memory limit with no swap beyond it, as `docker run` and `docker update` take it."""
+    return {"mem_limit": f"{memory_mb}m", "memswap_limit": f"{memory_mb}m"}
+
+
 def hardening(spec: WorkloadSpec, cpu: float | None = None) -> dict[str, object]:
     """The isolation settings every workload container gets (never relaxed by the manifest).
 
@@ -55,8 +60,7 @@ def hardening(spec: WorkloadSpec, cpu: float | None = None) -> dict[str, object]
         "security_opt": ["no-new-privileges"],
         "read_only": True,
         "tmpfs": {"/tmp": "rw,noexec,nosuid,size=64m"},
-        "mem_limit": f"{spec.resources.memory_mb}m",
-        "memswap_limit": f"{spec.resources.memory_mb}m",
+        **memory_limit(spec.resources.memory_mb),
         **cpu_limit(spec.resources.cpu if cpu is None else cpu),
         "pids_limit": PIDS_LIMIT,
         "ports": published,

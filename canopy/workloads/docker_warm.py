@@ -30,6 +30,7 @@ from canopy.workloads.docker_hardening import (
     container_name,
     cpu_limit,
     hardening,
+    memory_limit,
     starting_cpu,
 )
 from canopy.workloads.docker_network import ensure_network
@@ -119,10 +120,8 @@ class ContainerPool:
             if pooled.status != "running":
                 raise RuntimeError(f"it is {pooled.status}")
             slot.fill(Path(spec.package_dir))
-            memory = f"{spec.resources.memory_mb}m"
-            limits = {"mem_limit": memory, "memswap_limit": memory}
             cpu = cpu_limit(starting_cpu(spec.resources.cpu, self.engine_cpus()))
-            pooled.update(cpu_shares=WORKLOAD_CPU_SHARES, **limits, **cpu)
+            pooled.update(cpu_shares=WORKLOAD_CPU_SHARES, **memory_limit(spec.resources.memory_mb), **cpu)
             pooled.rename(container_name(workload_id))
             facts = workload_facts(workload_id, spec, generation)
             slot.write_record({**facts, HANDED_OVER: f"{time.time():.3f}"})
