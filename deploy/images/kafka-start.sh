@@ -38,6 +38,7 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
+broker.session.timeout.ms=30000
 PROPERTIES
 java=(java -Xms256m -Xmx768m -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true
       -Dkafka.logs.dir=/var/lib/kafka -cp '/opt/kafka/libs/*')

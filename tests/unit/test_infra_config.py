@@ -64,6 +64,7 @@ def test_server_properties_single_kraft_node_on_loopback(tmp_path: Path) -> None
     assert props["num.partitions"] == "3"
     assert props["auto.create.topics.enable"] == "false"
     assert props["group.initial.rebalance.delay.ms"] == "0"
+    assert int(props["broker.session.timeout.ms"]) >= 30_000  # a paused lone broker is not fenced
     assert props["min.insync.replicas"] == "1"
     for key in (
         "offsets.topic.replication.factor",
