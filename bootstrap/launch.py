@@ -13,6 +13,7 @@ from canopy.runtime import Component, Service
 from canopy.runtime.backends import Backends, open_backends
 from canopy.runtime.health import component_checks, process_health
 from canopy.runtime.heartbeat import HeartbeatSender
+from canopy.runtime.memory import limit_malloc_arenas
 from canopy.runtime.ops import OpsServer
 
 ComponentFactory = Callable[[Backends], list[Component]]
@@ -66,6 +67,7 @@ def serve(config: Config, make_service: Callable[[Backends], Service]) -> None:
 
     Every log line of the process also goes over the bus to the logger while the service runs.
     """
+    limit_malloc_arenas()
     configure_logging(config.log_level)
     secure_home(config.home)
     backends = open_backends(config)

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import secrets
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from canopy.apps.records import AppInstance
 from canopy.errors import NotFound, Unauthorized
@@ -55,7 +55,9 @@ def instance_for_token(session: Session, presented: str) -> AppInstance:
     """The instance whose current credential `presented` is; Unauthorized if unknown, old or revoked."""
     prefix, _, rest = presented.partition("_")
     instance_id, _, secret = rest.partition("_")
-    instance = session.get(AppInstance, instance_id) if prefix == INSTANCE_TOKEN_PREFIX and secret else None
+    found = prefix == INSTANCE_TOKEN_PREFIX and secret
+    # the app's record is not needed to authenticate: skip its join on this per-request path
+    instance = session.get(AppInstance, instance_id, options=[lazyload(AppInstance.app)]) if found else None
     if instance is None or not hmac.compare_digest(instance.token_hash, token_digest(secret)):
         raise Unauthorized(
             "invalid or outdated app-instance credential; it changes at every start of the instance"

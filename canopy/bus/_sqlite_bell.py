@@ -25,6 +25,7 @@ from canopy.private import PRIVATE_FILE, make_private_dir
 log = logging.getLogger(__name__)
 
 NEW_TOPIC = "n.topics"
+MAX_TOPICS_REMEMBERED = 10_000  # a waiter's memory of which topic bells concern it
 _IN_MODIFY, _IN_ATTRIB, _IN_CREATE, _IN_Q_OVERFLOW = 0x2, 0x4, 0x100, 0x4000
 _IN_NONBLOCK, _IN_CLOEXEC = 0o4000, 0o2000000
 _EVENT = struct.Struct("iIII")
@@ -66,13 +67,21 @@ class Waiter:
         self.event = threading.Event()
         self.rings = 0  # counted before the event is set: a consumer that saw no new ring need not read
         self.resync = False
+        self._topics_heard: dict[str, bool] = {}  # topic -> subscribed, as bells of the same topics repeat
 
     def hears(self, name: str) -> bool:
         """Whether the bell `name` concerns this consumer (marking a resync for group and topic changes)."""
         if name == self.group or name == NEW_TOPIC:
             self.resync = True
             return True
-        return name.startswith("t.") and subscribes(self.topics, name[2:])
+        if not name.startswith("t."):
+            return False
+        heard = self._topics_heard.get(name)
+        if heard is None:
+            if len(self._topics_heard) >= MAX_TOPICS_REMEMBERED:
+                self._topics_heard.clear()
+            heard = self._topics_heard[name] = subscribes(self.topics, name[2:])
+        return heard
 
 
 class BellListener:

@@ -66,6 +66,7 @@ class GroupMember:
         self.heartbeat_interval = min(HEARTBEAT_INTERVAL, session_timeout / 3)
         self.from_beginning = from_beginning
         self.last_heartbeat = 0.0
+        self._assignment: tuple[object, frozenset[TopicPartition]] | None = None
 
     def join(self, now: float) -> None:
         """Register as a live member and give the group a start offset where it has none yet."""
@@ -145,12 +146,19 @@ class GroupMember:
                 "SELECT topic, partition_id, member_id FROM claims WHERE group_id = ?", (self.group,)
             )
         }
-        wanted = assign(members, self._partitions())[self.member_id]
+        wanted = self._wanted(members, self._partitions())
         held = {tp for tp, member_id in claims.items() if member_id == self.member_id}
         free = {tp for tp in wanted - held if claims.get(tp) not in members}
         return _Plan(
             dead=dead, rejoin=rejoin, release=held - wanted, acquire=free, owned=(held & wanted) | free
         )
+
+    def _wanted(self, members: dict[str, list[str]], partitions: dict[str, int]) -> frozenset[TopicPartition]:
+        """The partitions `assign` gives this member, recomputed only when members or topics change."""
+        key = (sorted(members.items()), sorted(partitions.items()))
+        if self._assignment is None or self._assignment[0] != key:
+            self._assignment = (key, frozenset(assign(members, partitions)[self.member_id]))
+        return self._assignment[1]
 
     def _partitions(self) -> dict[str, int]:
         """Partition counts of every topic on the bus."""

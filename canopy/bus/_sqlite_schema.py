@@ -16,6 +16,9 @@ from canopy.private import secure_sqlite_file
 DEFAULT_SESSION_TIMEOUT = 10.0
 DEFAULT_RETENTION_HOURS = 168.0
 BUSY_TIMEOUT_MS = 10_000
+# Each consumer holds a connection; SQLite's default 2 MB page cache each grows with the log (the OS
+# already caches the file), so a process of some thirty consumers would keep tens of MB for nothing.
+PAGE_CACHE_KIB = 256
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS topics (
@@ -96,6 +99,7 @@ def connect(path: Path, *, check_same_thread: bool = True) -> sqlite3.Connection
         raise Unavailable(f"SQLite bus at {path} cannot be opened: {exc}") from exc
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA journal_size_limit = 67108864")
+    conn.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
     _retry_while_locked(lambda: _set_wal(conn), path)
     _retry_while_locked(lambda: _create_tables(conn), path)
     return conn

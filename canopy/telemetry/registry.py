@@ -6,6 +6,7 @@ from collections.abc import Collection
 from functools import partial
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from canopy.devices.models import Device, DeviceType
 from canopy.devices.schema import DeviceTypeSpec
@@ -22,12 +23,14 @@ class StoreDirectory:
         self.store = store
         self._specs: dict[tuple[str, int], DeviceTypeSpec] = {}
 
-    def _spec(self, row: DeviceType) -> DeviceTypeSpec:
-        """The parsed definition of a type revision, parsed once."""
-        key = (row.name, row.revision)
-        spec = self._specs.get(key)
+    def _spec(self, session: Session, type_name: str, revision: int) -> DeviceTypeSpec:
+        """The parsed definition of a type revision, read and parsed once."""
+        spec = self._specs.get((type_name, revision))
         if spec is None:
-            spec = self._specs[key] = spec_of(row)
+            row = session.get(DeviceType, type_name)
+            if row is None:  # removed since the lookup: a device of it will be refused next time
+                raise LookupError(type_name)
+            spec = self._specs[(row.name, row.revision)] = spec_of(row)
         return spec
 
     def find(self, device_id: str) -> DeviceRecord | None:
@@ -38,19 +41,27 @@ class StoreDirectory:
         """Each of the devices with its current type (None for unknown ids), in one query."""
         found: dict[str, DeviceRecord | None] = dict.fromkeys(device_ids)
         with self.store.session() as session:
+            # plain columns, not ORM objects: the background refresh runs this twice a second
             rows = session.execute(
-                select(Device, DeviceType)
+                select(
+                    Device.id,
+                    Device.transport,
+                    Device.credential_hash,
+                    DeviceType.name,
+                    DeviceType.kind,
+                    DeviceType.revision,
+                )
                 .join(DeviceType, Device.type_name == DeviceType.name)
                 .where(Device.id.in_(list(found)))
             ).all()
-            for device, device_type in rows:
-                spec = self._spec(device_type)
-                found[device.id] = DeviceRecord(
-                    device_id=device.id,
-                    device_type=device_type.name,
-                    kind=device_type.kind,
-                    transport=device.transport,
-                    token_hash=device.credential_hash,
+            for device_id, transport, token_hash, type_name, kind, revision in rows:
+                spec = self._spec(session, type_name, revision)
+                found[device_id] = DeviceRecord(
+                    device_id=device_id,
+                    device_type=type_name,
+                    kind=kind,
+                    transport=transport,
+                    token_hash=token_hash,
                     check_reading=partial(validate_reading, spec),
                     check_command=partial(validate_command, spec),
                 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import threading
 import time
 from collections.abc import Iterable
@@ -9,8 +10,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -68,7 +67,8 @@ def upsert_many(session: Session, readings: list[TelemetryReading]) -> None:
     """Keep each reading as its device's latest (unless a newer one is stored) in one statement."""
     if not readings:
         return
-    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    # the store's own dialect (sqlite or postgresql) has the upsert; the other is never loaded
+    insert = importlib.import_module(f"sqlalchemy.dialects.{session.get_bind().dialect.name}").insert
     rows = [_row_values(reading) for reading in readings]
     statement = insert(LatestReading)
     newer = statement.excluded

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ def public_pem(key: Ed25519PrivateKey) -> str:
     )
 
 
+@functools.lru_cache(maxsize=256)  # every status report of a node is checked against the same key
 def parse_public_pem(text: str) -> Ed25519PublicKey:
     """An Ed25519 public key from PEM text; ValueError when it is anything else."""
     key = serialization.load_pem_public_key(text.encode())
