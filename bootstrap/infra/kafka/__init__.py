@@ -64,8 +64,8 @@ SINGLE_NODE = {
     "share.coordinator.state.topic.min.isr": "1",
     "group.initial.rebalance.delay.ms": "0",
     "auto.create.topics.enable": "false",
-    # The only broker is never fenced for a pause shorter than this (the default, 9 s, fenced it after a
-    # 10 s stall and left every partition leaderless for about 10 s more); there is no replica to fail over to.
+    # The only broker is not fenced for a pause shorter than this: the default, 9 s, fenced it after a
+    # 10 s stall and left every partition leaderless for about 10 s more, with no replica to fail over to.
     "broker.session.timeout.ms": "30000",
 }
 
