@@ -16,6 +16,7 @@ from canopy.errors import ConfigError, Conflict, StoreUnavailable, driver_not_fo
 from canopy.private import secure_sqlite_file
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_PAGE_CACHE_KIB = 1024  # per pooled connection (default 2 MB each, growing with the file)
 POSTGRES_CONNECT_TIMEOUT_S = 5
 POSTGRES_DEFAULT_PORT = 5432
 
@@ -82,6 +83,7 @@ def _sqlite_engine(url: URL) -> Engine:
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.execute(f"PRAGMA cache_size = -{SQLITE_PAGE_CACHE_KIB}")
         finally:
             cursor.close()
 

@@ -1,11 +1,15 @@
-"""The platform processes cap glibc's malloc arenas before their threads start."""
+"""Memory bounds of long-running platform processes: malloc arenas and SQLite page caches."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
+from canopy.bus._sqlite_schema import PAGE_CACHE_KIB, connect
 from canopy.runtime.memory import limit_malloc_arenas
+from canopy.store import open_store
+from canopy.store.engine import SQLITE_PAGE_CACHE_KIB
 
 # Twelve threads each allocating through malloc: with the cap the process keeps far fewer arenas.
 COUNT_ARENAS = """
@@ -43,3 +47,18 @@ def test_the_cap_is_applied_on_glibc() -> None:
 
 def test_capped_threads_share_arenas() -> None:
     assert _mappings("capped") < _mappings("free")
+
+
+def test_sqlite_connections_keep_a_bounded_page_cache(tmp_path: Path) -> None:
+    bus = connect(tmp_path / "bus.db")
+    try:
+        assert bus.execute("PRAGMA cache_size").fetchone()[0] == -PAGE_CACHE_KIB
+    finally:
+        bus.close()
+    store = open_store(f"sqlite:///{tmp_path / 'canopy.db'}")
+    try:
+        with store.engine.connect() as connection:
+            size = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+        assert size == -SQLITE_PAGE_CACHE_KIB
+    finally:
+        store.close()
