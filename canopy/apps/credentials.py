@@ -55,9 +55,11 @@ def instance_for_token(session: Session, presented: str) -> AppInstance:
     """The instance whose current credential `presented` is; Unauthorized if unknown, old or revoked."""
     prefix, _, rest = presented.partition("_")
     instance_id, _, secret = rest.partition("_")
-    found = prefix == INSTANCE_TOKEN_PREFIX and secret
+    well_formed = prefix == INSTANCE_TOKEN_PREFIX and bool(secret)
     # the app's record is not needed to authenticate: skip its join on this per-request path
-    instance = session.get(AppInstance, instance_id, options=[lazyload(AppInstance.app)]) if found else None
+    instance = (
+        session.get(AppInstance, instance_id, options=[lazyload(AppInstance.app)]) if well_formed else None
+    )
     if instance is None or not hmac.compare_digest(instance.token_hash, token_digest(secret)):
         raise Unauthorized(
             "invalid or outdated app-instance credential; it changes at every start of the instance"

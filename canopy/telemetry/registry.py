@@ -28,8 +28,8 @@ class StoreDirectory:
         spec = self._specs.get((type_name, revision))
         if spec is None:
             row = session.get(DeviceType, type_name)
-            if row is None:  # removed since the lookup: a device of it will be refused next time
-                raise LookupError(type_name)
+            if row is None:  # removed between the two reads: the caller's lookup fails and is retried
+                raise LookupError(f"device type {type_name!r} was removed while it was read")
             spec = self._specs[(row.name, row.revision)] = spec_of(row)
         return spec
 

@@ -22,6 +22,7 @@ from bootstrap.infra.base import (
 )
 from bootstrap.infra.dockerd import ping
 from bootstrap.infra.kafka import (
+    SINGLE_NODE,
     broker_port,
     java_major,
     kafka_version,
@@ -305,3 +306,8 @@ def test_spawn_detached_and_terminate(tmp_path: Path) -> None:
     finally:
         terminate(pid, 5)
     assert not is_running(pid)
+
+
+def test_the_compose_broker_has_the_single_node_settings_of_canopy_infra() -> None:
+    script = (Path(__file__).parents[2] / "deploy/images/kafka-start.sh").read_text().splitlines()
+    assert [f"{key}={value}" for key, value in SINGLE_NODE.items() if f"{key}={value}" not in script] == []
