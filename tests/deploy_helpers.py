@@ -49,9 +49,10 @@ def docker_model_spec(
     canopy_home: Path,
     resources: Resources | None = None,
     requirements: list[str] | None = None,
+    python: str = "3.11",
 ) -> WorkloadSpec:
     """A docker workload spec of the model package in `directory`, its dependencies image built here."""
-    package = Package(model_id, directory, uuid.uuid4().hex[:16], requirements or [], "3.11")
+    package = Package(model_id, directory, uuid.uuid4().hex[:16], requirements or [], python)
     return WorkloadSpec(
         model_id=model_id,
         runtime="docker",

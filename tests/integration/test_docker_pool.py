@@ -15,7 +15,7 @@ from canopy.contracts.deploy import Resources
 from canopy.workloads.docker_hardening import PYTHON, container_name, cpu_limit
 from canopy.workloads.docker_pool import POOL_LABEL, pool_key
 from canopy.workloads.docker_runtime import DockerRuntime
-from tests.deploy_helpers import IRIS_INPUT, IRIS_PACKAGE, docker_model_spec
+from tests.deploy_helpers import IRIS_INPUT, IRIS_PACKAGE, LEGACY_2022_PACKAGE, docker_model_spec
 
 pytestmark = pytest.mark.docker
 
@@ -83,6 +83,40 @@ def test_a_second_model_of_the_image_takes_the_pool_container_and_stays_a_worklo
         runtime.stop(two)
         assert not runtime.running(two) and two not in runtime.workloads()
         assert len(list(pool_dir.iterdir())) == 0  # its slot went with it
+    finally:
+        for workload in (one, two):
+            runtime.stop(workload)
+        runtime.close()
+    assert _node_pool(runtime) == []
+
+
+def test_a_2022_model_on_python_3_9_is_handed_the_pool_container_of_its_image(
+    docker_socket: str, canopy_home: Path, tmp_path: Path
+) -> None:
+    pins = (LEGACY_2022_PACKAGE / "requirements.txt").read_text().split()
+    shutil.copytree(LEGACY_2022_PACKAGE, tmp_path / "weather-a")
+    shutil.copytree(LEGACY_2022_PACKAGE, tmp_path / "weather-b")
+    first = docker_model_spec(
+        "weather-a", tmp_path / "weather-a", canopy_home, requirements=pins, python="3.9"
+    )
+    second = first.model_copy(update={"model_id": "weather-b", "package_dir": str(tmp_path / "weather-b")})
+    node = f"pool-{uuid.uuid4().hex[:6]}"
+    runtime = DockerRuntime(node, pool_dir=tmp_path / "pool")
+    one, two = f"{node}-one", f"{node}-two"
+    try:
+        assert runtime.wait_ready(one, runtime.start(one, first, 1)).ready
+        pooled = _pool_container_id(runtime, pool_key(first))
+        endpoint = runtime.start(two, second, 1)
+        assert runtime.client.containers.get(container_name(two)).id == pooled
+        assert runtime.wait_ready(two, endpoint).ready
+        code, version = runtime.client.containers.get(pooled).exec_run(
+            [PYTHON, "-c", "import sys; print(sys.version_info[:2])"]
+        )
+        assert (code, version.decode().strip()) == (0, "(3, 9)")
+        body = {"perc": 0.5, "temp_max": 12}
+        answer = requests.post(f"{endpoint}/predict/weather-b", json=body, timeout=30)
+        assert (answer.status_code, answer.json()) == (200, {"output": "Drizzle"})
+        assert 'model_id="weather-b"' in requests.get(f"{endpoint}/metrics", timeout=10).text
     finally:
         for workload in (one, two):
             runtime.stop(workload)
