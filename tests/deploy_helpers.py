@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from platform_sdk._client import ApiClient
 
 from canopy.config import load_config
 from canopy.contracts.deploy import Resources, WorkloadSpec
+from canopy.ed25519 import Ed25519PrivateKey
 from canopy.nodes.enrolment import enrol_here
 from canopy.runtime import Service
 from canopy.runtime.backends import Backends

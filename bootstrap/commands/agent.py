@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import click
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from platform_sdk._client import ApiClient
 
 from bootstrap.commands.output import parse_labels, reports_errors
@@ -13,6 +12,7 @@ from bootstrap.infra.base import InfraPaths
 from bootstrap.infra.packages import ensure_sandbox_tools
 from bootstrap.launch import ops_server, serve
 from canopy.config import Config, load_config
+from canopy.ed25519 import Ed25519PrivateKey
 from canopy.errors import ConfigError
 from canopy.nodes.enrolment import identity_dir, node_key
 from canopy.private import write_private_file

@@ -83,11 +83,15 @@ class GroupMember:
                     )
 
     def sync(self, now: float) -> tuple[set[TopicPartition], dict[TopicPartition, int]]:
-        """Heartbeat and rebalance; return the partitions owned now and start offsets of the new ones."""
-        plan = self._plan(now)
-        heartbeat_due = now - self.last_heartbeat >= self.heartbeat_interval
-        if not plan.changes_claims() and not heartbeat_due:
-            return plan.owned, {}
+        """Heartbeat and rebalance; return the partitions owned now and start offsets of the new ones.
+
+        The group is read without the write lock only when no heartbeat is due (then most syncs change
+        nothing); when one is, it is read once, under the lock.
+        """
+        if now - self.last_heartbeat < self.heartbeat_interval:
+            plan = self._plan(now)
+            if not plan.changes_claims():
+                return plan.owned, {}
         with write_transaction(self.conn):
             plan = self._plan(now)
             self._evict(plan.dead)

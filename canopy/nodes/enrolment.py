@@ -15,10 +15,10 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.orm import Session
 
 from canopy.contracts.deploy import NodeStatus
+from canopy.ed25519 import Ed25519PrivateKey
 from canopy.errors import NotFound, Unauthorized, ValidationFailed
 from canopy.nodes.tables import NodeKey
 from canopy.nodes.trust import EnrolledNode, status_refusal

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from canopy.contracts.deploy import NodeStatus, WorkloadEvent
+from canopy.ed25519 import Ed25519PublicKey
 from canopy.workloads.commands import signature_valid
 
 CLOCK_SKEW = timedelta(seconds=10)

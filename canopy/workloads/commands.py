@@ -11,12 +11,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-
 from canopy.contracts.base import SignedMessage
 from canopy.contracts.deploy import NodeCommand, WorkloadSpec
+from canopy.ed25519 import Ed25519PrivateKey, Ed25519PublicKey, InvalidSignature
 from canopy.private import write_private_file
 
 SEEN_LIMIT = 4096
@@ -31,34 +28,24 @@ def key_paths(home: Path) -> tuple[Path, Path]:
 def load_or_create_private_key(path: Path) -> Ed25519PrivateKey:
     """The Ed25519 private key at `path`, created with mode 0600 on first use."""
     if path.exists():
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        if not isinstance(key, Ed25519PrivateKey):
-            raise ValueError(f"{path} is not an Ed25519 private key")
-        return key
+        try:
+            return Ed25519PrivateKey.from_pem(path.read_bytes())
+        except ValueError:
+            raise ValueError(f"{path} is not an Ed25519 private key") from None
     key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    write_private_file(path, pem)
+    write_private_file(path, key.pem())
     return key
 
 
 def public_pem(key: Ed25519PrivateKey) -> str:
     """The PEM text of a private key's public half."""
-    return (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
+    return key.public_key().pem()
 
 
 @functools.lru_cache(maxsize=256)  # every status report of a node is checked against the same key
 def parse_public_pem(text: str) -> Ed25519PublicKey:
     """An Ed25519 public key from PEM text; ValueError when it is anything else."""
-    key = serialization.load_pem_public_key(text.encode())
-    if not isinstance(key, Ed25519PublicKey):
-        raise ValueError("not an Ed25519 public key")
-    return key
+    return Ed25519PublicKey.from_pem(text)
 
 
 def load_or_create_signing_key(home: Path) -> Ed25519PrivateKey:

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 
 from canopy.apps.deploying import APP_ROOT_MARKERS
@@ -34,6 +33,7 @@ from canopy.deployments.records import (
     replicas_of,
 )
 from canopy.deployments.tables import Node, Replica
+from canopy.ed25519 import Ed25519PrivateKey
 from canopy.errors import CanopyError, StoreUnavailable
 from canopy.models.records import ModelRecord
 from canopy.runtime.backends import Backends

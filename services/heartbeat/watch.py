@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 
 from canopy.bus.base import Record
@@ -19,6 +18,7 @@ from canopy.contracts import Envelope, Heartbeat
 from canopy.contracts.deploy import DeploymentEvent, NodeStatus, WorkloadStatus
 from canopy.deployments.records import current_generation
 from canopy.deployments.tables import Deployment, Replica
+from canopy.ed25519 import Ed25519PrivateKey
 from canopy.healing.liveness import Detector, Timeouts, service_missing
 from canopy.nodes.enrolment import status_refused
 from canopy.runtime.backends import Backends

@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from canopy.bus import Bus
 from canopy.bus.base import Record
 from canopy.bus.typed import publish
 from canopy.contracts import Envelope
 from canopy.contracts.deploy import NodeCommand, NodeStatus, WorkloadEvent, WorkloadState, WorkloadStatus
+from canopy.ed25519 import Ed25519PrivateKey
 from canopy.workloads.commands import CommandLedger, load_verify_key, refusal, sign, signature_valid
 from canopy.workloads.runtime import MODEL_PROBE, Probe, Prober, Runtime, probe_for
 

@@ -9,13 +9,12 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from canopy.apps.database import NodeDatabases
 from canopy.bus import Bus
 from canopy.bus.typed import Subscriber, publish
 from canopy.config import gateway_url
 from canopy.contracts import topics
+from canopy.ed25519 import Ed25519PrivateKey
 from canopy.logs.workload import WorkloadOutput
 from canopy.nodes.enrolment import enrol_here
 from canopy.runtime import Component

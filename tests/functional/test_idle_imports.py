@@ -23,6 +23,7 @@ UNUSED_ON_THE_EMBEDDED_DEFAULTS = {
     "paho": "an MQTT broker",
     "alembic": "a store that needs migrating",
     "sqlalchemy.dialects.postgresql": "a PostgreSQL store",
+    "cryptography": "Azure blob storage (node and command signatures use PyNaCl, 4 MB smaller)",
     "bootstrap.commands.model": "the client commands (`canopy model`, `canopy device`, ...)",
     "bootstrap.commands.device": "the client commands",
 }

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask.testing import FlaskClient
 
+from canopy.ed25519 import Ed25519PrivateKey
 from canopy.nodes.enrolment import enrolled
 from canopy.roles import Role
 from canopy.runtime.backends import Backends

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Producer
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from platform_sdk._client import ApiClient
 from platform_sdk.models import ModelClient
 
@@ -43,6 +42,7 @@ from canopy.contracts.deploy import (
     WorkloadEvent,
 )
 from canopy.deployments.tables import Node
+from canopy.ed25519 import Ed25519PrivateKey
 from canopy.roles import Role
 from canopy.runtime import Service
 from canopy.runtime.backends import Backends, open_backends

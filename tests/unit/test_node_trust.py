@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from canopy.contracts.deploy import NodeStatus, WorkloadEvent
+from canopy.ed25519 import Ed25519PrivateKey
 from canopy.nodes.trust import EnrolledNode, SentCommand, endpoint_on, event_refusal, status_refusal
 from canopy.workloads.commands import sign
 from tests.node_reports import idle_status
