@@ -65,9 +65,28 @@ class Waiter:
         self.topics = list(topics)
         self.group = group_bell(group)
         self.event = threading.Event()
-        self.rings = 0  # counted before the event is set: a consumer that saw no new ring need not read
         self.resync = False
         self._topics_heard: dict[str, bool] = {}  # topic -> subscribed, as bells of the same topics repeat
+        self._news: set[str] | None = set()  # topics rung since the consumer last looked; None: unknown
+        self._news_lock = threading.Lock()
+
+    def note(self, names: set[str] | None) -> bool:
+        """Record which of the bells `names` (None: unknown, every one) concern this consumer; whether any."""
+        topics: set[str] | None = None
+        if names is not None:
+            heard = [name for name in names if self.hears(name)]
+            if not heard:
+                return False
+            topics = {name[2:] for name in heard if name.startswith("t.")}
+        with self._news_lock:
+            self._news = None if topics is None or self._news is None else self._news | topics
+        return True
+
+    def take_news(self) -> set[str] | None:
+        """The topics rung since the last call (None when unknown: then every topic may have news)."""
+        with self._news_lock:
+            news, self._news = self._news, set()
+        return news
 
     def hears(self, name: str) -> bool:
         """Whether the bell `name` concerns this consumer (marking a resync for group and topic changes)."""
@@ -142,8 +161,7 @@ class BellListener:
         with self._guard:
             waiters = list(self._waiters)
         for waiter in waiters:
-            if names is None or any([waiter.hears(name) for name in names]):
-                waiter.rings += 1
+            if waiter.note(names):
                 waiter.event.set()
 
 

@@ -51,7 +51,7 @@ class SqliteConsumer(Consumer):
         self._next_commit = 0.0
         self._seen_version = -1
         self._caught_up = False
-        self._heard = -1  # the waiter's rings at the last read of the log
+        self._unread: set[str] | None = None  # topics rung since the last read of the log; None: all
         self._next_sync = 0.0
         self._closed = False
         self._member.join(time.time())
@@ -62,16 +62,18 @@ class SqliteConsumer(Consumer):
         """Return the next record of an owned partition, waiting up to `timeout` seconds.
 
         The wake-up is cleared before reading, so a commit that lands after the read rings it again. With
-        bells the log is read only when one rang since the last read, partitions changed hands or the
-        group was synced (a bell that could not ring is made up for then), so a consumer that wakes at
-        the end of its timeout costs next to nothing.
+        bells the log is read only when one rang since the last read (then only the partitions of the
+        topics rung), partitions changed hands or the group was synced (a bell that could not ring is
+        made up for then), so a consumer that wakes at the end of its timeout costs next to nothing.
         """
         deadline = time.monotonic() + timeout
         pause = MIN_PAUSE
         while True:
             self._waiter.event.clear()
-            rings = self._waiter.rings
+            news = self._waiter.take_news()
             with self._lock:
+                if self._unread is not None:
+                    self._unread = None if news is None else self._unread | news
                 if self._closed:
                     raise RuntimeError("poll() on a closed consumer")
                 synced = self._waiter.resync or time.monotonic() >= self._next_sync
@@ -80,7 +82,7 @@ class SqliteConsumer(Consumer):
                     self._sync()
                 if self._buffer:
                     return self._buffer.popleft()
-                if (self._may_have_news(rings) or synced) and self._fetch():
+                if self._fetch(everything=synced):
                     return self._buffer.popleft()
             now = time.monotonic()
             if now >= deadline:
@@ -113,11 +115,6 @@ class SqliteConsumer(Consumer):
             finally:
                 self._conn.close()
 
-    def _may_have_news(self, rings: int) -> bool:
-        """Whether reading the log may find records: a bell rang since the last read, or it is unsure."""
-        heard, self._heard = self._heard, rings
-        return rings != heard or not self._caught_up or not self._bells.available
-
     def _write_commits(self) -> None:
         """Store the noted offsets, skipping partitions that have moved to another member."""
         if self._uncommitted:
@@ -146,15 +143,24 @@ class SqliteConsumer(Consumer):
             self._caught_up = False
         self._next_sync = time.monotonic() + self._member.heartbeat_interval  # changes ring a bell
 
-    def _fetch(self) -> bool:
-        """Read new records of the owned partitions into the buffer; False when nothing new was written."""
+    def _fetch(self, everything: bool) -> bool:
+        """Read new records into the buffer; False when none were found.
+
+        Only the owned partitions of topics whose bell rang since the last read are read, unless
+        `everything` is asked for, the last read stopped short, or it is unsure what rang.
+        """
+        unread, self._unread = self._unread, set()
+        everything = everything or unread is None or not self._caught_up or not self._bells.available
+        if not everything and not unread:
+            return False
         version = self._conn.execute("PRAGMA data_version").fetchone()[0]
         if version == self._seen_version and self._caught_up:
             return False
         self._seen_version = version
         self._caught_up = True
         for (topic, partition), position in self._positions.items():
-            self._positions[(topic, partition)] = self._fetch_partition(topic, partition, position)
+            if everything or topic in (unread or ()):
+                self._positions[(topic, partition)] = self._fetch_partition(topic, partition, position)
         return bool(self._buffer)
 
     def _fetch_partition(self, topic: str, partition: int, position: int) -> int:

@@ -125,6 +125,35 @@ def test_a_consumer_whose_topics_stay_quiet_does_not_read_the_log_on_timed_out_w
         bus.close()
 
 
+def test_a_consumer_of_many_topics_reads_only_the_partitions_of_the_topics_that_rang(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bus = SqliteBus(f"sqlite:///{tmp_path}/bus.db")
+    topics = [f"canopy.ingest.device-{n}" for n in range(12)]
+    for topic in topics:
+        bus.ensure_topic(topic)
+    consumer = bus.consumer("ingest", ["^canopy\\.ingest\\..*"])
+    try:
+        assert consumer.poll(0.3) is None  # caught up, group synced, the new-topic bells heard
+        reads: list[str] = []
+        original = SqliteConsumer._fetch_partition
+        monkeypatch.setattr(
+            SqliteConsumer,
+            "_fetch_partition",
+            lambda self, topic, *args: reads.append(topic) or original(self, topic, *args),
+        )
+        for n in (3, 7):
+            bus.publish(topics[n], f"reading {n}".encode())
+            bus.flush()
+            record = consumer.poll(5)
+            assert record is not None and record.value == f"reading {n}".encode()
+            consumer.commit(record)
+        assert set(reads) == {topics[3], topics[7]}, "the eleven quiet topics are not read at each wake"
+    finally:
+        consumer.close()
+        bus.close()
+
+
 def test_a_record_whose_bell_could_not_ring_is_read_at_the_next_group_sync(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
