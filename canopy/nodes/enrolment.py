@@ -15,6 +15,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from canopy.contracts.deploy import NodeStatus
@@ -32,6 +33,8 @@ HOSTNAME = re.compile(
 JOIN_TOKEN_TTL = timedelta(hours=24)
 DEFAULT_ADDRESSES = ("127.0.0.1",)
 MAX_ADDRESSES = 16
+# Two columns of one row: every status report of every node is checked against it, twice.
+_JOINED_KEY = select(NodeKey.public_key, NodeKey.addresses).where(NodeKey.node_id == bindparam("node_id"))
 
 
 def check_node_id(node_id: str) -> str:
@@ -107,12 +110,12 @@ def remove_node(session: Session, node_id: str) -> None:
     session.delete(node)
 
 
-def enrolled(session: Session, node_id: str) -> EnrolledNode | None:
-    """The key and addresses of a node that joined, or None."""
-    node = session.get(NodeKey, node_id)
-    if node is None or not node.public_key:
+def enrolled(db: Session | Connection, node_id: str) -> EnrolledNode | None:
+    """The key and addresses of a node that joined, or None (read from the store at every call)."""
+    row = db.execute(_JOINED_KEY, {"node_id": node_id}).first()
+    if row is None or not row.public_key:
         return None
-    return EnrolledNode(node_id, parse_public_pem(node.public_key), tuple(json.loads(node.addresses)))
+    return EnrolledNode(node_id, parse_public_pem(row.public_key), tuple(json.loads(row.addresses)))
 
 
 def identity_dir(home: Path, node_id: str) -> Path:
@@ -139,6 +142,6 @@ def enrol_here(session: Session, home: Path, node_id: str, now: datetime) -> Ed2
     return key
 
 
-def status_refused(session: Session, status: NodeStatus) -> str | None:
+def status_refused(db: Session | Connection, status: NodeStatus) -> str | None:
     """Why a node's status report is not to be believed now (see status_refusal), or None."""
-    return status_refusal(status, enrolled(session, status.node_id), datetime.now(UTC))
+    return status_refusal(status, enrolled(db, status.node_id), datetime.now(UTC))

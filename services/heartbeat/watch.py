@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from canopy.bus.base import Record
 from canopy.bus.typed import publish
@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 FENCE_REPEAT = 10.0  # seconds before a stale replica's stop order is sent again
 PROBE_TIMEOUT = 1.0
 FORGET_AFTER = 300.0  # seconds after which a replica nobody reports any more is no longer watched
+_REGISTERED = select(Replica.workload_id, Replica.node_id, Replica.endpoint, Replica.state).where(
+    Replica.workload_id.in_(bindparam("ids", expanding=True))
+)
 
 
 @dataclass(frozen=True)
@@ -75,26 +78,26 @@ class Watcher:
         status = envelope.message
         if not isinstance(status, NodeStatus):
             return
-        with self.backends.store.session() as session:
-            if status_refused(session, status) is not None:
+        ids = [w.workload_id for w in status.workloads]
+        with self.backends.store.engine.begin() as connection:  # Core statements: this runs every second
+            if status_refused(connection, status) is not None:
                 return  # the node manager logs refused reports
-            ids = [w.workload_id for w in status.workloads]
-            registry = {
-                r.workload_id: r for r in session.scalars(select(Replica).where(Replica.workload_id.in_(ids)))
-            }
-            stale = [
-                (w, max(w.generation, current_generation(session, w.model_id)))
-                for w in status.workloads
-                if w.state != "stopped"
-                and (w.workload_id not in registry or registry[w.workload_id].node_id != status.node_id)
-            ]
-            watched = [
-                (w, registry[w.workload_id].endpoint)
-                for w in status.workloads
-                if w.workload_id in registry
-                and registry[w.workload_id].state in ("ready", "failed")
-                and w.state != "stopped"  # being stopped on purpose
-            ]
+            registry = (
+                {r.workload_id: r for r in connection.execute(_REGISTERED, {"ids": ids})} if ids else {}
+            )
+        stale = [
+            w
+            for w in status.workloads
+            if w.state != "stopped"
+            and (w.workload_id not in registry or registry[w.workload_id].node_id != status.node_id)
+        ]
+        watched = [
+            (w, registry[w.workload_id].endpoint)
+            for w in status.workloads
+            if w.workload_id in registry
+            and registry[w.workload_id].state in ("ready", "failed")
+            and w.state != "stopped"  # being stopped on purpose
+        ]
         now = self.clock()
         with self._lock:
             self.nodes.beat(status.node_id, now)
@@ -103,8 +106,8 @@ class Watcher:
                 del self.handed_over[workload_id]
             for workload, endpoint in watched:
                 self._observe(workload, status.node_id, endpoint, now)
-        for workload, generation in stale:
-            self._fence(status.node_id, workload, generation, now)
+        for workload in stale:
+            self._fence(status.node_id, workload, now)
 
     def _observe(self, workload: WorkloadStatus, node_id: str, endpoint: str, now: float) -> None:
         """Feed one replica's process state and probe to its detector (not once it is being replaced)."""
@@ -115,11 +118,13 @@ class Watcher:
         probe_ok = workload.probe_ok and workload.state == "ready"
         self.replicas.observe(workload.workload_id, now, workload.process, probe_ok)
 
-    def _fence(self, node_id: str, workload: WorkloadStatus, generation: int, now: float) -> None:
+    def _fence(self, node_id: str, workload: WorkloadStatus, now: float) -> None:
         """Order a node to stop a replica it runs that the registry no longer has there."""
         if now - self.fenced.get(workload.workload_id, -math.inf) < FENCE_REPEAT:
             return
         self.fenced[workload.workload_id] = now
+        with self.backends.store.session() as session:
+            generation = max(workload.generation, current_generation(session, workload.model_id))
         log.warning(
             "node %s runs %s of %s g%d, which is no longer its replica: ordering it to stop",
             node_id,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from canopy.bus.base import Record
 from canopy.bus.typed import Subscriber, publish
@@ -35,24 +37,12 @@ class NodeManager:
         status = envelope.message
         if not isinstance(status, NodeStatus):
             return
-        with self.backends.store.session() as session:
-            refused = status_refused(session, status)
+        with self.backends.store.engine.begin() as connection:  # Core statements: this runs every second
+            refused = status_refused(connection, status)
             if refused is not None:
                 log.warning("refused a status report of node %s: %s", status.node_id, refused)
                 return
-            node = session.get(Node, status.node_id) or Node(node_id=status.node_id)
-            if node.last_seen is not None and node.last_seen > status.at:
-                return  # an older report arriving late
-            node.runtime = status.runtime
-            node.labels = json.dumps(status.labels)
-            node.cpu_percent = status.cpu_percent
-            node.memory_percent = status.memory_percent
-            node.cpu_count = status.cpu_count
-            node.memory_mb = status.memory_mb
-            node.max_workloads = status.max_workloads
-            node.workloads = json.dumps([w.model_dump() for w in status.workloads])
-            node.last_seen = status.at
-            session.add(node)
+            record_status(connection, status)
 
     def on_placement(self, envelope: Envelope, _record: Record) -> None:
         """Answer a placement request with nodes, or the reason none fits."""
@@ -83,6 +73,35 @@ class NodeManager:
         log.info("placement for %s: %s", request.model_id, decision.nodes or decision.error)
         publish(self.backends.bus, decision, key=request.model_id)
         self.backends.bus.flush()
+
+
+def record_status(connection: Connection, status: NodeStatus) -> None:
+    """Insert or update the node's row in one statement; an older report arriving late changes nothing."""
+    row = {
+        "node_id": status.node_id,
+        "runtime": status.runtime,
+        "labels": json.dumps(status.labels),
+        "cpu_percent": status.cpu_percent,
+        "memory_percent": status.memory_percent,
+        "cpu_count": status.cpu_count,
+        "memory_mb": status.memory_mb,
+        "max_workloads": status.max_workloads,
+        "workloads": json.dumps([w.model_dump() for w in status.workloads]),
+        "last_seen": status.at,
+    }
+    connection.execute(_upsert(connection.dialect.name), row)
+
+
+@functools.cache
+def _upsert(dialect: str) -> sqlite.Insert | postgresql.Insert:
+    """INSERT ... ON CONFLICT DO UPDATE of a node's row, unless the row holds a newer report."""
+    statement = postgresql.insert(Node) if dialect == "postgresql" else sqlite.insert(Node)
+    reported = [column.name for column in Node.__table__.columns if not column.primary_key]
+    return statement.on_conflict_do_update(
+        index_elements=[Node.node_id],
+        set_={name: statement.excluded[name] for name in reported},
+        where=Node.last_seen <= statement.excluded.last_seen,
+    )
 
 
 def node_manager_components(backends: Backends) -> list[Component]:

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import psutil
 import pytest
@@ -61,3 +62,11 @@ def test_a_process_that_has_gone_has_no_state_and_only_itself_as_tree() -> None:
     gone.wait()
     assert proctree.state(gone.pid) is None
     assert proctree.descendants(gone.pid) == [gone.pid]
+
+
+def test_a_file_longer_than_one_read_is_read_whole(tmp_path: Path) -> None:
+    """A children list of hundreds of processes spans several reads: none of it is lost."""
+    listing = tmp_path / "children"
+    listing.write_bytes(b" ".join(str(pid).encode() for pid in range(100_000, 103_000)))
+    assert len(listing.read_bytes()) > 4 * proctree.READ_SIZE
+    assert proctree._read(str(listing)) == listing.read_bytes()

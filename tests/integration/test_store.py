@@ -7,16 +7,12 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, delete, inspect, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import delete, inspect, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from canopy.errors import Conflict, NoSuchDriver, Unavailable
@@ -48,38 +44,6 @@ TABLES = {
     "log_records",
     "dead_letters",
 }
-
-
-@pytest.fixture(
-    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
-)
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database: a new SQLite file, or a new PostgreSQL schema dropped afterwards."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/state/canopy.db"
-        return
-    server = make_url(request.getfixturevalue("postgres_url"))
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    try:
-        # The plain postgresql:// form, to exercise its normalisation to psycopg 3.
-        url = server.set(drivername="postgresql").update_query_dict({"options": f"-csearch_path={schema}"})
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
-
-
-@pytest.fixture()
-def store(store_url: str) -> Iterator[Store]:
-    """A migrated store."""
-    opened = open_store(store_url)
-    opened.migrate()
-    yield opened
-    opened.close()
 
 
 def _version(store: Store) -> str | None:
