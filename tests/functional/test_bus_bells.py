@@ -31,6 +31,18 @@ def assert_arrives(consumer: Consumer, value: bytes, within: float, why: str) ->
     assert time.monotonic() - started < within, why
 
 
+def partition_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The topic of every partition read consumers make from now on, in order."""
+    reads: list[str] = []
+    original = SqliteConsumer._fetch_partition
+    monkeypatch.setattr(
+        SqliteConsumer,
+        "_fetch_partition",
+        lambda self, topic, *args: reads.append(topic) or original(self, topic, *args),
+    )
+    return reads
+
+
 def test_a_bell_wakes_the_waiters_of_its_topic_or_pattern_and_no_other(tmp_path: Path) -> None:
     listener = BellListener(tmp_path / "bells")
     try:
@@ -106,13 +118,7 @@ def test_a_consumer_whose_topics_stay_quiet_does_not_read_the_log_on_timed_out_w
     try:
         bus.ensure_topic("canopy.busy")
         assert quiet.poll(0.1) is None  # and its resync for the new topic
-        reads: list[str] = []
-        original = SqliteConsumer._fetch_partition
-        monkeypatch.setattr(
-            SqliteConsumer,
-            "_fetch_partition",
-            lambda self, topic, *args: reads.append(topic) or original(self, topic, *args),
-        )
+        reads = partition_reads(monkeypatch)
         for n in range(10):  # another topic is busy: the file changes all the time
             bus.publish("canopy.busy", str(n).encode())
             assert quiet.poll(0.02) is None
@@ -135,13 +141,7 @@ def test_a_consumer_of_many_topics_reads_only_the_partitions_of_the_topics_that_
     consumer = bus.consumer("ingest", ["^canopy\\.ingest\\..*"])
     try:
         assert consumer.poll(0.3) is None  # caught up, group synced, the new-topic bells heard
-        reads: list[str] = []
-        original = SqliteConsumer._fetch_partition
-        monkeypatch.setattr(
-            SqliteConsumer,
-            "_fetch_partition",
-            lambda self, topic, *args: reads.append(topic) or original(self, topic, *args),
-        )
+        reads = partition_reads(monkeypatch)
         for n in (3, 7):
             bus.publish(topics[n], f"reading {n}".encode())
             bus.flush()
