@@ -66,7 +66,7 @@ class BusCommands:
     def _run(self) -> None:
         """Consume the controllers' commands until closed."""
         while not self._stopping.is_set():
-            record = self._consumer.poll(0.2)
+            record = self._consumer.poll(self._consumer.idle_poll_seconds)
             if record is not None:
                 self._deliver(record)
 
@@ -98,6 +98,7 @@ class BusCommands:
     def close(self) -> None:
         """Stop consuming."""
         self._stopping.set()
+        self._consumer.wake()
         self._thread.join(timeout=5)
         self._consumer.close()
 

@@ -71,6 +71,9 @@ class KafkaConsumer(Consumer):
         )
         self._consumer.subscribe(list(topics), on_assign=self._on_assign, on_revoke=self._on_revoke)
 
+    def wake(self) -> None:
+        """Nothing: librdkafka's poll cannot be cut short, so loops poll for idle_poll_seconds (0.5 s)."""
+
     def poll(self, timeout: float = 1.0) -> Record | None:
         """Return the next record, skipping (and logging) transient errors until `timeout` runs out."""
         deadline = time.monotonic() + timeout

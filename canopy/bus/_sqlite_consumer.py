@@ -27,6 +27,8 @@ FETCH_BYTES = 4 * 1024 * 1024
 class SqliteConsumer(Consumer):
     """Reads its group's share of partitions; between records it sleeps until a bell of its topics rings."""
 
+    idle_poll_seconds = 5.0  # wake() ends a poll at once, and the group syncs every 3 s within it
+
     def __init__(
         self,
         path: Path,
@@ -54,6 +56,7 @@ class SqliteConsumer(Consumer):
         self._unread: set[str] | None = None  # topics rung since the last read of the log; None: all
         self._next_sync = 0.0
         self._closed = False
+        self._woken = False
         self._member.join(time.time())
         ring(bells.directory, [self._group_bell])
         self._sync()
@@ -85,7 +88,8 @@ class SqliteConsumer(Consumer):
                 if self._fetch(everything=synced):
                     return self._buffer.popleft()
             now = time.monotonic()
-            if now >= deadline:
+            if now >= deadline or self._woken:
+                self._woken = False
                 return None
             wait = min(deadline, self._next_sync) - now
             if not self._bells.available:
@@ -100,6 +104,11 @@ class SqliteConsumer(Consumer):
             self._uncommitted[(record.topic, record.partition)] = record.offset + 1
             if not self._buffer or time.monotonic() >= self._next_commit:
                 self._write_commits()
+
+    def wake(self) -> None:
+        """Make a poll waiting on another thread (or the next one) return None at once."""
+        self._woken = True
+        self._waiter.event.set()
 
     def close(self) -> None:
         """Write the last commits and leave the group at once; others take over from there."""

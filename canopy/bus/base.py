@@ -31,6 +31,10 @@ class Credentials:
 class Consumer(ABC):
     """A member of a consumer group; partitions of its topics are spread over the group's members."""
 
+    # How long a consuming loop's poll may wait before the loop looks at its stop flag again: long where
+    # wake() cuts a poll short, so idle loops wake rarely (each wake-up costs CPU), short where it cannot.
+    idle_poll_seconds = 0.5
+
     @abstractmethod
     def poll(self, timeout: float = 1.0) -> Record | None:
         """Return the next record, or None when nothing arrived within `timeout` seconds."""
@@ -42,6 +46,10 @@ class Consumer(ABC):
     @abstractmethod
     def close(self) -> None:
         """Leave the group; uncommitted records go to the next owner of the partition."""
+
+    @abstractmethod
+    def wake(self) -> None:
+        """Make a poll waiting on another thread return None soon (a no-op where polls cannot be cut)."""
 
 
 class Bus(ABC):

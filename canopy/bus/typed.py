@@ -95,13 +95,14 @@ class Subscriber:
         self._consumer = self.bus.consumer(self.group, list(self.topics), from_beginning=self.from_beginning)
         self._pending: Record | None = None
 
-    def run_once(self, timeout: float = 0.5) -> bool:
-        """Handle at most one record; return whether one arrived.
+    def run_once(self, timeout: float | None = None) -> bool:
+        """Handle at most one record arriving within `timeout` (the bus's idle poll time by default).
 
         A record whose handling raised out of here (the dead letter could not be published) is
         kept and handled again by the next call, before anything new is polled.
         """
-        record = self._pending or self._consumer.poll(timeout)
+        wait = self._consumer.idle_poll_seconds if timeout is None else timeout
+        record = self._pending or self._consumer.poll(wait)
         if record is None:
             return False
         self._pending = record
@@ -155,6 +156,10 @@ class Subscriber:
         publish(self.bus, dead_letter_for(record, self.group, reason), key=record.key)
         self.bus.flush()
         DEAD_LETTERS.labels(record.topic).inc()
+
+    def wake(self) -> None:
+        """Make a run_once waiting on another thread return soon."""
+        self._consumer.wake()
 
     def close(self) -> None:
         """Leave the consumer group."""

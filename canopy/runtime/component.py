@@ -45,8 +45,12 @@ class LoopThread:
     def stop(self) -> None:
         """Ask the loop to end and wait for the current step to finish."""
         self._stopping.set()
+        self.interrupt()
         if self._thread is not None:
             self._thread.join(timeout=10)
+
+    def interrupt(self) -> None:
+        """Cut short a wait inside the current step (steps that block on something else override this)."""
 
     @property
     def stopping(self) -> bool:

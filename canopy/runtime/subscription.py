@@ -23,9 +23,14 @@ class SubscriptionLoop(LoopThread):
         super().start()
 
     def step(self) -> None:
-        """Handle one record if one arrives within half a second."""
+        """Handle one record if one arrives within the bus's idle poll time."""
         if self._subscriber is not None:
-            self._subscriber.run_once(0.5)
+            self._subscriber.run_once()
+
+    def interrupt(self) -> None:
+        """End the subscriber's wait for a record."""
+        if self._subscriber is not None:
+            self._subscriber.wake()
 
     def stop(self) -> None:
         """Stop the loop and leave the group."""

@@ -22,7 +22,6 @@ from services.gateway.history import ReadingHistory, Series
 log = logging.getLogger(__name__)
 QUEUE_SIZE = 256
 RECENT_ACKS = 1024
-POLL_SECONDS = 0.5
 FEED_TOPICS = (topics.DEVICE_TELEMETRY, topics.DEVICE_EVENTS, topics.HEARTBEAT)
 
 
@@ -64,6 +63,7 @@ class DeviceFeed:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._consumer: Consumer | None = None
 
     def start(self) -> None:
         """Join the bus now (so nothing published after this returns is missed) and start reading."""
@@ -73,13 +73,15 @@ class DeviceFeed:
             for topic in FEED_TOPICS:
                 self.bus.ensure_topic(topic)
             group = f"gateway-feed-{uuid.uuid4().hex}"  # its own: every gateway process reads everything
-            consumer = self.bus.consumer(group, FEED_TOPICS, from_beginning=False)
+            consumer = self._consumer = self.bus.consumer(group, FEED_TOPICS, from_beginning=False)
             self._thread = threading.Thread(target=self._run, args=(consumer,), name="feed", daemon=True)
             self._thread.start()
 
     def stop(self) -> None:
         """Stop reading and leave the bus."""
         self._stopping.set()
+        if self._consumer is not None:
+            self._consumer.wake()
         if self._thread is not None:
             self._thread.join(timeout=10)
 
@@ -135,7 +137,7 @@ class DeviceFeed:
         try:
             while not self._stopping.is_set():
                 try:
-                    record = consumer.poll(POLL_SECONDS)
+                    record = consumer.poll(consumer.idle_poll_seconds)
                 except Exception:
                     log.exception("the gateway's device feed could not read the bus; retrying")
                     self._stopping.wait(1.0)

@@ -85,8 +85,8 @@ class LogIngest(LoopThread):
         self._pending = []
 
     def _gather(self) -> list[Record]:
-        """The records that arrive within BATCH_WINDOW of the first one (none if nothing comes in 0.5 s)."""
-        first = self.consumer.poll(0.5)
+        """The records that arrive within BATCH_WINDOW of the first one (none while the bus stays idle)."""
+        first = self.consumer.poll(self.consumer.idle_poll_seconds)
         if first is None:
             return []
         batch = [first]
@@ -97,6 +97,10 @@ class LogIngest(LoopThread):
                 break
             batch.append(record)
         return batch
+
+    def interrupt(self) -> None:
+        """End the wait for the first record of a batch."""
+        self.consumer.wake()
 
     def stop(self) -> None:
         """Stop the loop and leave the group."""

@@ -21,6 +21,8 @@ from canopy.bus._sqlite_bell import (
 from canopy.bus._sqlite_consumer import SqliteConsumer
 from canopy.bus.base import Consumer
 from canopy.bus.sqlite import SqliteBus
+from canopy.bus.typed import Subscriber
+from canopy.runtime.subscription import SubscriptionLoop
 
 
 def assert_arrives(consumer: Consumer, value: bytes, within: float, why: str) -> None:
@@ -167,4 +169,40 @@ def test_a_record_whose_bell_could_not_ring_is_read_at_the_next_group_sync(
         assert_arrives(consumer, b"unannounced", 2, "read at the group's next sync, not at the poll's end")
     finally:
         consumer.close()
+        bus.close()
+
+
+def test_a_waiting_poll_woken_from_another_thread_returns_at_once(tmp_path: Path) -> None:
+    bus = SqliteBus(f"sqlite:///{tmp_path}/bus.db")
+    consumer = bus.consumer("waiting", ["canopy.topic-c"])
+    try:
+        threading.Timer(0.2, consumer.wake).start()
+        started = time.monotonic()
+        assert consumer.poll(30) is None
+        assert time.monotonic() - started < 2, "wake() ends the poll, not its 30 s timeout"
+    finally:
+        consumer.close()
+        bus.close()
+
+
+def test_an_idle_subscription_loop_polls_rarely_and_stops_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bus = SqliteBus(f"sqlite:///{tmp_path}/bus.db")
+    polls: list[float] = []
+    original = SqliteConsumer.poll
+    monkeypatch.setattr(
+        SqliteConsumer, "poll", lambda self, timeout=1.0: polls.append(timeout) or original(self, timeout)
+    )
+    loop = SubscriptionLoop(
+        "idle-loop", lambda: Subscriber(bus, "idle-group", ["canopy.topic-d"], lambda envelope, record: None)
+    )
+    loop.start()
+    try:
+        time.sleep(2)
+        assert len(polls) == 1, "one poll waits through the quiet (each wake-up costs CPU)"
+    finally:
+        started = time.monotonic()
+        loop.stop()
+        assert time.monotonic() - started < 1, "stop() wakes the waiting poll"
         bus.close()
