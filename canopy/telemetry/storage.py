@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from canopy.contracts.devices import TelemetryReading
+from canopy.devices.models import Device
 from canopy.errors import NotFound
 from canopy.store import Store
 from canopy.store.models import utcnow
@@ -33,10 +34,18 @@ class StoredReading(NamedTuple):
     last_seen: datetime
 
 
-_LATEST_COLUMNS, _REFUSAL_COLUMNS = LatestReading.__table__.c, RefusalCount.__table__.c
-# built once: the two reads of every latest-value request, as Core queries (no ORM objects)
+_DEVICES, _LATEST_COLUMNS = Device.__table__.c, LatestReading.__table__.c
+_REFUSAL_COLUMNS = RefusalCount.__table__.c
+# built once: the reads of every latest-value request, as Core queries (no ORM objects)
 _LATEST = select(*(_LATEST_COLUMNS[name] for name in StoredReading._fields)).where(
     _LATEST_COLUMNS.device_id == bindparam("device_id")
+)
+_DEVICE_LATEST = (
+    select(_DEVICES.type_name, *_LATEST.selected_columns)
+    .select_from(
+        Device.__table__.outerjoin(LatestReading.__table__, _LATEST_COLUMNS.device_id == _DEVICES.id)
+    )
+    .where(_DEVICES.id == bindparam("device_id"))
 )
 _REFUSALS = select(_REFUSAL_COLUMNS.kind, _REFUSAL_COLUMNS.count).where(
     _REFUSAL_COLUMNS.device_id == bindparam("device_id")
@@ -60,6 +69,15 @@ def latest(session: Session, device_id: str) -> StoredReading | None:
     """The newest stored reading of a device, or None."""
     row = session.execute(_LATEST, {"device_id": device_id}).one_or_none()
     return StoredReading(*row) if row is not None else None
+
+
+def device_latest(session: Session, device_id: str) -> tuple[str, StoredReading | None] | None:
+    """A device's type and newest stored reading (None before its first) in one query; None: no device."""
+    row = session.execute(_DEVICE_LATEST, {"device_id": device_id}).one_or_none()
+    if row is None:
+        return None
+    type_name, *stored = row
+    return type_name, StoredReading(*stored) if stored[0] is not None else None
 
 
 def latest_of(session: Session, device_ids: Iterable[str]) -> dict[str, LatestReading]:

@@ -16,12 +16,13 @@ from canopy.apps.records import AppInstance, AppRecord
 from canopy.contracts.devices import TelemetryReading
 from canopy.deployments.records import live_endpoints
 from canopy.deployments.tables import Replica
+from canopy.devices.models import Device, DeviceType, Location
 from canopy.errors import NotFound, Unauthorized
 from canopy.models.records import ModelRecord
 from canopy.models.repository import resolve_model_id
 from canopy.roles import Role
 from canopy.store import ApiToken, Store, User
-from canopy.telemetry.storage import LatestWriter, latest, refusals
+from canopy.telemetry.storage import LatestWriter, StoredReading, device_latest, latest, refusals
 from services.gateway.accounts import LAST_USED_RESOLUTION, Principal, issue_token, resolve_token
 
 OUTDATED = "invalid or outdated app-instance credential; it changes at every start of the instance"
@@ -181,13 +182,29 @@ def test_a_model_call_finds_the_model_and_its_ready_endpoints(store: Store) -> N
 
 
 def test_the_latest_reading_and_refusals_read_back_as_written(store: Store) -> None:
+    with store.session() as session:
+        session.add_all([DeviceType(name="THERMOMETER", kind="sensor", spec={}), Location(path="site")])
+        session.flush()
+        for device_id in ("t-1", "t-2"):
+            session.add(
+                Device(
+                    id=device_id,
+                    type_name="THERMOMETER",
+                    location_path="site",
+                    transport="http",
+                    credential_hash=device_id.ljust(64, "0"),
+                    config={},
+                    labels={},
+                )
+            )
     at = datetime(2026, 12, 2, 7, 30, tzinfo=UTC)
     writer = LatestWriter(store)
+    reading = {"c": 21.5}
     writer.keep(
         TelemetryReading(
             device_id="t-1",
             device_type="THERMOMETER",
-            reading={"c": 21.5},
+            reading=reading,
             at=at,
             received_at=at,
             seq=4,
@@ -200,12 +217,8 @@ def test_the_latest_reading_and_refusals_read_back_as_written(store: Store) -> N
     with store.session() as session:
         row = latest(session, "t-1")
         assert row is not None and latest(session, "t-2") is None
-        assert (row.device_type, row.reading, row.at, row.seq, row.source, row.last_seen) == (
-            "THERMOMETER",
-            {"c": 21.5},
-            at,
-            4,
-            "http",
-            at,
-        )
+        assert row == StoredReading("t-1", "THERMOMETER", reading, at, 4, "http", at)
+        assert device_latest(session, "t-1") == ("THERMOMETER", row)
+        assert device_latest(session, "t-2") == ("THERMOMETER", None)
+        assert device_latest(session, "t-3") is None
         assert refusals(session, "t-1") == {"invalid": 2} and refusals(session, "t-2") == {}
