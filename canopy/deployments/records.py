@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from canopy.apps.deploying import app_deploy_request
@@ -18,6 +18,19 @@ from canopy.models.records import ModelRecord
 from canopy.nodes.fleet import node_state
 from canopy.nodes.tables import NodeKey
 from canopy.store.models import utcnow
+
+_REPLICAS = Replica.__table__.c
+# built once: the endpoint lookup of every model call
+_LIVE_ENDPOINTS = (
+    select(_REPLICAS.endpoint)
+    .where(
+        _REPLICAS.model_id == bindparam("model_id"),
+        _REPLICAS.state == "ready",
+        _REPLICAS.endpoint.is_not(None),
+        _REPLICAS.endpoint != "",
+    )
+    .order_by(_REPLICAS.workload_id)
+)
 
 
 def platform_group(name: str, db_url: str) -> str:
@@ -102,8 +115,8 @@ def ready_endpoints(replicas: list[Replica]) -> list[str]:
 
 
 def live_endpoints(session: Session, model_id: str) -> list[str]:
-    """Endpoints of the ready replicas of a model."""
-    return ready_endpoints(replicas_of(session, model_id))
+    """Endpoints of the ready replicas of a model (a Core query: model calls read it on every request)."""
+    return list(session.scalars(_LIVE_ENDPOINTS, {"model_id": model_id}))
 
 
 def deployment_summary(session: Session, model_id: str) -> dict[str, Any]:

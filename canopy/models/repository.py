@@ -8,7 +8,7 @@ from typing import IO
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from canopy.archive import ArchiveLimits, extract_zip
@@ -20,6 +20,8 @@ from canopy.store import Store
 from canopy.store.models import User
 from canopy.uploads import received_package, store_package
 
+# built once: whether a model id exists, asked by every model call
+_MODEL_ID = select(ModelRecord.__table__.c.id).where(ModelRecord.__table__.c.id == bindparam("ref"))
 # Caps on an uploaded model archive; read when a repository is made, so tests can lower them.
 UPLOAD_LIMITS = ArchiveLimits()
 
@@ -67,6 +69,15 @@ def resolve_model(
         hint = "" if slash else "; another owner's model is addressed as owner/name"
         raise NotFound(f"no model {ref!r}{within}{hint}; `canopy model list` shows the models")
     return record
+
+
+def resolve_model_id(session: Session, ref: str, caller_id: int) -> str:
+    """The id of the model `ref` names for a caller (see resolve_model); an id takes one Core query.
+
+    Model calls run this on every request, and an app instance always calls its models by id.
+    """
+    found: str | None = session.scalar(_MODEL_ID, {"ref": ref})
+    return found if found is not None else resolve_model(session, ref, caller_id).id
 
 
 class ModelRepository:

@@ -2,25 +2,57 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import threading
 import time
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from canopy.contracts.devices import TelemetryReading
+from canopy.devices.models import Device
 from canopy.errors import NotFound
 from canopy.store import Store
 from canopy.store.models import utcnow
 from canopy.telemetry.models import CommandRecord, LatestReading, RefusalCount
 
 
-def reading_view(row: LatestReading) -> dict[str, Any]:
+class StoredReading(NamedTuple):
+    """A device's newest stored reading, as the latest-value table holds it."""
+
+    device_id: str
+    device_type: str
+    reading: dict[str, Any]
+    at: datetime
+    seq: int | None
+    source: str
+    last_seen: datetime
+
+
+_DEVICES, _LATEST_COLUMNS = Device.__table__.c, LatestReading.__table__.c
+_REFUSAL_COLUMNS = RefusalCount.__table__.c
+# built once: the reads of every latest-value request, as Core queries (no ORM objects)
+_LATEST = select(*(_LATEST_COLUMNS[name] for name in StoredReading._fields)).where(
+    _LATEST_COLUMNS.device_id == bindparam("device_id")
+)
+_DEVICE_LATEST = (
+    select(_DEVICES.type_name, *_LATEST.selected_columns)
+    .select_from(
+        Device.__table__.outerjoin(LatestReading.__table__, _LATEST_COLUMNS.device_id == _DEVICES.id)
+    )
+    .where(_DEVICES.id == bindparam("device_id"))
+)
+_REFUSALS = select(_REFUSAL_COLUMNS.kind, _REFUSAL_COLUMNS.count).where(
+    _REFUSAL_COLUMNS.device_id == bindparam("device_id")
+)
+
+
+def reading_view(row: StoredReading) -> dict[str, Any]:
     """The JSON form of a latest reading."""
     return {
         "device_id": row.device_id,
@@ -33,9 +65,19 @@ def reading_view(row: LatestReading) -> dict[str, Any]:
     }
 
 
-def latest(session: Session, device_id: str) -> LatestReading | None:
+def latest(session: Session, device_id: str) -> StoredReading | None:
     """The newest stored reading of a device, or None."""
-    return session.get(LatestReading, device_id)
+    row = session.execute(_LATEST, {"device_id": device_id}).one_or_none()
+    return StoredReading(*row) if row is not None else None
+
+
+def device_latest(session: Session, device_id: str) -> tuple[str, StoredReading | None] | None:
+    """A device's type and newest stored reading (None before its first) in one query; None: no device."""
+    row = session.execute(_DEVICE_LATEST, {"device_id": device_id}).one_or_none()
+    if row is None:
+        return None
+    type_name, *stored = row
+    return type_name, StoredReading(*stored) if stored[0] is not None else None
 
 
 def latest_of(session: Session, device_ids: Iterable[str]) -> dict[str, LatestReading]:
@@ -46,8 +88,7 @@ def latest_of(session: Session, device_ids: Iterable[str]) -> dict[str, LatestRe
 
 def refusals(session: Session, device_id: str) -> dict[str, int]:
     """Refused readings of a device, by kind."""
-    rows = session.scalars(select(RefusalCount).where(RefusalCount.device_id == device_id)).all()
-    return {row.kind: row.count for row in rows}
+    return {kind: count for kind, count in session.execute(_REFUSALS, {"device_id": device_id})}
 
 
 def add_refusals(session: Session, device_id: str, kind: str, reason: str, count: int = 1) -> None:
@@ -65,15 +106,21 @@ def add_refusals(session: Session, device_id: str, kind: str, reason: str, count
 
 def upsert_many(session: Session, readings: list[TelemetryReading]) -> None:
     """Keep each reading as its device's latest (unless a newer one is stored) in one statement."""
-    if not readings:
-        return
-    # the store's own dialect (sqlite or postgresql) has the upsert; the other is never loaded
-    insert = importlib.import_module(f"sqlalchemy.dialects.{session.get_bind().dialect.name}").insert
-    rows = [_row_values(reading) for reading in readings]
-    statement = insert(LatestReading)
-    newer = statement.excluded
+    if readings:
+        statement = _upsert_statement(session.get_bind().dialect.name)
+        session.execute(statement, [_row_values(reading) for reading in readings])
+
+
+@functools.cache
+def _upsert_statement(dialect: str) -> Any:
+    """The latest-value upsert as a Core statement, built once per dialect (the writer flushes every second).
+
+    The store's own dialect (sqlite or postgresql) has the upsert; the other is never loaded.
+    """
     table = LatestReading.__table__
-    statement = statement.on_conflict_do_update(
+    statement = importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert(table)
+    newer = statement.excluded
+    return statement.on_conflict_do_update(
         index_elements=[table.c.device_id],
         set_={
             "device_type": newer.device_type,
@@ -85,7 +132,6 @@ def upsert_many(session: Session, readings: list[TelemetryReading]) -> None:
         },
         where=newer.at >= table.c.at,
     )
-    session.execute(statement, rows)
 
 
 def _row_values(reading: TelemetryReading) -> dict[str, Any]:

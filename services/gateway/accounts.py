@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from canopy.apps import credentials
@@ -24,6 +24,22 @@ TOKEN_PREFIX = "cnp"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 USER_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 ADMIN_BOOTSTRAPPED = "admin_bootstrapped"
+_TOKENS, _USERS = ApiToken.__table__.c, User.__table__.c
+# one statement built once: the per-request lookup of an API token with its user
+_TOKEN = (
+    select(
+        _TOKENS.token_hash,
+        _TOKENS.expires_at,
+        _TOKENS.revoked_at,
+        _TOKENS.last_used_at,
+        _USERS.id,
+        _USERS.name,
+        _USERS.role,
+        _USERS.disabled,
+    )
+    .select_from(ApiToken.__table__.outerjoin(User.__table__, _TOKENS.user_id == _USERS.id))
+    .where(_TOKENS.id == bindparam("token_id"))
+)
 
 
 @dataclass(frozen=True)
@@ -124,38 +140,45 @@ def issue_token(session: Session, user: User, ttl: timedelta, label: str = "") -
 
 
 def resolve_token(session: Session, presented: str) -> Principal:
-    """The principal a bearer token stands for; Unauthorized if unknown, expired, revoked or disabled."""
+    """The principal a bearer token stands for; Unauthorized if unknown, expired, revoked or disabled.
+
+    Runs on every API request: one Core query reads the token with its user (no ORM objects), and
+    the token's last use is written at most once a LAST_USED_RESOLUTION.
+    """
     if credentials.is_instance_token(presented):
         return _workload_principal(session, presented)
     prefix, _, rest = presented.partition("_")
     token_id, _, secret = rest.partition("_")
-    token = session.get(ApiToken, token_id) if prefix == TOKEN_PREFIX and secret else None
+    token = (
+        session.execute(_TOKEN, {"token_id": token_id}).one_or_none()
+        if prefix == TOKEN_PREFIX and secret
+        else None
+    )
     if token is None or not hmac.compare_digest(token.token_hash, _digest(secret)):
         raise Unauthorized("invalid API token; log in again with `canopy login`")
     now = datetime.now(UTC)
     if token.revoked_at is not None or token.expires_at <= now:
         raise Unauthorized("API token expired or revoked; log in again with `canopy login`")
-    user = session.get(User, token.user_id)
-    if user is None or user.disabled:
+    if token.id is None or token.disabled:
         raise Unauthorized("the token's user is disabled")
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-        token.last_used_at = now
-    return Principal(user.id, user.name, Role(user.role), token.id)
+        touched = update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now)
+        session.execute(touched.execution_options(synchronize_session=False))
+    return Principal(token.id, token.name, Role(token.role), token_id)
 
 
 def _workload_principal(session: Session, presented: str) -> Principal:
     """An app instance's credential as a workload principal acting for the instance's (enabled) owner."""
     instance = credentials.instance_for_token(session, presented)
-    owner = instance.owner
-    if owner is None or owner.disabled:
-        raise Unauthorized(f"the user app instance {instance.id} runs for is disabled or removed")
+    if instance.owner_id is None or instance.owner_disabled is not False:
+        raise Unauthorized(f"the user app instance {instance.instance_id} runs for is disabled or removed")
     kinds = {binding["device"]: binding["kind"] for binding in json.loads(instance.bindings).values()}
     return Principal(
-        user_id=owner.id,
-        name=f"instance-{instance.id}",
+        user_id=instance.owner_id,
+        name=f"instance-{instance.instance_id}",
         role=Role.WORKLOAD,
-        token_id=instance.id,
-        instance_id=instance.id,
+        token_id=instance.instance_id,
+        instance_id=instance.instance_id,
         devices=kinds,
         models=frozenset(json.loads(instance.models).values()),
     )

@@ -15,11 +15,11 @@ from flask import Blueprint, Response, request
 
 from canopy.deployments.records import live_endpoints
 from canopy.errors import Unavailable
+from canopy.models.repository import resolve_model_id
 from canopy.roles import Role
 from services.gateway.access import allow, any_role, current_principal
 from services.gateway.context import gateway_context
 from services.gateway.ownership import require_model_user
-from services.gateway.views.deployments import find_model
 
 blueprint = Blueprint("model_calls", __name__, url_prefix="/api/v1")
 FORWARDED = ("Content-Type", "Accept")
@@ -31,11 +31,13 @@ _TURN = itertools.count()
 @allow(*any_role(), Role.WORKLOAD)
 def predict(model_id: str) -> Response:
     """Send the body (JSON inputs or a multipart image) to one ready replica; answer what it answers."""
-    require_model_user(current_principal(), model_id)
+    principal = current_principal()
+    require_model_user(principal, model_id)
     with gateway_context().backends.store.session() as session:
-        record_id = find_model(session, model_id).id
+        record_id = resolve_model_id(session, model_id, principal.user_id)
+        endpoints = live_endpoints(session, record_id)
     headers = {name: request.headers[name] for name in FORWARDED if name in request.headers}
-    return forward_prediction(record_id, request.get_data(), headers)
+    return _send(record_id, endpoints, request.get_data(), headers)
 
 
 def forward_prediction(model_id: str, body: bytes, headers: dict[str, str]) -> Response:
@@ -45,6 +47,11 @@ def forward_prediction(model_id: str, body: bytes, headers: dict[str, str]) -> R
     """
     with gateway_context().backends.store.session() as session:
         endpoints = live_endpoints(session, model_id)
+    return _send(model_id, endpoints, body, headers)
+
+
+def _send(model_id: str, endpoints: list[str], body: bytes, headers: dict[str, str]) -> Response:
+    """POST the body to one of the model's ready `endpoints` (round robin), trying the next on failure."""
     if not endpoints:
         raise Unavailable(f"model {model_id} has no ready replica; deploy it (`canopy model deploy`)")
     start = next(_TURN)

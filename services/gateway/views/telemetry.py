@@ -27,7 +27,7 @@ from canopy.telemetry.ingest import BAD_CREDENTIAL, UNKNOWN_DEVICE, Submission, 
 from canopy.telemetry.metrics import report_refusal
 from canopy.telemetry.models import RefusalCount
 from canopy.telemetry.registry import StoreDirectory
-from canopy.telemetry.storage import add_refusals, latest, reading_view, refusals
+from canopy.telemetry.storage import add_refusals, device_latest, reading_view, refusals
 from services.gateway.access import PUBLIC, allow, current_principal
 from services.gateway.context import gateway_context
 from services.gateway.ownership import require_device_user
@@ -52,8 +52,13 @@ def _device(device_id: str) -> DeviceRecord:
     """The device, or NotFound."""
     record = _directory().find(device_id)
     if record is None:
-        raise NotFound(f"no device {device_id!r}; `canopy device list` shows the registered ones")
+        raise _no_device(device_id)
     return record
+
+
+def _no_device(device_id: str) -> NotFound:
+    """The refusal for a device id nobody registered."""
+    return NotFound(f"no device {device_id!r}; `canopy device list` shows the registered ones")
 
 
 def usable_device(device_id: str, *, command: bool = False) -> DeviceRecord:
@@ -122,15 +127,20 @@ def _timestamp(value: Any) -> datetime:
 @allow(*WORKLOAD_DEVICE_ROLES)
 def get_latest(device_id: str) -> Response:
     """The newest reading (or controller state), whether the device is online, and its refusals."""
-    record = usable_device(device_id)
+    require_device_user(current_principal(), device_id)
+    # the device and its reading in one query (not the device directory, whose 1 s cache an app
+    # polling once a second would miss on nearly every call)
     with gateway_context().backends.store.session() as session:
-        row = latest(session, device_id)
+        found = device_latest(session, device_id)
+        if found is None:
+            raise _no_device(device_id)
+        device_type, row = found
         counts = refusals(session, device_id)
-        view = reading_view(row) if row is not None else None
+    view = reading_view(row) if row is not None else None
     return jsonify(
         {
             "device_id": device_id,
-            "device_type": record.device_type,
+            "device_type": device_type,
             "status": device_status(row.last_seen if row is not None else None, utcnow()),
             "last_seen": view["last_seen"] if view else None,
             "latest": view,
