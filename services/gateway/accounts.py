@@ -32,8 +32,8 @@ _TOKEN = (
         _TOKENS.expires_at,
         _TOKENS.revoked_at,
         _TOKENS.last_used_at,
-        _USERS.id,
-        _USERS.name,
+        _USERS.id.label("user_id"),  # None when the user was removed (outer join)
+        _USERS.name.label("user_name"),
         _USERS.role,
         _USERS.disabled,
     )
@@ -159,12 +159,12 @@ def resolve_token(session: Session, presented: str) -> Principal:
     now = datetime.now(UTC)
     if token.revoked_at is not None or token.expires_at <= now:
         raise Unauthorized("API token expired or revoked; log in again with `canopy login`")
-    if token.id is None or token.disabled:
+    if token.user_id is None or token.disabled:
         raise Unauthorized("the token's user is disabled")
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         touched = update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now)
         session.execute(touched.execution_options(synchronize_session=False))
-    return Principal(token.id, token.name, Role(token.role), token_id)
+    return Principal(token.user_id, token.user_name, Role(token.role), token_id)
 
 
 def _workload_principal(session: Session, presented: str) -> Principal:
