@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import importlib
 import threading
 import time
 from collections.abc import Iterable
@@ -19,6 +17,7 @@ from canopy.devices.models import Device
 from canopy.errors import NotFound
 from canopy.store import Store
 from canopy.store.models import utcnow
+from canopy.store.upsert import newest_row_upsert
 from canopy.telemetry.models import CommandRecord, LatestReading, RefusalCount
 
 
@@ -107,31 +106,8 @@ def add_refusals(session: Session, device_id: str, kind: str, reason: str, count
 def upsert_many(session: Session, readings: list[TelemetryReading]) -> None:
     """Keep each reading as its device's latest (unless a newer one is stored) in one statement."""
     if readings:
-        statement = _upsert_statement(session.get_bind().dialect.name)
+        statement = newest_row_upsert(session.get_bind().dialect.name, LatestReading.__table__, "at")
         session.execute(statement, [_row_values(reading) for reading in readings])
-
-
-@functools.cache
-def _upsert_statement(dialect: str) -> Any:
-    """The latest-value upsert as a Core statement, built once per dialect (the writer flushes every second).
-
-    The store's own dialect (sqlite or postgresql) has the upsert; the other is never loaded.
-    """
-    table = LatestReading.__table__
-    statement = importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert(table)
-    newer = statement.excluded
-    return statement.on_conflict_do_update(
-        index_elements=[table.c.device_id],
-        set_={
-            "device_type": newer.device_type,
-            "reading": newer.reading,
-            "at": newer.at,
-            "seq": newer.seq,
-            "source": newer.source,
-            "last_seen": newer.last_seen,
-        },
-        where=newer.at >= table.c.at,
-    )
 
 
 def _row_values(reading: TelemetryReading) -> dict[str, Any]:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from canopy.bus.base import Record
 from canopy.bus.typed import Subscriber, publish
@@ -22,6 +20,7 @@ from canopy.placement import Demand, NoNodeFits, place
 from canopy.runtime import Component
 from canopy.runtime.backends import Backends
 from canopy.runtime.subscription import SubscriptionLoop
+from canopy.store.upsert import newest_row_upsert
 
 log = logging.getLogger(__name__)
 
@@ -89,19 +88,7 @@ def record_status(connection: Connection, status: NodeStatus) -> None:
         "workloads": json.dumps([w.model_dump() for w in status.workloads]),
         "last_seen": status.at,
     }
-    connection.execute(_upsert(connection.dialect.name), row)
-
-
-@functools.cache
-def _upsert(dialect: str) -> sqlite.Insert | postgresql.Insert:
-    """INSERT ... ON CONFLICT DO UPDATE of a node's row, unless the row holds a newer report."""
-    statement = postgresql.insert(Node) if dialect == "postgresql" else sqlite.insert(Node)
-    reported = [column.name for column in Node.__table__.columns if not column.primary_key]
-    return statement.on_conflict_do_update(
-        index_elements=[Node.node_id],
-        set_={name: statement.excluded[name] for name in reported},
-        where=Node.last_seen <= statement.excluded.last_seen,
-    )
+    connection.execute(newest_row_upsert(connection.dialect.name, Node.__table__, "last_seen"), row)
 
 
 def node_manager_components(backends: Backends) -> list[Component]:

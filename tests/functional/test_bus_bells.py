@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,16 +34,14 @@ def assert_arrives(consumer: Consumer, value: bytes, within: float, why: str) ->
     assert time.monotonic() - started < within, why
 
 
-def partition_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The topic of every partition read consumers make from now on, in order."""
-    reads: list[str] = []
-    original = SqliteConsumer._fetch_partition
+def consumer_calls(monkeypatch: pytest.MonkeyPatch, method: str) -> list[Any]:
+    """The first argument of every call SQLite consumers make to `method` from now on, in order."""
+    calls: list[Any] = []
+    original = getattr(SqliteConsumer, method)
     monkeypatch.setattr(
-        SqliteConsumer,
-        "_fetch_partition",
-        lambda self, topic, *args: reads.append(topic) or original(self, topic, *args),
+        SqliteConsumer, method, lambda self, first, *args: calls.append(first) or original(self, first, *args)
     )
-    return reads
+    return calls
 
 
 def test_a_bell_wakes_the_waiters_of_its_topic_or_pattern_and_no_other(tmp_path: Path) -> None:
@@ -120,7 +119,7 @@ def test_a_consumer_whose_topics_stay_quiet_does_not_read_the_log_on_timed_out_w
     try:
         bus.ensure_topic("canopy.busy")
         assert quiet.poll(0.1) is None  # and its resync for the new topic
-        reads = partition_reads(monkeypatch)
+        reads = consumer_calls(monkeypatch, "_fetch_partition")
         for n in range(10):  # another topic is busy: the file changes all the time
             bus.publish("canopy.busy", str(n).encode())
             assert quiet.poll(0.02) is None
@@ -143,7 +142,7 @@ def test_a_consumer_of_many_topics_reads_only_the_partitions_of_the_topics_that_
     consumer = bus.consumer("ingest", ["^canopy\\.ingest\\..*"])
     try:
         assert consumer.poll(0.3) is None  # caught up, group synced, the new-topic bells heard
-        reads = partition_reads(monkeypatch)
+        reads = consumer_calls(monkeypatch, "_fetch_partition")
         for n in (3, 7):
             bus.publish(topics[n], f"reading {n}".encode())
             bus.flush()
@@ -189,11 +188,7 @@ def test_an_idle_subscription_loop_polls_rarely_and_stops_at_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bus = SqliteBus(f"sqlite:///{tmp_path}/bus.db")
-    polls: list[float] = []
-    original = SqliteConsumer.poll
-    monkeypatch.setattr(
-        SqliteConsumer, "poll", lambda self, timeout=1.0: polls.append(timeout) or original(self, timeout)
-    )
+    polls = consumer_calls(monkeypatch, "poll")
     loop = SubscriptionLoop(
         "idle-loop", lambda: Subscriber(bus, "idle-group", ["canopy.topic-d"], lambda envelope, record: None)
     )
