@@ -165,7 +165,7 @@ class SqliteConsumer(Consumer):
         version = self._conn.execute("PRAGMA data_version").fetchone()[0]
         if version == self._seen_version and self._caught_up:
             return False
-        self._seen_version = version
+        self._seen_version = version if everything else -1  # other topics' news may be in this version
         self._caught_up = True
         for (topic, partition), position in self._positions.items():
             if everything or topic in (unread or ()):

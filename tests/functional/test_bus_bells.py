@@ -201,3 +201,26 @@ def test_an_idle_subscription_loop_polls_rarely_and_stops_at_once(
         loop.stop()
         assert time.monotonic() - started < 1, "stop() wakes the waiting poll"
         bus.close()
+
+
+def test_a_bell_heard_after_a_read_of_another_topic_still_brings_its_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bus = SqliteBus(f"sqlite:///{tmp_path}/bus.db")
+    consumer = bus.consumer("late", ["canopy.early", "canopy.late"])
+    try:
+        assert consumer.poll(0.3) is None
+        ring = sqlite_bus.ring
+        late_bell = topic_bell("canopy.late")
+        monkeypatch.setattr(
+            sqlite_bus, "ring", lambda directory, names: ring(directory, [n for n in names if n != late_bell])
+        )
+        bus.publish("canopy.early", b"first")
+        bus.publish("canopy.late", b"second")  # one commit; its second bell reaches the consumer late
+        bus.flush()
+        assert_arrives(consumer, b"first", 5, "woken by the first bell")
+        ring(bus._bells.directory, [late_bell])
+        assert_arrives(consumer, b"second", 2, "the late bell is not mistaken for news already read")
+    finally:
+        consumer.close()
+        bus.close()
