@@ -43,8 +43,8 @@ PROPERTIES
 java=(java -Xms256m -Xmx768m -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true
       -Dkafka.logs.dir=/var/lib/kafka -cp '/opt/kafka/libs/*')
 if [ ! -e /var/lib/kafka/data/meta.properties ]; then
-  cluster=$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
-  "${java[@]}" kafka.tools.StorageTool format -t "$cluster" -c "$conf" \
+  cluster=$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')  # may start with "-": hence --cluster-id=
+  "${java[@]}" kafka.tools.StorageTool format --cluster-id="$cluster" -c "$conf" \
     --add-scram "SCRAM-SHA-512=[name=${KAFKA_ADMIN_USER},password=${KAFKA_ADMIN_PASSWORD}]"
 fi
 exec "${java[@]}" kafka.Kafka "$conf"

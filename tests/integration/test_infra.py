@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import smtplib
+import subprocess
 import time
 from email.message import EmailMessage
 from pathlib import Path
@@ -16,7 +17,8 @@ from bootstrap.infra import NAMES, down, status, up
 from bootstrap.infra.base import InfraPaths, load_ownership
 from bootstrap.infra.cli import infra
 from bootstrap.infra.ferretdb import FerretDB
-from bootstrap.infra.kafka.credentials import KafkaCredentials
+from bootstrap.infra.kafka import STORAGE_TOOL, Kafka, server_properties
+from bootstrap.infra.kafka.credentials import KafkaCredentials, create_credentials
 from canopy.bus.kafka import sasl_settings
 from tests.conftest import Mailpit, require
 
@@ -173,3 +175,20 @@ def test_mailpit_bounce_keeps_its_messages(mailpit: Mailpit) -> None:
     up(["mailpit"])
     (kept,) = mailpit.wait_for(f'to:"{address}"', timeout=5)
     assert kept["Subject"] == "kept across a bounce"
+
+
+@pytest.mark.usefixtures("kafka_url")  # its jars are fetched
+def test_the_storage_tool_formats_with_a_cluster_id_led_by_a_dash_in_the_compose_script_form(
+    tmp_path: Path,
+) -> None:
+    kafka = Kafka(InfraPaths.default())
+    properties = tmp_path / "server.properties"
+    properties.write_text(
+        server_properties(tmp_path / "data", create_credentials(tmp_path / "credentials.json"), 39092, 39093)
+    )
+    cluster_id = "-" + "A" * 21
+    java = ["java", "-cp", f"{kafka.libs}/*", STORAGE_TOOL, "format", "-c", str(properties)]
+    refused = subprocess.run([*java, "-t", cluster_id], capture_output=True, text=True, check=False)
+    assert "expected one argument" in refused.stderr, "the short form reads the id as an option"
+    subprocess.run([*java, f"--cluster-id={cluster_id}"], capture_output=True, check=True)
+    assert f"cluster.id={cluster_id}" in (tmp_path / "data/meta.properties").read_text()

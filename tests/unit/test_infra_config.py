@@ -7,6 +7,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -127,6 +128,17 @@ def test_cluster_id_is_16_bytes_base64url() -> None:
     assert len(cluster_id) == 22
     assert len(base64.urlsafe_b64decode(cluster_id + "==")) == 16
     assert new_cluster_id() != cluster_id
+
+
+def test_a_cluster_id_never_starts_like_an_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    draws = iter([uuid.UUID(bytes=b"\xf8" + bytes(15)), uuid.UUID(bytes=bytes(16))])  # "-AAA…", then "AAA…"
+    monkeypatch.setattr(uuid, "uuid4", lambda: next(draws))
+    assert new_cluster_id() == "A" * 22
+
+
+def test_the_compose_broker_passes_its_random_cluster_id_so_a_leading_dash_is_not_an_option() -> None:
+    script = (Path(__file__).parents[2] / "deploy/images/kafka-start.sh").read_text()
+    assert 'StorageTool format --cluster-id="$cluster"' in script
 
 
 @pytest.mark.parametrize(

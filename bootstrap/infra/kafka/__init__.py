@@ -144,8 +144,15 @@ def log4j_config() -> str:
 
 
 def new_cluster_id() -> str:
-    """A random KRaft cluster id: 16 random bytes, URL-safe base64 without padding."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode("ascii")
+    """A random KRaft cluster id: 16 random bytes, URL-safe base64 without padding, not led by "-".
+
+    The storage tool would read an id led by "-" (one in 64) as an option and refuse to format, so,
+    like Kafka's own generator, this draws again.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode("ascii")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def java_major(version_output: str) -> int:
