@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from platform_sdk.serving.__main__ import build_server
 from platform_sdk.serving.app import ModelServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,15 +31,31 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """A `python -m platform_sdk.serving` subprocess on 127.0.0.1."""
+    """A `python -m platform_sdk.serving` subprocess on 127.0.0.1, or its handler under gunicorn."""
 
-    def __init__(self, package: Path, port: int | None = None, threads: int = 8, workers: int = 0) -> None:
+    def __init__(
+        self,
+        package: Path,
+        port: int | None = None,
+        threads: int = 8,
+        workers: int = 0,
+        gunicorn: bool = False,
+    ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        command = [sys.executable, "-m", "platform_sdk.serving", "--package", str(package)]
-        command += ["--port", str(self.port), "--model-id", "m-test", "--threads", str(threads)]
-        command += ["--workers", str(workers)] if workers else []  # 0: the server's own default
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if gunicorn:
+            command = [sys.executable, "-m", "gunicorn", "--worker-class", "gthread"]
+            command += ["--workers", str(workers or 1), "--threads", str(threads)]
+            command += [
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                f"tests.model_servers:package_wsgi({str(package)!r})",
+            ]
+        else:
+            command = [sys.executable, "-m", "platform_sdk.serving", "--package", str(package)]
+            command += ["--port", str(self.port), "--model-id", "m-test", "--threads", str(threads)]
+            command += ["--workers", str(workers)] if workers else []  # 0: the server's own default
+        self.process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
         """Block until /health answers; fail with the server's stderr if it exits first."""
@@ -73,9 +90,11 @@ class ServerProcess:
 
 
 @contextmanager
-def running_server(package: Path, threads: int = 8, workers: int = 0) -> Iterator[ServerProcess]:
+def running_server(
+    package: Path, threads: int = 8, workers: int = 0, gunicorn: bool = False
+) -> Iterator[ServerProcess]:
     """A ready model server for the package, stopped on exit."""
-    server = ServerProcess(package, threads=threads, workers=workers)
+    server = ServerProcess(package, threads=threads, workers=workers, gunicorn=gunicorn)
     try:
         server.wait_ready()
         yield server
@@ -83,7 +102,10 @@ def running_server(package: Path, threads: int = 8, workers: int = 0) -> Iterato
         server.stop()
 
 
-def wsgi(server: ModelServer) -> Callable[[dict[str, Any], Callable[..., Any]], list[bytes]]:
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], list[bytes]]
+
+
+def wsgi(server: ModelServer) -> WsgiApp:
     """The model server's handler as a WSGI application, so werkzeug's test client can call it in-process."""
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
@@ -101,6 +123,11 @@ def wsgi(server: ModelServer) -> Callable[[dict[str, Any], Callable[..., Any]], 
         return [payload]
 
     return application
+
+
+def package_wsgi(package: str) -> WsgiApp:
+    """A package's model server handler as a WSGI application: gunicorn's app factory, to compare servers."""
+    return wsgi(build_server(Path(package), "m-test"))
 
 
 class FakeGateway:

@@ -8,7 +8,9 @@ less than the rate. Replicas of 1 and 2 worker processes are measured alternatel
 the median round of each is reported. The load generator writes prebuilt requests on raw sockets and reads
 responses by Content-Length, so it takes little of the 2 cores; its own CPU per request is reported.
 Baseline: the same model called in this process, one record per call (what each request cost before
-batching), measured in the same run. Overhead: --calls sequential predictions alternating model_call
+batching), measured in the same run. To compare servers, the same handler (model, batcher, metrics) also
+runs under gunicorn's gthread workers (2 workers, 8 threads each) in every round.
+Overhead: --calls sequential predictions alternating model_call
 (endpoints resolved through a fake gateway) and a direct keep-alive POST to the same replica with the same
 HTTP library; p50 and p99 of each.
 """
@@ -160,22 +162,28 @@ def overhead(url: str, calls: int) -> dict[str, Any]:
     return result
 
 
-def measure(workers: int, duration: float) -> dict[str, float]:
-    """One round: a replica of `workers` processes under 8 keep-alive callers for `duration` seconds."""
-    with running_server(PACKAGE, workers=workers) as server:
+def measure(workers: int, duration: float, gunicorn: bool = False) -> dict[str, float]:
+    """One round: a replica of `workers` processes under 8 keep-alive callers for `duration` seconds.
+
+    With `gunicorn`, the same handler runs in gunicorn's threaded workers instead of Canopy's server; its
+    workers keep their metrics apart, so the model calls are not counted.
+    """
+    with running_server(PACKAGE, workers=workers, gunicorn=gunicorn) as server:
         throughput(server.port, 1.0)
-        cpu, calls = cpu_seconds(server.process.pid), model_calls(server.url)
+        cpu, calls = cpu_seconds(server.process.pid), 0.0 if gunicorn else model_calls(server.url)
         count, seconds, client_cpu = throughput(server.port, duration)
         parent = psutil.Process(server.process.pid)
         children = parent.children()
-        return {
+        figures = {
             "predictions_per_s": count / seconds,
             "server_cpu_ms_per_prediction": (cpu_seconds(server.process.pid) - cpu) / count * 1000,
-            "predictions_per_model_call": count / (model_calls(server.url) - calls),
             "load_generator_cpu_ms_per_request": client_cpu / count * 1000,
             "worker_rss_mb": max(p.memory_info().rss for p in children or [parent]) / 2**20,
             "parent_rss_mb": parent.memory_info().rss / 2**20 if children else 0.0,
         }
+        if not gunicorn:
+            figures["predictions_per_model_call"] = count / (model_calls(server.url) - calls)
+        return figures
 
 
 def main() -> None:
@@ -187,32 +195,32 @@ def main() -> None:
     args = parser.parse_args()
     load_config()
     before = in_process(args.duration / 2)  # before and after the load, so both see the machine's noise
-    rounds: dict[int, list[dict[str, float]]] = {1: [], 2: []}
+    rounds: dict[str, list[dict[str, float]]] = {"1_worker": [], "2_workers": [], "gunicorn_2_workers": []}
     for _ in range(args.rounds):
-        for workers in rounds:
-            rounds[workers].append(measure(workers, args.duration))
+        rounds["1_worker"].append(measure(1, args.duration))
+        rounds["2_workers"].append(measure(2, args.duration))
+        rounds["gunicorn_2_workers"].append(measure(2, args.duration, gunicorn=True))
     with running_server(PACKAGE, workers=2) as server:
         figures = overhead(server.url, args.calls)
     after = in_process(args.duration / 2)
     baseline, baseline_cpu_ms = (before[0] + after[0]) / 2, (before[1] + after[1]) / 2
     median = {
-        workers: {key: statistics.median(one[key] for one in measured) for key in measured[0]}
-        for workers, measured in rounds.items()
+        name: {key: statistics.median(one[key] for one in measured) for key in measured[0]}
+        for name, measured in rounds.items()
     }
-    rate = median[2]["predictions_per_s"]
+    rate = median["2_workers"]["predictions_per_s"]
     report: dict[str, Any] = {
         "predictions_per_s_8_callers": round(rate, 1),
-        "predictions_per_s_1_worker": round(median[1]["predictions_per_s"], 1),
+        "predictions_per_s_1_worker": round(median["1_worker"]["predictions_per_s"], 1),
+        "gunicorn_gthread_predictions_per_s": round(median["gunicorn_2_workers"]["predictions_per_s"], 1),
         "in_process_predictions_per_s": round(baseline, 1),
         "served_over_in_process": round(rate / baseline, 2),
         "in_process_cpu_ms_per_prediction": round(baseline_cpu_ms, 3),
     }
-    for workers, figures_of in median.items():
-        report[f"{workers}_worker{'s' if workers > 1 else ''}"] = {
-            k: round(v, 3) for k, v in figures_of.items()
-        }
+    for name, figures_of in median.items():
+        report[name] = {k: round(v, 3) for k, v in figures_of.items()}
     report["rounds"] = {
-        workers: [round(one["predictions_per_s"]) for one in measured] for workers, measured in rounds.items()
+        name: [round(one["predictions_per_s"]) for one in measured] for name, measured in rounds.items()
     }
     report |= {k: round(v, 3) for k, v in figures.items()}
     report["targets"] = TARGETS
