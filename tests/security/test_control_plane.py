@@ -323,7 +323,7 @@ def principals(kafka_url: str, kafka_logins: KafkaCredentials) -> dict[str, Cred
         admin.create_topics([topics.ingest_topic(device), topics.device_command_topic(device)], 3)
         admin.provision(logins[name].username, logins[name].password, device_grants(device))
     platform = open_bus(kafka_url, credentials=logins["platform"])
-    for topic in (*CONTROL_TOPICS, PLATFORM_SCRATCH):
+    for topic in (*CONTROL_TOPICS, *NODE_TOPICS, PLATFORM_SCRATCH):  # a fresh broker has none of them
         platform.ensure_topic(topic)
     platform.close()
     return logins
@@ -340,6 +340,7 @@ CONTROL_TOPICS = (
     topics.TELEMETRY_INGEST,
     topics.DEPLOY_EVENTS,
 )
+NODE_TOPICS = (topics.NODE_STATUS, topics.WORKLOAD_EVENTS)  # what a node may write
 
 
 @pytest.mark.kafka
@@ -375,7 +376,7 @@ def test_a_device_principal_writes_only_its_own_topic(
     own, theirs = topics.ingest_topic(device.username[7:]), topics.ingest_topic(other.username[7:])
     assert produce_error(kafka_url, device, own, b"{}") == ""
     assert produce_error(kafka_url, device, theirs) == "TOPIC_AUTHORIZATION_FAILED"
-    for topic in (*CONTROL_TOPICS, topics.NODE_STATUS, topics.WORKLOAD_EVENTS):
+    for topic in (*CONTROL_TOPICS, *NODE_TOPICS):
         assert produce_error(kafka_url, device, topic) == "TOPIC_AUTHORIZATION_FAILED", topic
     outcome = consume_outcome(kafka_url, device, topics.DEVICE_COMMANDS, device.username)
     assert outcome == "TOPIC_AUTHORIZATION_FAILED"
