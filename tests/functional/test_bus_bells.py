@@ -15,6 +15,7 @@ from canopy.bus._sqlite_bell import (
     BellListener,
     Waiter,
     _names,
+    bells_dir,
     group_bell,
     ring,
     topic_bell,
@@ -219,7 +220,7 @@ def test_a_bell_heard_after_a_read_of_another_topic_still_brings_its_record(
         bus.publish("canopy.late", b"second")  # one commit; its second bell reaches the consumer late
         bus.flush()
         assert_arrives(consumer, b"first", 5, "woken by the first bell")
-        ring(bus._bells.directory, [late_bell])
+        ring(bells_dir(tmp_path / "bus.db"), [late_bell])
         assert_arrives(consumer, b"second", 2, "the late bell is not mistaken for news already read")
     finally:
         consumer.close()
