@@ -187,7 +187,7 @@ def test_the_storage_tool_formats_with_a_cluster_id_led_by_a_dash_in_the_compose
         server_properties(tmp_path / "data", create_credentials(tmp_path / "credentials.json"), 39092, 39093)
     )
     cluster_id = "-" + "A" * 21
-    java = ["java", "-cp", f"{kafka.libs}/*", STORAGE_TOOL, "format", "-c", str(properties)]
+    java = kafka._java(STORAGE_TOOL, "format", "-c", str(properties))  # the command canopy infra runs
     refused = subprocess.run([*java, "-t", cluster_id], capture_output=True, text=True, check=False)
     assert "expected one argument" in refused.stderr, "the short form reads the id as an option"
     subprocess.run([*java, f"--cluster-id={cluster_id}"], capture_output=True, check=True)
