@@ -106,7 +106,7 @@ def unprovision(config: Config, user: str) -> None:
     """Stop a removed node's or device's Kafka login (`user` without the prefix; no-op without principals)."""
     admin = provisioner_for(config)
     if admin is not None:
-        admin.remove(prefixed(config.topic_prefix, user))
+        admin.revoke(prefixed(config.topic_prefix, user))
 
 
 def provision_device(config: Config, device_id: str, transport: str, credential: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
@@ -15,7 +16,6 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     ResourceType,
     ScramCredentialInfo,
     ScramMechanism,
-    UserScramCredentialDeletion,
     UserScramCredentialUpsertion,
 )
 from confluent_kafka.cimpl import NewTopic
@@ -55,13 +55,7 @@ class Provisioner:
 
     def provision(self, user: str, password: str, grants: list[Grant]) -> None:
         """Set `user`'s SCRAM-SHA-512 password (creating the user) and add its ACLs."""
-        info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS)
-        self._wait(
-            self._admin.alter_user_scram_credentials(
-                [UserScramCredentialUpsertion(user, info, password.encode())]
-            ),
-            f"setting the password of {user}",
-        )
+        self._set_password(user, password.encode(), f"setting the password of {user}")
         self._wait(
             self._admin.create_acls([binding(grant, user) for grant in grants]), f"adding ACLs for {user}"
         )
@@ -78,16 +72,20 @@ class Provisioner:
                         f"Kafka at {self.servers}: creating {name} failed: {describe(exc)}"
                     ) from exc
 
-    def remove(self, user: str) -> None:
-        """Delete `user`'s SCRAM credential so it can no longer log in (its ACLs then grant nothing)."""
-        futures = self._admin.alter_user_scram_credentials(
-            [UserScramCredentialDeletion(user, ScramMechanism.SCRAM_SHA_512)]
-        )
-        try:
-            self._wait(futures, f"removing {user}")
-        except Unavailable as exc:
-            if "RESOURCE_NOT_FOUND" not in exc.message and "not found" not in exc.message.lower():
-                raise
+    def revoke(self, user: str) -> None:
+        """Give `user` a random password nobody holds: it can no longer log in (its ACLs then grant nothing).
+
+        Never a deletion: Kafka 4.2 to 4.4 can lose every SCRAM credential when a restarted broker rebuilds
+        its metadata from a log that holds a deleted one (ScramDelta.apply drops the whole mechanism once
+        a deletion empties it, and the credentials it puts afterwards go nowhere), and then nobody can log in.
+        """
+        self._set_password(user, secrets.token_bytes(32), f"revoking the login of {user}")
+
+    def _set_password(self, user: str, password: bytes, what: str) -> None:
+        """Upsert `user`'s SCRAM-SHA-512 credential."""
+        info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS)
+        upsert = UserScramCredentialUpsertion(user, info, password)
+        self._wait(self._admin.alter_user_scram_credentials([upsert]), what)
 
     def _wait(self, futures: dict[Any, Any], what: str) -> None:
         """Wait for admin futures; raise Unavailable naming what failed."""

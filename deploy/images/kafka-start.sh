@@ -39,6 +39,7 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 broker.session.timeout.ms=30000
+metadata.log.max.snapshot.interval.ms=60000
 PROPERTIES
 java=(java -Xms256m -Xmx768m -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true
       -Dkafka.logs.dir=/var/lib/kafka -cp '/opt/kafka/libs/*')

@@ -102,4 +102,4 @@ def test_a_device_login_works_only_under_its_platforms_prefix(
             foreign.publish(topics.ingest_topic(device), b"reading", key=device)
             foreign.flush(10)
     finally:
-        admin.remove(login.username)
+        admin.revoke(login.username)

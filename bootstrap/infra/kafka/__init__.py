@@ -67,6 +67,10 @@ SINGLE_NODE = {
     # The only broker is not fenced for a pause shorter than this: the default, 9 s, fenced it after a
     # 10 s stall and left every partition leaderless for about 10 s more, with no replica to fail over to.
     "broker.session.timeout.ms": "30000",
+    # A metadata snapshot every minute, not every hour: a restarted broker then rebuilds its state from
+    # the snapshot and a short log. Kafka 4.2 to 4.4 can lose every SCRAM login when it rebuilds from a
+    # log holding a deleted one (the platform never deletes one now; logs from older installs may).
+    "metadata.log.max.snapshot.interval.ms": "60000",
 }
 
 

@@ -1,0 +1,63 @@
+"""Kafka logins across a broker restart, on a throwaway broker (the shared one is never bounced for this)."""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+
+import pytest
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+
+from bootstrap.infra.base import InfraPaths
+from bootstrap.infra.kafka import Kafka
+from canopy.bus import Credentials
+from canopy.bus.kafka import sasl_settings
+from canopy.bus.kafka_acl import device_grants, platform_grants
+from canopy.bus.kafka_admin import Provisioner
+from tests.kafka_brokers import throwaway_broker
+
+pytestmark = pytest.mark.timeout(400)
+
+
+def first_in_java_hash_order(prefix: str) -> str:
+    """A name Java's HashMap iterates before any other in its table of up to 65,536 buckets (bucket 0)."""
+    for n in itertools.count():
+        name = f"{prefix}-{n}"
+        code = 0
+        for char in name:
+            code = (31 * code + ord(char)) & 0xFFFFFFFF
+        if (code ^ (code >> 16)) & 0xFFFF == 0:
+            return name
+    raise AssertionError("unreachable")
+
+
+def logs_in(servers: str, login: Credentials) -> bool:
+    """Whether `login` can read the cluster's metadata."""
+    client = AdminClient({"bootstrap.servers": servers, **sasl_settings(login.username, login.password)})
+    try:
+        return bool(client.list_topics(timeout=5).brokers)
+    except KafkaException:
+        return False
+
+
+@pytest.mark.usefixtures("kafka_url")  # its jars are fetched
+def test_a_revoked_login_leaves_every_other_login_working_after_a_broker_restart() -> None:
+    """A broker that replays a deleted SCRAM credential first loses them all (Kafka 4.2 to 4.4).
+
+    The revoked user is named so that it comes first in the broker's map of credential changes; with a
+    deletion the restarted broker refused every login, the admin's included.
+    """
+    with throwaway_broker(Kafka(InfraPaths.default()).libs, sasl=True) as broker:
+        assert broker.login is not None
+        admin = Provisioner(broker.url, broker.login.username, broker.login.password)
+        platform = Credentials("canopy-platform", secrets.token_urlsafe(24))
+        revoked = Credentials(first_in_java_hash_order("device-removed"), secrets.token_urlsafe(24))
+        admin.provision(platform.username, platform.password, platform_grants())
+        admin.provision(revoked.username, revoked.password, device_grants("removed"))
+        assert logs_in(broker.servers, revoked)
+        admin.revoke(revoked.username)
+        broker.stop()
+        broker.start()  # waits for the admin's login
+        assert logs_in(broker.servers, platform)
+        assert not logs_in(broker.servers, revoked)
