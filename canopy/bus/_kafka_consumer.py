@@ -142,16 +142,9 @@ class KafkaConsumer(Consumer):
         if self._from_beginning:
             return
         try:
-            committed = consumer.committed(partitions, timeout=LOOKUP_TIMEOUT)
-            fresh = [
-                TopicPartition(tp.topic, tp.partition, self._joined_ms) for tp in committed if tp.offset < 0
-            ]
-            if not fresh:
+            starts = new_group_starts(consumer, partitions, self._joined_ms)
+            if not starts:
                 return
-            starts = consumer.offsets_for_times(fresh, timeout=LOOKUP_TIMEOUT)
-            for tp in starts:
-                if tp.offset < 0:
-                    tp.offset = consumer.get_watermark_offsets(tp, timeout=LOOKUP_TIMEOUT)[1]
             consumer.commit(offsets=starts, asynchronous=False)
         except KafkaException as exc:
             log.warning("could not pin the start of new group on %s; using latest: %s", self._servers, exc)
@@ -174,6 +167,27 @@ class KafkaConsumer(Consumer):
                 self._servers,
                 err.str(),
             )
+
+
+def new_group_starts(
+    consumer: RdKafkaConsumer, partitions: list[TopicPartition], joined_ms: int
+) -> list[TopicPartition]:
+    """Where partitions without a committed offset start: the first record stamped at or after `joined_ms`.
+
+    A partition with no such record starts at its end as read *before* the lookup by time, so a record
+    appended between the two lookups is read, not skipped (reading the end afterwards lost it).
+    """
+    committed = consumer.committed(partitions, timeout=LOOKUP_TIMEOUT)
+    fresh = [TopicPartition(tp.topic, tp.partition, joined_ms) for tp in committed if tp.offset < 0]
+    ends = {
+        (tp.topic, tp.partition): consumer.get_watermark_offsets(tp, timeout=LOOKUP_TIMEOUT)[1]
+        for tp in fresh
+    }
+    starts: list[TopicPartition] = consumer.offsets_for_times(fresh, timeout=LOOKUP_TIMEOUT) if fresh else []
+    for tp in starts:
+        if tp.offset < 0:
+            tp.offset = ends[(tp.topic, tp.partition)]
+    return starts
 
 
 def _record(message: Message, prefix: str) -> Record:

@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -172,14 +173,18 @@ def stream_in_background(platform: Platform, name: str, count: int) -> tuple[thr
     return thread, received
 
 
-def sender(platform: Platform, name: str, transport: str) -> Callable[[dict[str, Any], int], None]:
-    """A function that sends one reading as device `name` over `transport`."""
+@contextmanager
+def sender(platform: Platform, name: str, transport: str) -> Iterator[Callable[[dict[str, Any], int], None]]:
+    """A function that sends one reading as device `name` over `transport`; its connection closes after."""
     device, token = platform.device(name), platform.token(name)
     if transport == "mqtt":
         link = MqttLink(platform.broker.host, platform.broker.port, device, token, None)
-        assert link.ready.wait(30)
-        return lambda reading, seq: link.send(reading, datetime.now(UTC), seq)
-    if transport == "kafka":
+        try:
+            assert link.ready.wait(30)
+            yield lambda reading, seq: link.send(reading, datetime.now(UTC), seq)
+        finally:
+            link.close()
+    elif transport == "kafka":
         prefix = platform.backends.config.topic_prefix
         login = Credentials(prefixed(prefix, device_user(device)), token)
         own_bus = open_bus(platform.backends.bus.url, credentials=login, topic_prefix=prefix)
@@ -189,22 +194,29 @@ def sender(platform: Platform, name: str, transport: str) -> Callable[[dict[str,
             bus_link.send(reading, datetime.now(UTC), seq)
             own_bus.flush()
 
-        return send_bus
-    url = f"{platform.api.api_url}/api/v1/devices/{device}/telemetry"
-    return lambda reading, seq: requests.post(
-        url, json={"reading": reading, "seq": seq}, headers={"Authorization": f"Bearer {token}"}, timeout=10
-    ).raise_for_status()
+        try:
+            yield send_bus
+        finally:
+            own_bus.close()
+    else:
+        url = f"{platform.api.api_url}/api/v1/devices/{device}/telemetry"
+        yield lambda reading, seq: requests.post(
+            url,
+            json={"reading": reading, "seq": seq},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        ).raise_for_status()
 
 
 @pytest.mark.parametrize(("name", "transport"), [("mt", "mqtt"), ("kt", "kafka"), ("ht", "http")])
 def test_a_device_reading_reaches_an_sdk_consumer(platform: Platform, name: str, transport: str) -> None:
     thread, received = stream_in_background(platform, name, 3)
-    send = sender(platform, name, transport)
-    seq = 0
-    while thread.is_alive() and seq < 400:
-        send({"temperature": 20.0 + seq % 10}, seq)
-        seq += 1
-        thread.join(0.25)
+    with sender(platform, name, transport) as send:
+        seq = 0
+        while thread.is_alive() and seq < 400:
+            send({"temperature": 20.0 + seq % 10}, seq)
+            seq += 1
+            thread.join(0.25)
     assert len(received) == 3 and all(set(r) == {"temperature"} for r in received)
     latest = eventually(lambda: get_sensor_data(platform.device(name), platform.api))
     assert 20.0 <= latest["temperature"] < 30.0
