@@ -35,7 +35,7 @@ from canopy.runtime.backends import open_config_bus
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.kafka_brokers import bench_broker
+from tests.bench.kafka_brokers import bench_broker
 
 VALUE_BYTES = 1024
 PROBE, MEASURED, STOP = 0, 1, 2

@@ -23,7 +23,7 @@ from canopy.contracts import Envelope, topics
 from canopy.contracts.devices import TelemetryReading
 from tests.deploy_helpers import wait_for
 from tests.e2e.faults import FaultPlatform, fault_platform, iris_zip, predicts, server_process
-from tests.e2e.private_infra import PrivateKafka, PrivatePostgres, private_kafka, private_postgres
+from tests.private_infra import PrivateKafka, PrivatePostgres, private_kafka, private_postgres
 
 OUTAGE = 10.0
 API_BOUND = 15.0  # seconds an API call may take while the database restarts

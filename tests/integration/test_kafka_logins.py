@@ -1,21 +1,20 @@
-"""Kafka logins across a broker restart, on a throwaway broker (the shared one is never bounced for this)."""
+"""Kafka logins across a broker restart, on a private broker (the shared one is never bounced for this)."""
 
 from __future__ import annotations
 
 import itertools
 import secrets
+from pathlib import Path
 
 import pytest
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from bootstrap.infra.base import InfraPaths
-from bootstrap.infra.kafka import Kafka
 from canopy.bus import Credentials
 from canopy.bus.kafka import sasl_settings
-from canopy.bus.kafka_acl import device_grants, platform_grants
+from canopy.bus.kafka_acl import device_grants
 from canopy.bus.kafka_admin import Provisioner
-from tests.kafka_brokers import throwaway_broker
+from tests.private_infra import private_kafka
 
 pytestmark = pytest.mark.timeout(400)
 
@@ -42,22 +41,20 @@ def logs_in(servers: str, login: Credentials) -> bool:
 
 
 @pytest.mark.usefixtures("kafka_url")  # its jars are fetched
-def test_a_revoked_login_leaves_every_other_login_working_after_a_broker_restart() -> None:
+def test_a_revoked_login_leaves_every_other_login_working_after_a_broker_restart(tmp_path: Path) -> None:
     """A broker that replays a deleted SCRAM credential first loses them all (Kafka 4.2 to 4.4).
 
     The revoked user is named so that it comes first in the broker's map of credential changes; with a
     deletion the restarted broker refused every login, the admin's included.
     """
-    with throwaway_broker(Kafka(InfraPaths.default()).libs, sasl=True) as broker:
-        assert broker.login is not None
-        admin = Provisioner(broker.url, broker.login.username, broker.login.password)
-        platform = Credentials("canopy-platform", secrets.token_urlsafe(24))
+    with private_kafka(tmp_path) as broker:
+        logins = broker.logins
+        admin = Provisioner(broker.url, logins.admin_user, logins.admin_password)
+        platform = Credentials(logins.platform_user, logins.platform_password)
         revoked = Credentials(first_in_java_hash_order("device-removed"), secrets.token_urlsafe(24))
-        admin.provision(platform.username, platform.password, platform_grants())
         admin.provision(revoked.username, revoked.password, device_grants("removed"))
-        assert logs_in(broker.servers, revoked)
+        assert logs_in(broker.component.address, revoked)
         admin.revoke(revoked.username)
-        broker.stop()
-        broker.start()  # waits for the admin's login
-        assert logs_in(broker.servers, platform)
-        assert not logs_in(broker.servers, revoked)
+        broker.restart()  # as `canopy infra down kafka` and `up kafka` do; waits for the admin's login
+        assert logs_in(broker.component.address, platform)
+        assert not logs_in(broker.component.address, revoked)

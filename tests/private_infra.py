@@ -1,4 +1,4 @@
-"""A private Kafka broker and a private PostgreSQL for tests that stop them; never the shared ones.
+"""A private Kafka broker and a private PostgreSQL for tests that stop or restart them; never the shared ones.
 
 Both are started with the code `canopy infra up` uses, on free ports in a scratch directory, and
 removed afterwards. The broker reuses the Kafka jars `canopy infra up` cached.
@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bootstrap.infra.base import HOST, InfraPaths
+from bootstrap.infra.base import HOST, InfraPaths, Ownership
 from bootstrap.infra.kafka import Kafka
 from bootstrap.infra.kafka.credentials import KafkaCredentials
 from bootstrap.infra.packages import find_binary
@@ -36,17 +36,39 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@dataclass(frozen=True)
+@dataclass
 class PrivateKafka:
-    """A running private broker: its URL, its logins and the pid to stop and continue."""
+    """A running private broker: its URL, its logins, its process (to freeze) and a restart."""
 
     url: str
     logins: KafkaCredentials
-    pid: int
+    component: Kafka
+    record: Ownership
+
+    @property
+    def pid(self) -> int:
+        """The broker's process id."""
+        return self.record.pid
 
     def environment(self) -> dict[str, str]:
         """The CANOPY_* settings of a platform on this broker."""
         return {"CANOPY_BUS_URL": self.url, **self.logins.environment()}
+
+    def start(self) -> None:
+        """Start the broker as `canopy infra up` does and wait for it."""
+        self.record = self.component.start()
+        self.wait()
+
+    def wait(self) -> None:
+        """Wait until the broker's admin login lists it (a failure after START_TIMEOUT or if it exits)."""
+        alive = lambda: os.path.exists(f"/proc/{self.record.pid}")  # noqa: E731
+        if wait_until(self.component.answers, START_TIMEOUT, alive=alive) != "ok":
+            raise self.component.failure(f"the private broker on {self.component.address} did not start")
+
+    def restart(self) -> None:
+        """Stop the broker as `canopy infra down` does, then start it again."""
+        self.component.stop(self.record)
+        self.start()
 
 
 @contextmanager
@@ -58,18 +80,16 @@ def private_kafka(root: Path) -> Iterator[PrivateKafka]:
     kafka.port, kafka.controller_port = free_port(), free_port()
     kafka.libs.symlink_to(KAFKA_LIBS, target_is_directory=True)
     kafka.prepare()
-    record = kafka.start()
+    logins = kafka.credentials()
+    assert logins is not None
+    broker = PrivateKafka(f"kafka://{kafka.address}", logins, kafka, kafka.start())
     try:
-        alive = lambda: os.path.exists(f"/proc/{record.pid}")  # noqa: E731
-        if wait_until(kafka.answers, START_TIMEOUT, alive=alive) != "ok":
-            raise kafka.failure(f"the private broker on {kafka.address} did not start")
+        broker.wait()
         kafka.ensure()
-        logins = kafka.credentials()
-        assert logins is not None
-        yield PrivateKafka(f"kafka://{kafka.address}", logins, record.pid)
+        yield broker
     finally:
-        os.kill(record.pid, signal.SIGCONT)  # a test that failed while the broker was frozen
-        kafka.stop(record)
+        os.kill(broker.pid, signal.SIGCONT)  # a test that failed while the broker was frozen
+        kafka.stop(broker.record)
 
 
 @dataclass(frozen=True)
