@@ -40,10 +40,14 @@ def free_port() -> int:
 class PrivateKafka:
     """A running private broker: its URL, its logins, its process (to freeze) and a restart."""
 
-    url: str
     logins: KafkaCredentials
     component: Kafka
     record: Ownership
+
+    @property
+    def url(self) -> str:
+        """The broker's kafka:// URL."""
+        return f"kafka://{self.component.address}"
 
     @property
     def pid(self) -> int:
@@ -82,7 +86,7 @@ def private_kafka(root: Path) -> Iterator[PrivateKafka]:
     kafka.prepare()
     logins = kafka.credentials()
     assert logins is not None
-    broker = PrivateKafka(f"kafka://{kafka.address}", logins, kafka, kafka.start())
+    broker = PrivateKafka(logins, kafka, kafka.start())
     try:
         broker.wait()
         kafka.ensure()

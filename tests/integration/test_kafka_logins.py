@@ -19,16 +19,18 @@ from tests.private_infra import private_kafka
 pytestmark = pytest.mark.timeout(400)
 
 
+def java_spread_hash(name: str) -> int:
+    """The hash Java's HashMap files a String under: String.hashCode() with its high bits folded in."""
+    code = 0
+    for char in name:
+        code = (31 * code + ord(char)) & 0xFFFFFFFF
+    return code ^ (code >> 16)
+
+
 def first_in_java_hash_order(prefix: str) -> str:
     """A name Java's HashMap iterates before any other in its table of up to 65,536 buckets (bucket 0)."""
-    for n in itertools.count():
-        name = f"{prefix}-{n}"
-        code = 0
-        for char in name:
-            code = (31 * code + ord(char)) & 0xFFFFFFFF
-        if (code ^ (code >> 16)) & 0xFFFF == 0:
-            return name
-    raise AssertionError("unreachable")
+    names = (f"{prefix}-{n}" for n in itertools.count())
+    return next(name for name in names if java_spread_hash(name) & 0xFFFF == 0)
 
 
 def logs_in(servers: str, login: Credentials) -> bool:
