@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from canopy.errors import ConfigError, Unavailable
 from canopy.private import secure_sqlite_file
+from canopy.sqlite_wal import retry_while_locked, switch_to_wal
 
 DEFAULT_SESSION_TIMEOUT = 10.0
 DEFAULT_RETENTION_HOURS = 168.0
@@ -100,16 +100,12 @@ def connect(path: Path, *, check_same_thread: bool = True) -> sqlite3.Connection
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA journal_size_limit = 67108864")
     conn.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
-    _retry_while_locked(lambda: _set_wal(conn), path)
-    _retry_while_locked(lambda: _create_tables(conn), path)
+    try:
+        switch_to_wal(conn, BUSY_TIMEOUT_MS / 1000)
+        retry_while_locked(lambda: _create_tables(conn), BUSY_TIMEOUT_MS / 1000)
+    except sqlite3.OperationalError as exc:
+        raise Unavailable(f"SQLite bus at {path} cannot be opened: {exc}") from exc
     return conn
-
-
-def _set_wal(conn: sqlite3.Connection) -> None:
-    """Switch the file to write-ahead logging so readers never block the writer."""
-    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-    if mode != "wal":
-        raise sqlite3.OperationalError(f"journal_mode is {mode}, not wal")
 
 
 def _create_tables(conn: sqlite3.Connection) -> None:
@@ -120,19 +116,6 @@ def _create_tables(conn: sqlite3.Connection) -> None:
         for statement in SCHEMA.split(";"):
             if statement.strip():
                 conn.execute(statement)
-
-
-def _retry_while_locked(step: Callable[[], None], path: Path) -> None:
-    """Run `step`, retrying for a while when another process holds a lock that busy_timeout skips."""
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-    while True:
-        try:
-            step()
-            return
-        except sqlite3.OperationalError as exc:
-            if time.monotonic() > deadline:
-                raise Unavailable(f"SQLite bus at {path} cannot be opened: {exc}") from exc
-            time.sleep(0.01)
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from sqlalchemy.exc import ArgumentError, IntegrityError
 from canopy.drivers import scheme_of
 from canopy.errors import ConfigError, Conflict, StoreUnavailable, driver_not_found
 from canopy.private import secure_sqlite_file
+from canopy.sqlite_wal import switch_to_wal
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_PAGE_CACHE_KIB = 1024  # per pooled connection (default 2 MB each, growing with the file)
@@ -80,7 +81,7 @@ def _sqlite_engine(url: URL) -> Engine:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-            cursor.execute("PRAGMA journal_mode = WAL")
+            switch_to_wal(cursor, SQLITE_BUSY_TIMEOUT_MS / 1000)
             cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.execute("PRAGMA foreign_keys = ON")
             cursor.execute(f"PRAGMA cache_size = -{SQLITE_PAGE_CACHE_KIB}")
